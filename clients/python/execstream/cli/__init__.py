@@ -1,0 +1,1 @@
+"""The ``execstream`` command line: serve, watch, snapshot, run, report, health, pricing."""

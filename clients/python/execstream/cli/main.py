@@ -1,0 +1,58 @@
+"""Entry point of the ``execstream`` command.
+
+Exit codes: 0 success; 1 the operation failed (a task or check failed, the server said no);
+2 bad usage or configuration; 3 the server could not be reached; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from .._version import __version__
+from . import serve
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="execstream",
+        description="Stream AI-agent task progress from sidecars to watchers.",
+    )
+    parser.add_argument("--version", action="version", version=f"execstream {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    err = Console(stderr=True)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from .errors import describe
+
+        message, code = describe(exc)
+        if message is None:
+            raise
+        err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Admission: decide, per ProgressReport, which events are new, duplicate or refused.
+
+Each store keeps a ``Gate`` per task: the few facts admission needs (owner, last seq,
+status, backend, cost so far). ``admit`` is pure: given the gates it returns the events to
+store (stamped with sidecar_id, time and, on ``finished``, the task's total cost) and the
+gates after them, or raises for the whole report. A report is all-or-nothing, so a refused
+message leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1.state_pb2 import TaskState
+from google.protobuf import timestamp_pb2
+
+from .cost import Pricer, add_cost, has_tokens
+from .errors import OwnershipError, SeqGapError, TaskFinishedError
+from .lifecycle import PENDING, is_terminal, next_status
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What admission knows of one task."""
+
+    owner: str
+    last_seq: int
+    status: int
+    backend: str = ""
+    cost: pb.TaskCost | None = None
+
+
+@dataclass(slots=True)
+class Admission:
+    """The outcome of admitting one report."""
+
+    accepted: list[pb.ExecutionEvent] = field(default_factory=list)
+    duplicates: int = 0
+    gates: dict[str, Gate] = field(default_factory=dict)
+    last_seq: dict[str, int] = field(default_factory=dict)
+
+
+def _chunk_usage(event: pb.ExecutionEvent, body: str | None) -> pb.Usage | None:
+    if body == "status" and event.status.HasField("usage"):
+        return event.status.usage
+    if body == "error" and event.error.HasField("usage"):
+        return event.error.usage
+    if body == "finished":
+        return event.finished.usage
+    return None
+
+
+def _stamped_cost(
+    event: pb.ExecutionEvent, body: str | None, cost: pb.TaskCost | None
+) -> pb.TaskCost | None:
+    """Recovery path: the cost after an event whose prices were stamped at admission."""
+    if body == "finished" and event.finished.HasField("cost"):
+        return event.finished.cost
+    if body in ("status", "error"):
+        holder = getattr(event, body)
+        if holder.HasField("cost"):
+            return holder.cost if cost is None else add_cost(cost, holder.cost)
+    return cost
+
+
+def gate_from_state(state: TaskState) -> Gate:
+    """Rebuild a gate from a checkpointed task state."""
+    return Gate(
+        owner=state.sidecar_id,
+        last_seq=state.last_seq,
+        status=state.status,
+        backend=state.backend,
+        cost=state.cost if state.HasField("cost") else None,
+    )
+
+
+def advance_gate(gate: Gate | None, event: pb.ExecutionEvent, pricer: Pricer | None) -> Gate:
+    """Return the gate after an admitted event (used by admission and by recovery).
+
+    With a pricer, usage chunks are priced and added to the running cost; the ``finished``
+    event is stamped with the total. Recovery passes ``None``: it reads costs already stamped.
+    """
+    task_id = event.task_id
+    body = event.WhichOneof("body")
+    current = gate.status if gate else PENDING
+    status = next_status(task_id, current, event)
+    backend = gate.backend if gate else ""
+    if body == "started" and event.started.backend:
+        backend = event.started.backend
+    cost = gate.cost if gate else None
+    usage = _chunk_usage(event, body)
+    if pricer is not None and usage is not None and (has_tokens(usage) or body == "finished"):
+        chunk = pricer.price(usage, backend=usage.backend or backend)
+        cost = chunk if cost is None else add_cost(cost, chunk)
+        if body == "finished":
+            event.finished.cost.CopyFrom(cost)
+        else:
+            getattr(event, body).cost.CopyFrom(chunk)  # type: ignore[arg-type]
+    elif pricer is None:
+        cost = _stamped_cost(event, body, cost)
+    owner = gate.owner if gate else event.sidecar_id
+    return Gate(owner=owner, last_seq=event.seq, status=status, backend=backend, cost=cost)
+
+
+def _clear_server_fields(event: pb.ExecutionEvent) -> None:
+    body = event.WhichOneof("body")
+    if body in ("finished", "status", "error"):
+        getattr(event, body).ClearField("cost")  # type: ignore[arg-type]
+
+
+def admit(
+    sidecar_id: str,
+    events: Sequence[pb.ExecutionEvent],
+    lookup: Callable[[str], Gate | None],
+    pricer: Pricer,
+    now: timestamp_pb2.Timestamp,
+) -> Admission:
+    """Admit one report's events in order; raise a domain error and admit none on refusal."""
+    result = Admission()
+    gates = result.gates
+    for event in events:
+        task_id = event.task_id
+        gate = gates.get(task_id) or lookup(task_id)
+        if gate is not None:
+            if gate.owner != sidecar_id:
+                raise OwnershipError(task_id, sidecar_id)
+            if event.seq <= gate.last_seq:
+                result.duplicates += 1
+                result.last_seq[task_id] = gate.last_seq
+                continue
+            if is_terminal(gate.status):
+                raise TaskFinishedError(task_id, event.seq)
+            if event.seq != gate.last_seq + 1:
+                raise SeqGapError(task_id, gate.last_seq + 1, event.seq)
+        elif event.seq != 1:
+            raise SeqGapError(task_id, 1, event.seq)
+        stamped = pb.ExecutionEvent()
+        stamped.CopyFrom(event)
+        stamped.sidecar_id = sidecar_id
+        stamped.revision = 0
+        if stamped.attempt == 0:
+            stamped.attempt = 1
+        if not stamped.HasField("time"):
+            stamped.time.CopyFrom(now)
+        _clear_server_fields(stamped)
+        gates[task_id] = advance_gate(gate, stamped, pricer)
+        result.last_seq[task_id] = stamped.seq
+        result.accepted.append(stamped)
+    return result

@@ -1,0 +1,134 @@
+"""Wiring: config -> pricing -> store -> engine -> servicer -> grpc.aio server, and shutdown.
+
+Shutdown order (DESIGN.md): health reports NOT_SERVING, watchers get a last progress
+heartbeat and end with UNAVAILABLE, in-flight RPCs get the grace period, then the engine
+checkpoints and the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .config import ServerConfig
+from .cost import Pricer, UnpricedPricer
+from .engine import Engine, EngineObserver
+from .servicer import SERVICE_NAME, ExecutionServicer, rpc_handlers
+from .store.factory import open_store
+
+log = logging.getLogger("execstream")
+
+# Keepalive and connection lifetime that common clients accept (DESIGN.md, gRPC notes).
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.max_connection_idle_ms", 300_000),
+    ("grpc.max_connection_age_ms", 1_800_000),
+    ("grpc.max_connection_age_grace_ms", 60_000),
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def load_pricer(config: ServerConfig) -> Pricer:
+    """The price table the config names (the packaged default when none)."""
+    try:
+        from .pricing import load_pricer as load
+    except ImportError:
+        return UnpricedPricer()
+    return load(config.pricing or None)
+
+
+@dataclass
+class App:
+    """A running execstream server; ``start`` then ``stop`` (or ``async with``)."""
+
+    config: ServerConfig
+    observers: list[EngineObserver] = field(default_factory=list)
+    port: int = 0
+    engine: Engine | None = None
+    health: Any = None
+    _server: Any = None
+
+    async def start(self) -> None:
+        config = self.config
+        pricer = load_pricer(config)
+        store = open_store(config, pricer)
+        self.engine = Engine(store, config, observers=self.observers)
+        await self.engine.start()
+        limits = config.limits
+        options = [
+            *SERVER_OPTIONS,
+            ("grpc.max_receive_message_length", limits.max_message_bytes),
+            ("grpc.max_send_message_length", limits.max_message_bytes),
+        ]
+        server = grpc.aio.server(options=options)
+        server.add_generic_rpc_handlers((rpc_handlers(ExecutionServicer(self.engine, config)),))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        address = f"{_bracket(config.host)}:{config.port}"
+        self.port = server.add_insecure_port(address)
+        await server.start()
+        self._server = server
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop; idempotent."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        grace = self.config.shutdown_grace_s if grace is None else grace
+        with contextlib.suppress(Exception):
+            await self.health.enter_graceful_shutdown()
+        if self.engine is not None:
+            self.engine.hub.close()
+        await server.stop(grace)
+        if self.engine is not None:
+            await self.engine.stop()
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+async def serve(config: ServerConfig) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    app = App(config)
+    await app.start()
+    assert app.engine is not None
+    log.info(
+        "execstream listening on %s:%d (gRPC) | store %s | revision %d | %d tasks",
+        config.host, app.port, config.store or f"sqlite:{config.db}",
+        app.engine.revision, len(app.engine.tasks),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+        log.info("shutting down (grace %.1fs)", config.shutdown_grace_s)
+    finally:
+        await app.stop()
+    log.info("stopped at revision %d", app.engine.revision)

@@ -1,0 +1,226 @@
+"""Server configuration: one frozen dataclass, built from flags and ``EXECSTREAM_*`` variables.
+
+Every limit lives here, once, with its default; flags override environment variables,
+which override the defaults. Bad values fail at start with a one-line message naming the
+flag (``ConfigError``), never at the first request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid; the message names the flag and the problem."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retention:
+    """Compact events beyond ``max_events`` (newest kept) or older than ``max_age_s``."""
+
+    max_events: int | None = None
+    max_age_s: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Input and resource limits; each has a flag (see ``OPTIONS``) and docs/operations.md."""
+
+    max_id_length: int = 128
+    max_text_bytes: int = 64 * 1024
+    max_events_per_report: int = 4096
+    max_message_bytes: int = 8 * 1024 * 1024
+    max_labels: int = 32
+    max_label_key_length: int = 64
+    max_label_value_length: int = 256
+    max_name_length: int = 256
+    max_summary_length: int = 1024
+    max_filter_ids: int = 1000
+    default_page_size: int = 1000
+    max_page_size: int = 10000
+    output_tail_bytes: int = 4096
+    watch_max_events_per_response: int = 1024
+    watch_max_bytes_per_response: int = 1024 * 1024
+    watch_queue_bytes: int = 8 * 1024 * 1024
+    watch_write_timeout_s: float = 5.0
+    max_watchers: int = 10000
+    max_streams_per_client: int = 64
+    sidecar_events_per_second: float = 5000.0
+    sidecar_burst_events: int = 20000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    db: str = "execstream.db"
+    store: str = ""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    heartbeat_interval_s: float = 10.0
+    shutdown_grace_s: float = 5.0
+    retention: Retention = field(default_factory=Retention)
+    compact_interval_s: float = 30.0
+    commit_max_events: int = 2048
+    checkpoint_interval_s: float = 1.0
+    pricing: str = ""
+    max_model_labels: int = 200
+    auth_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    insecure: bool = False
+    log_level: str = "info"
+    limits: Limits = field(default_factory=Limits)
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``250ms``, ``10s``, ``5m``, ``24h``, ``7d`` or plain seconds."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (e.g. 500ms, 10s, 5m, 24h)")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def parse_retention(text: str) -> Retention:
+    """``0``/empty keeps everything; ``1000000`` keeps that many events; ``24h`` an age."""
+    value = text.strip()
+    if value in ("", "0"):
+        return Retention()
+    if value.isdigit():
+        return Retention(max_events=int(value))
+    return Retention(max_age_s=parse_duration(value))
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true/false)")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One flag: where it lands (``target`` in ServerConfig or ``limits.NAME``) and its help."""
+
+    flag: str
+    target: str
+    parse: Callable[[str], Any]
+    help: str
+    minimum: float | None = None
+
+    @property
+    def env(self) -> str:
+        return "EXECSTREAM_" + self.flag.lstrip("-").replace("-", "_").upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--host", "host", str, "address to listen on (0.0.0.0 needs auth or TLS, or --insecure)"),
+    Option("--port", "port", int, "gRPC port (0 picks a free one)", 0),
+    Option("--db", "db", str, "SQLite file for the embedded store (':memory:' for throwaway runs)"),
+    Option("--store", "store", str, "redis://HOST:PORT/DB (or rediss://) to share a log between replicas"),
+    Option("--metrics-host", "metrics_host", str, "address of the Prometheus /metrics endpoint"),
+    Option("--metrics-port", "metrics_port", int, "Prometheus /metrics port (0 disables)", 0),
+    Option("--heartbeat-interval", "heartbeat_interval_s", parse_duration,
+           "idle watch streams get a progress heartbeat this often", 0.01),
+    Option("--shutdown-grace", "shutdown_grace_s", parse_duration,
+           "time in-flight RPCs get to finish on SIGTERM", 0),
+    Option("--retain-events", "retention", parse_retention,
+           "compact events beyond a count (1000000) or age (24h); task state is kept; 0 keeps all"),
+    Option("--compact-interval", "compact_interval_s", parse_duration, "how often to compact", 0.01),
+    Option("--commit-max-events", "commit_max_events", int, "events per group commit at most", 1),
+    Option("--checkpoint-interval", "checkpoint_interval_s", parse_duration,
+           "how often task state is checkpointed (bounds restart replay)", 0.001),
+    Option("--pricing", "pricing", str, "price table TOML (default: the packaged table)"),
+    Option("--max-model-labels", "max_model_labels", int,
+           "distinct unknown model names exported as metric labels before 'other'", 0),
+    Option("--auth-file", "auth_file", str, "token file (execstream token create); enables auth"),
+    Option("--tls-cert", "tls_cert", str, "PEM server certificate (enables TLS)"),
+    Option("--tls-key", "tls_key", str, "PEM private key of --tls-cert"),
+    Option("--tls-client-ca", "tls_client_ca", str, "PEM CA bundle; require client certificates (mTLS)"),
+    Option("--insecure", "insecure", _bool,
+           "allow a non-loopback address without auth or TLS"),
+    Option("--log-level", "log_level", str, "debug, info, warning or error"),
+    Option("--max-id-length", "limits.max_id_length", int, "task_id/sidecar_id length", 1),
+    Option("--max-text-bytes", "limits.max_text_bytes", int, "UTF-8 bytes of text per event", 1),
+    Option("--max-events-per-report", "limits.max_events_per_report", int,
+           "events per ProgressReport", 1),
+    Option("--max-message-bytes", "limits.max_message_bytes", int,
+           "gRPC message size (both directions)", 1024),
+    Option("--output-tail-bytes", "limits.output_tail_bytes", int,
+           "bytes of recent output kept per task in snapshots", 0),
+    Option("--max-page-size", "limits.max_page_size", int, "tasks per GetSnapshot page", 1),
+    Option("--watch-queue-bytes", "limits.watch_queue_bytes", int,
+           "buffered bytes per watcher before it falls back to catching up from the log", 1024),
+    Option("--watch-write-timeout", "limits.watch_write_timeout_s", parse_duration,
+           "a watcher that reads nothing this long is ended (RESOURCE_EXHAUSTED)", 0.01),
+    Option("--max-watchers", "limits.max_watchers", int, "concurrent WatchExecution streams", 1),
+    Option("--max-streams-per-client", "limits.max_streams_per_client", int,
+           "concurrent streams per client (peer address or token)", 1),
+    Option("--sidecar-events-per-second", "limits.sidecar_events_per_second", float,
+           "sustained events per second per sidecar (token bucket; 0 disables)", 0),
+    Option("--sidecar-burst-events", "limits.sidecar_burst_events", int,
+           "token bucket size per sidecar", 1),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every option as a flag whose default comes from its EXECSTREAM_* variable."""
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {
+            "dest": option.target.replace(".", "__"),
+            "default": None,
+            "help": f"{option.help} [env {option.env}]",
+        }
+        if option.parse is _bool:
+            kwargs["action"] = "store_const"
+            kwargs["const"] = "true"
+        parser.add_argument(option.flag, **kwargs)
+
+
+def build_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerConfig:
+    """Merge flags over environment over defaults; raise ConfigError naming the flag."""
+    env = os.environ if env is None else env
+    top: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = getattr(args, option.target.replace(".", "__"), None)
+        source = option.flag
+        if raw is None and option.env in env:
+            raw, source = env[option.env], option.env
+        if raw is None:
+            continue
+        try:
+            value = option.parse(str(raw))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+        if option.minimum is not None and value < option.minimum:
+            raise ConfigError(f"{source}: {raw} is below the minimum {option.minimum:g}")
+        if option.target.startswith("limits."):
+            limits[option.target.removeprefix("limits.")] = value
+        else:
+            top[option.target] = value
+    return ServerConfig(limits=Limits(**limits), **top)
+
+
+def config_from_argv(argv: Sequence[str], env: Mapping[str, str] | None = None) -> ServerConfig:
+    """Parse ``serve`` flags (used by tests and the CLI)."""
+    parser = argparse.ArgumentParser(prog="execstream serve")
+    add_arguments(parser)
+    return build_config(parser.parse_args(list(argv)), env)
+
+
+def limit_names() -> list[str]:
+    """Names of every Limits field, for docs and tests."""
+    return [f.name for f in fields(Limits)]

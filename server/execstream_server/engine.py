@@ -1,0 +1,226 @@
+"""The engine: folds committed batches into task state and hands them to the hub.
+
+Every reader is fed from one place: batches leave the store in revision order, the engine
+folds them (``fold.fold``), updates the totals and publishes to the hub in the same event
+loop step, so a snapshot's state and revision, the watchers and the metrics always agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import state_pb2 as spb
+
+from .config import ServerConfig
+from .fold import fold
+from .hub import Hub
+from .records import CommittedBatch
+from .store.base import LogStore
+from .totals import TotalsBook
+
+log = logging.getLogger(__name__)
+
+TaskChange = tuple[spb.TaskState | None, spb.TaskState]
+
+
+class EngineObserver(Protocol):
+    """Told about every folded batch (metrics implement this; the engine knows no Prometheus)."""
+
+    def on_batch(self, batch: CommittedBatch, changes: Sequence[TaskChange]) -> None: ...
+
+    def on_recovered(self, tasks: Sequence[spb.TaskState]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPage:
+    revision: int
+    oldest_revision: int
+    tasks: list[spb.TaskState]
+    totals: spb.Totals
+    next_task_id: str | None
+
+
+class Engine:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        config: ServerConfig,
+        *,
+        observers: Sequence[EngineObserver] = (),
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.tasks: dict[str, spb.TaskState] = {}
+        self._sorted_ids: list[str] = []
+        self.totals = TotalsBook()
+        self.hub = Hub(queue_bytes=config.limits.watch_queue_bytes)
+        self.revision = 0
+        self._observers = list(observers)
+        self._dirty: set[str] = set()
+        self._applied = asyncio.Condition()
+        self._background: list[asyncio.Task[None]] = []
+        self._tail_bytes = config.limits.output_tail_bytes
+        self._checkpointed_revision = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the store, rebuild state (checkpoint + fold of the events after it), go live."""
+        recovery = await self.store.open()
+        for state in recovery.tasks.values():
+            self._put(None, state)
+        self.revision = recovery.checkpoint_revision
+        self._checkpointed_revision = recovery.checkpoint_revision
+        cursor = recovery.checkpoint_revision
+        while cursor < recovery.revision:
+            records = await self.store.read(cursor, limit=10_000)
+            if not records:
+                break
+            events = [pb.ExecutionEvent.FromString(r.payload) for r in records]
+            self._fold_batch(CommittedBatch(records, events), publish=False)
+            cursor = records[-1].revision
+        self.revision = max(self.revision, recovery.revision)
+        self.hub.revision = self.revision
+        for observer in self._observers:
+            observer.on_recovered(list(self.tasks.values()))
+        self._background = [
+            asyncio.create_task(self._consume(), name="engine-consume"),
+            asyncio.create_task(self._checkpoint_loop(), name="engine-checkpoint"),
+            asyncio.create_task(self._compact_loop(), name="engine-compact"),
+        ]
+        log.debug("recovered %d tasks at revision %d", len(self.tasks), self.revision)
+
+    async def stop(self) -> None:
+        """Stop background work, write a last checkpoint and close the store."""
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background = []
+        with contextlib.suppress(Exception):
+            await self._checkpoint()
+        await self.store.close()
+
+    # -- folding -------------------------------------------------------------------------
+    def _put(self, old: spb.TaskState | None, new: spb.TaskState) -> None:
+        task_id = new.task_id
+        if old is None and task_id not in self.tasks:
+            bisect.insort(self._sorted_ids, task_id)
+        self.tasks[task_id] = new
+        self.totals.update(old, new)
+
+    def _fold_batch(self, batch: CommittedBatch, *, publish: bool) -> None:
+        by_task: dict[str, list[pb.ExecutionEvent]] = {}
+        for event in batch.events:
+            by_task.setdefault(event.task_id, []).append(event)
+        changes: list[TaskChange] = []
+        for task_id, events in by_task.items():
+            old = self.tasks.get(task_id)
+            new = fold(old, events, tail_bytes=self._tail_bytes)
+            self._put(old, new)
+            changes.append((old, new))
+        self._dirty.update(by_task)
+        self.revision = batch.last_revision
+        if publish:
+            self.hub.publish(batch)
+            for observer in self._observers:
+                observer.on_batch(batch, changes)
+
+    async def _consume(self) -> None:
+        async for batch in self.store.batches():
+            if batch.last_revision <= self.revision:
+                continue
+            self._fold_batch(batch, publish=True)
+            async with self._applied:
+                self._applied.notify_all()
+
+    async def wait_applied(self, revision: int, timeout: float = 30.0) -> None:
+        """Wait until the fold reached ``revision`` (read-your-writes after an append)."""
+        if self.revision >= revision:
+            return
+        async with self._applied:
+            await asyncio.wait_for(
+                self._applied.wait_for(lambda: self.revision >= revision), timeout
+            )
+
+    # -- background ----------------------------------------------------------------------
+    async def _checkpoint(self) -> None:
+        if not self._dirty and self._checkpointed_revision >= self.revision:
+            return
+        dirty, self._dirty = self._dirty, set()
+        revision = self.revision
+        try:
+            await self.store.checkpoint([self.tasks[t] for t in dirty], revision)
+        except BaseException:
+            self._dirty |= dirty
+            raise
+        self._checkpointed_revision = revision
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.checkpoint_interval_s)
+            try:
+                await self._checkpoint()
+            except Exception as exc:  # the next round retries; ingest goes on meanwhile
+                log.warning("checkpoint failed: %s", exc)
+
+    async def _compact_loop(self) -> None:
+        retention = self.config.retention
+        if retention.max_events is None and retention.max_age_s is None:
+            return
+        while True:
+            await asyncio.sleep(self.config.compact_interval_s)
+            try:
+                deleted = await self.store.compact(retention)
+                if deleted:
+                    log.info("compacted %d events; oldest revision now %d", deleted,
+                             self.store.oldest_revision)
+            except Exception as exc:
+                log.warning("compaction failed: %s", exc)
+
+    async def compact_now(self) -> int:
+        """Checkpoint, then compact (tests and the admin path use this)."""
+        await self._checkpoint()
+        return await self.store.compact(self.config.retention)
+
+    # -- reads ---------------------------------------------------------------------------
+    def snapshot(
+        self,
+        *,
+        task_ids: Sequence[str],
+        statuses: frozenset[int],
+        page_size: int,
+        after_task_id: str,
+    ) -> SnapshotPage:
+        """One page of tasks, ordered by id, with the totals, all at ``self.revision``."""
+        if task_ids:
+            candidates: Sequence[str] = sorted(set(task_ids))
+        else:
+            candidates = self._sorted_ids
+        start = bisect.bisect_right(candidates, after_task_id) if after_task_id else 0
+        page: list[spb.TaskState] = []
+        next_id: str | None = None
+        for task_id in candidates[start:]:
+            state = self.tasks.get(task_id)
+            if state is None or (statuses and state.status not in statuses):
+                continue
+            if len(page) == page_size:
+                next_id = page[-1].task_id
+                break
+            page.append(state)
+        return SnapshotPage(
+            revision=self.revision,
+            oldest_revision=self.store.oldest_revision,
+            tasks=page,
+            totals=self.totals.to_proto(),
+            next_task_id=next_id,
+        )

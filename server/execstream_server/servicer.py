@@ -1,0 +1,237 @@
+"""gRPC transport only: decode, validate, hand to the domain, encode, map errors.
+
+Handlers are registered by hand (``rpc_handlers``) rather than through the generated
+``add_..._to_server``: WatchExecution writes responses assembled from stored bytes, so its
+serializer is the identity. Clients use the generated stubs unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import grpc
+from execstream.v1 import service_pb2 as spb
+
+from .config import Limits, ServerConfig
+from .engine import Engine
+from .errors import ExecstreamError, FieldViolation, InvalidArgumentError, WatcherTooSlowError
+from .events import KIND_BY_BODY
+from .hub import WatchFilter
+from .status_map import internal_status, to_rpc_status
+from .store.base import AppendResult
+from .validation import validate_ids, validate_report
+from .watch import WatchSession
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "execstream.v1.ExecutionService"
+_MAX_IN_FLIGHT_REPORTS = 8
+_KNOWN_KINDS = frozenset(KIND_BY_BODY.values())
+T = TypeVar("T")
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status: grpc.Status) -> None:
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def encode_page_token(task_id: str) -> str:
+    return base64.urlsafe_b64encode(task_id.encode()).decode()
+
+
+def decode_page_token(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            [FieldViolation("page_token", "is not a token from Snapshot.next_page_token")]
+        ) from exc
+
+
+def watch_filter_from(request: spb.WatchExecutionRequest, limits: Limits) -> WatchFilter:
+    validate_ids(request.task_ids, "task_ids", limits)
+    validate_ids(request.sidecar_ids, "sidecar_ids", limits)
+    bad = [i for i, kind in enumerate(request.kinds) if kind not in _KNOWN_KINDS]
+    if bad:
+        raise InvalidArgumentError(
+            [FieldViolation(f"kinds[{i}]", "is not a known EventKind") for i in bad]
+        )
+    return WatchFilter(
+        task_ids=frozenset(request.task_ids) or None,
+        sidecar_ids=frozenset(request.sidecar_ids) or None,
+        kinds=frozenset(request.kinds) or None,
+    )
+
+
+class _ReportTally:
+    """Sums what one ReportProgress stream got accepted."""
+
+    def __init__(self) -> None:
+        self.response = spb.ReportProgressResponse()
+        self.last_seq: dict[str, int] = {}
+
+    def add(self, result: AppendResult) -> None:
+        self.response.events_accepted += result.accepted
+        self.response.duplicates += result.duplicates
+        self.response.last_revision = max(self.response.last_revision, result.last_revision)
+        self.last_seq.update(result.last_seq)
+
+    def finish(self) -> spb.ReportProgressResponse:
+        for task_id in sorted(self.last_seq):
+            self.response.tasks.add(task_id=task_id, last_seq=self.last_seq[task_id])
+        return self.response
+
+
+class ExecutionServicer:
+    """The three RPCs of execstream.v1.ExecutionService."""
+
+    def __init__(self, engine: Engine, config: ServerConfig) -> None:
+        self._engine = engine
+        self._config = config
+        self._limits = config.limits
+
+    async def _guard(
+        self, context: grpc.aio.ServicerContext[Any, Any], work: Awaitable[T]
+    ) -> T | None:
+        """Run a handler body and map domain errors to status (the one place that does)."""
+        try:
+            return await work
+        except ExecstreamError as exc:
+            await abort_with(context, to_rpc_status(exc))
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            log.exception("internal error")
+            await abort_with(context, internal_status("internal error; see the server log"))
+        return None
+
+    # -- ReportProgress ------------------------------------------------------------------
+    async def report_progress(
+        self,
+        requests: AsyncIterator[spb.ProgressReport],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> spb.ReportProgressResponse:
+        result = await self._guard(context, self._ingest(requests))
+        assert result is not None
+        return result
+
+    async def _ingest(self, requests: AsyncIterator[spb.ProgressReport]) -> spb.ReportProgressResponse:
+        tally = _ReportTally()
+        in_flight: deque[asyncio.Task[AppendResult]] = deque()
+        store = self._engine.store
+        try:
+            async for report in requests:
+                validate_report(report, self._limits)
+                in_flight.append(asyncio.ensure_future(store.append(report.sidecar_id, report.events)))
+                while in_flight and (len(in_flight) > _MAX_IN_FLIGHT_REPORTS or in_flight[0].done()):
+                    tally.add(await in_flight.popleft())
+            while in_flight:
+                tally.add(await in_flight.popleft())
+        except BaseException:
+            # Let already submitted reports settle so the error reflects a definite state.
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+            raise
+        response = tally.finish()
+        if response.last_revision == 0:
+            response.last_revision = self._engine.revision
+        await self._engine.wait_applied(response.last_revision)
+        return response
+
+    # -- WatchExecution ------------------------------------------------------------------
+    async def watch_execution(
+        self, request: spb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        await self._guard(context, self._watch(request, context))
+
+    async def _watch(
+        self, request: spb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        watch_filter = watch_filter_from(request, self._limits)
+        after = request.after_revision if request.HasField("after_revision") else None
+        session = WatchSession(
+            self._engine.hub,
+            self._engine.store,
+            watch_filter,
+            after,
+            limits=self._limits,
+            heartbeat_s=self._config.heartbeat_interval_s,
+        )
+        timeout = self._limits.watch_write_timeout_s
+        responses = session.responses()
+        try:
+            async for response in responses:
+                try:
+                    await asyncio.wait_for(context.write(response), timeout)
+                except TimeoutError:
+                    raise WatcherTooSlowError(session.cursor, timeout) from None
+        finally:
+            with contextlib.suppress(Exception):
+                await responses.aclose()
+
+    # -- GetSnapshot ---------------------------------------------------------------------
+    async def get_snapshot(
+        self, request: spb.GetSnapshotRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> spb.Snapshot:
+        result = await self._guard(context, self._snapshot(request))
+        assert result is not None
+        return result
+
+    async def _snapshot(self, request: spb.GetSnapshotRequest) -> spb.Snapshot:
+        limits = self._limits
+        validate_ids(request.task_ids, "task_ids", limits)
+        if request.page_size > limits.max_page_size:
+            raise InvalidArgumentError(
+                [
+                    FieldViolation(
+                        "page_size", f"is {request.page_size}; the limit is {limits.max_page_size}"
+                    )
+                ]
+            )
+        page = self._engine.snapshot(
+            task_ids=list(request.task_ids),
+            statuses=frozenset(request.statuses),
+            page_size=request.page_size or limits.default_page_size,
+            after_task_id=decode_page_token(request.page_token),
+        )
+        snapshot = spb.Snapshot(revision=page.revision, oldest_revision=page.oldest_revision)
+        snapshot.tasks.extend(page.tasks)
+        snapshot.totals.CopyFrom(page.totals)
+        if page.next_task_id is not None:
+            snapshot.next_page_token = encode_page_token(page.next_task_id)
+        return snapshot
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def rpc_handlers(servicer: ExecutionServicer) -> grpc.GenericRpcHandler:
+    """The generic handler serving execstream.v1.ExecutionService."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {
+        "ReportProgress": grpc.stream_unary_rpc_method_handler(
+            servicer.report_progress,
+            request_deserializer=spb.ProgressReport.FromString,
+            response_serializer=spb.ReportProgressResponse.SerializeToString,
+        ),
+        "WatchExecution": grpc.unary_stream_rpc_method_handler(
+            servicer.watch_execution,
+            request_deserializer=spb.WatchExecutionRequest.FromString,
+            response_serializer=_identity,
+        ),
+        "GetSnapshot": grpc.unary_unary_rpc_method_handler(
+            servicer.get_snapshot,
+            request_deserializer=spb.GetSnapshotRequest.FromString,
+            response_serializer=spb.Snapshot.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+

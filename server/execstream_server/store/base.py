@@ -1,0 +1,70 @@
+"""The storage interface: a durable, revisioned log with admission and task checkpoints.
+
+A store admits reports (``admission.admit`` against its gates), assigns gap-free revisions,
+commits durably and only then resolves ``append``. Committed batches come out of
+``batches()`` in revision order, for the engine to fold and fan out; for a shared store that
+includes batches other replicas wrote. Readers catch up with ``read``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import state_pb2 as spb
+
+from ..config import Retention
+from ..records import CommittedBatch, EventRecord
+
+
+@dataclass(slots=True)
+class Recovery:
+    """What a store holds at open: the checkpointed states and the log's bounds."""
+
+    tasks: dict[str, spb.TaskState]
+    checkpoint_revision: int
+    revision: int
+    oldest_revision: int
+
+
+@dataclass(slots=True)
+class AppendResult:
+    """The outcome of one admitted report, after its commit."""
+
+    accepted: int
+    duplicates: int
+    last_revision: int
+    last_seq: dict[str, int] = field(default_factory=dict)
+
+
+class LogStore(Protocol):
+    """One durable log; see the module docstring for the guarantees."""
+
+    async def open(self) -> Recovery:
+        """Open (creating if needed) and return the checkpoint to rebuild state from."""
+
+    async def append(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
+        """Admit and durably commit one report; raise a domain error to refuse it whole."""
+
+    def batches(self) -> AsyncIterator[CommittedBatch]:
+        """Committed batches after the revision ``open`` returned, in order, forever."""
+
+    async def read(
+        self, after_revision: int, *, limit: int, task_ids: frozenset[str] | None = None
+    ) -> list[EventRecord]:
+        """Up to ``limit`` events with revision > after_revision; RevisionCompactedError if gone."""
+
+    async def checkpoint(self, states: Sequence[spb.TaskState], revision: int) -> None:
+        """Persist task states folded through ``revision`` (bounds the replay at restart)."""
+
+    async def compact(self, retention: Retention) -> int:
+        """Drop events outside ``retention`` (never past the checkpoint); return how many."""
+
+    @property
+    def oldest_revision(self) -> int:
+        """The oldest revision still readable (last revision + 1 when the log is empty)."""
+
+    async def close(self) -> None:
+        """Flush and release everything; idempotent."""

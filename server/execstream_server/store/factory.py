@@ -1,0 +1,25 @@
+"""Pick the store adapter from the configuration (``--store`` URL, else ``--db``)."""
+
+from __future__ import annotations
+
+from ..config import ConfigError, ServerConfig
+from ..cost import Pricer
+from .base import LogStore
+from .sqlite import SqliteStore
+
+
+def open_store(config: ServerConfig, pricer: Pricer) -> LogStore:
+    """Build (not yet open) the store the configuration names."""
+    url = config.store
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from .redis import RedisStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"--store {url}: the redis extra is not installed (pip install 'execstream[redis]')"
+            ) from exc
+        return RedisStore(url, pricer=pricer, commit_max_events=config.commit_max_events)
+    if url and not url.startswith("sqlite:"):
+        raise ConfigError(f"--store {url}: expected redis://HOST:PORT/DB, rediss://... or sqlite:PATH")
+    path = url.removeprefix("sqlite:") or config.db
+    return SqliteStore(path, pricer=pricer, commit_max_events=config.commit_max_events)

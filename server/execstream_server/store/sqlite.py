@@ -1,0 +1,360 @@
+"""The embedded store: one SQLite file in WAL mode, one writer thread, group commits.
+
+Reports queue up while a commit is in flight and the next commit takes them all, so the
+commit rate adapts to load (one fsync for many reports). A report's future resolves only
+after its transaction committed: a crash loses nothing that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import state_pb2 as spb
+from google.protobuf import timestamp_pb2
+
+from ..admission import Gate, admit, advance_gate, gate_from_state
+from ..config import Retention
+from ..cost import Pricer
+from ..errors import (
+    ExecstreamError,
+    RevisionCompactedError,
+    ShuttingDownError,
+    StoreUnavailableError,
+)
+from ..events import kind_of
+from ..records import CommittedBatch, EventRecord
+from .base import AppendResult, Recovery
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    revision     INTEGER PRIMARY KEY,
+    task_id      TEXT    NOT NULL,
+    seq          INTEGER NOT NULL,
+    sidecar_id   TEXT    NOT NULL,
+    kind         INTEGER NOT NULL,
+    committed_at REAL    NOT NULL,
+    payload      BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    state   BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+_COMPACT_CHUNK = 50_000
+_READ_SQL = (
+    "SELECT revision, task_id, sidecar_id, kind, payload FROM events "
+    "WHERE revision > ? ORDER BY revision LIMIT ?"
+)
+
+
+@dataclass(slots=True)
+class _Submission:
+    sidecar_id: str
+    events: Sequence[pb.ExecutionEvent]
+    future: asyncio.Future[AppendResult]
+
+
+class SqliteStore:
+    """``LogStore`` on a SQLite file (or ``:memory:`` for throwaway runs)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        pricer: Pricer,
+        commit_max_events: int = 2048,
+        synchronous: str = "FULL",
+        max_queued_reports: int = 1024,
+    ) -> None:
+        self.path = path
+        self._pricer = pricer
+        self._commit_max_events = commit_max_events
+        self._synchronous = synchronous
+        self._max_queued = max_queued_reports
+        memory = path == ":memory:"
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = self._writer if memory else ThreadPoolExecutor(2, thread_name_prefix="sqlite-read")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._gates: dict[str, Gate] = {}
+        self._revision = 0
+        self._checkpoint_revision = 0
+        self._compacted_through = 0
+        self._pending: asyncio.Queue[_Submission | None] | None = None
+        self._batches: asyncio.Queue[CommittedBatch] = asyncio.Queue()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- threads -------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _run(self, executor: ThreadPoolExecutor, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"sqlite store {self.path}: {exc}") from exc
+
+    # -- open ----------------------------------------------------------------------------
+    def _open_sync(self) -> tuple[list[bytes], int, int, int]:
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        max_rev = conn.execute("SELECT MAX(revision) FROM events").fetchone()[0] or 0
+        checkpoint = int(meta.get("checkpoint_revision", 0))
+        compacted = int(meta.get("compacted_through", 0))
+        states = [row[0] for row in conn.execute("SELECT state FROM tasks")]
+        return states, checkpoint, compacted, max(max_rev, checkpoint, compacted)
+
+    async def open(self) -> Recovery:
+        blobs, checkpoint, compacted, revision = await self._run(self._writer, self._open_sync)
+        tasks = {}
+        for blob in blobs:
+            state = spb.TaskState.FromString(blob)
+            tasks[state.task_id] = state
+            self._gates[state.task_id] = gate_from_state(state)
+        self._checkpoint_revision, self._compacted_through = checkpoint, compacted
+        self._revision = revision
+        await self._replay_gates(checkpoint)
+        self._pending = asyncio.Queue(self._max_queued)
+        self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+        return Recovery(tasks, checkpoint, revision, compacted + 1)
+
+    async def _replay_gates(self, after: int) -> None:
+        """Bring the gates past the checkpoint with the events committed after it."""
+        cursor = after
+        while cursor < self._revision:
+            records = await self.read(cursor, limit=10_000)
+            if not records:
+                break
+            for record in records:
+                event = pb.ExecutionEvent.FromString(record.payload)
+                self._gates[event.task_id] = advance_gate(self._gates.get(event.task_id), event, None)
+            cursor = records[-1].revision
+
+    # -- append --------------------------------------------------------------------------
+    async def append(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
+        if self._closed or self._pending is None:
+            raise ShuttingDownError(self._revision)
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        await self._pending.put(_Submission(sidecar_id, events, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        assert self._pending is not None
+        while True:
+            first = await self._pending.get()
+            if first is None:
+                return
+            batch, count = [first], len(first.events)
+            while count < self._commit_max_events and not self._pending.empty():
+                more = self._pending.get_nowait()
+                if more is None:
+                    await self._commit(batch)
+                    return
+                batch.append(more)
+                count += len(more.events)
+            await self._commit(batch)
+
+    async def _commit(self, submissions: list[_Submission]) -> None:
+        overlay: dict[str, Gate] = {}
+        gates = self._gates
+
+        def lookup(task_id: str) -> Gate | None:
+            return overlay.get(task_id) or gates.get(task_id)
+
+        now = timestamp_pb2.Timestamp()
+        now.GetCurrentTime()
+        committed_at = time.time()
+        revision = self._revision
+        records: list[EventRecord] = []
+        events: list[pb.ExecutionEvent] = []
+        rows: list[tuple[int, str, int, str, int, float, bytes]] = []
+        outcomes: list[tuple[_Submission, ExecstreamError | AppendResult]] = []
+        for sub in submissions:
+            try:
+                admission = admit(sub.sidecar_id, sub.events, lookup, self._pricer, now)
+            except ExecstreamError as exc:
+                outcomes.append((sub, exc))
+                continue
+            overlay.update(admission.gates)
+            for event in admission.accepted:
+                revision += 1
+                event.revision = revision
+                payload = event.SerializeToString()
+                kind = kind_of(event)
+                records.append(EventRecord(revision, event.task_id, sub.sidecar_id, kind, payload))
+                events.append(event)
+                rows.append((revision, event.task_id, event.seq, sub.sidecar_id, kind, committed_at, payload))
+            result = AppendResult(len(admission.accepted), admission.duplicates, revision, admission.last_seq)
+            outcomes.append((sub, result))
+        if rows:
+            try:
+                await self._run(self._writer, self._insert_sync, rows)
+            except StoreUnavailableError as exc:
+                log.error("commit failed: %s", exc)
+                for sub, _ in outcomes:
+                    if not sub.future.done():
+                        sub.future.set_exception(exc)
+                return
+            self._revision = revision
+            gates.update(overlay)
+            self._batches.put_nowait(CommittedBatch(records, events))
+        for sub, outcome in outcomes:
+            if sub.future.done():
+                continue
+            if isinstance(outcome, ExecstreamError):
+                sub.future.set_exception(outcome)
+            else:
+                sub.future.set_result(outcome)
+
+    def _insert_sync(self, rows: list[tuple[int, str, int, str, int, float, bytes]]) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def batches(self) -> AsyncIterator[CommittedBatch]:
+        while True:
+            yield await self._batches.get()
+
+    # -- read ----------------------------------------------------------------------------
+    def _read_sync(self, after_revision: int, limit: int) -> tuple[int, list[tuple[Any, ...]]]:
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='compacted_through'").fetchone()
+            compacted = int(row[0]) if row else 0
+            if after_revision < compacted:
+                return compacted, []
+            return compacted, conn.execute(_READ_SQL, (after_revision, limit)).fetchall()
+        finally:
+            conn.execute("COMMIT")
+
+    async def read(self, after_revision: int, *, limit: int) -> list[EventRecord]:
+        compacted, rows = await self._run(self._readers, self._read_sync, after_revision, limit)
+        if after_revision < compacted:
+            raise RevisionCompactedError(after_revision, compacted + 1)
+        return [EventRecord(*row) for row in rows]
+
+    # -- checkpoint and compaction -------------------------------------------------------
+    def _checkpoint_sync(self, rows: list[tuple[str, bytes]], revision: int) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO tasks(task_id, state) VALUES (?, ?) "
+                "ON CONFLICT(task_id) DO UPDATE SET state = excluded.state",
+                rows,
+            )
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('checkpoint_revision', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                (revision,),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def checkpoint(self, states: Sequence[spb.TaskState], revision: int) -> None:
+        rows = [(state.task_id, state.SerializeToString()) for state in states]
+        await self._run(self._writer, self._checkpoint_sync, rows, revision)
+        self._checkpoint_revision = max(self._checkpoint_revision, revision)
+
+    def _compact_bound_sync(self, retention: Retention, last: int) -> int:
+        bound = self._checkpoint_revision
+        if retention.max_events is not None:
+            bound = min(bound, last - retention.max_events)
+        if retention.max_age_s is not None:
+            cutoff = time.time() - retention.max_age_s
+            row = self._conn().execute(
+                "SELECT MAX(revision) FROM events WHERE committed_at < ?", (cutoff,)
+            ).fetchone()
+            bound = min(bound, row[0] or 0)
+        return bound
+
+    def _compact_chunk_sync(self, through: int) -> int:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute("DELETE FROM events WHERE revision <= ?", (through,)).rowcount
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('compacted_through', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (through,),
+            )
+            conn.execute("COMMIT")
+            return int(deleted)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def compact(self, retention: Retention) -> int:
+        if retention.max_events is None and retention.max_age_s is None:
+            return 0
+        bound = await self._run(self._writer, self._compact_bound_sync, retention, self._revision)
+        deleted = 0
+        while self._compacted_through < bound:
+            through = min(bound, self._compacted_through + _COMPACT_CHUNK)
+            deleted += await self._run(self._writer, self._compact_chunk_sync, through)
+            self._compacted_through = through
+        return deleted
+
+    @property
+    def oldest_revision(self) -> int:
+        return self._compacted_through + 1
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    # -- close ---------------------------------------------------------------------------
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer_task is not None and self._pending is not None:
+            await self._pending.put(None)
+            await self._writer_task
+            while not self._pending.empty():
+                leftover = self._pending.get_nowait()
+                if leftover is not None and not leftover.future.done():
+                    leftover.future.set_exception(ShuttingDownError(self._revision))
+        self._writer.shutdown(wait=True)
+        if self._readers is not self._writer:
+            self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()

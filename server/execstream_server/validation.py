@@ -1,0 +1,179 @@
+"""Stateless checks of incoming messages against the configured limits.
+
+Runs before anything touches the log, so a malformed message changes nothing. Each problem
+becomes a FieldViolation whose path (``events[3].stdout.text``) and text name the limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import service_pb2 as spb
+
+from .config import Limits
+from .errors import FieldViolation, InvalidArgumentError
+from .events import TERMINAL_STATUSES, status_name
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
+BACKEND_PATTERN = re.compile(r"[a-z0-9][a-z0-9._\-]*")
+ID_CHARSET = "[A-Za-z0-9._:-], starting with a letter or digit"
+_MAX_VIOLATIONS = 20
+
+
+def check_id(value: str, field: str, limits: Limits) -> FieldViolation | None:
+    """Return a violation when an id is empty, too long or outside the charset."""
+    if not value:
+        return FieldViolation(field, "must not be empty")
+    if len(value) > limits.max_id_length:
+        return FieldViolation(
+            field, f"is {len(value)} characters; the limit is {limits.max_id_length}"
+        )
+    if not ID_PATTERN.fullmatch(value):
+        return FieldViolation(field, f"has characters outside {ID_CHARSET}")
+    return None
+
+
+def _utf8_len_exceeds(text: str, limit: int) -> bool:
+    # A character is at most 4 UTF-8 bytes: skip the encode for the common short text.
+    return len(text) * 4 > limit and len(text.encode()) > limit
+
+
+def _check_text(text: str, field: str, limit: int, out: list[FieldViolation]) -> None:
+    if _utf8_len_exceeds(text, limit):
+        out.append(FieldViolation(field, f"is {len(text.encode())} bytes; the limit is {limit}"))
+
+
+def _check_usage(usage: pb.Usage, field: str, limits: Limits, out: list[FieldViolation]) -> None:
+    _check_text(usage.model, f"{field}.model", limits.max_name_length, out)
+    if usage.backend and not BACKEND_PATTERN.fullmatch(usage.backend):
+        out.append(FieldViolation(f"{field}.backend", "must be lower case [a-z0-9._-]"))
+    if usage.reasoning_tokens > usage.output_tokens:
+        out.append(
+            FieldViolation(
+                f"{field}.reasoning_tokens",
+                "is a subset of output_tokens and cannot exceed it",
+            )
+        )
+
+
+def _check_started(body: pb.Started, field: str, limits: Limits, out: list[FieldViolation]) -> None:
+    if len(body.backend) > 64 or (body.backend and not BACKEND_PATTERN.fullmatch(body.backend)):
+        out.append(FieldViolation(f"{field}.backend", "must be 1-64 characters of [a-z0-9._-]"))
+    _check_text(body.model, f"{field}.model", limits.max_name_length, out)
+    _check_text(body.description, f"{field}.description", limits.max_summary_length, out)
+    if len(body.labels) > limits.max_labels:
+        out.append(
+            FieldViolation(
+                f"{field}.labels", f"has {len(body.labels)} labels; the limit is {limits.max_labels}"
+            )
+        )
+    for key, value in body.labels.items():
+        if not key or len(key) > limits.max_label_key_length:
+            out.append(
+                FieldViolation(
+                    f"{field}.labels", f"key must be 1-{limits.max_label_key_length} characters"
+                )
+            )
+        if len(value) > limits.max_label_value_length:
+            out.append(
+                FieldViolation(
+                    f"{field}.labels[{key}]",
+                    f"is {len(value)} characters; the limit is {limits.max_label_value_length}",
+                )
+            )
+
+
+def _check_body(event: pb.ExecutionEvent, field: str, limits: Limits, out: list[FieldViolation]) -> None:
+    body = event.WhichOneof("body")
+    if body is None:
+        out.append(FieldViolation(f"{field}.body", "must be set (started, token, stdout, ...)"))
+    elif body in ("token", "stdout", "stderr"):
+        text = getattr(event, body).text
+        _check_text(text, f"{field}.{body}.text", limits.max_text_bytes, out)
+    elif body == "started":
+        _check_started(event.started, f"{field}.started", limits, out)
+    elif body == "status":
+        status = event.status.status
+        if status == pb.TASK_STATUS_UNSPECIFIED or status not in pb.TaskStatus.values():
+            out.append(FieldViolation(f"{field}.status.status", "must be PENDING, RUNNING or RETRYING"))
+        elif status in TERMINAL_STATUSES:
+            out.append(
+                FieldViolation(
+                    f"{field}.status.status",
+                    f"{status_name(status)} is terminal: report it with a finished event",
+                )
+            )
+        _check_text(event.status.message, f"{field}.status.message", limits.max_text_bytes, out)
+        _check_usage(event.status.usage, f"{field}.status.usage", limits, out)
+    elif body == "error":
+        _check_text(event.error.message, f"{field}.error.message", limits.max_text_bytes, out)
+        _check_text(event.error.code, f"{field}.error.code", limits.max_name_length, out)
+        _check_usage(event.error.usage, f"{field}.error.usage", limits, out)
+    elif body == "tool_call":
+        call = event.tool_call
+        _check_text(call.tool_name, f"{field}.tool_call.tool_name", limits.max_name_length, out)
+        for name in ("arguments_summary", "result_summary", "error"):
+            _check_text(getattr(call, name), f"{field}.tool_call.{name}", limits.max_summary_length, out)
+    elif body == "finished":
+        finished = event.finished
+        if finished.outcome == pb.OUTCOME_UNSPECIFIED or finished.outcome not in pb.Outcome.values():
+            out.append(
+                FieldViolation(f"{field}.finished.outcome", "must be SUCCEEDED, FAILED or CANCELLED")
+            )
+        _check_text(finished.error, f"{field}.finished.error", limits.max_text_bytes, out)
+        _check_usage(finished.usage, f"{field}.finished.usage", limits, out)
+
+
+def event_violations(
+    event: pb.ExecutionEvent, index: int, limits: Limits
+) -> Iterable[FieldViolation]:
+    """Yield what is wrong with one event of a report."""
+    field = f"events[{index}]"
+    out: list[FieldViolation] = []
+    bad_id = check_id(event.task_id, f"{field}.task_id", limits)
+    if bad_id:
+        out.append(bad_id)
+    if event.seq == 0:
+        out.append(FieldViolation(f"{field}.seq", "must be at least 1 (seq counts from 1 per task)"))
+    _check_body(event, field, limits, out)
+    return out
+
+
+def validate_report(report: spb.ProgressReport, limits: Limits) -> None:
+    """Raise InvalidArgumentError listing what is wrong with a ProgressReport, if anything."""
+    violations: list[FieldViolation] = []
+    bad_sidecar = check_id(report.sidecar_id, "sidecar_id", limits)
+    if bad_sidecar:
+        violations.append(bad_sidecar)
+    count = len(report.events)
+    if count == 0:
+        violations.append(FieldViolation("events", "must hold at least one event"))
+    elif count > limits.max_events_per_report:
+        violations.append(
+            FieldViolation(
+                "events", f"has {count} events; the limit is {limits.max_events_per_report}"
+            )
+        )
+    else:
+        for index, event in enumerate(report.events):
+            violations.extend(event_violations(event, index, limits))
+            if len(violations) >= _MAX_VIOLATIONS:
+                break
+    if violations:
+        raise InvalidArgumentError(violations)
+
+
+def validate_ids(values: Iterable[str], field: str, limits: Limits) -> None:
+    """Check a filter list (task_ids, sidecar_ids) of a read request."""
+    values = list(values)
+    if len(values) > limits.max_filter_ids:
+        raise InvalidArgumentError(
+            [FieldViolation(field, f"has {len(values)} ids; the limit is {limits.max_filter_ids}")]
+        )
+    violations = [
+        v for i, value in enumerate(values) if (v := check_id(value, f"{field}[{i}]", limits))
+    ]
+    if violations:
+        raise InvalidArgumentError(violations)

@@ -1,0 +1,96 @@
+"""Small builders and waits shared by the tests."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import grpc
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2_grpc
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
+    """Poll ``predicate`` until truthy; fail with a clear message after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def event(task_id: str, seq: int, body: str = "stdout", **fields: Any) -> pb.ExecutionEvent:
+    """Build an event; ``body`` names the oneof, ``fields`` its content."""
+    ev = pb.ExecutionEvent(task_id=task_id, seq=seq)
+    if body in ("stdout", "stderr", "token"):
+        getattr(ev, body).text = fields.pop("text", f"{body} {seq}\n")
+    elif body == "started":
+        ev.started.CopyFrom(pb.Started(**({"backend": "shell"} | fields)))
+        fields = {}
+    elif body == "finished":
+        ev.finished.CopyFrom(pb.Finished(**({"outcome": pb.OUTCOME_SUCCEEDED} | fields)))
+        fields = {}
+    elif body == "status":
+        ev.status.CopyFrom(pb.StatusChange(**({"status": pb.TASK_STATUS_RUNNING} | fields)))
+        fields = {}
+    elif body == "error":
+        ev.error.CopyFrom(pb.ErrorReport(**({"message": "boom"} | fields)))
+        fields = {}
+    elif body == "tool_call":
+        ev.tool_call.CopyFrom(pb.ToolCall(**({"tool_name": "read_file", "ok": True} | fields)))
+        fields = {}
+    elif body != "none":
+        raise ValueError(body)
+    for key, value in fields.items():
+        setattr(ev, key, value)
+    return ev
+
+
+def stub_for(address: str) -> tuple[grpc.Channel, service_pb2_grpc.ExecutionServiceStub]:
+    channel = grpc.insecure_channel(address)
+    return channel, service_pb2_grpc.ExecutionServiceStub(channel)
+
+
+def report(
+    stub: service_pb2_grpc.ExecutionServiceStub,
+    sidecar_id: str,
+    *batches: Iterable[pb.ExecutionEvent],
+    timeout: float = 30.0,
+) -> spb.ReportProgressResponse:
+    """Send one ReportProgress stream with one message per batch."""
+    messages = [spb.ProgressReport(sidecar_id=sidecar_id, events=list(b)) for b in batches]
+    return stub.ReportProgress(iter(messages), timeout=timeout)  # type: ignore[no-any-return]
+
+
+def task_events(task_id: str, outputs: int, *, finish: bool = True) -> list[pb.ExecutionEvent]:
+    """started, ``outputs`` stdout events, and (optionally) finished: seq 1..n."""
+    events = [event(task_id, 1, "started")]
+    events += [event(task_id, 2 + i, "stdout") for i in range(outputs)]
+    if finish:
+        events.append(event(task_id, len(events) + 1, "finished", exit_code=0))
+    return events
+
+
+def collect_watch(
+    responses: Iterator[spb.WatchExecutionResponse],
+    until: Callable[[list[pb.ExecutionEvent]], bool],
+) -> list[pb.ExecutionEvent]:
+    """Read a watch until ``until(events)`` holds; returns the events seen."""
+    seen: list[pb.ExecutionEvent] = []
+    for response in responses:
+        seen.extend(response.events)
+        if until(seen):
+            return seen
+    raise AssertionError("watch ended before the condition held")
