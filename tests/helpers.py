@@ -94,3 +94,26 @@ def collect_watch(
         if until(seen):
             return seen
     raise AssertionError("watch ended before the condition held")
+
+
+def error_details(error: grpc.RpcError) -> dict[str, Any]:
+    """Decode google.rpc details of a failed call: {'ErrorInfo': ..., 'BadRequest': ...}."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    found: dict[str, Any] = {}
+    if status is None:
+        return found
+    assert status.message == error.details(), "abort message must equal the Status proto's"
+    for detail in status.details:
+        for cls in (
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.BadRequest,
+            error_details_pb2.RetryInfo,
+        ):
+            if detail.Is(cls.DESCRIPTOR):
+                message = cls()
+                detail.Unpack(message)
+                found[cls.__name__] = message
+    return found

@@ -96,8 +96,10 @@ def advance_gate(gate: Gate | None, event: pb.ExecutionEvent, pricer: Pricer | N
         cost = chunk if cost is None else add_cost(cost, chunk)
         if body == "finished":
             event.finished.cost.CopyFrom(cost)
-        else:
-            getattr(event, body).cost.CopyFrom(chunk)  # type: ignore[arg-type]
+        elif body == "status":
+            event.status.cost.CopyFrom(chunk)
+        elif body == "error":
+            event.error.cost.CopyFrom(chunk)
     elif pricer is None:
         cost = _stamped_cost(event, body, cost)
     owner = gate.owner if gate else event.sidecar_id
@@ -106,8 +108,12 @@ def advance_gate(gate: Gate | None, event: pb.ExecutionEvent, pricer: Pricer | N
 
 def _clear_server_fields(event: pb.ExecutionEvent) -> None:
     body = event.WhichOneof("body")
-    if body in ("finished", "status", "error"):
-        getattr(event, body).ClearField("cost")  # type: ignore[arg-type]
+    if body == "finished":
+        event.finished.ClearField("cost")
+    elif body == "status":
+        event.status.ClearField("cost")
+    elif body == "error":
+        event.error.ClearField("cost")
 
 
 def admit(

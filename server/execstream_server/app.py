@@ -119,8 +119,11 @@ async def serve(config: ServerConfig) -> None:
     assert app.engine is not None
     log.info(
         "execstream listening on %s:%d (gRPC) | store %s | revision %d | %d tasks",
-        config.host, app.port, config.store or f"sqlite:{config.db}",
-        app.engine.revision, len(app.engine.tasks),
+        config.host,
+        app.port,
+        config.store or f"sqlite:{config.db}",
+        app.engine.revision,
+        len(app.engine.tasks),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -143,13 +143,13 @@ class Engine:
             async with self._applied:
                 self._applied.notify_all()
 
-    async def wait_applied(self, revision: int, timeout: float = 30.0) -> None:
+    async def wait_applied(self, revision: int, wait_s: float = 30.0) -> None:
         """Wait until the fold reached ``revision`` (read-your-writes after an append)."""
         if self.revision >= revision:
             return
         async with self._applied:
             await asyncio.wait_for(
-                self._applied.wait_for(lambda: self.revision >= revision), timeout
+                self._applied.wait_for(lambda: self.revision >= revision), wait_s
             )
 
     # -- background ----------------------------------------------------------------------
@@ -182,8 +182,11 @@ class Engine:
             try:
                 deleted = await self.store.compact(retention)
                 if deleted:
-                    log.info("compacted %d events; oldest revision now %d", deleted,
-                             self.store.oldest_revision)
+                    log.info(
+                        "compacted %d events; oldest revision now %d",
+                        deleted,
+                        self.store.oldest_revision,
+                    )
             except Exception as exc:
                 log.warning("compaction failed: %s", exc)
 

@@ -122,8 +122,7 @@ class WatcherTooSlowError(ExecstreamError):
     def __init__(self, resume_revision: int, timeout_s: float) -> None:
         self.resume_revision = resume_revision
         super().__init__(
-            f"watcher did not read for {timeout_s:g}s; resume with after_revision="
-            f"{resume_revision}"
+            f"watcher did not read for {timeout_s:g}s; resume with after_revision={resume_revision}"
         )
 
     def metadata(self) -> dict[str, str]:
@@ -147,9 +146,7 @@ class ShuttingDownError(ExecstreamError):
 
     def __init__(self, resume_revision: int) -> None:
         self.resume_revision = resume_revision
-        super().__init__(
-            f"server is shutting down; resume with after_revision={resume_revision}"
-        )
+        super().__init__(f"server is shutting down; resume with after_revision={resume_revision}")
 
     def metadata(self) -> dict[str, str]:
         return {"resume_revision": str(self.resume_revision)}

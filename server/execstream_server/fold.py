@@ -14,7 +14,7 @@ from execstream.v1 import state_pb2 as spb
 
 from .cost import add_cost, add_usage
 from .events import OUTPUT_BODIES
-from .lifecycle import PENDING, next_status
+from .lifecycle import next_status
 
 TaskState = spb.TaskState
 
@@ -34,7 +34,7 @@ def _apply(state: TaskState, event: pb.ExecutionEvent, tail_bytes: int) -> None:
     if not state.task_id:
         state.task_id = event.task_id
         state.sidecar_id = event.sidecar_id
-        state.status = PENDING
+        state.status = pb.TASK_STATUS_PENDING
         state.created_time.CopyFrom(event.time)
     state.status = next_status(state.task_id, state.status, event)
     state.last_seq = event.seq
@@ -43,7 +43,7 @@ def _apply(state: TaskState, event: pb.ExecutionEvent, tail_bytes: int) -> None:
     state.updated_time.CopyFrom(event.time)
     state.attempt = max(state.attempt, event.attempt or 1)
     if body in OUTPUT_BODIES:
-        text = getattr(event, body).text  # type: ignore[arg-type]
+        text = getattr(event, body).text
         if text and tail_bytes > 0:
             tail, cut = _trim_tail(state.output_tail + text, tail_bytes)
             state.output_tail = tail

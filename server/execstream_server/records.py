@@ -47,7 +47,8 @@ class CommittedBatch:
 
     records: list[EventRecord]
     events: list[pb.ExecutionEvent]
-    frames: dict[object, tuple[bytes, int, int]] = field(default_factory=dict)
+    # Encoded watch entries per filter, shared by every watcher with an equal filter.
+    frames: dict[object, list[tuple[int, bytes]]] = field(default_factory=dict)
 
     @property
     def first_revision(self) -> int:

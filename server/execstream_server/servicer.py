@@ -41,19 +41,27 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status: grpc.S
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+_TOKEN_PREFIX = "after:"
+
+
 def encode_page_token(task_id: str) -> str:
-    return base64.urlsafe_b64encode(task_id.encode()).decode()
+    """Opaque to clients: the last task id of the page (pages are ordered by id)."""
+    return base64.urlsafe_b64encode((_TOKEN_PREFIX + task_id).encode()).decode()
 
 
 def decode_page_token(token: str) -> str:
     if not token:
         return ""
+    bad = InvalidArgumentError(
+        [FieldViolation("page_token", "is not a token from Snapshot.next_page_token")]
+    )
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        text = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            [FieldViolation("page_token", "is not a token from Snapshot.next_page_token")]
-        ) from exc
+        raise bad from exc
+    if not text.startswith(_TOKEN_PREFIX):
+        raise bad
+    return text.removeprefix(_TOKEN_PREFIX)
 
 
 def watch_filter_from(request: spb.WatchExecutionRequest, limits: Limits) -> WatchFilter:
@@ -123,15 +131,21 @@ class ExecutionServicer:
         assert result is not None
         return result
 
-    async def _ingest(self, requests: AsyncIterator[spb.ProgressReport]) -> spb.ReportProgressResponse:
+    async def _ingest(
+        self, requests: AsyncIterator[spb.ProgressReport]
+    ) -> spb.ReportProgressResponse:
         tally = _ReportTally()
         in_flight: deque[asyncio.Task[AppendResult]] = deque()
         store = self._engine.store
         try:
             async for report in requests:
                 validate_report(report, self._limits)
-                in_flight.append(asyncio.ensure_future(store.append(report.sidecar_id, report.events)))
-                while in_flight and (len(in_flight) > _MAX_IN_FLIGHT_REPORTS or in_flight[0].done()):
+                in_flight.append(
+                    asyncio.ensure_future(store.append(report.sidecar_id, report.events))
+                )
+                while in_flight and (
+                    len(in_flight) > _MAX_IN_FLIGHT_REPORTS or in_flight[0].done()
+                ):
                     tally.add(await in_flight.popleft())
             while in_flight:
                 tally.add(await in_flight.popleft())
@@ -166,7 +180,7 @@ class ExecutionServicer:
             heartbeat_s=self._config.heartbeat_interval_s,
         )
         timeout = self._limits.watch_write_timeout_s
-        responses = session.responses()
+        responses = session.responses()  # an async generator: closed explicitly below
         try:
             async for response in responses:
                 try:
@@ -234,4 +248,3 @@ def rpc_handlers(servicer: ExecutionServicer) -> grpc.GenericRpcHandler:
         ),
     }
     return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
-

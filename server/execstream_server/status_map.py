@@ -32,7 +32,7 @@ STATUS_BY_ERROR: dict[type[errors.ExecstreamError], grpc.StatusCode] = {
 
 def status_code_for(exc: errors.ExecstreamError) -> grpc.StatusCode:
     for cls in type(exc).__mro__:
-        code = STATUS_BY_ERROR.get(cls)  # type: ignore[arg-type]
+        code = STATUS_BY_ERROR.get(cls)
         if code is not None:
             return code
     return grpc.StatusCode.INTERNAL

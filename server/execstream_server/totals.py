@@ -77,7 +77,7 @@ class TotalsBook:
         )
         for status in sorted(self.by_status):
             if self.by_status[status]:
-                totals.by_status.add(status=status, tasks=self.by_status[status])  # type: ignore[arg-type]
+                totals.by_status.add(status=status, tasks=self.by_status[status])
         for name in _COUNTS:
             setattr(totals.usage, name, self.usage[name])
         totals.by_model.extend(self.by_model[key] for key in sorted(self.by_model))

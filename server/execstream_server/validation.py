@@ -66,7 +66,8 @@ def _check_started(body: pb.Started, field: str, limits: Limits, out: list[Field
     if len(body.labels) > limits.max_labels:
         out.append(
             FieldViolation(
-                f"{field}.labels", f"has {len(body.labels)} labels; the limit is {limits.max_labels}"
+                f"{field}.labels",
+                f"has {len(body.labels)} labels; the limit is {limits.max_labels}",
             )
         )
     for key, value in body.labels.items():
@@ -85,7 +86,9 @@ def _check_started(body: pb.Started, field: str, limits: Limits, out: list[Field
             )
 
 
-def _check_body(event: pb.ExecutionEvent, field: str, limits: Limits, out: list[FieldViolation]) -> None:
+def _check_body(
+    event: pb.ExecutionEvent, field: str, limits: Limits, out: list[FieldViolation]
+) -> None:
     body = event.WhichOneof("body")
     if body is None:
         out.append(FieldViolation(f"{field}.body", "must be set (started, token, stdout, ...)"))
@@ -97,7 +100,9 @@ def _check_body(event: pb.ExecutionEvent, field: str, limits: Limits, out: list[
     elif body == "status":
         status = event.status.status
         if status == pb.TASK_STATUS_UNSPECIFIED or status not in pb.TaskStatus.values():
-            out.append(FieldViolation(f"{field}.status.status", "must be PENDING, RUNNING or RETRYING"))
+            out.append(
+                FieldViolation(f"{field}.status.status", "must be PENDING, RUNNING or RETRYING")
+            )
         elif status in TERMINAL_STATUSES:
             out.append(
                 FieldViolation(
@@ -115,12 +120,19 @@ def _check_body(event: pb.ExecutionEvent, field: str, limits: Limits, out: list[
         call = event.tool_call
         _check_text(call.tool_name, f"{field}.tool_call.tool_name", limits.max_name_length, out)
         for name in ("arguments_summary", "result_summary", "error"):
-            _check_text(getattr(call, name), f"{field}.tool_call.{name}", limits.max_summary_length, out)
+            _check_text(
+                getattr(call, name), f"{field}.tool_call.{name}", limits.max_summary_length, out
+            )
     elif body == "finished":
         finished = event.finished
-        if finished.outcome == pb.OUTCOME_UNSPECIFIED or finished.outcome not in pb.Outcome.values():
+        if (
+            finished.outcome == pb.OUTCOME_UNSPECIFIED
+            or finished.outcome not in pb.Outcome.values()
+        ):
             out.append(
-                FieldViolation(f"{field}.finished.outcome", "must be SUCCEEDED, FAILED or CANCELLED")
+                FieldViolation(
+                    f"{field}.finished.outcome", "must be SUCCEEDED, FAILED or CANCELLED"
+                )
             )
         _check_text(finished.error, f"{field}.finished.error", limits.max_text_bytes, out)
         _check_usage(finished.usage, f"{field}.finished.usage", limits, out)
@@ -136,7 +148,9 @@ def event_violations(
     if bad_id:
         out.append(bad_id)
     if event.seq == 0:
-        out.append(FieldViolation(f"{field}.seq", "must be at least 1 (seq counts from 1 per task)"))
+        out.append(
+            FieldViolation(f"{field}.seq", "must be at least 1 (seq counts from 1 per task)")
+        )
     _check_body(event, field, limits, out)
     return out
 

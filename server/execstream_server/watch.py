@@ -10,14 +10,14 @@ Responses are serialised ``WatchExecutionResponse`` bytes built from the stored 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Protocol
 
 from execstream.v1 import service_pb2 as spb
 
 from .config import Limits
 from .errors import RevisionCompactedError, ShuttingDownError, StoreUnavailableError
-from .hub import Hub, WatchFilter, Watcher
+from .hub import Hub, Watcher, WatchFilter
 from .records import CommittedBatch, EventRecord, event_field
 
 _CATCH_UP_PAGE = 4096
@@ -50,8 +50,8 @@ def batch_fields(batch: CommittedBatch, watch_filter: WatchFilter) -> list[Field
     cached = batch.frames.get(watch_filter)
     if cached is None:
         cached = _fields(watch_filter, batch.records)
-        batch.frames[watch_filter] = cached  # type: ignore[assignment]
-    return cached  # type: ignore[return-value]
+        batch.frames[watch_filter] = cached
+    return cached
 
 
 def heartbeat(revision: int) -> bytes:
@@ -99,7 +99,7 @@ class WatchSession:
         if parts:
             yield b"".join(parts), max(last, through)
 
-    async def responses(self) -> AsyncIterator[bytes]:
+    async def responses(self) -> AsyncGenerator[bytes, None]:
         watcher = self._hub.subscribe(self._filter)
         try:
             if self._after is None:
@@ -152,7 +152,9 @@ class WatchSession:
                     f"log read after revision {self.cursor} returned nothing below "
                     f"revision {watcher.live_from}"
                 )
-            for response, through in self._chunks(_fields(self._filter, records), records[-1].revision):
+            for response, through in self._chunks(
+                _fields(self._filter, records), records[-1].revision
+            ):
                 yield response
                 self.cursor = through
             self.cursor = records[-1].revision

@@ -51,9 +51,7 @@ class LogStore(Protocol):
     def batches(self) -> AsyncIterator[CommittedBatch]:
         """Committed batches after the revision ``open`` returned, in order, forever."""
 
-    async def read(
-        self, after_revision: int, *, limit: int, task_ids: frozenset[str] | None = None
-    ) -> list[EventRecord]:
+    async def read(self, after_revision: int, *, limit: int) -> list[EventRecord]:
         """Up to ``limit`` events with revision > after_revision; RevisionCompactedError if gone."""
 
     async def checkpoint(self, states: Sequence[spb.TaskState], revision: int) -> None:

@@ -20,6 +20,8 @@ def open_store(config: ServerConfig, pricer: Pricer) -> LogStore:
             ) from exc
         return RedisStore(url, pricer=pricer, commit_max_events=config.commit_max_events)
     if url and not url.startswith("sqlite:"):
-        raise ConfigError(f"--store {url}: expected redis://HOST:PORT/DB, rediss://... or sqlite:PATH")
+        raise ConfigError(
+            f"--store {url}: expected redis://HOST:PORT/DB, rediss://... or sqlite:PATH"
+        )
     path = url.removeprefix("sqlite:") or config.db
     return SqliteStore(path, pricer=pricer, commit_max_events=config.commit_max_events)

@@ -88,7 +88,9 @@ class SqliteStore:
         self._max_queued = max_queued_reports
         memory = path == ":memory:"
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        self._readers = self._writer if memory else ThreadPoolExecutor(2, thread_name_prefix="sqlite-read")
+        self._readers = (
+            self._writer if memory else ThreadPoolExecutor(2, thread_name_prefix="sqlite-read")
+        )
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -155,7 +157,9 @@ class SqliteStore:
                 break
             for record in records:
                 event = pb.ExecutionEvent.FromString(record.payload)
-                self._gates[event.task_id] = advance_gate(self._gates.get(event.task_id), event, None)
+                self._gates[event.task_id] = advance_gate(
+                    self._gates.get(event.task_id), event, None
+                )
             cursor = records[-1].revision
 
     # -- append --------------------------------------------------------------------------
@@ -211,8 +215,20 @@ class SqliteStore:
                 kind = kind_of(event)
                 records.append(EventRecord(revision, event.task_id, sub.sidecar_id, kind, payload))
                 events.append(event)
-                rows.append((revision, event.task_id, event.seq, sub.sidecar_id, kind, committed_at, payload))
-            result = AppendResult(len(admission.accepted), admission.duplicates, revision, admission.last_seq)
+                rows.append(
+                    (
+                        revision,
+                        event.task_id,
+                        event.seq,
+                        sub.sidecar_id,
+                        kind,
+                        committed_at,
+                        payload,
+                    )
+                )
+            result = AppendResult(
+                len(admission.accepted), admission.duplicates, revision, admission.last_seq
+            )
             outcomes.append((sub, result))
         if rows:
             try:
@@ -298,9 +314,11 @@ class SqliteStore:
             bound = min(bound, last - retention.max_events)
         if retention.max_age_s is not None:
             cutoff = time.time() - retention.max_age_s
-            row = self._conn().execute(
-                "SELECT MAX(revision) FROM events WHERE committed_at < ?", (cutoff,)
-            ).fetchone()
+            row = (
+                self._conn()
+                .execute("SELECT MAX(revision) FROM events WHERE committed_at < ?", (cutoff,))
+                .fetchone()
+            )
             bound = min(bound, row[0] or 0)
         return bound
 

@@ -14,5 +14,7 @@ def describe(exc: BaseException) -> tuple[str | None, int]:
     if isinstance(exc, ConfigError):
         return escape(str(exc)), _main.EXIT_USAGE
     if isinstance(exc, OSError):
-        return escape(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")), _main.EXIT_FAILED
+        return escape(
+            f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+        ), _main.EXIT_FAILED
     return None, 0

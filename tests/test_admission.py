@@ -1,0 +1,86 @@
+"""Admission rules as pure functions: duplicates, gaps, ownership, terminal, atomicity."""
+
+from __future__ import annotations
+
+import pytest
+from execstream.v1 import events_pb2 as pb
+from execstream_server.admission import Gate, admit
+from execstream_server.cost import UnpricedPricer
+from execstream_server.errors import (
+    IllegalTransitionError,
+    OwnershipError,
+    SeqGapError,
+    TaskFinishedError,
+)
+from google.protobuf import timestamp_pb2
+
+from .helpers import event
+
+NOW = timestamp_pb2.Timestamp(seconds=1_800_000_000)
+
+
+def run(gates: dict[str, Gate], sidecar: str, *events: pb.ExecutionEvent):  # type: ignore[no-untyped-def]
+    result = admit(sidecar, events, gates.get, UnpricedPricer(), NOW)
+    gates.update(result.gates)
+    return result
+
+
+def test_new_task_must_start_at_seq_1() -> None:
+    with pytest.raises(SeqGapError) as info:
+        run({}, "sc", event("t", 2))
+    assert info.value.expected_seq == 1
+
+
+def test_duplicate_seq_is_acknowledged_not_stored() -> None:
+    gates: dict[str, Gate] = {}
+    run(gates, "sc", event("t", 1), event("t", 2))
+    again = run(gates, "sc", event("t", 1), event("t", 2), event("t", 3))
+    assert again.duplicates == 2
+    assert [e.seq for e in again.accepted] == [3]
+
+
+def test_gap_names_the_expected_seq() -> None:
+    gates: dict[str, Gate] = {}
+    run(gates, "sc", event("t", 1))
+    with pytest.raises(SeqGapError, match="expected seq 2") as info:
+        run(gates, "sc", event("t", 5))
+    assert info.value.expected_seq == 2
+
+
+def test_report_is_all_or_nothing() -> None:
+    gates: dict[str, Gate] = {}
+    with pytest.raises(SeqGapError):
+        run(gates, "sc", event("a", 1), event("b", 1), event("a", 3))
+    assert gates == {}, "nothing of a refused report may change the gates"
+
+
+def test_other_sidecar_is_refused_even_for_duplicates() -> None:
+    gates: dict[str, Gate] = {}
+    run(gates, "owner", event("t", 1))
+    with pytest.raises(OwnershipError):
+        run(gates, "intruder", event("t", 1))
+    with pytest.raises(OwnershipError):
+        run(gates, "intruder", event("t", 2))
+
+
+def test_events_after_finished_are_refused_but_resent_finish_is_a_duplicate() -> None:
+    gates: dict[str, Gate] = {}
+    run(gates, "sc", event("t", 1, "started"), event("t", 2, "finished"))
+    assert run(gates, "sc", event("t", 2, "finished")).duplicates == 1
+    with pytest.raises(TaskFinishedError):
+        run(gates, "sc", event("t", 3))
+
+
+def test_status_cannot_go_back_to_pending() -> None:
+    gates: dict[str, Gate] = {}
+    run(gates, "sc", event("t", 1, "started"))
+    with pytest.raises(IllegalTransitionError):
+        run(gates, "sc", event("t", 2, "status", status=pb.TASK_STATUS_PENDING))
+
+
+def test_admission_stamps_sidecar_time_and_attempt_but_not_revision() -> None:
+    incoming = event("t", 1, revision=99, sidecar_id="spoofed")
+    accepted = run({}, "sc", incoming).accepted[0]
+    assert (accepted.sidecar_id, accepted.revision, accepted.attempt) == ("sc", 0, 1)
+    assert accepted.time == NOW
+    assert incoming.sidecar_id == "spoofed", "the caller's message is not modified"
