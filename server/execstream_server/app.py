@@ -21,6 +21,8 @@ from grpc_reflection.v1alpha import reflection
 from .config import ServerConfig
 from .cost import Pricer, UnpricedPricer
 from .engine import Engine, EngineObserver
+from .grpc_metrics import MetricsInterceptor
+from .metrics import MetricsHttpServer, ServerMetrics
 from .servicer import SERVICE_NAME, ExecutionServicer, rpc_handlers
 from .store.factory import open_store
 
@@ -56,24 +58,39 @@ class App:
     config: ServerConfig
     observers: list[EngineObserver] = field(default_factory=list)
     port: int = 0
+    metrics_port: int = 0
     engine: Engine | None = None
+    metrics: ServerMetrics | None = None
     health: Any = None
     _server: Any = None
+    _metrics_http: MetricsHttpServer | None = None
 
     async def start(self) -> None:
         config = self.config
         pricer = load_pricer(config)
         store = open_store(config, pricer)
-        self.engine = Engine(store, config, observers=self.observers)
+        self.metrics = ServerMetrics(
+            known_labels=_known_labels(pricer),
+            pricing_version=str(getattr(pricer, "version", "")),
+            reference_model=str(getattr(pricer, "reference_model", "")),
+            max_model_labels=config.max_model_labels,
+            seed_from_recovery=not getattr(store, "shared", False),
+        )
+        self.engine = Engine(store, config, observers=[self.metrics, *self.observers])
         await self.engine.start()
+        engine = self.engine
+        self.metrics.watchers.set_function(lambda: engine.hub.watcher_count)
         limits = config.limits
         options = [
             *SERVER_OPTIONS,
             ("grpc.max_receive_message_length", limits.max_message_bytes),
             ("grpc.max_send_message_length", limits.max_message_bytes),
         ]
-        server = grpc.aio.server(options=options)
-        server.add_generic_rpc_handlers((rpc_handlers(ExecutionServicer(self.engine, config)),))
+        server = grpc.aio.server(
+            options=options, interceptors=[MetricsInterceptor(self.metrics.grpc)]
+        )
+        servicer = ExecutionServicer(self.engine, config, observer=self.metrics)
+        server.add_generic_rpc_handlers((rpc_handlers(servicer),))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -85,6 +102,11 @@ class App:
         self._server = server
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if config.metrics_port:
+            self._metrics_http = MetricsHttpServer(
+                self.metrics.registry, config.metrics_host, config.metrics_port
+            )
+            self.metrics_port = self._metrics_http.port
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop; idempotent."""
@@ -99,6 +121,9 @@ class App:
         await server.stop(grace)
         if self.engine is not None:
             await self.engine.stop()
+        if self._metrics_http is not None:
+            self._metrics_http.close()
+            self._metrics_http = None
 
     async def __aenter__(self) -> App:
         await self.start()
@@ -106,6 +131,11 @@ class App:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _known_labels(pricer: Pricer) -> list[tuple[str, str]]:
+    known = getattr(pricer, "known_labels", None)
+    return list(known()) if callable(known) else []
 
 
 def _bracket(host: str) -> str:

@@ -7,6 +7,8 @@ same function on admitted events, so the two can never disagree.
 
 from __future__ import annotations
 
+from typing import cast
+
 from execstream.v1 import events_pb2 as pb
 
 from .errors import IllegalTransitionError
@@ -28,7 +30,7 @@ def is_terminal(status: int) -> bool:
     return status in TERMINAL_STATUSES
 
 
-def next_status(task_id: str, current: int, event: pb.ExecutionEvent) -> int:
+def next_status(task_id: str, current: int, event: pb.ExecutionEvent) -> pb.TaskStatus.ValueType:
     """Return the status after ``event``; raise IllegalTransitionError for a forbidden change.
 
     Output or a ``started`` event means the task runs (a retry's new attempt restarts it);
@@ -36,7 +38,7 @@ def next_status(task_id: str, current: int, event: pb.ExecutionEvent) -> int:
     """
     body = event.WhichOneof("body")
     if body == "finished":
-        return STATUS_BY_OUTCOME[event.finished.outcome]
+        return cast(pb.TaskStatus.ValueType, STATUS_BY_OUTCOME[event.finished.outcome])
     if body == "status":
         requested = event.status.status
         if requested not in _ALLOWED_STATUS_EVENTS.get(current, frozenset()):
@@ -44,4 +46,4 @@ def next_status(task_id: str, current: int, event: pb.ExecutionEvent) -> int:
         return requested
     if body in _RUNS and current in (PENDING, RETRYING):
         return RUNNING
-    return current
+    return cast(pb.TaskStatus.ValueType, current)

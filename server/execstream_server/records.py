@@ -47,6 +47,9 @@ class CommittedBatch:
 
     records: list[EventRecord]
     events: list[pb.ExecutionEvent]
+    # True when this process committed the batch (always, for SQLite). With a shared store,
+    # each replica's metrics count only its own batches, so summing replicas is exact.
+    local: bool = True
     # Encoded watch entries per filter, shared by every watcher with an equal filter.
     frames: dict[object, list[tuple[int, bytes]]] = field(default_factory=dict)
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from execstream.v1 import service_pb2 as spb
@@ -98,13 +98,32 @@ class _ReportTally:
         return self.response
 
 
+class IngestObserver(Protocol):
+    """Told about refused and duplicate events (metrics implement it)."""
+
+    def on_rejected(self, reason: str, events: int) -> None: ...
+
+    def on_duplicates(self, count: int) -> None: ...
+
+
+class _NoObserver:
+    def on_rejected(self, reason: str, events: int) -> None:
+        pass
+
+    def on_duplicates(self, count: int) -> None:
+        pass
+
+
 class ExecutionServicer:
     """The three RPCs of execstream.v1.ExecutionService."""
 
-    def __init__(self, engine: Engine, config: ServerConfig) -> None:
+    def __init__(
+        self, engine: Engine, config: ServerConfig, *, observer: IngestObserver | None = None
+    ) -> None:
         self._engine = engine
         self._config = config
         self._limits = config.limits
+        self._observer = observer or _NoObserver()
 
     async def _guard(
         self, context: grpc.aio.ServicerContext[Any, Any], work: Awaitable[T]
@@ -137,18 +156,24 @@ class ExecutionServicer:
         tally = _ReportTally()
         in_flight: deque[asyncio.Task[AppendResult]] = deque()
         store = self._engine.store
+        sizes: deque[int] = deque()
         try:
             async for report in requests:
-                validate_report(report, self._limits)
+                try:
+                    validate_report(report, self._limits)
+                except ExecstreamError as exc:
+                    self._observer.on_rejected(exc.reason.lower(), len(report.events))
+                    raise
+                sizes.append(len(report.events))
                 in_flight.append(
                     asyncio.ensure_future(store.append(report.sidecar_id, report.events))
                 )
                 while in_flight and (
                     len(in_flight) > _MAX_IN_FLIGHT_REPORTS or in_flight[0].done()
                 ):
-                    tally.add(await in_flight.popleft())
+                    await self._settle(in_flight, sizes, tally)
             while in_flight:
-                tally.add(await in_flight.popleft())
+                await self._settle(in_flight, sizes, tally)
         except BaseException:
             # Let already submitted reports settle so the error reflects a definite state.
             if in_flight:
@@ -159,6 +184,21 @@ class ExecutionServicer:
             response.last_revision = self._engine.revision
         await self._engine.wait_applied(response.last_revision)
         return response
+
+    async def _settle(
+        self,
+        in_flight: deque[asyncio.Task[AppendResult]],
+        sizes: deque[int],
+        tally: _ReportTally,
+    ) -> None:
+        events = sizes.popleft()
+        try:
+            result = await in_flight.popleft()
+        except ExecstreamError as exc:
+            self._observer.on_rejected(exc.reason.lower(), events)
+            raise
+        self._observer.on_duplicates(result.duplicates)
+        tally.add(result)
 
     # -- WatchExecution ------------------------------------------------------------------
     async def watch_execution(

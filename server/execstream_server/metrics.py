@@ -1,0 +1,342 @@
+"""Prometheus collectors: the only module that imports prometheus_client.
+
+Cost and token counters are fed from the fold (``EngineObserver``), so Grafana counts exactly
+what snapshots show. Label values come from bounded sets: backends and models of the price
+table, then up to ``max_model_labels`` other model names, then ``other``; never a task id.
+
+Restarts: with the embedded store the counters are seeded from the recovered fold, so after
+a restart they continue from the durable totals instead of dropping to zero (``increase()``
+sees no reset and counts nothing twice). With a shared store each replica counts only the
+batches it committed; ``sum()`` over replicas gives the totals (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import state_pb2 as spb
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from .engine import TaskChange
+from .events import kind_name, status_name
+from .lifecycle import is_terminal
+from .records import CommittedBatch
+
+NANOS_PER_USD = 1_000_000_000
+# OpenTelemetry GenAI semantic conventions' bucket boundaries.
+TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+)
+TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
+OTHER = "other"
+
+
+class ModelLabels:
+    """Bounds the ``model`` label: known models, then the first N unknown names, then 'other'."""
+
+    def __init__(self, known: Iterable[str], *, max_unknown: int) -> None:
+        self._known = set(known)
+        self._unknown: set[str] = set()
+        self._max_unknown = max_unknown
+        self._lock = threading.Lock()
+
+    def label(self, model: str) -> str:
+        if model in self._known or model in self._unknown:
+            return model
+        with self._lock:
+            if len(self._unknown) < self._max_unknown:
+                self._unknown.add(model)
+                return model
+        return OTHER
+
+
+def _usage_by_type(usage: pb.Usage) -> dict[str, int]:
+    return {
+        "input": usage.input_tokens,
+        "cache_read": usage.cache_read_tokens,
+        "cache_write": usage.cache_write_tokens + usage.cache_write_1h_tokens,
+        "output": usage.output_tokens,
+    }
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    if not start.seconds and not start.nanos:
+        return None
+    value = (end.seconds - start.seconds) + (end.nanos - start.nanos) / 1e9
+    return value if value >= 0 else None
+
+
+class ServerMetrics:
+    """All of execstream's collectors, on one registry (a fresh one per server)."""
+
+    def __init__(
+        self,
+        *,
+        registry: CollectorRegistry | None = None,
+        known_labels: Sequence[tuple[str, str]] = (),
+        pricing_version: str = "",
+        reference_model: str = "",
+        max_model_labels: int = 200,
+        seed_from_recovery: bool = True,
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.models = ModelLabels((m for _, m in known_labels), max_unknown=max_model_labels)
+        self._seed = seed_from_recovery
+        self._first_token: dict[str, Any] = {}
+        reg = self.registry
+        bm = ("backend", "model")
+        self.tokens = Counter(
+            "execstream_tokens",
+            "Tokens of finished and retried attempts, by type.",
+            [*bm, "type"],
+            registry=reg,
+        )
+        self.reasoning_tokens = Counter(
+            "execstream_reasoning_tokens",
+            "Reasoning tokens (a subset of output tokens).",
+            bm,
+            registry=reg,
+        )
+        self.cost = Counter(
+            "execstream_cost_usd", "Actual cost in USD from the price table.", bm, registry=reg
+        )
+        self.reference_cost = Counter(
+            "execstream_reference_cost_usd",
+            "What the same tokens cost on the reference model, USD (savings = reference - cost).",
+            bm,
+            registry=reg,
+        )
+        self.unpriced_tokens = Counter(
+            "execstream_unpriced_tokens",
+            "Tokens of tasks whose model has no price.",
+            bm,
+            registry=reg,
+        )
+        self.finished = Counter(
+            "execstream_tasks_finished",
+            "Finished tasks by outcome.",
+            [*bm, "outcome"],
+            registry=reg,
+        )
+        self.duration = Histogram(
+            "execstream_task_duration_seconds",
+            "Task duration from first event to finish.",
+            bm,
+            buckets=DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.ingested = Counter(
+            "execstream_events_ingested", "Events stored, by kind.", ["kind"], registry=reg
+        )
+        self.rejected = Counter(
+            "execstream_events_rejected",
+            "Events refused, by reason (duplicates are not rejections).",
+            ["reason"],
+            registry=reg,
+        )
+        self.duplicates = Counter(
+            "execstream_events_duplicate",
+            "Events acknowledged as duplicates and not stored.",
+            registry=reg,
+        )
+        self.watchers = Gauge("execstream_watchers", "Open WatchExecution streams.", registry=reg)
+        self.revision = Gauge(
+            "execstream_log_revision", "Latest revision folded by this server.", registry=reg
+        )
+        self.tasks = Gauge("execstream_tasks", "Tasks by status.", ["status"], registry=reg)
+        self.pricing = Gauge(
+            "execstream_pricing_info",
+            "The loaded price table.",
+            ["version", "reference_model"],
+            registry=reg,
+        )
+        self.ttft = Histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time from a task's start to its first token.",
+            bm,
+            buckets=TTFT_BUCKETS,
+            registry=reg,
+        )
+        self.tpot = Histogram(
+            "gen_ai_server_time_per_output_token_seconds",
+            "Time per output token after the first.",
+            bm,
+            buckets=TPOT_BUCKETS,
+            registry=reg,
+        )
+        self.token_usage = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens per finished task (GenAI conventions' buckets).",
+            [*bm, "gen_ai_token_type"],
+            buckets=TOKEN_BUCKETS,
+            registry=reg,
+        )
+        self.pricing.labels(pricing_version, reference_model).set(1)
+        for backend, model in known_labels:
+            self._zero(backend, model)
+        self.grpc = GrpcMetrics(reg)
+
+    def _zero(self, backend: str, model: str) -> None:
+        """Export a known label combination at 0 so increase() sees its first task."""
+        for kind in TOKEN_TYPES:
+            self.tokens.labels(backend, model, kind)
+        for counter in (self.reasoning_tokens, self.cost, self.reference_cost):
+            counter.labels(backend, model)
+        for outcome in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            self.finished.labels(backend, model, outcome)
+
+    # -- EngineObserver ------------------------------------------------------------------
+    def on_recovered(self, tasks: Sequence[spb.TaskState]) -> None:
+        for state in tasks:
+            self.tasks.labels(status_name(state.status)).inc()
+            if self._seed and is_terminal(state.status):
+                self._count_cost(state, observe=False)
+
+    def on_batch(self, batch: CommittedBatch, changes: Sequence[TaskChange]) -> None:
+        self.revision.set(batch.last_revision)
+        for old, new in changes:
+            if old is None or old.status != new.status:
+                if old is not None:
+                    self.tasks.labels(status_name(old.status)).dec()
+                self.tasks.labels(status_name(new.status)).inc()
+        if not batch.local:
+            return
+        kinds: dict[int, int] = {}
+        for record in batch.records:
+            kinds[record.kind] = kinds.get(record.kind, 0) + 1
+        for kind, count in kinds.items():
+            self.ingested.labels(kind_name(kind)).inc(count)
+        self._observe_streaming(batch)
+        for old, new in changes:
+            if is_terminal(new.status) and (old is None or not is_terminal(old.status)):
+                self._count_cost(new, observe=True)
+
+    def _labels(self, state: spb.TaskState) -> tuple[str, str]:
+        return state.backend or "unknown", self.models.label(state.model or state.usage.model)
+
+    def _count_cost(self, state: spb.TaskState, *, observe: bool) -> None:
+        backend, model = self._labels(state)
+        usage, cost = state.usage, state.cost
+        by_type = _usage_by_type(usage)
+        for kind, count in by_type.items():
+            if count:
+                self.tokens.labels(backend, model, kind).inc(count)
+        if usage.reasoning_tokens:
+            self.reasoning_tokens.labels(backend, model).inc(usage.reasoning_tokens)
+        self.cost.labels(backend, model).inc(cost.actual.total_nanos / NANOS_PER_USD)
+        self.reference_cost.labels(backend, model).inc(cost.reference.total_nanos / NANOS_PER_USD)
+        if cost.unpriced:
+            self.unpriced_tokens.labels(backend, model).inc(sum(by_type.values()))
+        self.finished.labels(backend, model, status_name(state.status)).inc()
+        self._first_token.pop(state.task_id, None)
+        if not observe:
+            return
+        duration = _seconds(state.created_time, state.finished_time)
+        if duration is not None:
+            self.duration.labels(backend, model).observe(duration)
+        self.token_usage.labels(backend, model, "input").observe(
+            usage.input_tokens
+            + usage.cache_read_tokens
+            + usage.cache_write_tokens
+            + usage.cache_write_1h_tokens
+        )
+        self.token_usage.labels(backend, model, "output").observe(usage.output_tokens)
+
+    def _observe_streaming(self, batch: CommittedBatch) -> None:
+        """Time to first token and time per output token, from the sidecar's event times."""
+        for event in batch.events:
+            body = event.WhichOneof("body")
+            if body == "started":
+                self._first_token[event.task_id] = (event.time, None, event.started)
+            elif body == "token":
+                entry = self._first_token.get(event.task_id)
+                if entry is not None and entry[1] is None:
+                    started_at, _, started = entry
+                    self._first_token[event.task_id] = (started_at, event.time, started)
+                    ttft = _seconds(started_at, event.time)
+                    if ttft is not None:
+                        labels = (started.backend or "unknown", self.models.label(started.model))
+                        self.ttft.labels(*labels).observe(ttft)
+            elif body == "finished":
+                entry = self._first_token.pop(event.task_id, None)
+                output = event.finished.usage.output_tokens
+                if entry is not None and entry[1] is not None and output > 1:
+                    span = _seconds(entry[1], event.time)
+                    if span is not None:
+                        started = entry[2]
+                        labels = (started.backend or "unknown", self.models.label(started.model))
+                        self.tpot.labels(*labels).observe(span / (output - 1))
+
+    # -- ingest outcomes and watchers ------------------------------------------------------
+    def on_rejected(self, reason: str, events: int) -> None:
+        self.rejected.labels(reason).inc(events)
+
+    def on_duplicates(self, count: int) -> None:
+        if count:
+            self.duplicates.inc(count)
+
+    def set_watchers(self, count: int) -> None:
+        self.watchers.set(count)
+
+
+class GrpcMetrics:
+    """go-grpc-prometheus names and labels, so community Grafana panels work unchanged."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["grpc_type", "grpc_service", "grpc_method"]
+        self.started = Counter(
+            "grpc_server_started", "RPCs started on the server.", labels, registry=registry
+        )
+        self.handled = Counter(
+            "grpc_server_handled",
+            "RPCs completed on the server.",
+            [*labels, "grpc_code"],
+            registry=registry,
+        )
+        self.received = Counter(
+            "grpc_server_msg_received", "Stream messages received.", labels, registry=registry
+        )
+        self.sent = Counter(
+            "grpc_server_msg_sent", "Stream messages sent.", labels, registry=registry
+        )
+        self.seconds = Histogram(
+            "grpc_server_handling_seconds",
+            "Response latency of RPCs handled by the server.",
+            labels,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+            registry=registry,
+        )
+
+
+class MetricsHttpServer:
+    """/metrics on its own port, stopped with the server."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        self._httpd, self._thread = start_http_server(port, addr=host, registry=registry)
+        self.port = int(self._httpd.server_port)
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
