@@ -18,7 +18,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .config import ServerConfig
+from .access import AccessInterceptor
+from .auth import TokenBook
+from .config import ConfigError, ServerConfig
 from .cost import Pricer, UnpricedPricer
 from .engine import Engine, EngineObserver
 from .grpc_metrics import MetricsInterceptor
@@ -67,6 +69,7 @@ class App:
 
     async def start(self) -> None:
         config = self.config
+        check_exposure(config)
         pricer = load_pricer(config)
         store = open_store(config, pricer)
         self.metrics = ServerMetrics(
@@ -86,8 +89,12 @@ class App:
             ("grpc.max_receive_message_length", limits.max_message_bytes),
             ("grpc.max_send_message_length", limits.max_message_bytes),
         ]
+        tokens = TokenBook.load(config.auth_file) if config.auth_file else None
+        access = AccessInterceptor(
+            tokens=tokens, max_streams_per_client=limits.max_streams_per_client
+        )
         server = grpc.aio.server(
-            options=options, interceptors=[MetricsInterceptor(self.metrics.grpc)]
+            options=options, interceptors=[MetricsInterceptor(self.metrics.grpc), access]
         )
         servicer = ExecutionServicer(self.engine, config, observer=self.metrics)
         server.add_generic_rpc_handlers((rpc_handlers(servicer),))
@@ -97,7 +104,11 @@ class App:
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         address = f"{_bracket(config.host)}:{config.port}"
-        self.port = server.add_insecure_port(address)
+        credentials = server_credentials(config)
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, credentials)
         await server.start()
         self._server = server
         for name in ("", SERVICE_NAME):
@@ -131,6 +142,47 @@ class App:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def check_exposure(config: ServerConfig) -> None:
+    """Refuse to listen beyond loopback with neither auth nor TLS, unless told --insecure."""
+    if config.host in LOOPBACK_HOSTS or config.insecure:
+        return
+    if config.auth_file and config.tls_cert:
+        return
+    missing = " and ".join(
+        name
+        for name, present in (("--auth-file", config.auth_file), ("--tls-cert", config.tls_cert))
+        if not present
+    )
+    raise ConfigError(
+        f"--host {config.host}: refusing to listen beyond loopback without {missing}: anyone "
+        "who can reach the port could read or write tasks (in clear); pass --insecure to "
+        "accept that"
+    )
+
+
+def _read(path: str, flag: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: {exc.strerror}") from exc
+
+
+def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    """TLS from PEM files; with --tls-client-ca, client certificates are required (mTLS)."""
+    if not config.tls_cert and not config.tls_key:
+        if config.tls_client_ca:
+            raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if not (config.tls_cert and config.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    pair = (_read(config.tls_key, "--tls-key"), _read(config.tls_cert, "--tls-cert"))
+    client_ca = _read(config.tls_client_ca, "--tls-client-ca") if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def _known_labels(pricer: Pricer) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ reported as INTERNAL.
     ├── TaskFinishedError        event after the terminal event        FAILED_PRECONDITION
     ├── IllegalTransitionError   status change the lifecycle forbids   FAILED_PRECONDITION
     ├── OwnershipError           another sidecar's task                PERMISSION_DENIED
+    ├── SidecarMismatchError     token bound to another sidecar id     PERMISSION_DENIED
     ├── RevisionCompactedError   after_revision older than retention   OUT_OF_RANGE
     ├── WatcherTooSlowError      watcher stopped reading               RESOURCE_EXHAUSTED
     ├── LimitExceededError       a configured limit (rate, count)      RESOURCE_EXHAUSTED
@@ -99,6 +100,15 @@ class OwnershipError(ExecstreamError):
 
     def metadata(self) -> dict[str, str]:
         return {"task_id": self.task_id}
+
+
+class SidecarMismatchError(ExecstreamError):
+    reason = "SIDECAR_MISMATCH"
+
+    def __init__(self, bound_to: str, claimed: str) -> None:
+        super().__init__(
+            f"this token is bound to sidecar {bound_to!r}; it may not report as {claimed!r}"
+        )
 
 
 class RevisionCompactedError(ExecstreamError):

@@ -13,17 +13,25 @@ import binascii
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import grpc
 from execstream.v1 import service_pb2 as spb
+from google.protobuf.message import DecodeError
 
 from .config import Limits, ServerConfig
 from .engine import Engine
-from .errors import ExecstreamError, FieldViolation, InvalidArgumentError, WatcherTooSlowError
+from .errors import (
+    ExecstreamError,
+    FieldViolation,
+    InvalidArgumentError,
+    LimitExceededError,
+    WatcherTooSlowError,
+)
 from .events import KIND_BY_BODY
 from .hub import WatchFilter
+from .ratelimit import EventRateLimiter
 from .status_map import internal_status, to_rpc_status
 from .store.base import AppendResult
 from .validation import validate_ids, validate_report
@@ -79,6 +87,40 @@ def watch_filter_from(request: spb.WatchExecutionRequest, limits: Limits) -> Wat
     )
 
 
+class Undecodable:
+    """Stands in for a request whose bytes are not the expected protobuf message.
+
+    The deserializer cannot abort a call, so it returns this and the handler answers
+    INVALID_ARGUMENT (grpc-python would otherwise report a bare INTERNAL).
+    """
+
+    def __init__(self, message_name: str) -> None:
+        self.message_name = message_name
+
+    def error(self) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            [FieldViolation("request", f"is not a valid {self.message_name} protobuf message")]
+        )
+
+
+def lenient(message_type: Any) -> Callable[[bytes], Any]:
+    """A request deserializer that returns ``Undecodable`` instead of raising."""
+    name = message_type.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message_type.FromString(data)
+        except DecodeError:
+            return Undecodable(name)
+
+    return parse
+
+
+def _reject_undecodable(request: Any) -> None:
+    if isinstance(request, Undecodable):
+        raise request.error()
+
+
 class _ReportTally:
     """Sums what one ReportProgress stream got accepted."""
 
@@ -124,6 +166,9 @@ class ExecutionServicer:
         self._config = config
         self._limits = config.limits
         self._observer = observer or _NoObserver()
+        self._rate = EventRateLimiter(
+            rate=self._limits.sidecar_events_per_second, burst=self._limits.sidecar_burst_events
+        )
 
     async def _guard(
         self, context: grpc.aio.ServicerContext[Any, Any], work: Awaitable[T]
@@ -160,9 +205,12 @@ class ExecutionServicer:
         try:
             async for report in requests:
                 try:
+                    _reject_undecodable(report)
                     validate_report(report, self._limits)
+                    self._charge(report)
                 except ExecstreamError as exc:
-                    self._observer.on_rejected(exc.reason.lower(), len(report.events))
+                    events = len(getattr(report, "events", ()))
+                    self._observer.on_rejected(exc.reason.lower(), events)
                     raise
                 sizes.append(len(report.events))
                 in_flight.append(
@@ -184,6 +232,17 @@ class ExecutionServicer:
             response.last_revision = self._engine.revision
         await self._engine.wait_applied(response.last_revision)
         return response
+
+    def _charge(self, report: spb.ProgressReport) -> None:
+        """Apply the per-sidecar rate limit (never to a report that finishes a task)."""
+        terminal = any(event.HasField("finished") for event in report.events)
+        wait = self._rate.acquire(report.sidecar_id, len(report.events), terminal=terminal)
+        if wait > 0:
+            raise LimitExceededError(
+                f"sidecar {report.sidecar_id!r} exceeds {self._rate.rate:g} events/s "
+                f"(--sidecar-events-per-second, burst {self._rate.burst:g}); retry in {wait:.2f}s",
+                retry_after_s=wait,
+            )
 
     async def _settle(
         self,
@@ -209,7 +268,14 @@ class ExecutionServicer:
     async def _watch(
         self, request: spb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
+        _reject_undecodable(request)
         watch_filter = watch_filter_from(request, self._limits)
+        if self._engine.hub.watcher_count >= self._limits.max_watchers:
+            raise LimitExceededError(
+                f"the server has {self._engine.hub.watcher_count} watchers; the limit is "
+                f"{self._limits.max_watchers} (--max-watchers)",
+                retry_after_s=1.0,
+            )
         after = request.after_revision if request.HasField("after_revision") else None
         session = WatchSession(
             self._engine.hub,
@@ -241,6 +307,7 @@ class ExecutionServicer:
 
     async def _snapshot(self, request: spb.GetSnapshotRequest) -> spb.Snapshot:
         limits = self._limits
+        _reject_undecodable(request)
         validate_ids(request.task_ids, "task_ids", limits)
         if request.page_size > limits.max_page_size:
             raise InvalidArgumentError(
@@ -273,17 +340,17 @@ def rpc_handlers(servicer: ExecutionServicer) -> grpc.GenericRpcHandler:
     handlers: dict[str, grpc.RpcMethodHandler] = {
         "ReportProgress": grpc.stream_unary_rpc_method_handler(
             servicer.report_progress,
-            request_deserializer=spb.ProgressReport.FromString,
+            request_deserializer=lenient(spb.ProgressReport),
             response_serializer=spb.ReportProgressResponse.SerializeToString,
         ),
         "WatchExecution": grpc.unary_stream_rpc_method_handler(
             servicer.watch_execution,
-            request_deserializer=spb.WatchExecutionRequest.FromString,
+            request_deserializer=lenient(spb.WatchExecutionRequest),
             response_serializer=_identity,
         ),
         "GetSnapshot": grpc.unary_unary_rpc_method_handler(
             servicer.get_snapshot,
-            request_deserializer=spb.GetSnapshotRequest.FromString,
+            request_deserializer=lenient(spb.GetSnapshotRequest),
             response_serializer=spb.Snapshot.SerializeToString,
         ),
     }

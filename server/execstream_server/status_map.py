@@ -22,6 +22,7 @@ STATUS_BY_ERROR: dict[type[errors.ExecstreamError], grpc.StatusCode] = {
     errors.TaskFinishedError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.IllegalTransitionError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.OwnershipError: grpc.StatusCode.PERMISSION_DENIED,
+    errors.SidecarMismatchError: grpc.StatusCode.PERMISSION_DENIED,
     errors.RevisionCompactedError: grpc.StatusCode.OUT_OF_RANGE,
     errors.WatcherTooSlowError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,

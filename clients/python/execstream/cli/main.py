@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from .._version import __version__
-from . import serve
+from . import serve, token
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"execstream {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(subparsers)
+    token.add_parser(subparsers)
     return parser
 
 

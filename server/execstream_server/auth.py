@@ -1,0 +1,146 @@
+"""Bearer tokens: the token file, roles, and constant-time verification.
+
+A token reads ``es_<id>_<secret>``: the id finds its entry, the secret is checked against a
+salted SHA-256 with ``hmac.compare_digest``. Secrets are 256-bit random values, so a fast
+hash is enough (as for API keys elsewhere); the file never holds a token in clear, and
+``execstream token create`` prints each token once.
+
+The file is JSON, rewritten atomically with mode 0600:
+``{"tokens": [{"id", "role", "sidecar_id", "salt", "sha256", "created", "note"}]}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from .config import ConfigError
+
+TOKEN_PREFIX = "es_"
+
+
+class Role(StrEnum):
+    SIDECAR = "sidecar"
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+# Which RPCs each role may call (full method names); health is open to everyone.
+REPORT = "/execstream.v1.ExecutionService/ReportProgress"
+WATCH = "/execstream.v1.ExecutionService/WatchExecution"
+SNAPSHOT = "/execstream.v1.ExecutionService/GetSnapshot"
+REFLECTION_PREFIX = "/grpc.reflection."
+OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+ALLOWED: dict[Role, frozenset[str]] = {
+    Role.SIDECAR: frozenset({REPORT}),
+    Role.VIEWER: frozenset({WATCH, SNAPSHOT}),
+    Role.ADMIN: frozenset({REPORT, WATCH, SNAPSHOT}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a verified token speaks for."""
+
+    token_id: str
+    role: Role
+    sidecar_id: str = ""
+
+    def may_call(self, method: str) -> bool:
+        return method in ALLOWED[self.role] or method.startswith(REFLECTION_PREFIX)
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    id: str
+    role: str
+    salt: str
+    sha256: str
+    sidecar_id: str = ""
+    created: str = ""
+    note: str = ""
+
+
+def _digest(salt: str, secret: str) -> str:
+    return hashlib.sha256(bytes.fromhex(salt) + secret.encode()).hexdigest()
+
+
+class TokenBook:
+    """Verifies bearer tokens against the entries of a token file."""
+
+    def __init__(self, entries: list[TokenEntry]) -> None:
+        self._entries = {entry.id: entry for entry in entries}
+
+    @classmethod
+    def load(cls, path: str) -> TokenBook:
+        try:
+            data = json.loads(Path(path).read_text())
+            raw = data["tokens"]
+            entries = [TokenEntry(**item) for item in raw]
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"--auth-file {path}: no such file (create one with "
+                "'execstream token create --auth-file ...')"
+            ) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"--auth-file {path}: not a token file ({exc})") from exc
+        for entry in entries:
+            if entry.role not in {r.value for r in Role}:
+                raise ConfigError(
+                    f"--auth-file {path}: token {entry.id}: unknown role {entry.role!r}"
+                )
+            if entry.role == Role.SIDECAR.value and not entry.sidecar_id:
+                raise ConfigError(
+                    f"--auth-file {path}: token {entry.id}: sidecar role needs sidecar_id"
+                )
+        return cls(entries)
+
+    def verify(self, token: str) -> Principal | None:
+        """Return the principal of a valid token, else None (in constant time per entry)."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        token_id, _, secret = token[len(TOKEN_PREFIX) :].partition("_")
+        entry = self._entries.get(token_id)
+        if entry is None:
+            # Spend the same work as a real check so timing does not reveal which ids exist.
+            hmac.compare_digest(_digest("00" * 16, secret), "0" * 64)
+            return None
+        if not hmac.compare_digest(_digest(entry.salt, secret), entry.sha256):
+            return None
+        return Principal(token_id=entry.id, role=Role(entry.role), sidecar_id=entry.sidecar_id)
+
+
+def create_token(path: str, role: Role, *, sidecar_id: str = "", note: str = "") -> str:
+    """Add a token to the file (created if missing, mode 0600) and return it, once."""
+    if role is Role.SIDECAR and not sidecar_id:
+        raise ConfigError("token create: --sidecar-id is required for the sidecar role")
+    file = Path(path)
+    data = json.loads(file.read_text()) if file.exists() else {"tokens": []}
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_hex(16)
+    entry = TokenEntry(
+        id=token_id,
+        role=role.value,
+        salt=salt,
+        sha256=_digest(salt, secret),
+        sidecar_id=sidecar_id,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        note=note,
+    )
+    data["tokens"].append(asdict(entry))
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, file)
+    return f"{TOKEN_PREFIX}{token_id}_{secret}"
