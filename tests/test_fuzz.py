@@ -1,0 +1,100 @@
+"""Hypothesis-generated ProgressReports never crash the server or corrupt its state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2_grpc
+from execstream_server.fold import fold
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from .serverthread import ServerThread
+from .sidecar_sim import read_log
+
+ids = st.one_of(st.sampled_from(["t1", "t2", "t3", "sc-a", "sc-b"]), st.text(max_size=12))
+texts = st.text(max_size=200)
+usage = st.builds(
+    pb.Usage,
+    model=st.text(max_size=20),
+    input_tokens=st.integers(0, 10**9),
+    output_tokens=st.integers(0, 10**6),
+    cache_read_tokens=st.integers(0, 10**6),
+    reasoning_tokens=st.integers(0, 10**6),
+)
+bodies = st.one_of(
+    st.builds(lambda t: {"stdout": pb.OutputChunk(text=t)}, texts),
+    st.builds(lambda t: {"token": pb.TokenChunk(text=t)}, texts),
+    st.builds(
+        lambda b, m: {"started": pb.Started(backend=b, model=m)}, st.text(max_size=10), texts
+    ),
+    st.builds(
+        lambda s, u: {"status": pb.StatusChange(status=s, usage=u)}, st.integers(0, 8), usage
+    ),
+    st.builds(lambda m: {"error": pb.ErrorReport(message=m)}, texts),
+    st.builds(lambda o, u: {"finished": pb.Finished(outcome=o, usage=u)}, st.integers(0, 4), usage),
+    st.just({}),
+)
+events = st.builds(
+    lambda task, seq, body, attempt: pb.ExecutionEvent(
+        task_id=task, seq=seq, attempt=attempt, **body
+    ),
+    ids,
+    st.integers(0, 6),
+    bodies,
+    st.integers(0, 3),
+)
+reports = st.builds(
+    lambda sc, evs: spb.ProgressReport(sidecar_id=sc, events=evs),
+    st.sampled_from(["sc-a", "sc-b", "", "bad id"]),
+    st.lists(events, max_size=8),
+)
+EXPECTED = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from .conftest import make_config
+
+    server = ServerThread(make_config(tmp_path_factory.mktemp("fuzz"))).start()
+    channel = grpc.insecure_channel(server.address)
+    yield server, service_pb2_grpc.ExecutionServiceStub(channel)
+    channel.close()
+    server.stop()
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(stream=st.lists(reports, min_size=1, max_size=3))
+def test_generated_reports_get_an_expected_status(
+    fuzzed: Any, stream: list[spb.ProgressReport]
+) -> None:
+    _, stub = fuzzed
+    code = grpc.StatusCode.OK
+    try:
+        stub.ReportProgress(iter(stream), timeout=10)
+    except grpc.RpcError as error:
+        code = error.code()
+    assert code in EXPECTED
+
+
+def test_state_after_fuzzing_is_the_fold_of_the_log(fuzzed: Any) -> None:
+    server, stub = fuzzed
+    snap = stub.GetSnapshot(spb.GetSnapshotRequest(page_size=10_000))
+    assert snap.revision > 0, "the generated reports never stored anything"
+    log = read_log(server.address, snap.revision)
+    assert [e.revision for e in log] == list(range(1, snap.revision + 1))
+    folded: dict[str, Any] = {}
+    for ev in log:
+        folded[ev.task_id] = fold(folded.get(ev.task_id), [ev], tail_bytes=4096)
+    assert {t.task_id: t for t in snap.tasks} == folded
