@@ -48,10 +48,35 @@ events = st.builds(
     bodies,
     st.integers(0, 3),
 )
-reports = st.builds(
+random_reports = st.builds(
     lambda sc, evs: spb.ProgressReport(sidecar_id=sc, events=evs),
     st.sampled_from(["sc-a", "sc-b", "", "bad id"]),
     st.lists(events, max_size=8),
+)
+valid_bodies = st.one_of(
+    st.builds(lambda t: {"stdout": pb.OutputChunk(text=t)}, st.text(max_size=50)),
+    st.just({"started": pb.Started(backend="ollama", model="llama3")}),
+    st.just({"status": pb.StatusChange(status=pb.TASK_STATUS_RUNNING)}),
+    st.builds(lambda o: {"finished": pb.Finished(outcome=o)}, st.integers(1, 3)),
+)
+# A run of consecutive seqs of one task, starting near its likely next seq.
+valid_runs = st.builds(
+    lambda task, start, chosen: [
+        pb.ExecutionEvent(task_id=task, seq=start + i, **body) for i, body in enumerate(chosen)
+    ],
+    st.sampled_from(["t1", "t2", "t3", "t4", "t5"]),
+    st.integers(1, 6),
+    st.lists(valid_bodies, min_size=1, max_size=4),
+)
+# Mostly well-formed reports (so state builds up and later reports meet gaps, duplicates,
+# finished and foreign tasks), mixed with arbitrary ones.
+reports = st.one_of(
+    st.builds(
+        lambda sc, evs: spb.ProgressReport(sidecar_id=sc, events=evs),
+        st.sampled_from(["sc-a", "sc-a", "sc-b"]),
+        valid_runs,
+    ),
+    random_reports,
 )
 EXPECTED = {
     grpc.StatusCode.OK,
