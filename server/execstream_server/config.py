@@ -49,7 +49,7 @@ class Limits:
     watch_queue_bytes: int = 8 * 1024 * 1024
     watch_write_timeout_s: float = 5.0
     max_watchers: int = 10000
-    max_streams_per_client: int = 64
+    max_streams_per_client: int = 256
     sidecar_events_per_second: float = 5000.0
     sidecar_burst_events: int = 20000
 

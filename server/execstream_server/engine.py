@@ -139,7 +139,15 @@ class Engine:
         async for batch in self.store.batches():
             if batch.last_revision <= self.revision:
                 continue
-            self._fold_batch(batch, publish=True)
+            try:
+                self._fold_batch(batch, publish=True)
+            except Exception:
+                # A bug, not an input problem (admission refused bad input before commit).
+                # The log is intact and a restart refolds it; keep serving meanwhile.
+                log.exception(
+                    "folding revisions %d..%d failed", batch.first_revision, batch.last_revision
+                )
+                self.revision = batch.last_revision
             async with self._applied:
                 self._applied.notify_all()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from rich.logging import RichHandler
 
@@ -22,11 +23,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def configure_logging(level: str) -> None:
+    """Colour on a terminal; one plain line per record otherwise (files, journald, Docker)."""
+    if sys.stderr.isatty():
+        handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False, markup=False)
+        fmt = "%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(
-        level=level.upper(),
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=False, markup=False)],
+        level=level.upper(), format=fmt, datefmt="%Y-%m-%dT%H:%M:%S", handlers=[handler]
     )
 
 
