@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from execstream import __version__
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -199,10 +200,29 @@ async def serve(config: ServerConfig) -> None:
     app = App(config)
     await app.start()
     assert app.engine is not None
+    metrics = (
+        f"http://{config.metrics_host}:{app.metrics_port}/metrics" if app.metrics_port else "off"
+    )
+    security = (
+        ", ".join(
+            part
+            for part, on in (
+                ("tls", config.tls_cert),
+                ("mtls", config.tls_client_ca),
+                ("auth", config.auth_file),
+            )
+            if on
+        )
+        or "plaintext, no auth"
+    )
     log.info(
-        "execstream listening on %s:%d (gRPC) | store %s | revision %d | %d tasks",
+        "execstream %s listening on %s:%d (gRPC, %s) | metrics %s | store %s at revision %d, "
+        "%d tasks",
+        __version__,
         config.host,
         app.port,
+        security,
+        metrics,
         config.store or f"sqlite:{config.db}",
         app.engine.revision,
         len(app.engine.tasks),
