@@ -7,19 +7,22 @@ Exit codes: 0 success; 1 the operation failed (a task or check failed, the serve
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from .._version import __version__
-from . import serve, token
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
+
+# One module per subcommand, each with ``add_parser(subparsers)``; help lists them in this order.
+COMMANDS = ("serve", "token")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"execstream {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve.add_parser(subparsers)
-    token.add_parser(subparsers)
+    for name in COMMANDS:
+        importlib.import_module(f"{__package__}.{name}").add_parser(subparsers)
     return parser
 
 

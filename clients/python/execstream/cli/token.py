@@ -31,6 +31,7 @@ def run_create(args: argparse.Namespace) -> int:
     )
     print(token)
     Console(stderr=True).print(
-        f"[dim]stored a salted hash in {args.auth_file}; this is the only time the token is shown[/]"
+        f"[dim]stored a salted hash in {args.auth_file}; "
+        "this is the only time the token is shown[/]"
     )
     return 0
