@@ -30,6 +30,7 @@ class Gate:
     status: int
     backend: str = ""
     cost: pb.TaskCost | None = None
+    model: str = ""
 
 
 @dataclass(slots=True)
@@ -72,6 +73,7 @@ def gate_from_state(state: TaskState) -> Gate:
         last_seq=state.last_seq,
         status=state.status,
         backend=state.backend,
+        model=state.model,
         cost=state.cost if state.HasField("cost") else None,
     )
 
@@ -87,11 +89,18 @@ def advance_gate(gate: Gate | None, event: pb.ExecutionEvent, pricer: Pricer | N
     current = gate.status if gate else PENDING
     status = next_status(task_id, current, event)
     backend = gate.backend if gate else ""
-    if body == "started" and event.started.backend:
-        backend = event.started.backend
+    model = gate.model if gate else ""
+    if body == "started":
+        backend = event.started.backend or backend
+        model = event.started.model or model
     cost = gate.cost if gate else None
     usage = _chunk_usage(event, body)
     if pricer is not None and usage is not None and (has_tokens(usage) or body == "finished"):
+        if not usage.model and model:
+            # A chunk that names no model was billed on the task's model (see Usage.model).
+            named = pb.Usage(model=model)
+            named.MergeFrom(usage)
+            usage = named
         chunk = pricer.price(usage, backend=usage.backend or backend)
         cost = chunk if cost is None else add_cost(cost, chunk)
         if body == "finished":
@@ -103,7 +112,9 @@ def advance_gate(gate: Gate | None, event: pb.ExecutionEvent, pricer: Pricer | N
     elif pricer is None:
         cost = _stamped_cost(event, body, cost)
     owner = gate.owner if gate else event.sidecar_id
-    return Gate(owner=owner, last_seq=event.seq, status=status, backend=backend, cost=cost)
+    return Gate(
+        owner=owner, last_seq=event.seq, status=status, backend=backend, cost=cost, model=model
+    )
 
 
 def _clear_server_fields(event: pb.ExecutionEvent) -> None:

@@ -22,10 +22,11 @@ from grpc_reflection.v1alpha import reflection
 from .access import AccessInterceptor
 from .auth import TokenBook
 from .config import ConfigError, ServerConfig
-from .cost import Pricer, UnpricedPricer
+from .cost import Pricer
 from .engine import Engine, EngineObserver
 from .grpc_metrics import MetricsInterceptor
 from .metrics import MetricsHttpServer, ServerMetrics
+from .pricing import load_price_table
 from .servicer import SERVICE_NAME, ExecutionServicer, rpc_handlers
 from .store.factory import open_store
 
@@ -47,11 +48,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 def load_pricer(config: ServerConfig) -> Pricer:
     """The price table the config names (the packaged default when none)."""
-    try:
-        from .pricing import load_pricer as load
-    except ImportError:
-        return UnpricedPricer()
-    return load(config.pricing or None)
+    return load_price_table(config.pricing or None)
 
 
 @dataclass
