@@ -22,7 +22,7 @@ EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
 # One module per subcommand, each with ``add_parser(subparsers)``; help lists them in this order.
-COMMANDS = ("serve", "token")
+COMMANDS = ("serve", "token", "pricing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # one line, however narrow
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -1,0 +1,215 @@
+"""``execstream pricing``: show, export, validate a price table; ``--reprice`` compares.
+
+Repricing only shows what today's table would say: finished tasks keep the cost they were
+given when they finished (history is never rewritten), so this is a read-only report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..money import per_mtok, usd
+
+if TYPE_CHECKING:
+    from execstream_server.pricing import PriceEntry, PriceTable, Rates
+
+    from execstream.v1 import state_pb2
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "pricing",
+        help="show the price table (or validate one); --reprice compares finished tasks",
+        description="Show the price table the server would load (the packaged default, or "
+        "--pricing FILE), validating it. Exits 2 with one line if the table is invalid.",
+    )
+    parser.add_argument(
+        "--pricing",
+        default=os.environ.get("EXECSTREAM_PRICING", ""),
+        metavar="FILE",
+        help="price table TOML (default: the packaged table; env EXECSTREAM_PRICING)",
+    )
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--toml", action="store_true", help="print the table's TOML source")
+    shown.add_argument("--json", action="store_true", help="print the entries as JSON")
+    shown.add_argument(
+        "--reprice",
+        action="store_true",
+        help="price the finished tasks of a running server with this table (read-only)",
+    )
+    parser.add_argument(
+        "--target",
+        default=os.environ.get("EXECSTREAM_TARGET", "127.0.0.1:50051"),
+        help="server for --reprice (env EXECSTREAM_TARGET)",
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("EXECSTREAM_TOKEN", ""), help="bearer token"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from execstream_server.pricing import default_table_text, load_price_table
+
+    table = load_price_table(args.pricing or None)
+    # Piped output has no terminal width; a table this wide still reads better unwrapped.
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    if args.toml:
+        text = Path(args.pricing).read_text("utf-8") if args.pricing else default_table_text()
+        print(text, end="")
+    elif args.json:
+        print(json.dumps(_as_json(table), indent=2))
+    elif args.reprice:
+        return _reprice(table, args, out)
+    else:
+        _print_table(table, out)
+    return 0
+
+
+def _rates_json(entry: PriceEntry) -> dict[str, Any]:
+    from execstream_server.pricing import RATE_KEYS
+
+    return {key: str(getattr(entry.rates, key)) for key in RATE_KEYS}
+
+
+def _as_json(table: PriceTable) -> dict[str, Any]:
+    from execstream_server.pricing import RATE_KEYS
+
+    return {
+        "version": table.version,
+        "reference_model": table.reference_model,
+        "source": table.source,
+        "entries": [
+            {
+                "match": entry.label,
+                "kind": entry.kind,
+                "backend": entry.backend,
+                "usd_per_mtok": _rates_json(entry),
+                "tiers": [
+                    {
+                        "above_prompt_tokens": tier.above_prompt_tokens,
+                        "usd_per_mtok": {k: str(getattr(tier.rates, k)) for k in RATE_KEYS},
+                    }
+                    for tier in entry.tiers
+                ],
+                "local": entry.free,
+                "effective_from": entry.effective_from.isoformat(),
+                "source": entry.source,
+            }
+            for entry in table.entries()
+        ],
+    }
+
+
+def _print_table(table: PriceTable, out: Console) -> None:
+    out.print(
+        f"[bold]price table[/] {table.path}  version [cyan]{table.version}[/]  "
+        f"reference model [cyan]{table.reference_model}[/]"
+    )
+    grid = Table(caption="USD per million tokens; matched exact, then glob, then backend")
+    grid.add_column("match", no_wrap=True)
+    for name in ("input", "output", "cache read", "write 5m", "write 1h"):
+        grid.add_column(name, justify="right", no_wrap=True)
+    grid.add_column("since", no_wrap=True)
+    grid.add_column("note")
+    for entry in table.entries():
+        note = "reference" if entry is table.reference else "local, free" if entry.free else ""
+        grid.add_row(entry.label, *_prices(entry.rates), entry.effective_from.isoformat(), note)
+        for tier in entry.tiers:
+            grid.add_row(
+                f"  prompt > {tier.above_prompt_tokens // 1000}k",
+                *_prices(tier.rates),
+                "",
+                "whole request",
+                style="dim",
+            )
+    out.print(grid)
+
+
+def _prices(rates: Rates) -> list[str]:
+    return [
+        per_mtok(getattr(rates, key))
+        for key in ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+    ]
+
+
+def _finished_tasks(target: str, token: str) -> list[state_pb2.TaskState]:
+    import grpc
+
+    from execstream.v1 import events_pb2 as pb
+    from execstream.v1 import service_pb2 as spb
+    from execstream.v1 import service_pb2_grpc
+
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    tasks: list[state_pb2.TaskState] = []
+    with grpc.insecure_channel(target) as channel:
+        stub = service_pb2_grpc.ExecutionServiceStub(channel)
+        page_token = ""
+        while True:
+            page = stub.GetSnapshot(
+                spb.GetSnapshotRequest(
+                    statuses=[pb.TASK_STATUS_SUCCEEDED, pb.TASK_STATUS_FAILED],
+                    page_token=page_token,
+                ),
+                metadata=metadata,
+                timeout=30,
+            )
+            tasks.extend(page.tasks)
+            page_token = page.next_page_token
+            if not page_token:
+                return tasks
+
+
+def _reprice(table: PriceTable, args: argparse.Namespace, out: Console) -> int:
+    """Show each finished task's stored cost beside what this table says for its usage.
+
+    A task's usage is priced as one request here, so a long-context tier can apply
+    differently than it did to the task's separate chunks; the report says it is an estimate.
+    """
+    tasks = _finished_tasks(args.target, args.token)
+    grid = Table(caption=f"today's table: version {table.version}; nothing is changed")
+    for name, justify in (
+        ("task", "left"),
+        ("model", "left"),
+        ("priced with", "left"),
+        ("stored cost", "right"),
+        ("today", "right"),
+        ("change", "right"),
+    ):
+        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+    stored_total = today_total = 0
+    for task in tasks:
+        usage = task.usage
+        if not usage.model:
+            usage.model = task.model
+        today = table.price(usage, backend=task.backend)
+        stored = task.cost.actual.total_nanos
+        now = today.actual.total_nanos
+        stored_total += stored
+        today_total += now
+        grid.add_row(
+            task.task_id,
+            task.model or "-",
+            task.cost.pricing_version or "-",
+            "unpriced" if task.cost.unpriced else usd(stored),
+            "unpriced" if today.unpriced else usd(now),
+            usd(now - stored),
+        )
+    grid.add_row(
+        "[bold]total[/]",
+        "",
+        "",
+        usd(stored_total),
+        usd(today_total),
+        usd(today_total - stored_total),
+    )
+    out.print(grid)
+    return 0
