@@ -1,0 +1,143 @@
+"""Run one chat completion as an execstream task: started, tokens, retries, finished.
+
+The adapter's chunks become events as they arrive. A failed attempt that will be retried is
+reported as a RETRYING status carrying the error and the tokens that attempt billed; the
+final attempt's tokens go on ``finished``. Usage is never put on both a RETRYING status and
+an error of the same attempt, so the server never counts it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from execstream.v1 import events_pb2 as pb
+
+from .backends import Backend
+from .chunks import DoneChunk, TextChunk, UsageChunk
+from .errors import AdapterError, StreamBroken
+from .http import make_client
+from .request import ChatRequest
+from .retry import RetryPolicy
+from .usage import TokenUsage, estimated_usage
+
+
+class TaskReporter(Protocol):
+    """The part of the client's per-task reporter this module uses."""
+
+    def started(self, *, backend: str, model: str, description: str = "") -> Any: ...
+    def token(self, text: str) -> Any: ...
+    def status(
+        self, status: pb.TaskStatus.ValueType, message: str = "", usage: pb.Usage | None = None
+    ) -> Any: ...
+    def error(
+        self, message: str, code: str = "", retryable: bool = False, usage: pb.Usage | None = None
+    ) -> Any: ...
+    def finished(
+        self,
+        outcome: pb.Outcome.ValueType,
+        *,
+        usage: pb.Usage | None = None,
+        exit_code: int | None = None,
+        error: str = "",
+    ) -> Any: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LlmResult:
+    outcome: pb.Outcome.ValueType
+    text: str
+    usage: TokenUsage | None
+    attempts: int
+    error: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == pb.OUTCOME_SUCCEEDED
+
+
+async def run_llm(
+    task: TaskReporter,
+    backend: Backend,
+    request: ChatRequest,
+    *,
+    retry_policy: RetryPolicy | None = None,
+    on_text: Callable[[str], None] | None = None,
+) -> LlmResult:
+    """Stream ``request`` from ``backend``, reporting to ``task``; return how it ended."""
+    policy = retry_policy or backend.retry_policy
+    task.started(backend=backend.name, model=request.model, description=_describe(request))
+    attempt = 1
+    async with make_client(request) as client:
+        while True:
+            output: list[str] = []
+            try:
+                usage = await _attempt(task, backend, client, request, output, on_text)
+            except AdapterError as exc:
+                if exc.retryable and attempt <= policy.max_retries:
+                    task.status(pb.TASK_STATUS_RETRYING, exc.message, usage=_proto(exc.usage))
+                    await asyncio.sleep(policy.delay_s(attempt, retry_after_s=exc.retry_after_s))
+                    attempt += 1
+                    continue
+                return _failed(task, exc, attempt, output)
+            except asyncio.CancelledError:
+                _cancelled(task, backend, request, output)
+                raise
+            task.finished(pb.OUTCOME_SUCCEEDED, usage=usage.to_proto())
+            return LlmResult(pb.OUTCOME_SUCCEEDED, "".join(output), usage, attempt)
+
+
+async def _attempt(
+    task: TaskReporter,
+    backend: Backend,
+    client: Any,
+    request: ChatRequest,
+    output: list[str],
+    on_text: Callable[[str], None] | None,
+) -> TokenUsage:
+    usage: TokenUsage | None = None
+    async for chunk in backend.stream_chat(client, request):
+        if isinstance(chunk, TextChunk):
+            output.append(chunk.text)
+            task.token(chunk.text)
+            if on_text is not None:
+                on_text(chunk.text)
+        elif isinstance(chunk, UsageChunk):
+            usage = chunk.usage
+        elif isinstance(chunk, DoneChunk):
+            break
+    if usage is None:
+        raise StreamBroken(f"{backend.name} ended the answer without usage", code="incomplete")
+    return usage
+
+
+def _failed(task: TaskReporter, exc: AdapterError, attempt: int, output: list[str]) -> LlmResult:
+    task.error(exc.message, code=exc.code, retryable=False)
+    task.finished(pb.OUTCOME_FAILED, usage=_proto(exc.usage), error=exc.message)
+    return LlmResult(pb.OUTCOME_FAILED, "".join(output), exc.usage, attempt, exc.message)
+
+
+def _cancelled(
+    task: TaskReporter, backend: Backend, request: ChatRequest, output: list[str]
+) -> None:
+    usage = None
+    if output:
+        usage = estimated_usage(
+            model=request.model,
+            backend=backend.name,
+            prompt_text=request.prompt_text,
+            output_text="".join(output),
+        )
+    task.finished(pb.OUTCOME_CANCELLED, usage=_proto(usage), error="cancelled")
+
+
+def _proto(usage: TokenUsage | None) -> pb.Usage | None:
+    return usage.to_proto() if usage is not None else None
+
+
+def _describe(request: ChatRequest) -> str:
+    """The prompt, shortened for the task's description (the server caps it at 1024)."""
+    prompt = " ".join(request.messages[-1].content.split()) if request.messages else ""
+    return prompt if len(prompt) <= 200 else prompt[:199] + "…"
