@@ -13,6 +13,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import httpx
+
 from execstream.v1 import events_pb2 as pb
 
 from .backends import Backend
@@ -69,30 +71,45 @@ async def run_llm(
     """Stream ``request`` from ``backend``, reporting to ``task``; return how it ended."""
     policy = retry_policy or backend.retry_policy
     task.started(backend=backend.name, model=request.model, description=_describe(request))
-    attempt = 1
+    output: list[str] = []  # the current attempt's text
     async with make_client(request) as client:
-        while True:
-            output: list[str] = []
-            try:
-                usage = await _attempt(task, backend, client, request, output, on_text)
-            except AdapterError as exc:
-                if exc.retryable and attempt <= policy.max_retries:
-                    task.status(pb.TASK_STATUS_RETRYING, exc.message, usage=_proto(exc.usage))
-                    await asyncio.sleep(policy.delay_s(attempt, retry_after_s=exc.retry_after_s))
-                    attempt += 1
-                    continue
+        try:
+            return await _attempts(task, backend, client, request, policy, output, on_text)
+        except asyncio.CancelledError:
+            _cancelled(task, backend, request, output)
+            raise
+
+
+async def _attempts(
+    task: TaskReporter,
+    backend: Backend,
+    client: httpx.AsyncClient,
+    request: ChatRequest,
+    policy: RetryPolicy,
+    output: list[str],
+    on_text: Callable[[str], None] | None,
+) -> LlmResult:
+    attempt = 1
+    while True:
+        output.clear()
+        try:
+            usage = await _attempt(task, backend, client, request, output, on_text)
+        except AdapterError as exc:
+            if not exc.retryable or attempt > policy.max_retries:
                 return _failed(task, exc, attempt, output)
-            except asyncio.CancelledError:
-                _cancelled(task, backend, request, output)
-                raise
-            task.finished(pb.OUTCOME_SUCCEEDED, usage=usage.to_proto())
-            return LlmResult(pb.OUTCOME_SUCCEEDED, "".join(output), usage, attempt)
+            task.status(pb.TASK_STATUS_RETRYING, exc.message, usage=_proto(exc.usage))
+            output.clear()
+            await asyncio.sleep(policy.delay_s(attempt, retry_after_s=exc.retry_after_s))
+            attempt += 1
+            continue
+        task.finished(pb.OUTCOME_SUCCEEDED, usage=usage.to_proto())
+        return LlmResult(pb.OUTCOME_SUCCEEDED, "".join(output), usage, attempt)
 
 
 async def _attempt(
     task: TaskReporter,
     backend: Backend,
-    client: Any,
+    client: httpx.AsyncClient,
     request: ChatRequest,
     output: list[str],
     on_text: Callable[[str], None] | None,
