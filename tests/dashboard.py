@@ -77,3 +77,13 @@ def to_promql(expr: str) -> str:
         return SUBSTITUTIONS[next(group for group in match.groups() if group)]
 
     return VARIABLE.sub(value, expr)
+
+
+LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
+
+
+def label_values_query(definition: str) -> tuple[str, str]:
+    """(series selector, label) of a variable's ``label_values(selector, label)`` query."""
+    match = LABEL_VALUES.match(definition.strip())
+    assert match is not None, f"not a label_values() query: {definition}"
+    return match["selector"], match["label"]

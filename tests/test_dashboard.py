@@ -32,7 +32,7 @@ REQUIRED_TITLES = (
 
 
 def template(name: str) -> dict[str, Any]:
-    found = [v for v in BOARD["templating"]["list"] if v["name"] == name]
+    found: list[dict[str, Any]] = [v for v in BOARD["templating"]["list"] if v["name"] == name]
     assert len(found) == 1, f"no single templating variable named {name}"
     return found[0]
 

@@ -1,0 +1,122 @@
+"""A real Prometheus server (Debian's ``prometheus``) on a free loopback port, for tests.
+
+It scrapes one target every second into a temporary TSDB, so a test can run a workload,
+wait for a scrape that saw it, and query exactly what a Grafana panel would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import free_port, wait_for
+
+CONFIG = """
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: execstream
+    static_configs:
+      - targets: ["{target}"]
+"""
+
+
+def require_prometheus() -> str:
+    """The prometheus binary; skip when absent, except in CI where it must be installed."""
+    binary = shutil.which("prometheus") or (
+        "/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None
+    )
+    if binary is not None:
+        return binary
+    reason = "prometheus is not installed (Debian: apt-get install prometheus; scripts/dev-setup)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason}, and CI must run this test")
+    pytest.skip(reason)
+
+
+class PrometheusServer:
+    """``start`` then ``stop``; ``query`` runs PromQL through the HTTP API."""
+
+    def __init__(self, directory: Path, target: str) -> None:
+        self.binary = require_prometheus()
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.target = target
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> PrometheusServer:
+        config = self.directory / "prometheus.yml"
+        config.write_text(CONFIG.format(target=self.target))
+        args = [
+            self.binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.directory / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
+        with open(self.directory / "prometheus.log", "wb") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(self._ready, timeout=30, interval=0.1)
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            log = (self.directory / "prometheus.log").read_text(errors="replace")[-2000:]
+            raise AssertionError(f"prometheus exited with {self.proc.returncode}:\n{log}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def api(self, path: str, **params: str | list[str]) -> Any:
+        """GET /api/v1/<path>; returns ``data`` of a successful answer, fails otherwise."""
+        query = urllib.parse.urlencode(params, doseq=True)
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as answer:
+                body = json.load(answer)
+        except urllib.error.HTTPError as exc:  # 400/422 carry Prometheus's own error text
+            body = json.load(exc)
+        assert body["status"] == "success", f"{path} {params}: {body.get('error', body)}"
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query's vector (a scalar answer comes back as one unlabelled sample)."""
+        data = self.api("query", query=promql)
+        if data["resultType"] == "scalar":
+            return [{"metric": {}, "value": data["result"]}]
+        assert data["resultType"] == "vector", data
+        return list(data["result"])
+
+    def value(self, promql: str) -> float | None:
+        """The single value of an instant query, or None when it returned nothing."""
+        result = self.query(promql)
+        assert len(result) <= 1, result
+        return float(result[0]["value"][1]) if result else None
