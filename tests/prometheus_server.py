@@ -32,17 +32,21 @@ scrape_configs:
 """
 
 
-def require_prometheus() -> str:
-    """The prometheus binary; skip when absent, except in CI where it must be installed."""
-    binary = shutil.which("prometheus") or (
-        "/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None
+def require_tool(name: str) -> str:
+    """A binary of Debian's prometheus package; skip when absent, but fail in CI, which has it."""
+    binary = shutil.which(name) or (
+        f"/usr/bin/{name}" if os.path.exists(f"/usr/bin/{name}") else None
     )
     if binary is not None:
         return binary
-    reason = "prometheus is not installed (Debian: apt-get install prometheus; scripts/dev-setup)"
+    reason = f"{name} is not installed (Debian: apt-get install prometheus; scripts/dev-setup)"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{reason}, and CI must run this test")
     pytest.skip(reason)
+
+
+def require_prometheus() -> str:
+    return require_tool("prometheus")
 
 
 class PrometheusServer:
