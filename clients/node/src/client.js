@@ -1,5 +1,5 @@
 // The entry point: one channel to one execstream server (or a balancer in front of replicas).
-import { ReportRefused, isRpcError } from './errors.js';
+import { ReportRefused, isRpcError, refusedOrUnreachable } from './errors.js';
 import {
   callMetadata, channelCredentials, channelOptions, resolveOptions,
 } from './options.js';
@@ -30,8 +30,12 @@ export class ExecstreamClient {
    * Every task's state (all pages unless `allPages: false`), at `snapshot.revision`.
    * @param {import('./snapshot.js').SnapshotQuery} [query]
    */
-  snapshot(query = {}) {
-    return readSnapshot(this.conn.stub, this.conn.metadata, query);
+  async snapshot(query = {}) {
+    try {
+      return await readSnapshot(this.conn.stub, this.conn.metadata, query);
+    } catch (error) {
+      throw refusedOrUnreachable(this.conn.target, error);
+    }
   }
 
   /**

@@ -67,10 +67,19 @@ export function isRpcError(error) {
 
 /** The human part of a connection failure, e.g. "connection refused". */
 export function unreachable(target, error) {
-  const details = String(error?.details ?? error?.message ?? 'unavailable');
+  // grpc-js ends some details with an empty "Resolution note:"; it says nothing to people.
+  const details = String(error?.details ?? error?.message ?? 'unavailable')
+    .replace(/\s*Resolution note:\s*$/, '');
   const lowered = details.toLowerCase();
   const known = ['connection refused', 'connection reset', 'name resolution', 'dns resolution',
     'timed out', 'deadline exceeded', 'certificate', 'handshake', 'socket closed'];
   const reason = known.find((needle) => lowered.includes(needle));
   return new Unreachable(target, reason ?? (details.trim().split('\n')[0] || 'unavailable'));
+}
+
+/** A grpc-js error as the client's own: a server that is not there, or one that said no. */
+export function refusedOrUnreachable(target, error) {
+  if (!isRpcError(error)) return error;
+  if (error.code === status.UNAVAILABLE) return unreachable(target, error);
+  return new ServerRefused(error.code, error.details);
 }

@@ -5,7 +5,9 @@
 // asks a snapshot for each task's last_seq, drops what was committed before the break and
 // resends the rest; anything it still resends twice is acknowledged as a duplicate, not stored.
 import { Attempts, sleep } from './backoff.js';
-import { RETRYABLE, ReportRefused, isRpcError, unreachable } from './errors.js';
+import {
+  RETRYABLE, ReportRefused, isRpcError, refusedOrUnreachable, unreachable,
+} from './errors.js';
 import { UNARY_TIMEOUT_MS, readSnapshot } from './snapshot.js';
 import { TaskReporter } from './task.js';
 
@@ -82,7 +84,12 @@ export class Reporter {
 
   /** Continue a task this sidecar reported before (e.g. before a restart of the sidecar). */
   async resumeTask(taskId) {
-    const last = await this.lastSeqs([taskId]);
+    let last;
+    try {
+      last = await this.lastSeqs([taskId]);
+    } catch (error) {
+      throw refusedOrUnreachable(this.conn.target, error);
+    }
     return this.task(taskId, { nextSeq: (last.get(taskId) ?? 0) + 1 });
   }
 
