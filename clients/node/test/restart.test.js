@@ -22,10 +22,10 @@ describe('a server that crashes and comes back', () => {
   });
 
   test('watch resumes after the last delivered revision: no gap, no duplicate', async () => {
-    const before = client.reporter('restart-sidecar');
-    const task = before.task('watched');
+    const firstRun = client.reporter('restart-sidecar');
+    const task = firstRun.task('watched');
     for (let i = 1; i <= 5; i += 1) task.stdout(`line ${i}\n`);
-    await before.close();
+    await firstRun.close();
 
     const watch = client.watch({ taskIds: ['watched'], afterRevision: 0, backoff: QUICK_RETRY });
     const events = [];
