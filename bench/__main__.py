@@ -1,0 +1,103 @@
+"""``python -m bench``: run the scenarios, print the table, optionally write JSON.
+
+Exit status: 0 when every scenario ran and execstream delivered every event exactly once;
+1 when a check failed or a server died (timings never fail a run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from .context import Bench
+from .profile import FULL, SMOKE
+from .results import Report, Row, markdown, table
+from .servers import BenchError, StoreSetup, redis_available
+from .state import idle, replay, snapshot
+from .throughput import fanout, ingest, latency
+
+SCENARIOS: dict[str, Callable[[Bench], list[Row]]] = {
+    "ingest": ingest,
+    "fanout": fanout,
+    "latency": latency,
+    "replay": replay,  # also measures restart recovery over the same log
+    "snapshot": snapshot,
+    "idle": idle,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark execstream against a raw grpc.aio relay on this machine.",
+    )
+    parser.add_argument("--smoke", action="store_true", help="seconds-long tiny run (CI)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results here")
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write a Markdown table")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[*SCENARIOS, "recovery"],
+        help="run only this scenario (repeatable; recovery runs with replay)",
+    )
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "redis"),
+        default="sqlite",
+        help="execstream's store (redis needs redis-server on PATH and the redis store)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console(stderr=True)
+    out = Console(width=None if sys.stdout.isatty() else 200)
+    profile = SMOKE if args.smoke else FULL
+    names = [("replay" if n == "recovery" else n) for n in args.scenario or SCENARIOS]
+    report = Report(mode=profile.name, store=args.store)
+    if args.store == "redis" and not redis_available():
+        report.notes.append("redis store skipped: redis-server or execstream's redis store missing")
+        console.print(f"[yellow]{report.notes[-1]}[/]")
+        return _finish(report, args, out)
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="execstream-bench-") as directory:
+        store = StoreSetup(args.store, Path(directory))
+        with console.status("starting") as status:
+            bench = Bench(profile, store, say=lambda text: status.update(text))
+            for name in dict.fromkeys(names):
+                started = time.perf_counter()
+                try:
+                    rows = SCENARIOS[name](bench)
+                except BenchError as exc:
+                    console.print(f"[red]{name}: {exc}[/]")
+                    report.notes.append(f"{name} failed: {exc}")
+                    failed = True
+                    continue
+                finally:
+                    store.close()
+                report.rows.extend(rows)
+                console.log(f"{name} done in {time.perf_counter() - started:.1f}s")
+    _finish(report, args, out)
+    return 1 if failed else 0
+
+
+def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
+    out.print(table(report))
+    for note in report.notes:
+        out.print(f"note: {note}")
+    if args.json:
+        report.write_json(args.json)
+    if args.markdown:
+        args.markdown.write_text(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

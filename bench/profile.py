@@ -1,0 +1,76 @@
+"""How big each scenario is: the full run of issue 7, and the seconds-long smoke run for CI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    name: str
+    ingest_sidecars: int
+    ingest_batch: int
+    ingest_duration_s: float
+    fanout_ks: tuple[int, ...]
+    fanout_sidecars: int
+    fanout_batch: int
+    fanout_delivered: int  # events delivered in total per run; the sent count is this / K
+    fanout_max_events: int
+    latency_ks: tuple[int, ...]
+    latency_rate: float  # offered events/s
+    latency_batch: int
+    latency_duration_s: float
+    latency_warmup_s: float
+    latency_probe_streams: int  # per run at most, so clients do not become the bottleneck
+    replay_events: int
+    snapshot_sizes: tuple[int, ...]
+    snapshot_page: int
+    idle_watchers: int
+    watcher_processes: int
+
+
+FULL = Profile(
+    name="full",
+    ingest_sidecars=4,
+    ingest_batch=64,
+    ingest_duration_s=8.0,
+    fanout_ks=(1, 10, 100),
+    fanout_sidecars=2,
+    fanout_batch=64,
+    fanout_delivered=10_000_000,
+    fanout_max_events=500_000,
+    latency_ks=(10, 100),
+    latency_rate=10_000.0,
+    latency_batch=10,
+    latency_duration_s=10.0,
+    latency_warmup_s=1.0,
+    latency_probe_streams=20,
+    replay_events=1_000_000,
+    snapshot_sizes=(10_000, 100_000),
+    snapshot_page=10_000,
+    idle_watchers=10_000,
+    watcher_processes=4,
+)
+
+SMOKE = Profile(
+    name="smoke",
+    ingest_sidecars=2,
+    ingest_batch=16,
+    ingest_duration_s=0.3,
+    fanout_ks=(1, 3),
+    fanout_sidecars=2,
+    fanout_batch=16,
+    fanout_delivered=6_000,
+    fanout_max_events=2_000,
+    latency_ks=(2,),
+    latency_rate=2_000.0,
+    latency_batch=10,
+    latency_duration_s=0.5,
+    latency_warmup_s=0.1,
+    latency_probe_streams=2,
+    replay_events=5_000,
+    snapshot_sizes=(300, 1_000),
+    snapshot_page=250,
+    idle_watchers=20,
+    watcher_processes=2,
+)

@@ -1,0 +1,137 @@
+"""Scenarios about state and memory: replay and restart over a big log, snapshots, idle watchers."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import replace
+
+import grpc
+from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2_grpc
+
+from .context import Bench, check, check_acknowledged, check_delivered, server_revision, wait_ready
+from .harness import LoadRun
+from .results import Row
+from .servers import Process, rss_bytes
+from .throughput import subscribe, watcher_specs
+
+_LOG_BATCH = 256
+
+
+def replay(bench: Bench) -> list[Row]:
+    """Fill a log, replay it to one watcher from revision 0, then SIGKILL and restart."""
+    events = bench.profile.replay_events
+    params = {"events": events, "events/report": _LOG_BATCH}
+    bench.say(f"replay and recovery: {params}")
+    with bench.execstream() as server:
+        with LoadRun() as run:
+            specs = bench.sidecars(server.address, "log", 4, events, _LOG_BATCH)
+            check_acknowledged(run.run_sidecars(specs), "execstream")
+            run.start_watchers(watcher_specs(bench, server.address, 1, events, durable=True))
+            watched = run.finish_watchers()
+        check_delivered(watched, events, "execstream replay")
+        tally = watched[0].streams[0]
+        replay_rate = events / max(tally.last_at - tally.first_at, 1e-6)
+        server.kill()
+        started = time.perf_counter()
+        server.start()
+        wait_ready(server.address)
+        recovery_s = time.perf_counter() - started
+        revision, _ = server_revision(server.address)
+        check(
+            revision == events,
+            f"execstream: {events} events acknowledged, {revision} after restart",
+        )
+    with bench.execstream() as empty:
+        empty.stop()
+        started = time.perf_counter()
+        empty.start()
+        wait_ready(empty.address)
+        empty_s = time.perf_counter() - started
+    return [
+        Row("replay", params, "catch-up from revision 0", "events/s", replay_rate),
+        Row(
+            "recovery",
+            params,
+            "restart after SIGKILL until serving",
+            "s",
+            recovery_s,
+            note=f"an empty log restarts in {empty_s:.2f}s (process start and imports)",
+        ),
+        Row("recovery", {}, "restart of an empty log", "s", empty_s),
+    ]
+
+
+def _read_all(stub: service_pb2_grpc.ExecutionServiceStub, page: int) -> tuple[float, int]:
+    started = time.perf_counter()
+    token, tasks = "", 0
+    while True:
+        snapshot = stub.GetSnapshot(
+            spb.GetSnapshotRequest(page_size=page, page_token=token), timeout=60
+        )
+        tasks += len(snapshot.tasks)
+        token = snapshot.next_page_token
+        if not token:
+            return time.perf_counter() - started, tasks
+
+
+def snapshot(bench: Bench) -> list[Row]:
+    """GetSnapshot of every task, page by page, at growing task counts."""
+    profile = bench.profile
+    rows = []
+    with bench.execstream() as server:
+        have = 0
+        for size in profile.snapshot_sizes:
+            params = {"tasks": size, "page_size": profile.snapshot_page}
+            bench.say(f"snapshot: {params}")
+            fresh = size - have
+            with LoadRun() as run:
+                # One event (started) per task: each sidecar opens ``fresh / 4`` tasks.
+                specs = [
+                    replace(spec, task_count=spec.total_events)
+                    for spec in bench.sidecars(server.address, f"snap{size}", 4, fresh, 500)
+                ]
+                check_acknowledged(run.run_sidecars(specs), "execstream")
+            have = size
+            with grpc.insecure_channel(
+                server.address, options=[("grpc.max_receive_message_length", 64 << 20)]
+            ) as channel:
+                stub = service_pb2_grpc.ExecutionServiceStub(channel)
+                reads = [_read_all(stub, profile.snapshot_page) for _ in range(3)]
+            for _, tasks in reads:
+                check(tasks == size, f"execstream: snapshot listed {tasks} of {size} tasks")
+            seconds = statistics.median(s for s, _ in reads)
+            target = ("<", 0.5) if size >= 100_000 else None
+            rows.append(
+                Row("snapshot", params, "all pages (median of 3)", "s", seconds, target=target)
+            )
+    return rows
+
+
+def idle(bench: Bench) -> list[Row]:
+    """Resident memory of the server holding many idle watch streams."""
+    profile = bench.profile
+    streams = profile.idle_watchers
+    params = {"watchers": streams}
+    bench.say(f"idle watchers: {params}")
+
+    def measure(server: Process) -> tuple[float, float]:
+        before = rss_bytes(server.pid)
+        with LoadRun() as run:
+            specs = watcher_specs(bench, server.address, streams, 0, durable=False)
+            subscribe(run, server, streams, specs)
+            time.sleep(0.5)  # let allocations settle (no condition to wait on)
+            after = rss_bytes(server.pid)
+            run.finish_watchers(stop=True)
+        return after / 1e6, (after - before) / streams / 1e3
+
+    with bench.relay() as relay:
+        base_total, base_each = measure(relay)
+    with bench.execstream() as server:
+        total, each = measure(server)
+    target = ("<", 500.0) if streams >= 10_000 else None
+    return [
+        Row("idle", params, "server RSS", "MB", total, base_total, target),
+        Row("idle", params, "RSS per watcher", "KB", each, base_each),
+    ]
