@@ -1,0 +1,322 @@
+"""The shared store: one Redis holds the log of every replica (``--store redis://...``).
+
+- The log is one Stream; entry ``<revision>-0`` holds task_id, sidecar_id, kind, the commit
+  time and the serialized event. Revisions are global and gap-free: ``commit.lua`` assigns
+  them and appends in one atomic step (see ``redis_commit`` for admission and the CAS).
+- Reports queue up while a commit is in flight and the next commit takes them all (group
+  commit, one EVALSHA). A report is acknowledged only after Redis answered the script;
+  with ``appendonly yes`` + ``appendfsync always`` that answer means on disk.
+- Each replica runs one blocking reader (``redis_follower``) that hands every committed
+  batch, its own and the others', to the engine in revision order.
+- Task states are checkpointed into a hash with the revision they fold through, only when
+  newer; compaction trims the stream, never past the checkpoint or a live replica's cursor.
+- A Redis outage fails calls with StoreUnavailableError (UNAVAILABLE); nothing retries a
+  commit behind the caller's back, and everything works again once Redis answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import state_pb2 as spb
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ..config import ConfigError, Retention
+from ..cost import Pricer
+from ..errors import (
+    ExecstreamError,
+    RevisionCompactedError,
+    ShuttingDownError,
+    StoreUnavailableError,
+)
+from ..records import CommittedBatch, EventRecord
+from .base import AppendResult, Recovery
+from .redis_commit import GateCache, GroupPlan, Submission, plan_group, settle
+from .redis_follower import LogFollower
+from .redis_scripts import (
+    RedisKeys,
+    Scripts,
+    record_from_entry,
+    stream_id,
+    unavailable_on_redis_error,
+)
+
+log = logging.getLogger(__name__)
+
+_MAX_CONFLICT_ROUNDS = 16
+_COMPACT_CHUNK = 50_000
+
+
+def split_store_url(url: str) -> tuple[str, str]:
+    """Take our own ``key_prefix`` query parameter off a Redis URL (redis-py rejects it)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((value for key, value in query if key == "key_prefix"), "execstream")
+    rest = urlencode([(key, value) for key, value in query if key != "key_prefix"])
+    if not prefix or any(c in prefix for c in "{}"):
+        raise ConfigError(f"--store: key_prefix {prefix!r} must be non-empty and without braces")
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+class RedisStore:
+    """``LogStore`` on a Redis (7 or later) shared by every replica."""
+
+    # Replicas share the log: metrics count only local batches and are not seeded from
+    # the recovered fold (app.py reads this).
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pricer: Pricer,
+        commit_max_events: int = 2048,
+        max_queued_reports: int = 1024,
+        command_timeout_s: float = 10.0,
+        replica_ttl_s: float = 60.0,
+        heartbeat_s: float = 1.0,
+        key_prefix: str | None = None,
+    ) -> None:
+        redis_url, url_prefix = split_store_url(url)
+        self.url = url
+        self.keys = RedisKeys.for_prefix(key_prefix or url_prefix)
+        self.replica_id = uuid.uuid4().hex[:12]  # tags every log entry: keep it short
+        self._redis_url = redis_url
+        self._pricer = pricer
+        self._commit_max_events = commit_max_events
+        self._max_queued = max_queued_reports
+        self._command_timeout_s = command_timeout_s
+        self._replica_ttl_ms = int(replica_ttl_s * 1000)
+        self._heartbeat_s = heartbeat_s
+        self._gates = GateCache()
+        self._revision = 0  # the newest revision this replica knows was assigned
+        self._compacted_through = 0
+        self._client: Redis | None = None
+        self._reader_client: Redis | None = None
+        self._scripts: Scripts | None = None
+        self._follower: LogFollower | None = None
+        self._pending: asyncio.Queue[Submission | None] | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- open ----------------------------------------------------------------------------
+    def _connect(self, socket_timeout: float, max_connections: int) -> Redis:
+        """A client that fails fast: no hidden retries, so a failure reaches the caller."""
+        try:
+            pool = ConnectionPool.from_url(
+                self._redis_url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=min(socket_timeout, 5.0),
+                retry=Retry(NoBackoff(), 0),
+                max_connections=max_connections,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"--store {self.url}: {exc}") from exc
+        return Redis.from_pool(pool)  # the client owns the pool: aclose() closes both
+
+    async def open(self) -> Recovery:
+        self._client = self._connect(self._command_timeout_s, 64)
+        self._scripts = Scripts(self._client, self.keys)
+        bounds, states = await self._scripts.open(self.replica_id)
+        self._revision = bounds.revision
+        self._compacted_through = bounds.compacted_through
+        # The reader blocks up to a second per XREAD; its socket must outlast that.
+        self._reader_client = self._connect(self._command_timeout_s + 1.0, 1)
+        self._follower = LogFollower(
+            self._reader_client,
+            self._scripts,
+            self.keys,
+            self.replica_id,
+            bounds,
+            needed_from=bounds.checkpoint_revision,
+            heartbeat_s=self._heartbeat_s,
+        )
+        self._follower.start()
+        self._pending = asyncio.Queue(self._max_queued)
+        self._writer_task = asyncio.create_task(self._write_loop(), name="redis-writer")
+        tasks = {state.task_id: state for state in states}
+        log.debug(
+            "redis store %s: revision %d, %d checkpointed tasks",
+            self.keys.log,
+            bounds.revision,
+            len(tasks),
+        )
+        return Recovery(
+            tasks, bounds.checkpoint_revision, bounds.revision, bounds.compacted_through + 1
+        )
+
+    # -- append --------------------------------------------------------------------------
+    async def append(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
+        if self._closed or self._pending is None:
+            raise ShuttingDownError(self._revision)
+        if self._follower is not None and self._follower.failure is not None:
+            raise self._follower.failure
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        await self._pending.put(Submission(sidecar_id, events, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        assert self._pending is not None
+        while True:
+            first = await self._pending.get()
+            if first is None:
+                return
+            group, count = [first], len(first.events)
+            stop = False
+            while count < self._commit_max_events and not self._pending.empty():
+                more = self._pending.get_nowait()
+                if more is None:
+                    stop = True
+                    break
+                group.append(more)
+                count += len(more.events)
+            await self._commit_group(group)
+            if stop:
+                return
+
+    async def _commit_group(self, group: list[Submission]) -> None:
+        try:
+            plan, first_revision = await self._commit(group)
+        except Exception as exc:
+            if not isinstance(exc, ExecstreamError):
+                log.exception("commit failed")
+            for sub in group:
+                if not sub.future.done():
+                    sub.future.set_exception(exc)
+            return
+        batch, answers = settle(plan, first_revision)
+        if batch is not None:
+            self._revision = max(self._revision, batch.last_revision)
+            assert self._follower is not None
+            self._follower.offer(batch)
+        self._gates.committed(plan.gates)
+        for sub, answer in answers:
+            if sub.future.done():
+                continue
+            if isinstance(answer, ExecstreamError):
+                sub.future.set_exception(answer)
+            else:
+                sub.future.set_result(answer)
+
+    async def _commit(self, group: list[Submission]) -> tuple[GroupPlan, int]:
+        """Admit and run the CAS until Redis agrees with the gates admission used."""
+        assert self._scripts is not None
+        for _ in range(_MAX_CONFLICT_ROUNDS):
+            plan = plan_group(group, self._gates, self._pricer)
+            reply = await self._scripts.commit(self._revision, self.replica_id, plan.script_args())
+            if reply.conflicts is not None:
+                self._gates.refresh(reply.conflicts)
+                continue
+            if reply.lost_at is not None:
+                raise StoreUnavailableError(
+                    f"redis store: Redis holds revisions up to {reply.lost_at} but this "
+                    f"replica saw {self._revision}; Redis lost acknowledged data (needs "
+                    f"appendonly yes, appendfsync always)"
+                )
+            self._revision = max(self._revision, reply.last_revision)
+            return plan, reply.first_revision
+        raise StoreUnavailableError(
+            "redis store: tasks kept changing under this report (another replica is writing "
+            "them); retry"
+        )
+
+    async def batches(self) -> AsyncIterator[CommittedBatch]:
+        assert self._follower is not None, "open() first"
+        async for batch in self._follower.batches():
+            yield batch
+
+    # -- read ----------------------------------------------------------------------------
+    async def read(self, after_revision: int, *, limit: int) -> list[EventRecord]:
+        assert self._client is not None, "open() first"
+        with unavailable_on_redis_error("read"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.get(self.keys.compacted_through)
+                pipe.xrange(self.keys.log, min=stream_id(after_revision + 1), max="+", count=limit)
+                compacted_raw, entries = await pipe.execute()
+        compacted = int(compacted_raw or 0)
+        self._compacted_through = max(self._compacted_through, compacted)
+        if after_revision < compacted:
+            raise RevisionCompactedError(after_revision, compacted + 1)
+        return [record_from_entry(entry_id, fields) for entry_id, fields in entries]
+
+    # -- checkpoint and compaction -------------------------------------------------------
+    async def checkpoint(self, states: Sequence[spb.TaskState], revision: int) -> None:
+        assert self._scripts is not None
+        if self._follower is not None and self._follower.bounds.checkpoint_revision >= revision:
+            return  # a replica at or past this revision checkpointed already
+        await self._scripts.checkpoint(revision, states)
+
+    async def compact(self, retention: Retention) -> int:
+        if retention.max_events is None and retention.max_age_s is None:
+            return 0
+        assert self._scripts is not None and self._follower is not None
+        cutoff_ms = -1
+        if retention.max_age_s is not None:
+            cutoff_ms = int((time.time() - retention.max_age_s) * 1000)
+        deleted_total = 0
+        while True:
+            before = self._compacted_through
+            deleted, compacted = await self._scripts.compact(
+                max_events=-1 if retention.max_events is None else retention.max_events,
+                cutoff_ms=cutoff_ms,
+                replica_ttl_ms=self._replica_ttl_ms,
+                max_chunk=_COMPACT_CHUNK,
+                replica_id=self.replica_id,
+                # A replica that compacts has replayed its recovery already, so its own
+                # cursor is what it delivered; other replicas' cursors come from Redis.
+                cursor=self._follower.delivered,
+            )
+            deleted_total += deleted
+            self._compacted_through = max(self._compacted_through, compacted)
+            if compacted - before < _COMPACT_CHUNK:
+                return deleted_total
+
+    @property
+    def oldest_revision(self) -> int:
+        compacted = self._compacted_through
+        if self._follower is not None:
+            compacted = max(compacted, self._follower.bounds.compacted_through)
+        return compacted + 1
+
+    @property
+    def revision(self) -> int:
+        if self._follower is not None:
+            return max(self._revision, self._follower.delivered)
+        return self._revision
+
+    # -- close ---------------------------------------------------------------------------
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer_task is not None and self._pending is not None:
+            await self._pending.put(None)
+            await self._writer_task
+            while not self._pending.empty():
+                leftover = self._pending.get_nowait()
+                if leftover is not None and not leftover.future.done():
+                    leftover.future.set_exception(ShuttingDownError(self._revision))
+        if self._follower is not None:
+            await self._follower.stop()
+        if self._client is not None:
+            with contextlib.suppress(ExecstreamError), unavailable_on_redis_error("leave"):
+                await self._leave(self._client)
+            await self._client.aclose()
+        if self._reader_client is not None:
+            await self._reader_client.aclose()
+
+    async def _leave(self, client: Redis) -> None:
+        """Unregister, so compaction stops waiting for this replica's cursor."""
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.keys.replicas, self.replica_id)
+            pipe.zrem(self.keys.replicas_seen, self.replica_id)
+            await pipe.execute()

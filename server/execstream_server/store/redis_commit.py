@@ -1,0 +1,165 @@
+"""Group commit for the Redis store: admit in Python, compare-and-set in Redis.
+
+``admission.admit`` stays the one place the rules live (dedupe, gaps, ownership, terminal
+refusal, cost stamping). It runs against a per-replica cache of gates; ``commit.lua`` then
+checks that every task the group touched still has the last_seq the cache said, and only
+then assigns revisions and appends. A stale cache (another replica took the sidecar's
+stream, or an earlier reply was lost) comes back as a CONFLICT carrying the current gates;
+the group is admitted again with them. So a refusal, too, is decided on Redis's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from execstream.v1 import events_pb2 as pb
+from google.protobuf import timestamp_pb2
+
+from ..admission import Admission, Gate, admit
+from ..cost import Pricer
+from ..errors import ExecstreamError
+from ..events import kind_of
+from ..lifecycle import is_terminal
+from ..records import CommittedBatch, EventRecord, encode_varint
+from .base import AppendResult
+from .redis_scripts import gate_to_bytes
+
+# ExecutionEvent.revision: field 4, varint (commit.lua appends the same bytes).
+_REVISION_TAG = b"\x20"
+
+
+@dataclass(slots=True)
+class Submission:
+    """One report waiting for a group commit."""
+
+    sidecar_id: str
+    events: Sequence[pb.ExecutionEvent]
+    future: asyncio.Future[AppendResult]
+
+
+class GateCache:
+    """This replica's view of the gates; Redis holds the truth and the CAS enforces it.
+
+    Finished tasks are dropped: they rarely see another event, and a late duplicate costs
+    one CONFLICT round trip. So the cache holds the running tasks, not every task ever.
+    """
+
+    def __init__(self) -> None:
+        self._gates: dict[str, Gate] = {}
+
+    def get(self, task_id: str) -> Gate | None:
+        return self._gates.get(task_id)
+
+    def last_seq(self, task_id: str) -> int:
+        gate = self._gates.get(task_id)
+        return gate.last_seq if gate is not None else 0
+
+    def refresh(self, gates: dict[str, Gate | None]) -> None:
+        """Take the current gates Redis sent with a CONFLICT (``None``: no such task)."""
+        for task_id, gate in gates.items():
+            if gate is None:
+                self._gates.pop(task_id, None)
+            else:
+                self._gates[task_id] = gate
+
+    def committed(self, gates: dict[str, Gate]) -> None:
+        """Take the gates a commit wrote, dropping the finished tasks'."""
+        for task_id, gate in gates.items():
+            if is_terminal(gate.status):
+                self._gates.pop(task_id, None)
+            else:
+                self._gates[task_id] = gate
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+
+@dataclass(slots=True)
+class GroupPlan:
+    """A group admitted against the cache: what to check, write and answer."""
+
+    outcomes: list[tuple[Submission, Admission | ExecstreamError]] = field(default_factory=list)
+    expected: dict[str, int] = field(default_factory=dict)
+    gates: dict[str, Gate] = field(default_factory=dict)
+    payloads: list[bytes] = field(default_factory=list)  # accepted events, serialized once
+
+    @property
+    def event_count(self) -> int:
+        return sum(len(o.accepted) for _, o in self.outcomes if isinstance(o, Admission))
+
+    def script_args(self) -> list[Any]:
+        """``commit.lua``'s ARGV after known_revision."""
+        args: list[Any] = [len(self.expected)]
+        for task_id, last_seq in self.expected.items():
+            args += [task_id, last_seq]
+        args.append(len(self.gates))
+        for task_id, gate in self.gates.items():
+            args += [task_id, gate.last_seq, gate_to_bytes(task_id, gate)]
+        args.append(self.event_count)
+        self.payloads = []
+        for sub, outcome in self.outcomes:
+            if isinstance(outcome, Admission):
+                for event in outcome.accepted:
+                    payload = event.SerializeToString()
+                    self.payloads.append(payload)
+                    args += [event.task_id, sub.sidecar_id, kind_of(event), payload]
+        return args
+
+
+def plan_group(submissions: Sequence[Submission], cache: GateCache, pricer: Pricer) -> GroupPlan:
+    """Admit each report in order, each seeing the gates the earlier ones left."""
+    plan = GroupPlan()
+    overlay = plan.gates
+
+    def lookup(task_id: str) -> Gate | None:
+        return overlay.get(task_id) or cache.get(task_id)
+
+    now = timestamp_pb2.Timestamp()
+    now.GetCurrentTime()
+    for sub in submissions:
+        for event in sub.events:
+            if event.task_id not in plan.expected:
+                plan.expected[event.task_id] = cache.last_seq(event.task_id)
+        try:
+            admission = admit(sub.sidecar_id, sub.events, lookup, pricer, now)
+        except ExecstreamError as exc:
+            plan.outcomes.append((sub, exc))
+            continue
+        overlay.update(admission.gates)
+        plan.outcomes.append((sub, admission))
+    return plan
+
+
+def settle(
+    plan: GroupPlan, first_revision: int
+) -> tuple[CommittedBatch | None, list[tuple[Submission, AppendResult | ExecstreamError]]]:
+    """Give the committed events their revisions; pair each report with its answer.
+
+    Call after ``script_args`` (it serialized the payloads). Each payload gets the revision
+    bytes ``commit.lua`` appended, so the batch handed to the engine equals what other
+    replicas read from the stream.
+    """
+    revision = first_revision - 1
+    payloads = iter(plan.payloads)
+    records: list[EventRecord] = []
+    events: list[pb.ExecutionEvent] = []
+    answers: list[tuple[Submission, AppendResult | ExecstreamError]] = []
+    for sub, outcome in plan.outcomes:
+        if isinstance(outcome, ExecstreamError):
+            answers.append((sub, outcome))
+            continue
+        for event in outcome.accepted:
+            revision += 1
+            payload = next(payloads) + _REVISION_TAG + encode_varint(revision)
+            event.revision = revision
+            records.append(
+                EventRecord(revision, event.task_id, sub.sidecar_id, kind_of(event), payload)
+            )
+            events.append(event)
+        result = AppendResult(len(outcome.accepted), outcome.duplicates, revision, outcome.last_seq)
+        answers.append((sub, result))
+    batch = CommittedBatch(records, events) if records else None
+    return batch, answers

@@ -1,0 +1,99 @@
+"""A real ``redis-server`` on a free loopback port with its own directory, for tests.
+
+Started the way execstream's docs require for durability (AOF, fsync on every write,
+no RDB snapshots), so a restart from the same directory keeps every acknowledged write.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import redis
+
+from ..helpers import free_port, wait_for
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def require_redis_server() -> str:
+    """The redis-server binary, or skip the test saying why."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not on PATH (Debian: apt-get install redis-server)")
+    return REDIS_SERVER
+
+
+class RedisServer:
+    """``start``/``stop``/``kill``/``restart`` keep the port and the data directory."""
+
+    def __init__(self, directory: Path, *extra: str) -> None:
+        self.binary = require_redis_server()
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.extra = extra
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> RedisServer:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--logfile",
+            str(self.directory / "redis.log"),
+            *self.extra,
+        ]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._answers, timeout=20)
+        return self
+
+    def _answers(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
+            raise AssertionError(f"redis-server exited with {self.proc.returncode}:\n{log}")
+        client = self.client()
+        try:
+            return bool(client.ping())
+        except redis.RedisError:  # refused, or LOADING the AOF after a restart
+            return False
+        finally:
+            client.close()
+
+    def _end(self, sig: signal.Signals) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(20)
+        self.proc = None
+
+    def stop(self) -> None:
+        """SIGTERM: Redis flushes and exits."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash; only what the AOF fsynced survives."""
+        self._end(signal.SIGKILL)
+
+    def restart(self) -> RedisServer:
+        self.kill()
+        return self.start()
