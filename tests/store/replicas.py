@@ -1,0 +1,229 @@
+"""``execstream serve --store redis://...`` replicas as child processes, and a resilient reporter.
+
+Each replica logs to a file in its own directory (a pipe nobody reads would block it), and
+serves gRPC and /metrics on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2_grpc
+
+from ..helpers import free_port, stub_for
+
+
+class Replica:
+    """One server process on a shared Redis; ``start``/``kill`` keep its ports."""
+
+    def __init__(self, directory: Path, store_url: str, *extra: str) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.store_url = store_url
+        self.extra = extra
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "server.log"
+
+    def start(self) -> Replica:
+        args = [
+            sys.executable,
+            "-m",
+            "execstream",
+            "serve",
+            "--port",
+            str(self.port),
+            "--store",
+            self.store_url,
+            "--metrics-port",
+            str(self.metrics_port),
+            "--checkpoint-interval",
+            "200ms",
+            *self.extra,
+        ]
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        channel = grpc.insecure_channel(self.address)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        except grpc.FutureTimeoutError as exc:
+            raise AssertionError(f"replica did not start:\n{self.log_tail()}") from exc
+        finally:
+            channel.close()
+        return self
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def stub(self) -> tuple[grpc.Channel, service_pb2_grpc.ExecutionServiceStub]:
+        return stub_for(self.address)
+
+    def metric(self, name: str) -> float:
+        """Sum of every sample of ``name`` on this replica's /metrics."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name)] in " {":
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def kill(self) -> None:
+        """SIGKILL: the replica dies mid-whatever, as a crashed pod would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(20)
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+@dataclass
+class Reporter:
+    """A sidecar that reports ``tasks`` tasks of ``outputs`` events each, one batch per call.
+
+    On UNAVAILABLE it resends the same batch (a duplicate is acknowledged, never stored
+    twice), switching to the next address when ``addresses`` has several: what a sidecar
+    behind a load balancer sees when a replica or Redis goes away.
+    """
+
+    sidecar_id: str
+    addresses: list[str]
+    tasks: int
+    outputs: int
+    batch: int = 8
+    acked: dict[str, int] = field(default_factory=dict)
+    unavailable: int = 0
+    last_revision: int = 0
+    error: BaseException | None = None
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def batches(self) -> list[list[pb.ExecutionEvent]]:
+        from ..helpers import task_events
+
+        events: list[pb.ExecutionEvent] = []
+        for t in range(self.tasks):
+            events += task_events(f"{self.sidecar_id}-t{t}", self.outputs)
+        return [events[i : i + self.batch] for i in range(0, len(events), self.batch)]
+
+    def run(self) -> None:
+        target = 0
+        channel, stub = stub_for(self.addresses[target])
+        try:
+            for events in self.batches():
+                while not self._stop.is_set():
+                    message = spb.ProgressReport(sidecar_id=self.sidecar_id, events=events)
+                    try:
+                        response = stub.ReportProgress(iter([message]), timeout=10)
+                    except grpc.RpcError as exc:
+                        if exc.code() not in (
+                            grpc.StatusCode.UNAVAILABLE,
+                            grpc.StatusCode.DEADLINE_EXCEEDED,
+                        ):
+                            raise
+                        self.unavailable += 1
+                        if len(self.addresses) > 1:
+                            channel.close()
+                            target = (target + 1) % len(self.addresses)
+                            channel, stub = stub_for(self.addresses[target])
+                        self._stop.wait(0.05)
+                        continue
+                    self.acked.update({ack.task_id: ack.last_seq for ack in response.tasks})
+                    self.last_revision = max(self.last_revision, response.last_revision)
+                    break
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            channel.close()
+
+    @property
+    def expected_events(self) -> int:
+        return self.tasks * (self.outputs + 2)
+
+    @property
+    def done(self) -> bool:
+        return sum(self.acked.values()) == self.expected_events
+
+    def start(self) -> Reporter:
+        self._thread = threading.Thread(target=self.run, name=f"reporter-{self.sidecar_id}")
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float = 60.0) -> None:
+        assert self._thread is not None
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join(10)
+            raise AssertionError(f"reporter {self.sidecar_id} did not finish: {self.acked}")
+        if self.error is not None:
+            raise AssertionError(f"reporter {self.sidecar_id} failed: {self.error!r}")
+
+
+class Watcher:
+    """Watches one replica from revision 0 in a thread, resuming after its last revision."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.events: list[pb.ExecutionEvent] = []
+        self.resumes = 0
+        self._stop = threading.Event()
+        self._call: grpc.Future | None = None  # type: ignore[type-arg]
+        self._thread = threading.Thread(target=self._run, name=f"watch-{address}")
+
+    @property
+    def revision(self) -> int:
+        return self.events[-1].revision if self.events else 0
+
+    def _run(self) -> None:
+        channel, stub = stub_for(self.address)
+        try:
+            while not self._stop.is_set():
+                request = spb.WatchExecutionRequest(after_revision=self.revision)
+                call = stub.WatchExecution(request)
+                self._call = call
+                try:
+                    for response in call:
+                        self.events.extend(response.events)
+                except grpc.RpcError as exc:
+                    if exc.code() not in (
+                        grpc.StatusCode.UNAVAILABLE,
+                        grpc.StatusCode.CANCELLED,
+                    ):
+                        raise
+                    self.resumes += 1
+                    self._stop.wait(0.05)
+        finally:
+            channel.close()
+
+    def start(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._call is not None:
+            self._call.cancel()
+        self._thread.join(10)

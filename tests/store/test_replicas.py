@@ -1,0 +1,147 @@
+"""Several ``execstream serve`` replicas on one real redis-server, faults included.
+
+Each test compares what watchers on other replicas saw, what a snapshot says and what the
+reporters were acknowledged: revisions 1..N with no gap and no duplicate, every task's
+events exactly once and in seq order, nothing acknowledged missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import service_pb2 as spb
+
+from ..helpers import wait_for
+from .redisserver import RedisServer
+from .replicas import Replica, Reporter, Watcher
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def replicas(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[Replica]]:
+    """Three replicas on the fixture's Redis; killed after the test."""
+    started: list[Replica] = []
+    try:
+        for name in ("a", "b", "c"):
+            started.append(Replica(tmp_path / name, redis_server.url).start())
+        yield started
+    finally:
+        for replica in started:
+            replica.kill()
+
+
+def assert_exact_log(events: list[pb.ExecutionEvent], reporters: list[Reporter]) -> None:
+    """Revisions 1..N once each; per task seq 1..n in order; every acknowledged seq there."""
+    assert [ev.revision for ev in events] == list(range(1, len(events) + 1))
+    by_task: dict[str, list[int]] = {}
+    for ev in events:
+        by_task.setdefault(ev.task_id, []).append(ev.seq)
+    for seqs in by_task.values():
+        assert seqs == list(range(1, len(seqs) + 1))
+    for reporter in reporters:
+        for task_id, last_seq in reporter.acked.items():
+            assert len(by_task.get(task_id, [])) >= last_seq, f"{task_id} lost acked events"
+
+
+def snapshot_at(replica: Replica, revision: int) -> spb.Snapshot:
+    channel, stub = replica.stub()
+    try:
+        return wait_for(  # type: ignore[no-any-return]
+            lambda: (s := stub.GetSnapshot(spb.GetSnapshotRequest())).revision >= revision and s,
+            timeout=30,
+        )
+    finally:
+        channel.close()
+
+
+def test_reports_to_one_replica_reach_watchers_and_snapshots_on_the_others(
+    replicas: list[Replica],
+) -> None:
+    a, b, c = replicas
+    watchers = [Watcher(b.address).start(), Watcher(c.address).start()]
+    reporters = [
+        Reporter("sc-a", [a.address], tasks=6, outputs=20).start(),
+        Reporter("sc-b", [b.address], tasks=3, outputs=20).start(),
+    ]
+    try:
+        for reporter in reporters:
+            reporter.join()
+        total = sum(r.expected_events for r in reporters)
+        for watcher in watchers:
+            wait_for(lambda w=watcher: w.revision >= total, timeout=30)  # type: ignore[misc]
+        snapshot = snapshot_at(c, total)
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+    assert all(r.done for r in reporters)
+    assert max(r.last_revision for r in reporters) == total
+    for watcher in watchers:
+        assert_exact_log(watcher.events, reporters)
+    assert watchers[0].events == watchers[1].events
+    assert snapshot.revision == total
+    acked = {task_id: seq for r in reporters for task_id, seq in r.acked.items()}
+    assert {t.task_id: t.last_seq for t in snapshot.tasks} == acked
+    assert all(t.status == pb.TASK_STATUS_SUCCEEDED for t in snapshot.tasks)
+
+
+def test_each_replica_counts_what_it_ingested_and_the_sum_is_the_total(
+    replicas: list[Replica],
+) -> None:
+    a, _, c = replicas
+    reporters = [
+        Reporter("sc-a", [a.address], tasks=2, outputs=10).start(),
+        Reporter("sc-c", [c.address], tasks=1, outputs=10).start(),
+    ]
+    for reporter in reporters:
+        reporter.join()
+    total = sum(r.expected_events for r in reporters)
+    for replica in replicas:
+        snapshot_at(replica, total)  # every replica folded everything
+    ingested = [r.metric("execstream_events_ingested_total") for r in replicas]
+    finished = [r.metric("execstream_tasks_finished_total") for r in replicas]
+    assert ingested == [2 * 12, 0, 12]
+    assert sum(finished) == 3
+    assert finished[1] == 0
+
+
+def test_redis_restart_mid_load_fails_calls_unavailable_then_recovers(
+    redis_server: RedisServer, replicas: list[Replica]
+) -> None:
+    a, b, _ = replicas
+    watcher = Watcher(b.address).start()
+    reporter = Reporter("sc", [a.address], tasks=4, outputs=60, batch=4).start()
+    try:
+        wait_for(lambda: reporter.last_revision > 20, timeout=30)
+        redis_server.kill()
+        wait_for(lambda: reporter.unavailable > 0, timeout=30)
+        redis_server.start()
+        reporter.join()
+        wait_for(lambda: watcher.revision >= reporter.expected_events, timeout=30)
+        snapshot = snapshot_at(b, reporter.expected_events)
+    finally:
+        watcher.stop()
+    assert reporter.done and reporter.unavailable > 0
+    assert_exact_log(watcher.events, [reporter])
+    assert len(watcher.events) == snapshot.revision == reporter.expected_events
+
+
+def test_a_replica_killed_mid_load_loses_nothing_acknowledged(replicas: list[Replica]) -> None:
+    a, b, c = replicas
+    watcher = Watcher(b.address).start()
+    reporter = Reporter("sc", [a.address, c.address], tasks=4, outputs=60, batch=4).start()
+    try:
+        wait_for(lambda: reporter.last_revision > 20, timeout=30)
+        a.kill()
+        reporter.join()
+        wait_for(lambda: watcher.revision >= reporter.expected_events, timeout=30)
+        snapshot = snapshot_at(c, reporter.expected_events)
+    finally:
+        watcher.stop()
+    assert reporter.done and reporter.unavailable > 0
+    assert_exact_log(watcher.events, [reporter])
+    assert len(watcher.events) == snapshot.revision == reporter.expected_events
+    assert {t.last_seq for t in snapshot.tasks} == {62}
