@@ -1,0 +1,190 @@
+"""``Client`` (blocking) and ``AsyncClient`` (asyncio): the same methods, the same meaning."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from types import TracebackType
+
+import grpc
+import grpc.aio
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2_grpc
+
+from .backoff import Backoff
+from .errors import refused, unreachable
+from .options import ConnectOptions
+from .reporter import DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH, AsyncReporter
+from .snapshot import async_snapshot, sync_snapshot
+from .sync_reporter import Reporter
+from .watch import OnRelist, WatchCursor, async_watch, sync_watch
+
+
+def _translate(options: ConnectOptions, error: grpc.RpcError) -> Exception:
+    if isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNAVAILABLE:
+        return unreachable(options.target, error)
+    return refused(error)
+
+
+class Client:
+    """A blocking client. Watches and reporters open their own connections; close() the rest."""
+
+    def __init__(self, options: ConnectOptions | None = None, **kwargs: str | bool) -> None:
+        self.options = options or ConnectOptions.from_env(**kwargs)
+        self._channel = self.options.channel()
+        self._stub = service_pb2_grpc.ExecutionServiceStub(self._channel)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def snapshot(
+        self,
+        *,
+        task_ids: Sequence[str] = (),
+        statuses: Sequence[pb.TaskStatus.ValueType] = (),
+        page_size: int = 0,
+        all_pages: bool = True,
+        page_token: str = "",
+    ) -> spb.Snapshot:
+        """Every task matching the filters (all pages, unless ``all_pages=False``)."""
+        try:
+            return sync_snapshot(
+                self._stub,
+                self.options,
+                task_ids=task_ids,
+                statuses=statuses,
+                page_size=page_size,
+                all_pages=all_pages,
+                page_token=page_token,
+            )
+        except grpc.RpcError as error:
+            raise _translate(self.options, error) from None
+
+    def watch(
+        self,
+        *,
+        task_ids: Sequence[str] = (),
+        sidecar_ids: Sequence[str] = (),
+        kinds: Sequence[pb.EventKind.ValueType] = (),
+        after_revision: int | None = None,
+        on_relist: OnRelist | None = None,
+        backoff: Backoff | None = None,
+    ) -> Iterator[pb.ExecutionEvent]:
+        """Events in revision order, forever; reconnects and resumes with no gap or duplicate.
+
+        ``after_revision`` None watches live from now, 0 replays everything retained. When the
+        resume point was compacted away, raises ``ResyncRequired``, or, given ``on_relist``,
+        passes it a fresh snapshot and continues from that snapshot's revision.
+        """
+        cursor = WatchCursor(
+            task_ids=task_ids, sidecar_ids=sidecar_ids, kinds=kinds, after_revision=after_revision
+        )
+        return sync_watch(self.options, cursor, backoff=backoff or Backoff(), on_relist=on_relist)
+
+    def reporter(
+        self,
+        sidecar_id: str,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        backoff: Backoff | None = None,
+    ) -> Reporter:
+        """A context manager that batches ``sidecar_id``'s events and commits each exactly once."""
+        return Reporter(
+            self.options,
+            sidecar_id,
+            max_batch=max_batch,
+            flush_interval=flush_interval,
+            backoff=backoff,
+        )
+
+
+class AsyncClient:
+    """The asyncio client; create it inside the running loop."""
+
+    def __init__(self, options: ConnectOptions | None = None, **kwargs: str | bool) -> None:
+        self.options = options or ConnectOptions.from_env(**kwargs)
+        self._channel = self.options.aio_channel()
+        self._stub = service_pb2_grpc.ExecutionServiceStub(self._channel)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def snapshot(
+        self,
+        *,
+        task_ids: Sequence[str] = (),
+        statuses: Sequence[pb.TaskStatus.ValueType] = (),
+        page_size: int = 0,
+        all_pages: bool = True,
+        page_token: str = "",
+    ) -> spb.Snapshot:
+        """Every task matching the filters (all pages, unless ``all_pages=False``)."""
+        try:
+            return await async_snapshot(
+                self._stub,
+                self.options,
+                task_ids=task_ids,
+                statuses=statuses,
+                page_size=page_size,
+                all_pages=all_pages,
+                page_token=page_token,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _translate(self.options, error) from None
+
+    def watch(
+        self,
+        *,
+        task_ids: Sequence[str] = (),
+        sidecar_ids: Sequence[str] = (),
+        kinds: Sequence[pb.EventKind.ValueType] = (),
+        after_revision: int | None = None,
+        on_relist: OnRelist | None = None,
+        backoff: Backoff | None = None,
+    ) -> AsyncIterator[pb.ExecutionEvent]:
+        """As ``Client.watch``, as an async iterator."""
+        cursor = WatchCursor(
+            task_ids=task_ids, sidecar_ids=sidecar_ids, kinds=kinds, after_revision=after_revision
+        )
+        return async_watch(self.options, cursor, backoff=backoff or Backoff(), on_relist=on_relist)
+
+    def reporter(
+        self,
+        sidecar_id: str,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        backoff: Backoff | None = None,
+    ) -> AsyncReporter:
+        """An async context manager: as ``Client.reporter``."""
+        return AsyncReporter(
+            self.options,
+            sidecar_id,
+            max_batch=max_batch,
+            flush_interval=flush_interval,
+            backoff=backoff,
+        )

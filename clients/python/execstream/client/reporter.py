@@ -1,0 +1,227 @@
+"""The asyncio reporter: batches a sidecar's events and gets each one committed exactly once.
+
+Each flush is one ``ReportProgress`` call: its single response arrives only after the server
+has durably committed the batch, so an acknowledged event is never lost. When the stream
+breaks (the server restarted, a replica died), the reporter asks a snapshot for each pending
+task's ``last_seq``, drops what the server already has and resends the rest: the server's
+per-task seq dedupe makes a resend harmless, and the snapshot keeps it short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+
+import grpc
+import grpc.aio
+
+from execstream.v1 import events_pb2 as pb
+from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2_grpc
+
+from .backoff import RETRYABLE, Backoff
+from .errors import ExecstreamError, ReportRefused, code_of, details_of, unreachable
+from .options import ConnectOptions
+from .task import TaskReporter
+
+# The server's default cap is 4096 events per ProgressReport; a batch stays well under it.
+DEFAULT_MAX_BATCH = 1000
+# Long enough to coalesce a burst of tokens into one commit, short enough to stay live.
+DEFAULT_FLUSH_INTERVAL = 0.01
+_RPC_TIMEOUT = 30.0
+
+
+class AsyncReporter:
+    """``async with client.reporter("sidecar-1") as r: t = r.task("t1"); t.started(...)``."""
+
+    def __init__(
+        self,
+        options: ConnectOptions,
+        sidecar_id: str,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if not sidecar_id:
+            raise ValueError("sidecar_id must not be empty")
+        if not 1 <= max_batch <= 4096:
+            raise ValueError(f"max_batch must be 1..4096, not {max_batch}")
+        self.options = options
+        self.sidecar_id = sidecar_id
+        self.max_batch = max_batch
+        self.flush_interval = flush_interval
+        self.backoff = backoff or Backoff()
+        self._pending: list[pb.ExecutionEvent] = []
+        self._tasks: dict[str, TaskReporter] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._failure: ExecstreamError | None = None
+        self._closing = False
+        self._channel: grpc.aio.Channel | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self.committed = 0  # events the server acknowledged (new or duplicate)
+        self.last_revision = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def __aenter__(self) -> AsyncReporter:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close(flush=exc_type is None or not issubclass(exc_type, ExecstreamError))
+
+    async def start(self) -> None:
+        if self._sender is None:
+            self._channel = self.options.aio_channel()
+            self._sender = asyncio.create_task(self._run(), name=f"reporter-{self.sidecar_id}")
+
+    async def close(self, *, flush: bool = True) -> None:
+        """Send what is queued (unless ``flush=False``), then release the connection."""
+        try:
+            if flush and self._sender is not None:
+                await self.flush()
+        finally:
+            self._closing = True
+            self._wake.set()
+            if self._sender is not None:
+                self._sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sender
+                self._sender = None
+            if self._channel is not None:
+                await self._channel.close()
+                self._channel = None
+
+    # -- queueing ---------------------------------------------------------------------
+    def task(self, task_id: str, *, next_seq: int = 1) -> TaskReporter:
+        """The handle for one task; ``next_seq`` > 1 continues a task reported before."""
+        handle = self._tasks.get(task_id)
+        if handle is None:
+            handle = TaskReporter(task_id, self.sidecar_id, self._enqueue, next_seq)
+            self._tasks[task_id] = handle
+        return handle
+
+    async def resume_task(self, task_id: str) -> TaskReporter:
+        """A handle that continues after the task's last committed seq (a restarted sidecar)."""
+        last = await self.last_seqs([task_id])
+        self._tasks.pop(task_id, None)
+        return self.task(task_id, next_seq=last.get(task_id, 0) + 1)
+
+    @property
+    def failure(self) -> ExecstreamError | None:
+        """What stopped the reporter, if anything did."""
+        return self._failure
+
+    def _enqueue(self, event: pb.ExecutionEvent) -> None:
+        if self._failure is not None:
+            raise self._failure
+        self._enqueue_quiet(event)
+
+    def _enqueue_quiet(self, event: pb.ExecutionEvent) -> None:
+        """Queue without raising (the sync reporter checks for failure on its own thread)."""
+        self._pending.append(event)
+        self._idle.clear()
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Events queued or in flight, not yet acknowledged."""
+        return len(self._pending)
+
+    async def flush(self) -> None:
+        """Wait until every queued event is committed; raise what stopped the reporter."""
+        if self._sender is None:
+            raise RuntimeError("the reporter is not started (use it as an async context manager)")
+        self._wake.set()
+        waiter = asyncio.ensure_future(self._idle.wait())
+        done, _ = await asyncio.wait({waiter, self._sender}, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            waiter.cancel()
+        if self._failure is not None:
+            raise self._failure
+
+    # -- sending ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            while not self._closing:
+                await self._wake.wait()
+                self._wake.clear()
+                if self._pending and len(self._pending) < self.max_batch and self.flush_interval:
+                    await asyncio.sleep(self.flush_interval)  # let a burst join the batch
+                while self._pending:
+                    await self._send_pending()
+                self._idle.set()
+        except ExecstreamError as exc:
+            self._failure = exc
+            self._idle.set()
+
+    def _messages(self, batch: Sequence[pb.ExecutionEvent]) -> Iterator[spb.ProgressReport]:
+        for start in range(0, len(batch), self.max_batch):
+            yield spb.ProgressReport(
+                sidecar_id=self.sidecar_id, events=batch[start : start + self.max_batch]
+            )
+
+    async def _send_pending(self) -> None:
+        attempts = self.backoff.start()
+        while True:
+            batch = self._pending[: self.max_batch * 4]
+            try:
+                assert self._channel is not None
+                stub = service_pb2_grpc.ExecutionServiceStub(self._channel)
+                response = await stub.ReportProgress(
+                    self._messages(batch), metadata=self.options.metadata, timeout=_RPC_TIMEOUT
+                )
+            except grpc.aio.AioRpcError as error:
+                if code_of(error) not in RETRYABLE:
+                    raise ReportRefused(code_of(error), details_of(error)) from None
+                delay = attempts.next_delay()
+                if delay is None:
+                    raise unreachable(self.options.target, error) from None
+                await asyncio.sleep(delay)
+                await self._drop_committed()
+                continue
+            del self._pending[: len(batch)]
+            self.committed += len(batch)
+            self.last_revision = max(self.last_revision, response.last_revision)
+            return
+
+    async def _drop_committed(self) -> None:
+        """After a broken stream: forget pending events the server committed before it broke."""
+        task_ids = sorted({event.task_id for event in self._pending})
+        try:
+            last = await self.last_seqs(task_ids)
+        except grpc.aio.AioRpcError:
+            return  # still down: the resend's dedupe covers it
+        kept = [e for e in self._pending if e.seq > last.get(e.task_id, 0)]
+        self.committed += len(self._pending) - len(kept)
+        self._pending[:] = kept
+
+    async def last_seqs(self, task_ids: Sequence[str]) -> dict[str, int]:
+        """Each task's last committed seq, from a snapshot (absent: never reported)."""
+        channel = self._channel or self.options.aio_channel()
+        stub = service_pb2_grpc.ExecutionServiceStub(channel)
+        last: dict[str, int] = {}
+        page_token = ""
+        try:
+            while True:
+                page = await stub.GetSnapshot(
+                    spb.GetSnapshotRequest(task_ids=task_ids, page_token=page_token),
+                    metadata=self.options.metadata,
+                    timeout=_RPC_TIMEOUT,
+                )
+                last.update({state.task_id: state.last_seq for state in page.tasks})
+                page_token = page.next_page_token
+                if not page_token:
+                    return last
+        finally:
+            if channel is not self._channel:
+                await channel.close()

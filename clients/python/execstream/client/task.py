@@ -1,0 +1,170 @@
+"""One task's side of a reporter: numbering its events and building them from plain values.
+
+Shared by the sync and asyncio reporters, so both number and shape events the same way; only
+how an event is handed over (a thread-safe queue or the loop) differs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from execstream.v1 import events_pb2 as pb
+
+Enqueue = Callable[[pb.ExecutionEvent], None]
+
+
+class TaskReporter:
+    """Report one task's progress; every call queues one event with the next seq.
+
+    Calls return at once: the reporter batches and sends in the background, and its
+    ``flush()`` (or leaving its ``with`` block) waits until the server has committed them.
+    """
+
+    def __init__(self, task_id: str, sidecar_id: str, enqueue: Enqueue, next_seq: int = 1) -> None:
+        if not task_id:
+            raise ValueError("task_id must not be empty")
+        if next_seq < 1:
+            raise ValueError(f"next_seq must be at least 1, not {next_seq}")
+        self.task_id = task_id
+        self.sidecar_id = sidecar_id
+        self._enqueue = enqueue
+        self._next_seq = next_seq
+        self._attempt = 1
+        self._lock = threading.Lock()  # seq order must equal queue order, even across threads
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last event queued (0 before the first)."""
+        return self._next_seq - 1
+
+    @property
+    def attempt(self) -> int:
+        return self._attempt
+
+    def _emit(self, **body: object) -> pb.ExecutionEvent:
+        with self._lock:
+            event = pb.ExecutionEvent(
+                task_id=self.task_id,
+                seq=self._next_seq,
+                sidecar_id=self.sidecar_id,
+                attempt=self._attempt,
+                **body,  # type: ignore[arg-type]
+            )
+            stamp = Timestamp()
+            stamp.GetCurrentTime()
+            event.time.CopyFrom(stamp)
+            self._enqueue(event)
+            self._next_seq += 1
+            return event
+
+    def started(
+        self,
+        *,
+        backend: str = "shell",
+        model: str = "",
+        description: str = "",
+        labels: Mapping[str, str] | None = None,
+    ) -> pb.ExecutionEvent:
+        """The first event of a task: where it runs and what it is."""
+        return self._emit(
+            started=pb.Started(
+                backend=backend, model=model, description=description, labels=dict(labels or {})
+            )
+        )
+
+    def token(self, text: str) -> pb.ExecutionEvent:
+        return self._emit(token=pb.TokenChunk(text=text))
+
+    def stdout(self, text: str) -> pb.ExecutionEvent:
+        return self._emit(stdout=pb.OutputChunk(text=text))
+
+    def stderr(self, text: str) -> pb.ExecutionEvent:
+        return self._emit(stderr=pb.OutputChunk(text=text))
+
+    def status(
+        self, status: pb.TaskStatus.ValueType, message: str = "", usage: pb.Usage | None = None
+    ) -> pb.ExecutionEvent:
+        """A lifecycle change; RETRYING starts a new attempt for the events after it.
+
+        ``usage`` is what the failed attempt billed, so it is priced even though it is retried.
+        """
+        event = self._emit(status=pb.StatusChange(status=status, message=message, usage=usage))
+        if status == pb.TASK_STATUS_RETRYING:
+            with self._lock:
+                self._attempt += 1
+        return event
+
+    def error(
+        self,
+        message: str,
+        code: str = "",
+        retryable: bool = False,
+        usage: pb.Usage | None = None,
+    ) -> pb.ExecutionEvent:
+        return self._emit(
+            error=pb.ErrorReport(
+                message=message,
+                code=code,
+                retryable=retryable,
+                attempt=self._attempt,
+                usage=usage,
+            )
+        )
+
+    def tool_call(
+        self,
+        tool_name: str,
+        *,
+        arguments_summary: str = "",
+        result_summary: str = "",
+        ok: bool = True,
+        error: str = "",
+        iteration: int = 0,
+    ) -> pb.ExecutionEvent:
+        return self._emit(
+            tool_call=pb.ToolCall(
+                tool_name=tool_name,
+                arguments_summary=arguments_summary,
+                result_summary=result_summary,
+                ok=ok,
+                error=error,
+                iteration=iteration,
+            )
+        )
+
+    def finished(
+        self,
+        outcome: pb.Outcome.ValueType = pb.OUTCOME_SUCCEEDED,
+        *,
+        usage: pb.Usage | None = None,
+        exit_code: int | None = None,
+        error: str = "",
+    ) -> pb.ExecutionEvent:
+        """The terminal event: the server refuses anything after it for this task."""
+        finished = pb.Finished(outcome=outcome, usage=usage, error=error)
+        if exit_code is not None:
+            finished.exit_code = exit_code
+        return self._emit(finished=finished)
+
+    def raw(self, event: pb.ExecutionEvent) -> pb.ExecutionEvent:
+        """Queue an event built elsewhere (``execstream report``), numbering it if it has no seq.
+
+        A given seq must be the next one: the reporter keeps each task gap-free.
+        """
+        with self._lock:
+            if event.seq and event.seq != self._next_seq:
+                raise ValueError(
+                    f"seq: is {event.seq} for task {self.task_id}; the next seq is {self._next_seq}"
+                )
+            event.task_id = self.task_id
+            event.seq = self._next_seq
+            if not event.sidecar_id:
+                event.sidecar_id = self.sidecar_id
+            if not event.HasField("time"):
+                event.time.GetCurrentTime()
+            self._enqueue(event)
+            self._next_seq += 1
+            return event
