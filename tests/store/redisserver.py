@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from ..certs import CertFiles
 from ..helpers import free_port, wait_for
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -29,26 +30,47 @@ def require_redis_server() -> str:
 class RedisServer:
     """``start``/``stop``/``kill``/``restart`` keep the port and the data directory."""
 
-    def __init__(self, directory: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *extra: str,
+        password: str = "",
+        tls: CertFiles | None = None,
+    ) -> None:
         self.binary = require_redis_server()
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.extra = extra
+        self.password = password
+        self.tls = tls
+        self.extra = [*extra]
+        if password:
+            self.extra += ["--requirepass", password]
         self.port = free_port()
+        if tls is not None:
+            self.extra += [
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(tls.server_cert),
+                "--tls-key-file", str(tls.server_key),
+                "--tls-ca-cert-file", str(tls.ca),
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        auth = f":{self.password}@" if self.password else ""
+        query = f"?ssl_ca_certs={self.tls.ca}" if self.tls else ""
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0{query}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis.Redis.from_url(self.url, socket_timeout=5)
 
     def start(self) -> RedisServer:
         args = [
             self.binary,
             "--port",
-            str(self.port),
+            "0" if self.tls else str(self.port),
             "--bind",
             "127.0.0.1",
             "--dir",

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from execstream.v1 import events_pb2 as pb
 from execstream.v1 import state_pb2 as spb
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -110,14 +110,19 @@ class RedisStore:
 
     # -- open ----------------------------------------------------------------------------
     def _connect(self, socket_timeout: float, max_connections: int) -> Redis:
-        """A client that fails fast: no hidden retries, so a failure reaches the caller."""
+        """A client that fails fast: no hidden retries, so a failure reaches the caller.
+
+        The pool blocks (up to the command timeout) when every connection is busy, so a
+        burst of catching-up watchers queues for Redis instead of failing.
+        """
         try:
-            pool = ConnectionPool.from_url(
+            pool = BlockingConnectionPool.from_url(
                 self._redis_url,
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=min(socket_timeout, 5.0),
                 retry=Retry(NoBackoff(), 0),
                 max_connections=max_connections,
+                timeout=socket_timeout,
             )
         except ValueError as exc:
             raise ConfigError(f"--store {self.url}: {exc}") from exc
@@ -126,7 +131,12 @@ class RedisStore:
     async def open(self) -> Recovery:
         self._client = self._connect(self._command_timeout_s, 64)
         self._scripts = Scripts(self._client, self.keys)
-        bounds, states = await self._scripts.open(self.replica_id)
+        try:
+            bounds, states = await self._scripts.open(self.replica_id)
+        except BaseException:
+            await self._client.aclose()
+            self._client = None
+            raise
         self._revision = bounds.revision
         self._compacted_through = bounds.compacted_through
         # The reader blocks up to a second per XREAD; its socket must outlast that.

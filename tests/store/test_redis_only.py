@@ -1,0 +1,106 @@
+"""What only the Redis store has: a shared log between replicas, URLs with auth and TLS,
+key prefixes. The common contract is in test_conformance.py."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from execstream_server.errors import StoreUnavailableError
+from execstream_server.records import CommittedBatch
+from execstream_server.store.redis import RedisStore
+
+from ..certs import write_certs
+from ..helpers import task_events
+from .pricing import FlatPricer
+from .redisserver import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+def run(coro: object) -> None:
+    async def bounded() -> None:
+        await asyncio.wait_for(coro, 30)  # type: ignore[arg-type]
+
+    asyncio.run(bounded())
+
+
+async def round_trip(url: str) -> int:
+    """Open a store at ``url``, commit one task and read it back; return its revision."""
+    store = RedisStore(url, pricer=FlatPricer())
+    await store.open()
+    try:
+        result = await store.append("sc", task_events("a", 1))
+        assert len(await store.read(0, limit=10)) == 3
+        return result.last_revision
+    finally:
+        await store.close()
+
+
+def test_each_replica_gets_every_batch_and_knows_which_are_its_own(
+    redis_server: RedisServer,
+) -> None:
+    async def body() -> None:
+        one = RedisStore(redis_server.url, pricer=FlatPricer())
+        two = RedisStore(redis_server.url, pricer=FlatPricer())
+        await one.open()
+        await two.open()
+        try:
+            await one.append("sc1", task_events("a", 2))
+            await two.append("sc2", task_events("b", 1))
+            seen: dict[str, list[CommittedBatch]] = {"one": [], "two": []}
+            for name, store in (("one", one), ("two", two)):
+                async for batch in store.batches():
+                    seen[name].append(batch)
+                    if batch.last_revision == 7:
+                        break
+        finally:
+            await one.close()
+            await two.close()
+        for name, mine in (("one", {"sc1"}), ("two", {"sc2"})):
+            revisions = [r.revision for b in seen[name] for r in b.records]
+            assert revisions == list(range(1, 8))
+            for batch in seen[name]:
+                assert batch.local == ({r.sidecar_id for r in batch.records} <= mine)
+
+    run(body())
+
+
+def test_a_password_in_the_url_opens_a_protected_redis(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", password="s3cret-pw").start()
+    try:
+        assert asyncio.run(round_trip(server.url)) == 3
+    finally:
+        server.kill()
+
+
+def test_a_wrong_password_fails_open_as_unavailable(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", password="s3cret-pw").start()
+    wrong = server.url.replace("s3cret-pw", "nope")
+    try:
+        with pytest.raises(StoreUnavailableError, match="redis store: open failed"):
+            asyncio.run(round_trip(wrong))
+    finally:
+        server.kill()
+
+
+def test_a_rediss_url_talks_tls_to_redis(tmp_path: Path) -> None:
+    certs = write_certs(tmp_path)
+    server = RedisServer(tmp_path / "redis", tls=certs).start()
+    try:
+        assert server.url.startswith("rediss://")
+        assert asyncio.run(round_trip(server.url)) == 3
+    finally:
+        server.kill()
+
+
+def test_key_prefixes_keep_deployments_apart_in_one_redis(redis_server: RedisServer) -> None:
+    async def body() -> None:
+        assert await round_trip(redis_server.url + "?key_prefix=blue") == 3
+        assert await round_trip(redis_server.url + "?key_prefix=green") == 3
+        assert await round_trip(redis_server.url) == 3
+
+    run(body())
+    keys = redis_server.client().keys("*")
+    assert {key.split(b":")[0] for key in keys} == {b"{blue}", b"{green}", b"{execstream}"}
