@@ -19,7 +19,7 @@ from execstream.v1 import events_pb2 as pb
 from execstream.v1 import service_pb2 as spb
 from execstream.v1 import service_pb2_grpc
 
-from ..helpers import free_port, stub_for
+from ..helpers import free_port, stub_for, wait_for
 
 
 class Replica:
@@ -61,11 +61,13 @@ class Replica:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         channel = grpc.insecure_channel(self.address)
+        ready = grpc.channel_ready_future(channel)
         try:
-            grpc.channel_ready_future(channel).result(timeout=30)
-        except grpc.FutureTimeoutError as exc:
-            raise AssertionError(f"replica did not start:\n{self.log_tail()}") from exc
+            wait_for(lambda: ready.done() or self.proc.poll() is not None, timeout=30)  # type: ignore[union-attr]
+            if self.proc.poll() is not None:
+                raise AssertionError(f"replica exited:\n{self.log_tail()}")
         finally:
+            ready.cancel()
             channel.close()
         return self
 
@@ -185,8 +187,9 @@ class Reporter:
 class Watcher:
     """Watches one replica from revision 0 in a thread, resuming after its last revision."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, live: bool = False) -> None:
         self.address = address
+        self.live = live  # the first call watches from now, without replay
         self.events: list[pb.ExecutionEvent] = []
         self.resumes = 0
         self._stop = threading.Event()
@@ -201,7 +204,9 @@ class Watcher:
         channel, stub = stub_for(self.address)
         try:
             while not self._stop.is_set():
-                request = spb.WatchExecutionRequest(after_revision=self.revision)
+                request = spb.WatchExecutionRequest()
+                if self.events or not self.live:
+                    request.after_revision = self.revision
                 call = stub.WatchExecution(request)
                 self._call = call
                 try:

@@ -108,6 +108,34 @@ def test_each_replica_counts_what_it_ingested_and_the_sum_is_the_total(
     assert finished[1] == 0
 
 
+def test_watchers_add_no_redis_connections_or_log_reads(
+    redis_server: RedisServer, replicas: list[Replica]
+) -> None:
+    a, b, c = replicas
+    warm_up = Reporter("warm", [a.address], tasks=1, outputs=5).start()
+    warm_up.join()
+    snapshot_at(c, warm_up.expected_events)
+    redis = redis_server.client()
+    clients_before = redis.info("clients")["connected_clients"]
+    redis.config_resetstat()
+    watchers = [Watcher(r.address, live=True).start() for r in (b, c) for _ in range(10)]
+    try:
+        for replica in (b, c):
+            wait_for(lambda r=replica: r.metric("execstream_watchers") == 10)  # type: ignore[misc]
+        reporter = Reporter("sc", [a.address], tasks=3, outputs=20).start()
+        reporter.join()
+        for watcher in watchers:
+            wait_for(lambda w=watcher: len(w.events) == reporter.expected_events)  # type: ignore[misc]
+        stats = redis.info("commandstats")
+        clients_after = redis.info("clients")["connected_clients"]
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+        redis.close()
+    assert "cmdstat_xrange" not in stats, "live watchers must not read the log themselves"
+    assert clients_after - clients_before < 5, (clients_before, clients_after)
+
+
 def test_redis_restart_mid_load_fails_calls_unavailable_then_recovers(
     redis_server: RedisServer, replicas: list[Replica]
 ) -> None:
