@@ -11,7 +11,15 @@ def describe(exc: BaseException) -> tuple[str | None, int]:
     """Return (one-line message, exit code), or (None, 0) for a bug worth a traceback."""
     from execstream_server.config import ConfigError
 
+    from ..client.errors import ExecstreamError, Unreachable
+
     if isinstance(exc, ConfigError):
+        return escape(str(exc)), _main.EXIT_USAGE
+    if isinstance(exc, Unreachable):
+        return escape(str(exc)), _main.EXIT_UNREACHABLE
+    if isinstance(exc, ExecstreamError):
+        return escape(f"execstream refused: {exc}"), _main.EXIT_FAILED
+    if isinstance(exc, ValueError) and str(exc):
         return escape(str(exc)), _main.EXIT_USAGE
     if isinstance(exc, OSError):
         return escape(

@@ -103,6 +103,14 @@ class Reporter:
             raise failure
         self._loop.call_soon_threadsafe(self._inner._enqueue_quiet, event)
 
+    def has_task(self, task_id: str) -> bool:
+        return task_id in self._tasks
+
+    @property
+    def last_revision(self) -> int:
+        """The highest revision the server reported for this reporter's commits."""
+        return self._inner.last_revision
+
     @property
     def committed(self) -> int:
         return self._inner.committed

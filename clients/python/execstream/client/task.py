@@ -33,6 +33,8 @@ class TaskReporter:
         self._enqueue = enqueue
         self._next_seq = next_seq
         self._attempt = 1
+        # Merged into ``started``'s labels: lets a wrapper (run-llm) label a task it does not start.
+        self.default_labels: dict[str, str] = {}
         self._lock = threading.Lock()  # seq order must equal queue order, even across threads
 
     @property
@@ -71,7 +73,10 @@ class TaskReporter:
         """The first event of a task: where it runs and what it is."""
         return self._emit(
             started=pb.Started(
-                backend=backend, model=model, description=description, labels=dict(labels or {})
+                backend=backend,
+                model=model,
+                description=description,
+                labels={**self.default_labels, **(labels or {})},
             )
         )
 

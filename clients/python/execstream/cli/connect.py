@@ -1,0 +1,40 @@
+"""The connection flags every client command shares, defaulting to ``EXECSTREAM_*``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..client.options import DEFAULT_TARGET, ConnectOptions
+
+
+def add_connection_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    env = os.environ.get
+    group.add_argument(
+        "--target",
+        default=env("EXECSTREAM_TARGET", DEFAULT_TARGET),
+        help="server address HOST:PORT (env EXECSTREAM_TARGET; default %(default)s)",
+    )
+    group.add_argument(
+        "--token", default=env("EXECSTREAM_TOKEN", ""), help="bearer token (env EXECSTREAM_TOKEN)"
+    )
+    group.add_argument(
+        "--tls", action="store_true", help="use TLS with the system roots (env EXECSTREAM_TLS=1)"
+    )
+    group.add_argument("--ca", default=env("EXECSTREAM_CA", ""), help="PEM CA bundle; enables TLS")
+    group.add_argument(
+        "--cert", default=env("EXECSTREAM_CERT", ""), help="PEM client certificate (mTLS)"
+    )
+    group.add_argument("--key", default=env("EXECSTREAM_KEY", ""), help="PEM key of --cert")
+
+
+def options_from(args: argparse.Namespace) -> ConnectOptions:
+    return ConnectOptions.from_env(
+        target=args.target,
+        token=args.token,
+        tls=bool(args.tls),
+        ca_file=args.ca,
+        cert_file=args.cert,
+        key_file=args.key,
+    )
