@@ -16,7 +16,7 @@ from .backoff import Backoff
 from .errors import refused, unreachable
 from .options import ConnectOptions
 from .reporter import DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH, AsyncReporter
-from .snapshot import async_snapshot, sync_snapshot
+from .snapshot import SnapshotQuery, async_snapshot, sync_snapshot
 from .sync_reporter import Reporter
 from .watch import OnRelist, WatchCursor, async_watch, sync_watch
 
@@ -63,11 +63,13 @@ class Client:
             return sync_snapshot(
                 self._stub,
                 self.options,
-                task_ids=task_ids,
-                statuses=statuses,
-                page_size=page_size,
-                all_pages=all_pages,
-                page_token=page_token,
+                SnapshotQuery(
+                    task_ids=task_ids,
+                    statuses=statuses,
+                    page_size=page_size,
+                    all_pages=all_pages,
+                    page_token=page_token,
+                ),
             )
         except grpc.RpcError as error:
             raise _translate(self.options, error) from None
@@ -147,11 +149,13 @@ class AsyncClient:
             return await async_snapshot(
                 self._stub,
                 self.options,
-                task_ids=task_ids,
-                statuses=statuses,
-                page_size=page_size,
-                all_pages=all_pages,
-                page_token=page_token,
+                SnapshotQuery(
+                    task_ids=task_ids,
+                    statuses=statuses,
+                    page_size=page_size,
+                    all_pages=all_pages,
+                    page_token=page_token,
+                ),
             )
         except grpc.aio.AioRpcError as error:
             raise _translate(self.options, error) from None

@@ -24,6 +24,7 @@ from execstream.v1 import service_pb2_grpc
 from .backoff import RETRYABLE, Backoff
 from .errors import ExecstreamError, ReportRefused, code_of, details_of, unreachable
 from .options import ConnectOptions
+from .snapshot import SnapshotQuery, async_snapshot
 from .task import TaskReporter
 
 # The server's default cap is 4096 events per ProgressReport; a batch stays well under it.
@@ -209,19 +210,9 @@ class AsyncReporter:
         """Each task's last committed seq, from a snapshot (absent: never reported)."""
         channel = self._channel or self.options.aio_channel()
         stub = service_pb2_grpc.ExecutionServiceStub(channel)
-        last: dict[str, int] = {}
-        page_token = ""
         try:
-            while True:
-                page = await stub.GetSnapshot(
-                    spb.GetSnapshotRequest(task_ids=task_ids, page_token=page_token),
-                    metadata=self.options.metadata,
-                    timeout=_RPC_TIMEOUT,
-                )
-                last.update({state.task_id: state.last_seq for state in page.tasks})
-                page_token = page.next_page_token
-                if not page_token:
-                    return last
+            snapshot = await async_snapshot(stub, self.options, SnapshotQuery(task_ids=task_ids))
+            return {state.task_id: state.last_seq for state in snapshot.tasks}
         finally:
             if channel is not self._channel:
                 await channel.close()

@@ -7,6 +7,7 @@ revision, which is the safe one to watch from (later events are skipped per task
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from execstream.v1 import events_pb2 as pb
@@ -18,63 +19,49 @@ from .options import ConnectOptions
 _TIMEOUT = 30.0
 
 
-def _request(
-    task_ids: Sequence[str], statuses: Sequence[pb.TaskStatus.ValueType], page_size: int, token: str
-) -> spb.GetSnapshotRequest:
-    return spb.GetSnapshotRequest(
-        task_ids=task_ids, statuses=statuses, page_size=page_size, page_token=token
-    )
+@dataclasses.dataclass(slots=True, kw_only=True)
+class SnapshotQuery:
+    """Which tasks, and the paging state while the pages are read."""
 
+    task_ids: Sequence[str] = ()
+    statuses: Sequence[pb.TaskStatus.ValueType] = ()
+    page_size: int = 0
+    all_pages: bool = True
+    page_token: str = ""
+    merged: spb.Snapshot | None = None
 
-def _merge(merged: spb.Snapshot | None, page: spb.Snapshot) -> spb.Snapshot:
-    if merged is None:
-        return page
-    merged.tasks.extend(page.tasks)
-    merged.next_page_token = page.next_page_token
-    return merged
+    def request(self) -> spb.GetSnapshotRequest:
+        return spb.GetSnapshotRequest(
+            task_ids=self.task_ids,
+            statuses=self.statuses,
+            page_size=self.page_size,
+            page_token=self.page_token,
+        )
+
+    def add(self, page: spb.Snapshot) -> spb.Snapshot | None:
+        """Fold in one page; return the whole snapshot once there is nothing more to read."""
+        if self.merged is None:
+            self.merged = page
+        else:
+            self.merged.tasks.extend(page.tasks)
+            self.merged.next_page_token = page.next_page_token
+        self.page_token = page.next_page_token
+        return self.merged if not self.page_token or not self.all_pages else None
 
 
 def sync_snapshot(
-    stub: service_pb2_grpc.ExecutionServiceStub,
-    options: ConnectOptions,
-    *,
-    task_ids: Sequence[str] = (),
-    statuses: Sequence[pb.TaskStatus.ValueType] = (),
-    page_size: int = 0,
-    all_pages: bool = True,
-    page_token: str = "",
+    stub: service_pb2_grpc.ExecutionServiceStub, options: ConnectOptions, query: SnapshotQuery
 ) -> spb.Snapshot:
-    merged: spb.Snapshot | None = None
     while True:
-        page = stub.GetSnapshot(
-            _request(task_ids, statuses, page_size, page_token),
-            metadata=options.metadata,
-            timeout=_TIMEOUT,
-        )
-        merged = _merge(merged, page)
-        page_token = page.next_page_token
-        if not page_token or not all_pages:
-            return merged
+        page = stub.GetSnapshot(query.request(), metadata=options.metadata, timeout=_TIMEOUT)
+        if (snapshot := query.add(page)) is not None:
+            return snapshot
 
 
 async def async_snapshot(
-    stub: service_pb2_grpc.ExecutionServiceStub,
-    options: ConnectOptions,
-    *,
-    task_ids: Sequence[str] = (),
-    statuses: Sequence[pb.TaskStatus.ValueType] = (),
-    page_size: int = 0,
-    all_pages: bool = True,
-    page_token: str = "",
+    stub: service_pb2_grpc.ExecutionServiceStub, options: ConnectOptions, query: SnapshotQuery
 ) -> spb.Snapshot:
-    merged: spb.Snapshot | None = None
     while True:
-        page = await stub.GetSnapshot(
-            _request(task_ids, statuses, page_size, page_token),
-            metadata=options.metadata,
-            timeout=_TIMEOUT,
-        )
-        merged = _merge(merged, page)
-        page_token = page.next_page_token
-        if not page_token or not all_pages:
-            return merged
+        page = await stub.GetSnapshot(query.request(), metadata=options.metadata, timeout=_TIMEOUT)
+        if (snapshot := query.add(page)) is not None:
+            return snapshot

@@ -21,7 +21,7 @@ from execstream.v1 import service_pb2_grpc
 from .backoff import RETRYABLE, Backoff
 from .errors import ResyncRequired, code_of, details_of, refused, unreachable
 from .options import ConnectOptions
-from .snapshot import async_snapshot, sync_snapshot
+from .snapshot import SnapshotQuery, async_snapshot, sync_snapshot
 
 OnRelist = Callable[[spb.Snapshot], None]
 
@@ -111,7 +111,7 @@ def sync_watch(
             except grpc.RpcError as exc:
                 if _failed(cursor, exc, options.target, on_relist):
                     assert on_relist is not None
-                    snapshot = sync_snapshot(stub, options, task_ids=cursor.task_ids)
+                    snapshot = sync_snapshot(stub, options, SnapshotQuery(task_ids=cursor.task_ids))
                     on_relist(snapshot)
                     cursor.relisted(snapshot)
                     continue
@@ -146,7 +146,9 @@ async def async_watch(
             except grpc.aio.AioRpcError as exc:
                 if _failed(cursor, exc, options.target, on_relist):
                     assert on_relist is not None
-                    snapshot = await async_snapshot(stub, options, task_ids=cursor.task_ids)
+                    snapshot = await async_snapshot(
+                        stub, options, SnapshotQuery(task_ids=cursor.task_ids)
+                    )
                     on_relist(snapshot)
                     cursor.relisted(snapshot)
                     continue
