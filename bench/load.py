@@ -23,7 +23,6 @@ from .wire import EventSource
 
 _REPORT = "/execstream.v1.ExecutionService/ReportProgress"
 _WATCH = "/execstream.v1.ExecutionService/WatchExecution"
-_STREAMS_PER_CHANNEL = 100
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.use_local_subchannel_pool", 1),  # one TCP connection per channel, like real clients
@@ -66,6 +65,7 @@ class WatcherSpec:
     latency_streams: int = 0  # how many of the streams record per-event latency
     latency_skip: int = 0  # warm-up events per stream not counted in latency
     timeout_s: float = 300.0
+    streams_per_connection: int = 50  # gRPC servers commonly cap concurrent streams at 100
 
 
 @dataclass
@@ -197,7 +197,7 @@ async def _read(
 
 async def _watch(spec: WatcherSpec, ready: Any, stop: Any, subscribed: Any) -> WatcherResult:
     result = WatcherResult(streams=[StreamTally() for _ in range(spec.streams)])
-    channel_count = max(1, -(-spec.streams // _STREAMS_PER_CHANNEL))
+    channel_count = max(1, -(-spec.streams // spec.streams_per_connection))
     if spec.expect_events:
         channel_count = spec.streams  # one connection per active watcher, as real viewers
     channels = [

@@ -28,7 +28,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise BenchError(f"{name} exited with {proc.returncode} at start")
+            stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            last = stderr.strip().splitlines()[-1:] or ["(no output)"]
+            raise BenchError(f"{name} exited with {proc.returncode} at start: {last[0]}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return

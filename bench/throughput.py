@@ -187,13 +187,13 @@ def percentile(histogram: Counter[int], fraction: float) -> float:
 def latency(bench: Bench) -> list[Row]:
     profile = bench.profile
     rows = []
-    total = int(profile.latency_rate * profile.latency_duration_s)
-    skip = int(profile.latency_rate * profile.latency_warmup_s)
-    for k in profile.latency_ks:
+    for k, rate in profile.latency_loads:
+        total = int(rate * profile.latency_duration_s)
+        skip = int(rate * profile.latency_warmup_s)
         probes = min(k, profile.latency_probe_streams)
         params = {
             "K": k,
-            "offered": f"{profile.latency_rate:g}/s",
+            "offered": f"{rate:g}/s",
             "events/report": profile.latency_batch,
             "duration_s": profile.latency_duration_s,
             "probes": probes,
@@ -201,7 +201,13 @@ def latency(bench: Bench) -> list[Row]:
         bench.say(f"latency: {params}")
 
         def measure(
-            server: Process, durable: bool, k: int = k, probes: int = probes
+            server: Process,
+            durable: bool,
+            k: int = k,
+            rate: float = rate,
+            total: int = total,
+            skip: int = skip,
+            probes: int = probes,
         ) -> Counter[int]:
             _, watched = _deliver(
                 bench,
@@ -211,7 +217,7 @@ def latency(bench: Bench) -> list[Row]:
                 total,
                 profile.latency_batch,
                 1,
-                rate=profile.latency_rate,
+                rate=rate,
                 probes=probes,
                 skip=skip,
             )
