@@ -5,6 +5,9 @@ subscribes to the hub first (``live_from`` = the hub's revision at that instant)
 ``(cursor, live_from]`` from the store, then drains its queue, skipping anything at or below
 the cursor. After an overflow it re-arms and replays the hole from the log the same way.
 Responses are serialised ``WatchExecutionResponse`` bytes built from the stored event bytes.
+Live responses are built once per batch and filter and shared by every watcher with that
+filter; a watcher that has several batches queued sends them as one response (concatenated
+responses are one response on the wire), so fan-out does no per-event work per watcher.
 """
 
 from __future__ import annotations
@@ -54,6 +57,83 @@ def batch_fields(batch: CommittedBatch, watch_filter: WatchFilter) -> list[Field
     return cached
 
 
+def chunk_fields(
+    fields: Iterable[Field], *, max_events: int, max_bytes: int, through: int
+) -> list[tuple[bytes, int]]:
+    """Group fields into bounded responses; each is paired with the revision it covers to.
+
+    The last response covers ``through`` (events after its last one were filtered out).
+    """
+    chunks: list[tuple[bytes, int]] = []
+    parts: list[bytes] = []
+    size = 0
+    last = 0
+    for revision, field in fields:
+        if parts and (len(parts) >= max_events or size + len(field) > max_bytes):
+            chunks.append((b"".join(parts), last))
+            parts, size = [], 0
+        parts.append(field)
+        size += len(field)
+        last = revision
+    if parts:
+        chunks.append((b"".join(parts), max(last, through)))
+    return chunks
+
+
+def batch_responses(
+    batch: CommittedBatch, watch_filter: WatchFilter, *, max_events: int, max_bytes: int
+) -> list[tuple[int, bytes]]:
+    """The batch's responses for a filter as (through revision, bytes), built once per filter."""
+    key = ("responses", watch_filter)
+    cached = batch.frames.get(key)
+    if cached is None:
+        chunks = chunk_fields(
+            batch_fields(batch, watch_filter),
+            max_events=max_events,
+            max_bytes=max_bytes,
+            through=batch.last_revision,
+        )
+        cached = [(through, response) for response, through in chunks]
+        batch.frames[key] = cached
+    return cached
+
+
+class _Coalescer:
+    """Joins whole responses into bigger ones, within the per-response bounds."""
+
+    def __init__(self, max_events: int, max_bytes: int) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.out: list[tuple[bytes, int]] = []
+        self._parts: list[bytes] = []
+        self._events = 0
+        self._bytes = 0
+        self._through = 0
+
+    def add(self, response: bytes, events: int, through: int) -> None:
+        """Queue a response of ``events`` events (``max_events`` when not known: sent alone)."""
+        if self._parts and (
+            self._events + events > self.max_events or self._bytes + len(response) > self.max_bytes
+        ):
+            self._flush()
+        self._parts.append(response)
+        self._events += events
+        self._bytes += len(response)
+        self._through = through
+
+    def _flush(self) -> None:
+        if self._parts:
+            self.out.append((b"".join(self._parts), self._through))
+            self._parts, self._events, self._bytes = [], 0, 0
+
+    def finish(self, through: int) -> list[tuple[bytes, int]]:
+        """Flush; the last response also covers later batches that had nothing to send."""
+        self._flush()
+        if self.out:
+            self.out[-1] = (self.out[-1][0], max(self.out[-1][1], through))
+        return self.out
+
+
 def heartbeat(revision: int) -> bytes:
     """A serialised progress-only response."""
     response = spb.WatchExecutionResponse()
@@ -84,20 +164,11 @@ class WatchSession:
         self._heartbeat_s = heartbeat_s
         self.cursor = 0
 
-    def _chunks(self, fields: Iterable[Field], through: int) -> Iterable[tuple[bytes, int]]:
+    def _chunks(self, fields: Iterable[Field], through: int) -> list[tuple[bytes, int]]:
         """Group fields into bounded responses; each is paired with the cursor after it."""
-        parts: list[bytes] = []
-        size = 0
-        last = self.cursor
-        for revision, field in fields:
-            if parts and (len(parts) >= self._max_events or size + len(field) > self._max_bytes):
-                yield b"".join(parts), last
-                parts, size = [], 0
-            parts.append(field)
-            size += len(field)
-            last = revision
-        if parts:
-            yield b"".join(parts), max(last, through)
+        return chunk_fields(
+            fields, max_events=self._max_events, max_bytes=self._max_bytes, through=through
+        )
 
     async def responses(self) -> AsyncGenerator[bytes, None]:
         watcher = self._hub.subscribe(self._filter)
@@ -159,19 +230,30 @@ class WatchSession:
                 self.cursor = through
             self.cursor = records[-1].revision
 
-    def _live(self, batches: list[CommittedBatch]) -> Iterable[tuple[bytes, int]]:
-        fields: list[Field] = []
+    def _live(self, batches: list[CommittedBatch]) -> list[tuple[bytes, int]]:
+        coalescer = _Coalescer(self._max_events, self._max_bytes)
         through = self.cursor
         for batch in batches:
             if batch.last_revision <= through:
                 continue
             if batch.first_revision > through:
-                fields.extend(batch_fields(batch, self._filter))
+                responses = batch_responses(
+                    batch, self._filter, max_events=self._max_events, max_bytes=self._max_bytes
+                )
+                if len(responses) == 1:
+                    events = len(batch_fields(batch, self._filter))
+                    coalescer.add(responses[0][1], events, responses[0][0])
+                else:
+                    for response_through, response in responses:
+                        coalescer.add(response, self._max_events, response_through)
             else:
                 fresh = [r for r in batch.records if r.revision > through]
-                fields.extend(_fields(self._filter, fresh))
+                for response, response_through in self._chunks(
+                    _fields(self._filter, fresh), batch.last_revision
+                ):
+                    coalescer.add(response, self._max_events, response_through)
             through = batch.last_revision
-        if not fields:
+        joined = coalescer.finish(through)
+        if not joined:
             self.cursor = through
-            return []
-        return self._chunks(fields, through)
+        return joined
