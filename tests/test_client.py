@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -16,12 +18,16 @@ from execstream.client import (
     ConnectOptions,
     ReportRefused,
     ResyncRequired,
+    ServerRefused,
     Unreachable,
     pb,
 )
 from execstream.v1 import service_pb2 as spb
+from execstream_server.auth import Role, create_token
 
+from tests.certs import write_certs
 from tests.helpers import free_port, wait_for
+from tests.serverthread import ServerThread
 from tests.test_durability import ServerProcess
 
 FAST = Backoff(initial=0.02, maximum=0.2, give_up_after=30)
@@ -253,3 +259,46 @@ def test_async_client_has_the_same_methods(server: ServerProcess) -> None:
     (state,) = snapshot.tasks
     assert state.usage.output_tokens == 2
     assert state.cost.local and not state.cost.unpriced
+
+
+def test_token_and_mtls_options_reach_every_call(
+    server_factory: Callable[..., ServerThread], tmp_path: Path
+) -> None:
+    certs = write_certs(tmp_path)
+    auth_file = str(tmp_path / "tokens.json")
+    sidecar_token = create_token(auth_file, Role.SIDECAR, sidecar_id="sc1")
+    viewer_token = create_token(auth_file, Role.VIEWER)
+    server = server_factory(
+        auth_file=auth_file,
+        tls_cert=str(certs.server_cert),
+        tls_key=str(certs.server_key),
+        tls_client_ca=str(certs.ca),
+    )
+    secure = ConnectOptions(
+        target=server.address,
+        token=sidecar_token,
+        ca_file=str(certs.ca),
+        cert_file=str(certs.client_cert),
+        key_file=str(certs.client_key),
+        server_name="localhost",
+    )
+    assert secure.tls, "a CA file turns TLS on"
+    with Client(secure) as client:
+        with client.reporter("sc1") as reporter:
+            reporter.task("secure-task").started(backend="shell")
+        with pytest.raises(ReportRefused) as refused, client.reporter("sc2") as other:
+            other.task("not-mine").started(backend="shell")
+        assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(ServerRefused) as not_a_viewer:
+            client.snapshot()
+        assert not_a_viewer.value.code == grpc.StatusCode.PERMISSION_DENIED
+    viewer = dataclasses.replace(secure, token=viewer_token)
+    with Client(viewer) as client:
+        assert [t.task_id for t in client.snapshot().tasks] == ["secure-task"]
+    no_token = dataclasses.replace(secure, token="")
+    with Client(no_token) as client, pytest.raises(ServerRefused) as denied:
+        client.snapshot()
+    assert denied.value.code == grpc.StatusCode.UNAUTHENTICATED
+    no_cert = dataclasses.replace(secure, cert_file="", key_file="")
+    with Client(no_cert) as client, pytest.raises(Unreachable):
+        client.snapshot()

@@ -37,6 +37,10 @@ class ConnectOptions:
     key_file: str = ""
     server_name: str = ""
 
+    def __post_init__(self) -> None:
+        if self.ca_file or self.cert_file:  # a CA or a client certificate only means TLS
+            object.__setattr__(self, "tls", True)
+
     @classmethod
     def from_env(cls, **overrides: str | bool) -> ConnectOptions:
         """Read ``EXECSTREAM_TARGET``/``_TOKEN``/``_CA``/``_CERT``/``_KEY``, then apply overrides.
@@ -54,10 +58,7 @@ class ConnectOptions:
             "tls": env.get("EXECSTREAM_TLS", "") in ("1", "true", "yes"),
         }
         values.update({k: v for k, v in overrides.items() if v not in ("", None)})
-        options = cls(**values)  # type: ignore[arg-type]
-        if options.ca_file or options.cert_file:
-            options = dataclasses.replace(options, tls=True)
-        return options
+        return cls(**values)  # type: ignore[arg-type]
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
