@@ -289,8 +289,10 @@ class ExecutionServicer:
         responses = session.responses()  # an async generator: closed explicitly below
         try:
             async for response in responses:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for wraps each write in a Task.
                 try:
-                    await asyncio.wait_for(context.write(response), timeout)
+                    async with asyncio.timeout(timeout):
+                        await context.write(response)
                 except TimeoutError:
                     raise WatcherTooSlowError(session.cursor, timeout) from None
         finally:

@@ -209,7 +209,8 @@ class WatchSession:
                 try:
                     if wait <= 0:
                         raise TimeoutError
-                    await asyncio.wait_for(watcher.wake.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await watcher.wake.wait()
                 except TimeoutError:
                     yield heartbeat(self.cursor)
                     last_sent = loop.time()
