@@ -192,9 +192,11 @@ class Watcher:
         self.live = live  # the first call watches from now, without replay
         self.events: list[pb.ExecutionEvent] = []
         self.resumes = 0
+        self.ended: list[str] = []  # why each call ended, for failure messages
+        self.error: BaseException | None = None
         self._stop = threading.Event()
         self._call: grpc.Future | None = None  # type: ignore[type-arg]
-        self._thread = threading.Thread(target=self._run, name=f"watch-{address}")
+        self._thread = threading.Thread(target=self._run, name=f"watch-{address}", daemon=True)
 
     @property
     def revision(self) -> int:
@@ -203,25 +205,30 @@ class Watcher:
     def _run(self) -> None:
         channel, stub = stub_for(self.address)
         try:
-            while not self._stop.is_set():
-                request = spb.WatchExecutionRequest()
-                if self.events or not self.live:
-                    request.after_revision = self.revision
-                call = stub.WatchExecution(request)
-                self._call = call
-                try:
-                    for response in call:
-                        self.events.extend(response.events)
-                except grpc.RpcError as exc:
-                    if exc.code() not in (
-                        grpc.StatusCode.UNAVAILABLE,
-                        grpc.StatusCode.CANCELLED,
-                    ):
-                        raise
-                    self.resumes += 1
-                    self._stop.wait(0.05)
+            self._watch(stub)
+        except BaseException as exc:
+            self.error = exc
         finally:
             channel.close()
+
+    def _watch(self, stub: service_pb2_grpc.ExecutionServiceStub) -> None:
+        while not self._stop.is_set():
+            request = spb.WatchExecutionRequest()
+            if self.events or not self.live:
+                request.after_revision = self.revision
+            call = stub.WatchExecution(request)
+            self._call = call
+            try:
+                for response in call:
+                    self.events.extend(response.events)
+            except grpc.RpcError as exc:
+                if self._stop.is_set():
+                    return
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                self.resumes += 1
+                self.ended.append(f"{exc.code().name}: {exc.details()}")
+                self._stop.wait(0.05)
 
     def start(self) -> Watcher:
         self._thread.start()
@@ -232,3 +239,5 @@ class Watcher:
         if self._call is not None:
             self._call.cancel()
         self._thread.join(10)
+        if self.error is not None:
+            raise AssertionError(f"watch on {self.address} failed: {self.error!r}")

@@ -140,7 +140,9 @@ def test_redis_restart_mid_load_fails_calls_unavailable_then_recovers(
     redis_server: RedisServer, replicas: list[Replica]
 ) -> None:
     a, b, _ = replicas
-    watcher = Watcher(b.address).start()
+    # Live: a watch catching up from the log needs Redis and would end with UNAVAILABLE.
+    watcher = Watcher(b.address, live=True).start()
+    wait_for(lambda: b.metric("execstream_watchers") == 1)
     reporter = Reporter("sc", [a.address], tasks=4, outputs=60, batch=4).start()
     try:
         wait_for(lambda: reporter.last_revision > 20, timeout=30)
@@ -153,6 +155,7 @@ def test_redis_restart_mid_load_fails_calls_unavailable_then_recovers(
     finally:
         watcher.stop()
     assert reporter.done and reporter.unavailable > 0
+    assert watcher.resumes == 0, f"a live watch outlives a Redis restart: {watcher.ended}"
     assert_exact_log(watcher.events, [reporter])
     assert len(watcher.events) == snapshot.revision == reporter.expected_events
 
