@@ -104,3 +104,28 @@ def test_key_prefixes_keep_deployments_apart_in_one_redis(redis_server: RedisSer
     run(body())
     keys = redis_server.client().keys("*")
     assert {key.split(b":")[0] for key in keys} == {b"{blue}", b"{green}", b"{execstream}"}
+
+
+def test_heartbeats_racing_commits_never_look_like_lost_data(redis_server: RedisServer) -> None:
+    """A heartbeat reply that left Redis before this replica's newest commit is not a loss."""
+    reports = 400
+
+    async def sidecar(store: RedisStore, name: str) -> None:
+        events = task_events(name, reports - 2)
+        for ev in events:  # one event per report: as many commits as possible
+            await store.append(name, [ev])
+
+    async def body() -> None:
+        store = RedisStore(redis_server.url, pricer=FlatPricer(), heartbeat_s=0.0)
+        await store.open()
+        try:
+            await asyncio.gather(*(sidecar(store, f"sc{i}") for i in range(4)))
+            delivered = 0
+            async for batch in store.batches():
+                delivered = batch.last_revision
+                if delivered == 4 * reports:
+                    break
+        finally:
+            await store.close()
+
+    run(body())

@@ -126,10 +126,13 @@ class LogFollower:
         while self.failure is None and not self._stopping:
             try:
                 if loop.time() >= next_heartbeat:
+                    # ``offer`` may advance ``delivered`` while the reply is on its way:
+                    # compare Redis's revision with what was delivered before asking.
+                    delivered = self.delivered
                     bounds = await self._scripts.heartbeat(
                         self._client, self._replica_id, self.cursor
                     )
-                    self._check(bounds)
+                    self._check(bounds, delivered)
                     next_heartbeat = loop.time() + self._heartbeat_s
                     continue
                 reply = await self._client.xread(
@@ -151,12 +154,12 @@ class LogFollower:
             if reply:
                 self._accept(_entries_of(reply))
 
-    def _check(self, bounds: LogBounds) -> None:
+    def _check(self, bounds: LogBounds, delivered: int) -> None:
         self.bounds = bounds
-        if bounds.revision < self.delivered:
+        if bounds.revision < delivered:
             self._fail(
                 f"redis holds revisions up to {bounds.revision} but this replica already saw "
-                f"{self.delivered}: Redis lost acknowledged data (enable appendonly with "
+                f"{delivered}: Redis lost acknowledged data (enable appendonly with "
                 f"appendfsync always); restart the replicas"
             )
 
