@@ -29,6 +29,7 @@ from execstream.v1 import state_pb2 as spb
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import BusyLoadingError
 
 from ..config import ConfigError, Retention
 from ..cost import Pricer
@@ -43,6 +44,7 @@ from .base import AppendResult, Recovery
 from .redis_commit import GateCache, GroupPlan, Submission, plan_group, settle
 from .redis_follower import LogFollower
 from .redis_scripts import (
+    LogBounds,
     RedisKeys,
     Scripts,
     record_from_entry,
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 _MAX_CONFLICT_ROUNDS = 16
 _COMPACT_CHUNK = 50_000
+_LOADING_POLL_S = 0.2
 
 
 def split_store_url(url: str) -> tuple[str, str]:
@@ -132,7 +135,7 @@ class RedisStore:
         self._client = self._connect(self._command_timeout_s, 64)
         self._scripts = Scripts(self._client, self.keys)
         try:
-            bounds, states = await self._scripts.open(self.replica_id)
+            bounds, states = await self._open_when_loaded(self._scripts)
         except BaseException:
             await self._client.aclose()
             self._client = None
@@ -163,6 +166,24 @@ class RedisStore:
         return Recovery(
             tasks, bounds.checkpoint_revision, bounds.revision, bounds.compacted_through + 1
         )
+
+    async def _open_when_loaded(self, scripts: Scripts) -> tuple[LogBounds, list[spb.TaskState]]:
+        """Wait out a Redis that is still loading its AOF; fail on anything else.
+
+        A replica restarted together with Redis would otherwise exit on ``LOADING`` and
+        depend on its supervisor to try again.
+        """
+        waiting = False
+        while True:
+            try:
+                return await scripts.open(self.replica_id)
+            except StoreUnavailableError as exc:
+                if not isinstance(exc.__cause__, BusyLoadingError):
+                    raise
+                if not waiting:
+                    log.info("redis store: Redis is loading its data; waiting")
+                    waiting = True
+                await asyncio.sleep(_LOADING_POLL_S)
 
     # -- append --------------------------------------------------------------------------
     async def append(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
