@@ -7,6 +7,7 @@ events exactly once and in seq order, nothing acknowledged missing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,3 +177,52 @@ def test_a_replica_killed_mid_load_loses_nothing_acknowledged(replicas: list[Rep
     assert_exact_log(watcher.events, [reporter])
     assert len(watcher.events) == snapshot.revision == reporter.expected_events
     assert {t.last_seq for t in snapshot.tasks} == {62}
+
+
+LONG_TESTS = pytest.mark.skipif(
+    not os.environ.get("EXECSTREAM_LONG_TESTS"), reason="long variant: EXECSTREAM_LONG_TESTS=1"
+)
+
+
+@pytest.mark.slow
+@LONG_TESTS
+def test_soak_with_repeated_redis_restarts_and_replica_kills(
+    redis_server: RedisServer, replicas: list[Replica]
+) -> None:
+    """Minutes of load through every replica while Redis and the replicas keep dying."""
+    addresses = [r.address for r in replicas]
+    watchers = [Watcher(r.address).start() for r in replicas]
+    reporters = [
+        Reporter(f"sc{i}", addresses[i:] + addresses[:i], tasks=60, outputs=1000, batch=16).start()
+        for i in range(3)
+    ]
+    total = sum(r.expected_events for r in reporters)
+
+    def acked() -> int:
+        return sum(sum(r.acked.values()) for r in reporters)
+
+    try:
+        for round_ in range(10):
+            mark = acked()
+            wait_for(lambda m=mark: acked() > m + 10_000, timeout=120)  # type: ignore[misc]
+            if round_ % 2 == 0:
+                failed = sum(r.unavailable for r in reporters)
+                redis_server.kill()
+                wait_for(lambda f=failed: sum(r.unavailable for r in reporters) > f, 30)  # type: ignore[misc]
+                redis_server.start()
+            else:
+                victim = replicas[round_ % 3]
+                victim.kill()
+                victim.start()
+        for reporter in reporters:
+            reporter.join(timeout=600)
+        for watcher in watchers:
+            wait_for(lambda w=watcher: w.revision >= total, timeout=120)  # type: ignore[misc]
+        snapshot = snapshot_at(replicas[0], total)
+    finally:
+        for watcher in watchers:
+            watcher.stop()
+    assert snapshot.revision == total
+    for watcher in watchers:
+        assert_exact_log(watcher.events, reporters)
+        assert len(watcher.events) == total
