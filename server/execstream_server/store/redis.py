@@ -1,7 +1,8 @@
 """The shared store: one Redis holds the log of every replica (``--store redis://...``).
 
 - The log is one Stream; entry ``<revision>-0`` holds task_id, sidecar_id, kind, the commit
-  time and the serialized event. Revisions are global and gap-free: ``commit.lua`` assigns
+  time, the replica that wrote it (so only a replica's own batches feed its metrics) and
+  the serialized event. Revisions are global and gap-free: ``commit.lua`` assigns
   them and appends in one atomic step (see ``redis_commit`` for admission and the CAS).
 - Reports queue up while a commit is in flight and the next commit takes them all (group
   commit, one EVALSHA). A report is acknowledged only after Redis answered the script;
