@@ -129,3 +129,44 @@ def test_heartbeats_racing_commits_never_look_like_lost_data(redis_server: Redis
             await store.close()
 
     run(body())
+
+
+def test_a_redis_that_lost_acknowledged_events_is_refused_not_reused(tmp_path: Path) -> None:
+    # No AOF, no snapshots: a restart empties Redis, as a misconfigured one would.
+    server = RedisServer(tmp_path / "redis", "--appendonly", "no").start()
+
+    async def append_once_redis_answers(store: RedisStore) -> None:
+        """Append; retry only while the reset connections fail (not on what Redis says)."""
+        while True:
+            try:
+                await store.append("sc", task_events("b", 1))
+                return
+            except StoreUnavailableError as exc:
+                if "lost" in str(exc):
+                    raise
+                await asyncio.sleep(0.01)
+
+    async def drain(store: RedisStore) -> None:
+        async for _ in store.batches():
+            pass
+
+    async def body() -> None:
+        store = RedisStore(server.url, pricer=FlatPricer(), heartbeat_s=0.01)
+        await store.open()
+        try:
+            await store.append("sc", task_events("a", 3))
+            server.restart()
+            with pytest.raises(StoreUnavailableError, match="lost acknowledged data"):
+                await append_once_redis_answers(store)
+            with pytest.raises(StoreUnavailableError, match="lost acknowledged data"):
+                await drain(store)
+        finally:
+            await store.close()
+
+    try:
+        run(body())
+        client = server.client()
+        assert client.xlen("{execstream}:log") == 0, "nothing was written over the lost revisions"
+        client.close()
+    finally:
+        server.kill()
