@@ -302,3 +302,18 @@ def test_token_and_mtls_options_reach_every_call(
     no_cert = dataclasses.replace(secure, cert_file="", key_file="")
     with Client(no_cert) as client, pytest.raises(Unreachable):
         client.snapshot()
+
+
+def test_large_output_is_split_under_the_message_limit(server: ServerProcess) -> None:
+    """300 events of 60 KiB (18 MB) in one flush: more than the server takes in one message."""
+    chunk = "x" * (60 * 1024 - 1) + "\n"
+    with _client(server) as client:
+        with client.reporter("sc", flush_interval=1.0) as reporter:
+            task = reporter.task("big")
+            task.started(backend="shell")
+            for _ in range(300):
+                task.stdout(chunk)
+            reporter.flush()
+            assert reporter.committed == 301
+        (state,) = client.snapshot().tasks
+        assert state.last_seq == 301 and state.event_count == 301

@@ -32,6 +32,10 @@ DEFAULT_MAX_BATCH = 1000
 # Long enough to coalesce a burst of tokens into one commit, short enough to stay live.
 DEFAULT_FLUSH_INTERVAL = 0.01
 _RPC_TIMEOUT = 30.0
+# The server refuses messages over 8 MiB by default (--max-message-bytes); an event's text is
+# at most 64 KiB, so 1 MiB messages and 4 MiB calls stay far inside it.
+_MESSAGE_BYTES = 1 << 20
+_RPC_BYTES = 4 << 20
 
 
 class AsyncReporter:
@@ -149,6 +153,8 @@ class AsyncReporter:
             waiter.cancel()
         if self._failure is not None:
             raise self._failure
+        if self._pending:
+            raise ExecstreamError(f"the reporter stopped with {len(self._pending)} events unsent")
 
     # -- sending ----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -163,18 +169,36 @@ class AsyncReporter:
                 self._idle.set()
         except ExecstreamError as exc:
             self._failure = exc
+        except Exception as exc:  # never stop silently: flush() must not report success
+            self._failure = ExecstreamError(f"the reporter stopped: {exc!r}")
+        finally:
             self._idle.set()
 
+    def _take_batch(self) -> list[pb.ExecutionEvent]:
+        """The next RPC's events: bounded in count and bytes so one commit stays quick."""
+        batch: list[pb.ExecutionEvent] = []
+        size = 0
+        for event in self._pending[: self.max_batch * 4]:
+            size += event.ByteSize()
+            if batch and size > _RPC_BYTES:
+                break
+            batch.append(event)
+        return batch
+
     def _messages(self, batch: Sequence[pb.ExecutionEvent]) -> Iterator[spb.ProgressReport]:
-        for start in range(0, len(batch), self.max_batch):
-            yield spb.ProgressReport(
-                sidecar_id=self.sidecar_id, events=batch[start : start + self.max_batch]
-            )
+        """Split into ProgressReports well under the server's message size limit."""
+        start = size = 0
+        for end, event in enumerate(batch):
+            size += event.ByteSize()
+            if end > start and (end - start >= self.max_batch or size > _MESSAGE_BYTES):
+                yield spb.ProgressReport(sidecar_id=self.sidecar_id, events=batch[start:end])
+                start, size = end, event.ByteSize()
+        yield spb.ProgressReport(sidecar_id=self.sidecar_id, events=batch[start:])
 
     async def _send_pending(self) -> None:
         attempts = self.backoff.start()
         while True:
-            batch = self._pending[: self.max_batch * 4]
+            batch = self._take_batch()
             try:
                 assert self._channel is not None
                 stub = service_pb2_grpc.ExecutionServiceStub(self._channel)
