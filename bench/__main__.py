@@ -7,6 +7,7 @@ Exit status: 0 when every scenario ran and execstream delivered every event exac
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             bench = Bench(profile, store, say=lambda text: status.update(text))
             for name in dict.fromkeys(names):
                 started = time.perf_counter()
+                load_before = os.getloadavg()[0]
                 try:
                     rows = SCENARIOS[name](bench)
                 except BenchError as exc:
@@ -83,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     store.close()
                 report.rows.extend(rows)
+                # Other work on the machine skews timings; the load average says how much.
+                report.notes.append(
+                    f"{name}: 1-minute load average {load_before:.1f} before, "
+                    f"{os.getloadavg()[0]:.1f} after ({os.cpu_count()} CPUs)"
+                )
                 console.log(f"{name} done in {time.perf_counter() - started:.1f}s")
     _finish(report, args, out)
     return 1 if failed else 0
