@@ -7,12 +7,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import redis
 from execstream_server.errors import StoreUnavailableError
 from execstream_server.records import CommittedBatch
 from execstream_server.store.redis import RedisStore
 
 from ..certs import write_certs
-from ..helpers import task_events
+from ..helpers import task_events, wait_for
 from .pricing import FlatPricer
 from .redisserver import RedisServer
 
@@ -168,5 +169,48 @@ def test_a_redis_that_lost_acknowledged_events_is_refused_not_reused(tmp_path: P
         client = server.client()
         assert client.xlen("{execstream}:log") == 0, "nothing was written over the lost revisions"
         client.close()
+    finally:
+        server.kill()
+
+
+def test_a_replica_opening_while_redis_loads_its_aof_waits_for_it(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        asyncio.run(round_trip(server.url))
+        client = server.client()
+        for i in range(100):  # about 2 MB to load, so Redis answers LOADING while it does
+            client.set(f"filler:{i}", "x" * 20_000)
+        client.bgrewriteaof()  # the AOF's base becomes an RDB file, which loads key by key
+        wait_for(lambda: not client.info("persistence")["aof_rewrite_in_progress"])
+        client.close()
+        server.kill()
+        # Redis's own test knobs: sleep 10 ms per key while loading, answer clients meanwhile.
+        server.extra += [
+            "--key-load-delay", "10000",
+            "--loading-process-events-interval-bytes", "1024",
+        ]  # fmt: skip
+        server.start(wait=False)
+
+        def loading() -> bool:
+            probe = server.client()
+            try:
+                probe.get("probe")  # PING is answered even while loading
+            except redis.BusyLoadingError:
+                return True
+            except redis.ConnectionError:
+                return False  # not listening yet
+            finally:
+                probe.close()
+            raise AssertionError("Redis finished loading before the store opened")
+
+        wait_for(loading)
+
+        async def reopen() -> int:
+            store = RedisStore(server.url, pricer=FlatPricer())
+            recovery = await store.open()
+            await store.close()
+            return recovery.revision
+
+        assert asyncio.run(reopen()) == 3
     finally:
         server.kill()
