@@ -36,12 +36,14 @@ class RedisServer:
         *extra: str,
         password: str = "",
         tls: CertFiles | None = None,
+        client_certs: bool = False,
     ) -> None:
         self.binary = require_redis_server()
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.password = password
         self.tls = tls
+        self.client_certs = client_certs
         self.extra = [*extra]
         if password:
             self.extra += ["--requirepass", password]
@@ -52,7 +54,7 @@ class RedisServer:
                 "--tls-cert-file", str(tls.server_cert),
                 "--tls-key-file", str(tls.server_key),
                 "--tls-ca-cert-file", str(tls.ca),
-                "--tls-auth-clients", "no",
+                "--tls-auth-clients", "yes" if client_certs else "no",
             ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -61,6 +63,8 @@ class RedisServer:
         scheme = "rediss" if self.tls else "redis"
         auth = f":{self.password}@" if self.password else ""
         query = f"?ssl_ca_certs={self.tls.ca}" if self.tls else ""
+        if self.tls and self.client_certs:
+            query += f"&ssl_certfile={self.tls.client_cert}&ssl_keyfile={self.tls.client_key}"
         return f"{scheme}://{auth}127.0.0.1:{self.port}/0{query}"
 
     def client(self) -> redis.Redis:

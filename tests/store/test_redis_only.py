@@ -96,6 +96,19 @@ def test_a_rediss_url_talks_tls_to_redis(tmp_path: Path) -> None:
         server.kill()
 
 
+def test_a_rediss_url_with_a_client_certificate_passes_mutual_tls(tmp_path: Path) -> None:
+    certs = write_certs(tmp_path)
+    server = RedisServer(tmp_path / "redis", tls=certs, client_certs=True).start()
+    try:
+        assert "ssl_certfile=" in server.url
+        assert asyncio.run(round_trip(server.url)) == 3
+        without_cert = server.url.split("&ssl_certfile=")[0]
+        with pytest.raises(StoreUnavailableError):
+            asyncio.run(round_trip(without_cert))
+    finally:
+        server.kill()
+
+
 def test_key_prefixes_keep_deployments_apart_in_one_redis(redis_server: RedisServer) -> None:
     async def body() -> None:
         assert await round_trip(redis_server.url + "?key_prefix=blue") == 3
