@@ -100,8 +100,10 @@ def test_each_replica_counts_what_it_ingested_and_the_sum_is_the_total(
     for reporter in reporters:
         reporter.join()
     total = sum(r.expected_events for r in reporters)
-    for replica in replicas:
-        snapshot_at(replica, total)  # every replica folded everything
+    # Every replica folded everything: the snapshot totals are global, the same everywhere.
+    totals = [snapshot_at(replica, total).totals for replica in replicas]
+    assert totals[0].tasks == 3
+    assert all(t == totals[0] for t in totals)
     ingested = [r.metric("execstream_events_ingested_total") for r in replicas]
     finished = [r.metric("execstream_tasks_finished_total") for r in replicas]
     assert ingested == [2 * 12, 0, 12]
