@@ -28,7 +28,7 @@ from .grpc_metrics import MetricsInterceptor
 from .metrics import MetricsHttpServer, ServerMetrics
 from .pricing import load_price_table
 from .servicer import SERVICE_NAME, ExecutionServicer, rpc_handlers
-from .store.factory import open_store
+from .store.factory import display_url, open_store
 
 log = logging.getLogger("execstream")
 
@@ -220,7 +220,7 @@ async def serve(config: ServerConfig) -> None:
         app.port,
         security,
         metrics,
-        config.store or f"sqlite:{config.db}",
+        display_url(config.store) if config.store else f"sqlite:{config.db}",
         app.engine.revision,
         len(app.engine.tasks),
     )

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from ..config import ConfigError, ServerConfig
 from ..cost import Pricer
 from .base import LogStore
 from .sqlite import SqliteStore
+
+
+def display_url(url: str) -> str:
+    """The store URL fit for logs: a password in it is replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}***@{host}"))
 
 
 def open_store(config: ServerConfig, pricer: Pricer) -> LogStore:

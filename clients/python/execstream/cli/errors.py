@@ -10,11 +10,14 @@ from . import main as _main
 def describe(exc: BaseException) -> tuple[str | None, int]:
     """Return (one-line message, exit code), or (None, 0) for a bug worth a traceback."""
     from execstream_server.config import ConfigError
+    from execstream_server.errors import StoreUnavailableError
 
     from ..client.errors import ExecstreamError, Unreachable
 
     if isinstance(exc, ConfigError):
         return escape(str(exc)), _main.EXIT_USAGE
+    if isinstance(exc, StoreUnavailableError):
+        return escape(f"cannot open the store: {exc}"), _main.EXIT_FAILED
     if isinstance(exc, Unreachable):
         return escape(str(exc)), _main.EXIT_UNREACHABLE
     if isinstance(exc, ExecstreamError):

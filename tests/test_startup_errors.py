@@ -1,0 +1,48 @@
+"""A store that cannot be opened stops the server with one line, and no secret is logged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from execstream_server.store.factory import display_url
+
+from .helpers import free_port
+
+
+@pytest.mark.parametrize(
+    ("store_args", "expected"),
+    [
+        (["--db", "/nonexistent-dir/x.db"], "error: cannot open the store: sqlite store"),
+        (["--store", "redis://:hunter2@127.0.0.1:{port}/0"], "error: cannot open the store: redis"),
+    ],
+)
+def test_unopenable_store_is_one_line_without_secrets(
+    store_args: list[str], expected: str, tmp_path: Path
+) -> None:
+    args = [a.format(port=free_port()) for a in store_args]
+    done = subprocess.run(
+        [sys.executable, "-m", "execstream", "serve", "--port", "0", "--metrics-port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(expected) and done.stderr.count("\n") == 1, done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@db:6379/0", "redis://:***@db:6379/0"),
+        ("rediss://app:hunter2@db:6380/1", "rediss://app:***@db:6380/1"),
+        ("redis://db:6379/0", "redis://db:6379/0"),
+        ("sqlite:/var/lib/execstream/x.db", "sqlite:/var/lib/execstream/x.db"),
+    ],
+)
+def test_store_urls_are_logged_without_their_password(url: str, shown: str) -> None:
+    assert display_url(url) == shown
