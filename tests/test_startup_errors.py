@@ -15,8 +15,8 @@ from .helpers import free_port
 @pytest.mark.parametrize(
     ("store_args", "expected"),
     [
-        (["--db", "/nonexistent-dir/x.db"], "error: cannot open the store: sqlite store"),
-        (["--store", "redis://:hunter2@127.0.0.1:{port}/0"], "error: cannot open the store: redis"),
+        (["--db", "/nonexistent-dir/x.db"], "error: store unavailable: sqlite store"),
+        (["--store", "redis://:hunter2@127.0.0.1:{port}/0"], "error: store unavailable: redis"),
     ],
 )
 def test_unopenable_store_is_one_line_without_secrets(

@@ -24,6 +24,7 @@ from .auth import TokenBook
 from .config import ConfigError, ServerConfig
 from .cost import Pricer
 from .engine import Engine, EngineObserver
+from .errors import StoreUnavailableError
 from .grpc_metrics import MetricsInterceptor
 from .metrics import MetricsHttpServer, ServerMetrics
 from .pricing import load_price_table
@@ -64,6 +65,8 @@ class App:
     health: Any = None
     _server: Any = None
     _metrics_http: MetricsHttpServer | None = None
+    # Set when the engine can no longer serve (its log reader died); ``serve`` then stops.
+    failed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         config = self.config
@@ -80,6 +83,7 @@ class App:
         self.engine = Engine(store, config, observers=[self.metrics, *self.observers])
         await self.engine.start()
         engine = self.engine
+        engine.on_failure.append(self._engine_failed)
         self.metrics.watchers.set_function(lambda: engine.hub.watcher_count)
         limits = config.limits
         options = [
@@ -116,6 +120,15 @@ class App:
                 self.metrics.registry, config.metrics_host, config.metrics_port
             )
             self.metrics_port = self._metrics_http.port
+
+    def _engine_failed(self, exc: Exception) -> None:
+        """Turn unhealthy at once (load balancers drain us), then let ``serve`` stop."""
+        if self.health is not None:
+            for name in ("", SERVICE_NAME):
+                asyncio.get_running_loop().create_task(
+                    self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+                )
+        self.failed.set()
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop; idempotent."""
@@ -229,8 +242,14 @@ async def serve(config: ServerConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        failing = asyncio.create_task(app.failed.wait())
+        await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        failing.cancel()
         log.info("shutting down (grace %.1fs)", config.shutdown_grace_s)
     finally:
         await app.stop()
     log.info("stopped at revision %d", app.engine.revision)
+    if app.engine.failure is not None:
+        raise StoreUnavailableError(f"the log reader stopped: {app.engine.failure}")

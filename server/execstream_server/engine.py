@@ -12,7 +12,7 @@ import bisect
 import contextlib
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,6 +70,8 @@ class Engine:
         self._dirty: set[str] = set()
         self._applied = asyncio.Condition()
         self._background: list[asyncio.Task[None]] = []
+        self.failure: Exception | None = None
+        self.on_failure: list[Callable[[Exception], None]] = []
         self._tail_bytes = config.limits.output_tail_bytes
         self._checkpointed_revision = 0
 
@@ -144,6 +146,24 @@ class Engine:
                 observer.on_batch(batch, changes)
 
     async def _consume(self) -> None:
+        """Fold what the log delivers; if the log reader dies, say so instead of going quiet.
+
+        A replica whose reader stopped for good (Redis lost acknowledged data, or trimmed the
+        log past this replica) would otherwise keep answering health checks while refusing
+        every report. ``on_failure`` lets the server turn unhealthy and stop, so a
+        supervisor restarts it from its checkpoint.
+        """
+        try:
+            await self._fold_from_log()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("the log reader stopped: %s", exc)
+            self.failure = exc
+            for callback in self.on_failure:
+                callback(exc)
+
+    async def _fold_from_log(self) -> None:
         async for batch in self.store.batches():
             if batch.last_revision <= self.revision:
                 continue

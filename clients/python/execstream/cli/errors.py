@@ -17,7 +17,7 @@ def describe(exc: BaseException) -> tuple[str | None, int]:
     if isinstance(exc, ConfigError):
         return escape(str(exc)), _main.EXIT_USAGE
     if isinstance(exc, StoreUnavailableError):
-        return escape(f"cannot open the store: {exc}"), _main.EXIT_FAILED
+        return escape(f"store unavailable: {exc}"), _main.EXIT_FAILED
     if isinstance(exc, Unreachable):
         return escape(str(exc)), _main.EXIT_UNREACHABLE
     if isinstance(exc, ExecstreamError):
