@@ -23,6 +23,8 @@ from .wire import EventSource
 
 _REPORT = "/execstream.v1.ExecutionService/ReportProgress"
 _WATCH = "/execstream.v1.ExecutionService/WatchExecution"
+_OPEN_BURST = 25  # streams opened at once by one watcher process
+_OPEN_PAUSE_S = 0.05
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.use_local_subchannel_pool", 1),  # one TCP connection per channel, like real clients
@@ -216,21 +218,18 @@ async def _watch(spec: WatcherSpec, ready: Any, stop: Any, subscribed: Any) -> W
             for c in channels
         ]
         request = spb.WatchExecutionRequest(after_revision=0)
-        calls = [
-            methods[i % channel_count](request, timeout=spec.timeout_s) for i in range(spec.streams)
-        ]
-        readers = [
-            asyncio.create_task(
-                _read(
-                    call,
-                    tally,
-                    spec,
-                    result.latency_us if i < spec.latency_streams else None,
-                    subscribed,
-                )
-            )
-            for i, (call, tally) in enumerate(zip(calls, result.streams, strict=True))
-        ]
+        calls: list[Any] = []
+        readers: list[asyncio.Task[None]] = []
+        for i, tally in enumerate(result.streams):
+            if i and i % _OPEN_BURST == 0:
+                # A gRPC server queues at most a few thousand calls it has not picked up yet
+                # (grpc.server.max_pending_requests*); past that, new streams stall. Real
+                # viewers do not all connect in the same millisecond either.
+                await asyncio.sleep(_OPEN_PAUSE_S)
+            call = methods[i % channel_count](request, timeout=spec.timeout_s)
+            calls.append(call)
+            latency = result.latency_us if i < spec.latency_streams else None
+            readers.append(asyncio.create_task(_read(call, tally, spec, latency, subscribed)))
         ready.put("watcher")
         done = asyncio.gather(*readers, return_exceptions=True)
         while not done.done() and not stop.is_set():

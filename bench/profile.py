@@ -48,7 +48,7 @@ FULL = Profile(
     replay_events=1_000_000,
     snapshot_sizes=(10_000, 100_000),
     snapshot_page=10_000,
-    idle_watchers=10_000,  # fewer may reach the servers: see docs/performance.md
+    idle_watchers=10_000,
     watcher_processes=4,
 )
 

@@ -130,9 +130,8 @@ def _settled(count: Callable[[], int], target: int, *, quiet_s: float = 3.0) -> 
 def idle(bench: Bench) -> list[Row]:
     """Resident memory of the server holding many idle watch streams.
 
-    Past ~2k concurrent streams from one machine some streams never reach either server
-    (relay or execstream alike; see docs/performance.md), so the figures use the number of
-    streams each server actually holds.
+    The figures use the number of streams each server actually holds (load processes open
+    them in small bursts; see ``load._OPEN_BURST``), and extrapolate if some never arrived.
     """
     profile = bench.profile
     streams = profile.idle_watchers
