@@ -61,7 +61,8 @@ def test_run_streams_both_outputs_and_reports_the_exit_code(server: ServerProces
     assert "err one" in done.stderr
     events = replay(server, "sh-1")
     kinds = [e["kind"] for e in events]
-    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert kinds[:2] == ["started", "status"] and kinds[-1] == "finished"
+    assert events[1]["status"]["message"].startswith("pid ")  # type: ignore[index]
     assert [e["stdout"]["text"] for e in events if e["kind"] == "stdout"] == [  # type: ignore[index]
         "out one\n",
         "out two\n",
@@ -240,14 +241,14 @@ def test_watch_survives_a_restart_through_the_cli(tmp_path: Path) -> None:
             stdout=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         assert watcher.stdout is not None
-        seen = [json.loads(watcher.stdout.readline()) for _ in range(3)]
+        seen = [json.loads(watcher.stdout.readline()) for _ in range(4)]
         server.kill()
         server.start()
         cli(server, "run", "--task", "w-2", "--", "echo", "after")
         rest = [json.loads(line) for line in watcher.stdout]
         assert watcher.wait(30) == 0
         revisions = [int(e["revision"]) for e in seen + rest]  # type: ignore[call-overload]
-        assert revisions == list(range(1, 7))
+        assert revisions == list(range(1, 9))
     finally:
         server.kill()
     wait_for(lambda: True)

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             reporter.flush()
             err.print(f"[bold red]error:[/] {message}")
             return 127
+        task.status(pb.TASK_STATUS_RUNNING, f"pid {child.pid}")
         received: list[int] = []
 
         def forward(signum: int, _frame: FrameType | None) -> None:
