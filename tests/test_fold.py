@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 from execstream.v1 import events_pb2 as pb
+from execstream.v1 import state_pb2 as pb_state
 from execstream_server.fold import fold
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .helpers import event
 
@@ -81,3 +86,33 @@ def test_folding_in_pieces_equals_folding_at_once() -> None:
     for ev in events:
         pieces = fold(pieces, [ev], tail_bytes=100)
     assert pieces == whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet="aé€𝄞\n", max_size=40), min_size=1, max_size=30),
+    cuts=st.lists(st.integers(min_value=1, max_value=31), max_size=5),
+    tail_bytes=st.integers(min_value=1, max_value=64),
+)
+def test_grouping_never_changes_the_folded_state(
+    texts: list[str], cuts: list[int], tail_bytes: int
+) -> None:
+    """Live batches and recovery reads group events differently; the state must not care."""
+    events = stamped(
+        event("t", 1, "started", backend="shell"),
+        *[event("t", i, "stdout" if i % 3 else "stderr", text=text) for i, text in
+          enumerate(texts, start=2)],
+    )  # fmt: skip
+    whole = fold(None, events, tail_bytes=tail_bytes)
+    one_by_one: pb_state.TaskState | None = None
+    for ev in events:
+        one_by_one = fold(one_by_one, [ev], tail_bytes=tail_bytes)
+    pieces: pb_state.TaskState | None = None
+    bounds = sorted({0, len(events), *[c for c in cuts if c < len(events)]})
+    for start, end in itertools.pairwise(bounds):
+        pieces = fold(pieces, events[start:end], tail_bytes=tail_bytes)
+    assert whole == one_by_one == pieces
+    assert len(whole.output_tail.encode()) <= tail_bytes
+    everything = "".join(texts).encode()
+    assert whole.output_tail_truncated == (len(everything) > tail_bytes)
+    assert everything.endswith(whole.output_tail.encode())

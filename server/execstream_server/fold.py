@@ -29,26 +29,9 @@ def _trim_tail(text: str, limit: int) -> tuple[str, bool]:
     return data[-limit:].decode("utf-8", errors="ignore"), True
 
 
-def _apply(state: TaskState, event: pb.ExecutionEvent, tail_bytes: int) -> None:
-    body = event.WhichOneof("body")
-    if not state.task_id:
-        state.task_id = event.task_id
-        state.sidecar_id = event.sidecar_id
-        state.status = pb.TASK_STATUS_PENDING
-        state.created_time.CopyFrom(event.time)
-    state.status = next_status(state.task_id, state.status, event)
-    state.last_seq = event.seq
-    state.last_revision = event.revision
-    state.event_count += 1
-    state.updated_time.CopyFrom(event.time)
-    state.attempt = max(state.attempt, event.attempt or 1)
-    if body in OUTPUT_BODIES:
-        text = getattr(event, body).text
-        if text and tail_bytes > 0:
-            tail, cut = _trim_tail(state.output_tail + text, tail_bytes)
-            state.output_tail = tail
-            state.output_tail_truncated = state.output_tail_truncated or cut
-    elif body == "started":
+def _apply(state: TaskState, event: pb.ExecutionEvent, body: str | None) -> None:
+    """What a non-output event adds; the fields every event touches are set by ``fold``."""
+    if body == "started":
         started = event.started
         if started.backend:
             state.backend = started.backend
@@ -99,10 +82,58 @@ def _apply_finished(state: TaskState, event: pb.ExecutionEvent) -> None:
 def fold(
     state: TaskState | None, events: Iterable[pb.ExecutionEvent], *, tail_bytes: int
 ) -> TaskState:
-    """Return the state after ``events`` (all of one task, in seq order); ``state`` is untouched."""
+    """Return the state after ``events`` (all of one task, in seq order); ``state`` is untouched.
+
+    Work that only the last event decides (seq, revision, times) is done once per call, and
+    the output tail is trimmed once per call rather than per chunk: keeping the last N bytes
+    on a character boundary gives the same tail however the events are grouped, so live
+    batches and recovery reads still fold to identical states.
+    """
     new = TaskState()
     if state is not None:
         new.CopyFrom(state)
+    texts: list[str] = []
+    pending = 0  # characters in ``texts``
+    status = new.status
+    attempt = new.attempt
+    count = 0
+    last: pb.ExecutionEvent | None = None
     for event in events:
-        _apply(new, event, tail_bytes)
+        if not new.task_id:
+            new.task_id = event.task_id
+            new.sidecar_id = event.sidecar_id
+            status = pb.TASK_STATUS_PENDING
+            new.created_time.CopyFrom(event.time)
+        body = event.WhichOneof("body")
+        status = next_status(new.task_id, status, event)
+        count += 1
+        attempt = max(attempt, event.attempt or 1)
+        last = event
+        if body in OUTPUT_BODIES:
+            text = getattr(event, body).text
+            if text and tail_bytes > 0:
+                texts.append(text)
+                pending += len(text)
+                if pending > 4 * tail_bytes:  # bound the work and memory of a long batch
+                    _extend_tail(new, texts, tail_bytes)
+                    pending = 0
+        else:
+            _apply(new, event, body)
+    if last is None:
+        return new
+    if texts:
+        _extend_tail(new, texts, tail_bytes)
+    new.status = status
+    new.attempt = attempt
+    new.event_count += count
+    new.last_seq = last.seq
+    new.last_revision = last.revision
+    new.updated_time.CopyFrom(last.time)
     return new
+
+
+def _extend_tail(state: TaskState, texts: list[str], tail_bytes: int) -> None:
+    tail, cut = _trim_tail(state.output_tail + "".join(texts), tail_bytes)
+    state.output_tail = tail
+    state.output_tail_truncated = state.output_tail_truncated or cut
+    texts.clear()
