@@ -18,7 +18,8 @@ from google.protobuf import timestamp_pb2
 
 from .cost import Pricer, add_cost, has_tokens
 from .errors import OwnershipError, SeqGapError, TaskFinishedError
-from .lifecycle import PENDING, is_terminal, next_status
+from .events import OUTPUT_BODIES
+from .lifecycle import PENDING, RUNNING, is_terminal, next_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +162,15 @@ def admit(
             stamped.attempt = 1
         if not stamped.HasField("time"):
             stamped.time.CopyFrom(now)
-        _clear_server_fields(stamped)
-        gates[task_id] = advance_gate(gate, stamped, pricer)
+        running = gate is not None and gate.status == RUNNING
+        if running and gate is not None and stamped.WhichOneof("body") in OUTPUT_BODIES:
+            # The common case, by far: output of a running task changes only its last seq.
+            gates[task_id] = Gate(
+                gate.owner, stamped.seq, gate.status, gate.backend, gate.cost, gate.model
+            )
+        else:
+            _clear_server_fields(stamped)
+            gates[task_id] = advance_gate(gate, stamped, pricer)
         result.last_seq[task_id] = stamped.seq
         result.accepted.append(stamped)
     return result
