@@ -42,7 +42,8 @@ from ..errors import (
 )
 from ..records import CommittedBatch, EventRecord
 from .base import AppendResult, Recovery
-from .redis_commit import GateCache, GroupPlan, Submission, plan_group, settle
+from .group_commit import Submission, SubmissionQueue
+from .redis_commit import GateCache, GroupPlan, plan_group, settle
 from .redis_follower import LogFollower
 from .redis_scripts import (
     LogBounds,
@@ -108,7 +109,7 @@ class RedisStore:
         self._reader_client: Redis | None = None
         self._scripts: Scripts | None = None
         self._follower: LogFollower | None = None
-        self._pending: asyncio.Queue[Submission | None] | None = None
+        self._pending: SubmissionQueue | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -155,7 +156,7 @@ class RedisStore:
             heartbeat_s=self._heartbeat_s,
         )
         self._follower.start()
-        self._pending = asyncio.Queue(self._max_queued)
+        self._pending = SubmissionQueue(self._max_queued)
         self._writer_task = asyncio.create_task(self._write_loop(), name="redis-writer")
         tasks = {state.task_id: state for state in states}
         log.debug(
@@ -192,28 +193,12 @@ class RedisStore:
             raise ShuttingDownError(self._revision)
         if self._follower is not None and self._follower.failure is not None:
             raise self._follower.failure
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        await self._pending.put(Submission(sidecar_id, events, future))
-        return await future
+        return await self._pending.submit(sidecar_id, events)
 
     async def _write_loop(self) -> None:
         assert self._pending is not None
-        while True:
-            first = await self._pending.get()
-            if first is None:
-                return
-            group, count = [first], len(first.events)
-            stop = False
-            while count < self._commit_max_events and not self._pending.empty():
-                more = self._pending.get_nowait()
-                if more is None:
-                    stop = True
-                    break
-                group.append(more)
-                count += len(more.events)
+        async for group in self._pending.groups(self._commit_max_events):
             await self._commit_group(group)
-            if stop:
-                return
 
     async def _commit_group(self, group: list[Submission]) -> None:
         try:
@@ -331,12 +316,7 @@ class RedisStore:
             return
         self._closed = True
         if self._writer_task is not None and self._pending is not None:
-            await self._pending.put(None)
-            await self._writer_task
-            while not self._pending.empty():
-                leftover = self._pending.get_nowait()
-                if leftover is not None and not leftover.future.done():
-                    leftover.future.set_exception(ShuttingDownError(self._revision))
+            await self._pending.close(self._writer_task, self._revision)
         if self._follower is not None:
             await self._follower.stop()
         if self._client is not None:

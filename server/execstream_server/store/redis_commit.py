@@ -10,7 +10,6 @@ the group is admitted again with them. So a refusal, too, is decided on Redis's 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,19 +24,11 @@ from ..events import kind_of
 from ..lifecycle import is_terminal
 from ..records import CommittedBatch, EventRecord, encode_varint
 from .base import AppendResult
+from .group_commit import Submission
 from .redis_scripts import gate_to_bytes
 
 # ExecutionEvent.revision: field 4, varint (commit.lua appends the same bytes).
 _REVISION_TAG = b"\x20"
-
-
-@dataclass(slots=True)
-class Submission:
-    """One report waiting for a group commit."""
-
-    sidecar_id: str
-    events: Sequence[pb.ExecutionEvent]
-    future: asyncio.Future[AppendResult]
 
 
 class GateCache:

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from execstream.v1 import events_pb2 as pb
@@ -33,6 +32,7 @@ from ..errors import (
 from ..events import kind_of
 from ..records import CommittedBatch, EventRecord
 from .base import AppendResult, Recovery
+from .group_commit import Submission, SubmissionQueue
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,6 @@ _READ_SQL = (
     "SELECT revision, task_id, sidecar_id, kind, payload FROM events "
     "WHERE revision > ? ORDER BY revision LIMIT ?"
 )
-
-
-@dataclass(slots=True)
-class _Submission:
-    sidecar_id: str
-    events: Sequence[pb.ExecutionEvent]
-    future: asyncio.Future[AppendResult]
 
 
 class SqliteStore:
@@ -98,7 +91,7 @@ class SqliteStore:
         self._revision = 0
         self._checkpoint_revision = 0
         self._compacted_through = 0
-        self._pending: asyncio.Queue[_Submission | None] | None = None
+        self._pending: SubmissionQueue | None = None
         self._batches: asyncio.Queue[CommittedBatch] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -144,7 +137,7 @@ class SqliteStore:
         self._checkpoint_revision, self._compacted_through = checkpoint, compacted
         self._revision = revision
         await self._replay_gates(checkpoint)
-        self._pending = asyncio.Queue(self._max_queued)
+        self._pending = SubmissionQueue(self._max_queued)
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
         return Recovery(tasks, checkpoint, revision, compacted + 1)
 
@@ -166,27 +159,14 @@ class SqliteStore:
     async def append(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
         if self._closed or self._pending is None:
             raise ShuttingDownError(self._revision)
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        await self._pending.put(_Submission(sidecar_id, events, future))
-        return await future
+        return await self._pending.submit(sidecar_id, events)
 
     async def _write_loop(self) -> None:
         assert self._pending is not None
-        while True:
-            first = await self._pending.get()
-            if first is None:
-                return
-            batch, count = [first], len(first.events)
-            while count < self._commit_max_events and not self._pending.empty():
-                more = self._pending.get_nowait()
-                if more is None:
-                    await self._commit(batch)
-                    return
-                batch.append(more)
-                count += len(more.events)
-            await self._commit(batch)
+        async for group in self._pending.groups(self._commit_max_events):
+            await self._commit(group)
 
-    async def _commit(self, submissions: list[_Submission]) -> None:
+    async def _commit(self, submissions: list[Submission]) -> None:
         overlay: dict[str, Gate] = {}
         gates = self._gates
 
@@ -200,7 +180,7 @@ class SqliteStore:
         records: list[EventRecord] = []
         events: list[pb.ExecutionEvent] = []
         rows: list[tuple[int, str, int, str, int, float, bytes]] = []
-        outcomes: list[tuple[_Submission, ExecstreamError | AppendResult]] = []
+        outcomes: list[tuple[Submission, ExecstreamError | AppendResult]] = []
         for sub in submissions:
             try:
                 admission = admit(sub.sidecar_id, sub.events, lookup, self._pricer, now)
@@ -363,12 +343,7 @@ class SqliteStore:
             return
         self._closed = True
         if self._writer_task is not None and self._pending is not None:
-            await self._pending.put(None)
-            await self._writer_task
-            while not self._pending.empty():
-                leftover = self._pending.get_nowait()
-                if leftover is not None and not leftover.future.done():
-                    leftover.future.set_exception(ShuttingDownError(self._revision))
+            await self._pending.close(self._writer_task, self._revision)
         self._writer.shutdown(wait=True)
         if self._readers is not self._writer:
             self._readers.shutdown(wait=True)
