@@ -252,3 +252,62 @@ def test_watch_survives_a_restart_through_the_cli(tmp_path: Path) -> None:
     finally:
         server.kill()
     wait_for(lambda: True)
+
+
+def test_run_splits_a_line_longer_than_the_event_limit(server: ServerProcess) -> None:
+    done = cli(server, "run", "--task", "long-1", "--quiet", "--", sys.executable, "-c",
+               "print('é' * 70000)")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    texts = [e["stdout"]["text"] for e in replay(server, "long-1") if e["kind"] == "stdout"]  # type: ignore[index]
+    assert len(texts) == 3 and all(len(t.encode()) <= 64 * 1024 for t in texts)
+    assert "".join(texts) == "é" * 70000 + "\n"
+    assert state(server, "long-1").status == pb.TASK_STATUS_SUCCEEDED
+
+
+def test_run_keeps_reporting_when_its_own_reader_goes_away(server: ServerProcess) -> None:
+    env = {**os.environ, "EXECSTREAM_TARGET": server.address}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "execstream", "run", "--task", "pipe-1", "--", "seq", "1", "3000"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "1\n"
+    proc.stdout.close()  # like `| head -1`
+    assert proc.wait(60) == 0
+    task = state(server, "pipe-1")
+    assert (task.status, task.last_seq) == (pb.TASK_STATUS_SUCCEEDED, 3003)
+
+
+def test_run_signals_the_whole_process_group(server: ServerProcess) -> None:
+    env = {**os.environ, "EXECSTREAM_TARGET": server.address}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "execstream", "run", "--task", "group-1", "--", "sh", "-c",
+         "echo started; sleep 60; echo never"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "started\n"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 128 + signal.SIGINT, "sleep, a grandchild, got the signal too"
+    assert proc.stdout.read() == ""
+    proc.stdout.close()
+    assert state(server, "group-1").status == pb.TASK_STATUS_CANCELLED
+
+
+def test_watch_until_finished_of_an_already_finished_task_returns(server: ServerProcess) -> None:
+    cli(server, "run", "--task", "done-ok", "--", "true")
+    cli(server, "run", "--task", "done-bad", "--", "false")
+    ok = cli(server, "watch", "--task", "done-ok", "--until-finished")
+    assert ok.returncode == 0 and "done-ok had already ended: SUCCEEDED" in ok.stderr
+    both = cli(server, "watch", "--task", "done-ok", "--task", "done-bad", "--until-finished")
+    assert both.returncode == 1
+
+
+def test_the_cli_honours_execstream_tls(server: ServerProcess) -> None:
+    """With EXECSTREAM_TLS=1 the CLI must not fall back to plaintext (and send a token in it)."""
+    env = {**os.environ, "EXECSTREAM_TARGET": server.address, "EXECSTREAM_TLS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "execstream", "health", "--timeout", "2"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, "a TLS handshake with a plaintext server cannot succeed"

@@ -16,6 +16,7 @@ from execstream.client import (
     Backoff,
     Client,
     ConnectOptions,
+    ExecstreamError,
     ReportRefused,
     ResyncRequired,
     ServerRefused,
@@ -317,3 +318,17 @@ def test_large_output_is_split_under_the_message_limit(server: ServerProcess) ->
             assert reporter.committed == 301
         (state,) = client.snapshot().tasks
         assert state.last_seq == 301 and state.event_count == 301
+
+
+def test_a_closed_reporter_refuses_events_instead_of_dropping_them(server: ServerProcess) -> None:
+    with _client(server) as client:
+        reporter = client.reporter("sc")
+        with pytest.raises(RuntimeError, match="not started"):
+            reporter.task("early").started(backend="shell")
+        with reporter:
+            task = reporter.task("t")
+            task.started(backend="shell")
+        with pytest.raises(ExecstreamError, match="closed"):
+            task.stdout("too late\n")
+        (state,) = client.snapshot().tasks
+        assert state.last_seq == 1

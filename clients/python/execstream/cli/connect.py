@@ -33,7 +33,7 @@ def options_from(args: argparse.Namespace) -> ConnectOptions:
     return ConnectOptions.from_env(
         target=args.target,
         token=args.token,
-        tls=bool(args.tls),
+        tls=True if args.tls else None,  # unset: EXECSTREAM_TLS decides
         ca_file=args.ca,
         cert_file=args.cert,
         key_file=args.key,

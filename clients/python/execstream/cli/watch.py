@@ -8,7 +8,9 @@ from rich.console import Console
 
 from ..client import Backoff, Client, pb
 from .connect import add_connection_args, options_from
-from .render import EventPrinter, event_json
+from .render import EventPrinter, event_json, status_name
+
+_TERMINAL = frozenset({pb.TASK_STATUS_SUCCEEDED, pb.TASK_STATUS_FAILED, pb.TASK_STATUS_CANCELLED})
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,6 +57,18 @@ def run(args: argparse.Namespace) -> int:
     out = Console(soft_wrap=True, highlight=False)
     printer = EventPrinter(out)
     with Client(options_from(args)) as client:
+        if waiting and after is None:
+            # A task that finished before we started would never send its finish again.
+            snapshot = client.snapshot(task_ids=sorted(waiting))
+            after = snapshot.revision
+            for state in snapshot.tasks:
+                if state.status in _TERMINAL:
+                    waiting.discard(state.task_id)
+                    failed |= state.status != pb.TASK_STATUS_SUCCEEDED
+                    note = f"{state.task_id} had already ended: {status_name(state.status)}"
+                    Console(stderr=True, highlight=False).print(note)
+            if not waiting:
+                return 1 if failed else 0
         events = client.watch(
             task_ids=args.task,
             sidecar_ids=args.sidecar,

@@ -11,7 +11,29 @@ import grpc
 # Codes after which trying again can succeed without the caller changing anything: the server
 # restarted or is draining (UNAVAILABLE), or cut a slow watcher / rate-limited a burst
 # (RESOURCE_EXHAUSTED). Everything else is the caller's to fix.
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        # A slow commit, or a proxy resetting the stream ("RST_STREAM", "stream removed").
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
+# Answers about the request itself or the caller's rights: trying again cannot help.
+PERMANENT = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.ALREADY_EXISTS,
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -13,18 +13,12 @@ from execstream.v1 import service_pb2 as spb
 from execstream.v1 import service_pb2_grpc
 
 from .backoff import Backoff
-from .errors import refused, unreachable
+from .errors import translate
 from .options import ConnectOptions
 from .reporter import DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH, AsyncReporter
 from .snapshot import SnapshotQuery, async_snapshot, sync_snapshot
 from .sync_reporter import Reporter
 from .watch import OnRelist, WatchCursor, async_watch, sync_watch
-
-
-def _translate(options: ConnectOptions, error: grpc.RpcError) -> Exception:
-    if isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNAVAILABLE:
-        return unreachable(options.target, error)
-    return refused(error)
 
 
 class Client:
@@ -72,7 +66,7 @@ class Client:
                 ),
             )
         except grpc.RpcError as error:
-            raise _translate(self.options, error) from None
+            raise translate(self.options.target, error) from None
 
     def watch(
         self,
@@ -158,7 +152,7 @@ class AsyncClient:
                 ),
             )
         except grpc.aio.AioRpcError as error:
-            raise _translate(self.options, error) from None
+            raise translate(self.options.target, error) from None
 
     def watch(
         self,

@@ -83,3 +83,10 @@ def code_of(error: grpc.RpcError) -> grpc.StatusCode:
 
 def refused(error: grpc.RpcError) -> ServerRefused:
     return ServerRefused(code_of(error), details_of(error))
+
+
+def translate(target: str, error: grpc.RpcError) -> ExecstreamError:
+    """UNAVAILABLE is ``Unreachable``; any other status is ``ServerRefused``."""
+    if code_of(error) == grpc.StatusCode.UNAVAILABLE:
+        return unreachable(target, error)
+    return refused(error)

@@ -42,7 +42,7 @@ class ConnectOptions:
             object.__setattr__(self, "tls", True)
 
     @classmethod
-    def from_env(cls, **overrides: str | bool) -> ConnectOptions:
+    def from_env(cls, **overrides: str | bool | None) -> ConnectOptions:
         """Read ``EXECSTREAM_TARGET``/``_TOKEN``/``_CA``/``_CERT``/``_KEY``, then apply overrides.
 
         TLS is on when any TLS file is given or ``EXECSTREAM_TLS=1``.

@@ -21,8 +21,8 @@ from execstream.v1 import events_pb2 as pb
 from execstream.v1 import service_pb2 as spb
 from execstream.v1 import service_pb2_grpc
 
-from .backoff import RETRYABLE, Backoff
-from .errors import ExecstreamError, ReportRefused, code_of, details_of, unreachable
+from .backoff import PERMANENT, Backoff
+from .errors import ExecstreamError, ReportRefused, code_of, details_of, translate, unreachable
 from .options import ConnectOptions
 from .snapshot import SnapshotQuery, async_snapshot
 from .task import TaskReporter
@@ -62,10 +62,12 @@ class AsyncReporter:
         self._pending: list[pb.ExecutionEvent] = []
         self._tasks: dict[str, TaskReporter] = {}
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._progress = asyncio.Event()  # set whenever events are settled or the sender stops
+        self._queued = 0  # events ever queued
+        self._settled = 0  # events ever acknowledged or found committed
         self._failure: ExecstreamError | None = None
-        self._closing = False
+        self._closing = False  # stops the sender
+        self._refusing = False  # close() began: no new events
         self._channel: grpc.aio.Channel | None = None
         self._sender: asyncio.Task[None] | None = None
         self.committed = 0  # events the server acknowledged (new or duplicate)
@@ -90,7 +92,11 @@ class AsyncReporter:
             self._sender = asyncio.create_task(self._run(), name=f"reporter-{self.sidecar_id}")
 
     async def close(self, *, flush: bool = True) -> None:
-        """Send what is queued (unless ``flush=False``), then release the connection."""
+        """Send what is queued (unless ``flush=False``), then release the connection.
+
+        Events queued after close began are refused, never silently dropped.
+        """
+        self._refusing = True
         try:
             if flush and self._sender is not None:
                 await self.flush()
@@ -105,6 +111,8 @@ class AsyncReporter:
             if self._channel is not None:
                 await self._channel.close()
                 self._channel = None
+        if flush and self._pending:
+            raise ExecstreamError(f"the reporter closed with {len(self._pending)} events unsent")
 
     # -- queueing ---------------------------------------------------------------------
     def task(self, task_id: str, *, next_seq: int = 1) -> TaskReporter:
@@ -117,7 +125,12 @@ class AsyncReporter:
 
     async def resume_task(self, task_id: str) -> TaskReporter:
         """A handle that continues after the task's last committed seq (a restarted sidecar)."""
-        last = await self.last_seqs([task_id])
+        if task_id in self._tasks:
+            await self.flush()  # the snapshot must not miss events still in flight
+        try:
+            last = await self.last_seqs([task_id])
+        except grpc.aio.AioRpcError as error:
+            raise translate(self.options.target, error) from None
         self._tasks.pop(task_id, None)
         return self.task(task_id, next_seq=last.get(task_id, 0) + 1)
 
@@ -129,12 +142,14 @@ class AsyncReporter:
     def _enqueue(self, event: pb.ExecutionEvent) -> None:
         if self._failure is not None:
             raise self._failure
+        if self._refusing:
+            raise ExecstreamError("the reporter is closed: the event was not queued")
         self._enqueue_quiet(event)
 
     def _enqueue_quiet(self, event: pb.ExecutionEvent) -> None:
-        """Queue without raising (the sync reporter checks for failure on its own thread)."""
+        """Queue without checks (the sync reporter checks on its own thread first)."""
         self._pending.append(event)
-        self._idle.clear()
+        self._queued += 1
         self._wake.set()
 
     @property
@@ -143,17 +158,23 @@ class AsyncReporter:
         return len(self._pending)
 
     async def flush(self) -> None:
-        """Wait until every queued event is committed; raise what stopped the reporter."""
+        """Wait until every event queued before this call is committed; raise what stopped us.
+
+        Events queued while waiting are not waited for, so a busy producer cannot hold a
+        flush (or a close) forever.
+        """
         if self._sender is None:
             raise RuntimeError("the reporter is not started (use it as an async context manager)")
+        target = self._queued
         self._wake.set()
-        waiter = asyncio.ensure_future(self._idle.wait())
-        done, _ = await asyncio.wait({waiter, self._sender}, return_when=asyncio.FIRST_COMPLETED)
-        if waiter not in done:
+        while self._settled < target and self._failure is None and not self._sender.done():
+            self._progress.clear()
+            waiter = asyncio.ensure_future(self._progress.wait())
+            await asyncio.wait({waiter, self._sender}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
         if self._failure is not None:
             raise self._failure
-        if self._pending:
+        if self._settled < target:
             raise ExecstreamError(f"the reporter stopped with {len(self._pending)} events unsent")
 
     # -- sending ----------------------------------------------------------------------
@@ -166,13 +187,12 @@ class AsyncReporter:
                     await asyncio.sleep(self.flush_interval)  # let a burst join the batch
                 while self._pending:
                     await self._send_pending()
-                self._idle.set()
         except ExecstreamError as exc:
             self._failure = exc
         except Exception as exc:  # never stop silently: flush() must not report success
             self._failure = ExecstreamError(f"the reporter stopped: {exc!r}")
         finally:
-            self._idle.set()
+            self._progress.set()
 
     def _take_batch(self) -> list[pb.ExecutionEvent]:
         """The next RPC's events: bounded in count and bytes so one commit stays quick."""
@@ -197,7 +217,7 @@ class AsyncReporter:
 
     async def _send_pending(self) -> None:
         attempts = self.backoff.start()
-        while True:
+        while self._pending:
             batch = self._take_batch()
             try:
                 assert self._channel is not None
@@ -206,18 +226,25 @@ class AsyncReporter:
                     self._messages(batch), metadata=self.options.metadata, timeout=_RPC_TIMEOUT
                 )
             except grpc.aio.AioRpcError as error:
-                if code_of(error) not in RETRYABLE:
+                # Resending is always safe (the server skips seqs it has), so only an answer
+                # about the events themselves or our credentials ends the reporter.
+                if code_of(error) in PERMANENT:
                     raise ReportRefused(code_of(error), details_of(error)) from None
                 delay = attempts.next_delay()
                 if delay is None:
                     raise unreachable(self.options.target, error) from None
                 await asyncio.sleep(delay)
                 await self._drop_committed()
-                continue
+                continue  # nothing left when the lost answer was for a committed batch
             del self._pending[: len(batch)]
-            self.committed += len(batch)
+            self._settle(len(batch))
             self.last_revision = max(self.last_revision, response.last_revision)
             return
+
+    def _settle(self, count: int) -> None:
+        self.committed += count
+        self._settled += count
+        self._progress.set()
 
     async def _drop_committed(self) -> None:
         """After a broken stream: forget pending events the server committed before it broke."""
@@ -225,10 +252,11 @@ class AsyncReporter:
         try:
             last = await self.last_seqs(task_ids)
         except grpc.aio.AioRpcError:
-            return  # still down: the resend's dedupe covers it
+            return  # still down (or a sidecar-only token): the resend's dedupe covers it
         kept = [e for e in self._pending if e.seq > last.get(e.task_id, 0)]
-        self.committed += len(self._pending) - len(kept)
+        dropped = len(self._pending) - len(kept)
         self._pending[:] = kept
+        self._settle(dropped)
 
     async def last_seqs(self, task_ids: Sequence[str]) -> dict[str, int]:
         """Each task's last committed seq, from a snapshot (absent: never reported)."""

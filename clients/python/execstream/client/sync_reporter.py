@@ -12,10 +12,12 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
+import grpc.aio
+
 from execstream.v1 import events_pb2 as pb
 
 from .backoff import Backoff
-from .errors import ExecstreamError
+from .errors import ExecstreamError, translate
 from .options import ConnectOptions
 from .reporter import DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH, AsyncReporter
 from .task import TaskReporter
@@ -47,9 +49,14 @@ class Reporter:
             backoff=backoff,
         )
         self._tasks: dict[str, TaskReporter] = {}
+        self._lock = threading.Lock()  # handles, and closing versus queueing
+        self._closed = False
         self.sidecar_id = sidecar_id
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if not self._thread.is_alive():
+            coro.close()
+            raise RuntimeError("the reporter is not started (use it as a context manager)")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def __enter__(self) -> Reporter:
@@ -70,7 +77,12 @@ class Reporter:
             self._call(self._inner.start())
 
     def close(self, *, flush: bool = True) -> None:
-        """Send what is queued (unless ``flush=False``), then stop the loop thread."""
+        """Send what is queued (unless ``flush=False``), then stop the loop thread.
+
+        Events queued from other threads after close began are refused, not dropped.
+        """
+        with self._lock:
+            self._closed = True
         if not self._thread.is_alive():
             return
         try:
@@ -85,23 +97,38 @@ class Reporter:
         self._call(self._inner.flush())
 
     def task(self, task_id: str, *, next_seq: int = 1) -> TaskReporter:
-        handle = self._tasks.get(task_id)
-        if handle is None:
-            handle = TaskReporter(task_id, self.sidecar_id, self._enqueue, next_seq)
-            self._tasks[task_id] = handle
-        return handle
+        with self._lock:
+            handle = self._tasks.get(task_id)
+            if handle is None:
+                handle = TaskReporter(task_id, self.sidecar_id, self._enqueue, next_seq)
+                self._tasks[task_id] = handle
+            return handle
 
     def resume_task(self, task_id: str) -> TaskReporter:
         """A handle that continues after the task's last committed seq (a restarted sidecar)."""
-        last = self._call(self._inner.last_seqs([task_id]))
-        self._tasks.pop(task_id, None)
-        return self.task(task_id, next_seq=last.get(task_id, 0) + 1)
+        if self.has_task(task_id):
+            self.flush()  # the snapshot must not miss events still in flight
+        try:
+            last = self._call(self._inner.last_seqs([task_id]))
+        except grpc.aio.AioRpcError as error:
+            raise translate(self._inner.options.target, error) from None
+        with self._lock:
+            resumed = TaskReporter(
+                task_id, self.sidecar_id, self._enqueue, last.get(task_id, 0) + 1
+            )
+            self._tasks[task_id] = resumed
+            return resumed
 
     def _enqueue(self, event: pb.ExecutionEvent) -> None:
         failure = self._inner.failure
         if failure is not None:
             raise failure
-        self._loop.call_soon_threadsafe(self._inner._enqueue_quiet, event)
+        with self._lock:
+            if self._closed:
+                raise ExecstreamError("the reporter is closed: the event was not queued")
+            if not self._thread.is_alive():
+                raise RuntimeError("the reporter is not started (use it as a context manager)")
+            self._loop.call_soon_threadsafe(self._inner._enqueue_quiet, event)
 
     def has_task(self, task_id: str) -> bool:
         return task_id in self._tasks

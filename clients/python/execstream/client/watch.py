@@ -41,6 +41,7 @@ class WatchCursor:
         self.sidecar_ids = list(sidecar_ids)
         self.kinds = list(kinds)
         self.revision = after_revision  # None: live from wherever the server is
+        self.needs_relist = False  # the resume point was compacted away: snapshot first
 
     def request(self) -> spb.WatchExecutionRequest:
         request = spb.WatchExecutionRequest(
@@ -59,8 +60,10 @@ class WatchCursor:
             self.revision = max(self.revision or 0, response.progress.revision)
         return fresh
 
-    def relisted(self, snapshot: spb.Snapshot) -> None:
+    def relisted(self, snapshot: spb.Snapshot, on_relist: OnRelist) -> None:
+        on_relist(snapshot)
         self.revision = snapshot.revision
+        self.needs_relist = False
 
 
 # "Live from now" is pinned to a revision before the stream opens, so a reconnect before the
@@ -84,6 +87,7 @@ def _failed(
     if code == grpc.StatusCode.OUT_OF_RANGE:
         if on_relist is None:
             raise ResyncRequired(cursor.revision or 0, details_of(error)) from None
+        cursor.needs_relist = True
         return True
     if code not in RETRYABLE:
         raise refused(error) from None
@@ -102,6 +106,9 @@ def sync_watch(
         stub = service_pb2_grpc.ExecutionServiceStub(channel)
         while True:
             try:
+                if cursor.needs_relist and on_relist is not None:
+                    query = SnapshotQuery(task_ids=cursor.task_ids)
+                    cursor.relisted(sync_snapshot(stub, options, query), on_relist)
                 if cursor.revision is None:
                     cursor.revision = _now_revision(stub.GetSnapshot(_NOW, **_call(options)))
                 for response in stub.WatchExecution(cursor.request(), metadata=options.metadata):
@@ -110,10 +117,6 @@ def sync_watch(
                 error: grpc.RpcError | None = None  # the server ended the stream (draining)
             except grpc.RpcError as exc:
                 if _failed(cursor, exc, options.target, on_relist):
-                    assert on_relist is not None
-                    snapshot = sync_snapshot(stub, options, SnapshotQuery(task_ids=cursor.task_ids))
-                    on_relist(snapshot)
-                    cursor.relisted(snapshot)
                     continue
                 error = exc
             delay = attempts.next_delay()
@@ -134,6 +137,9 @@ async def async_watch(
         stub = service_pb2_grpc.ExecutionServiceStub(channel)
         while True:
             try:
+                if cursor.needs_relist and on_relist is not None:
+                    query = SnapshotQuery(task_ids=cursor.task_ids)
+                    cursor.relisted(await async_snapshot(stub, options, query), on_relist)
                 if cursor.revision is None:
                     now = await stub.GetSnapshot(_NOW, **_call(options))
                     cursor.revision = _now_revision(now)
@@ -145,12 +151,6 @@ async def async_watch(
                 error: grpc.RpcError | None = None
             except grpc.aio.AioRpcError as exc:
                 if _failed(cursor, exc, options.target, on_relist):
-                    assert on_relist is not None
-                    snapshot = await async_snapshot(
-                        stub, options, SnapshotQuery(task_ids=cursor.task_ids)
-                    )
-                    on_relist(snapshot)
-                    cursor.relisted(snapshot)
                     continue
                 error = exc
             delay = attempts.next_delay()
