@@ -52,6 +52,8 @@ class CommittedBatch:
     local: bool = True
     # Encoded watch entries per filter, shared by every watcher with an equal filter.
     frames: dict[object, list[tuple[int, bytes]]] = field(default_factory=dict)
+    # Whole watch responses per filter (bytes, covered-to revision, events), built from frames.
+    responses: dict[object, list[tuple[bytes, int, int]]] = field(default_factory=dict)
 
     @property
     def first_revision(self) -> int:

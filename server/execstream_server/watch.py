@@ -57,44 +57,46 @@ def batch_fields(batch: CommittedBatch, watch_filter: WatchFilter) -> list[Field
     return cached
 
 
+# A bounded response: its bytes, the revision it covers to, and how many events it holds.
+Chunk = tuple[bytes, int, int]
+
+
 def chunk_fields(
     fields: Iterable[Field], *, max_events: int, max_bytes: int, through: int
-) -> list[tuple[bytes, int]]:
-    """Group fields into bounded responses; each is paired with the revision it covers to.
+) -> list[Chunk]:
+    """Group fields into bounded responses.
 
     The last response covers ``through`` (events after its last one were filtered out).
     """
-    chunks: list[tuple[bytes, int]] = []
+    chunks: list[Chunk] = []
     parts: list[bytes] = []
     size = 0
     last = 0
     for revision, field in fields:
         if parts and (len(parts) >= max_events or size + len(field) > max_bytes):
-            chunks.append((b"".join(parts), last))
+            chunks.append((b"".join(parts), last, len(parts)))
             parts, size = [], 0
         parts.append(field)
         size += len(field)
         last = revision
     if parts:
-        chunks.append((b"".join(parts), max(last, through)))
+        chunks.append((b"".join(parts), max(last, through), len(parts)))
     return chunks
 
 
 def batch_responses(
     batch: CommittedBatch, watch_filter: WatchFilter, *, max_events: int, max_bytes: int
-) -> list[tuple[int, bytes]]:
-    """The batch's responses for a filter as (through revision, bytes), built once per filter."""
-    key = ("responses", watch_filter)
-    cached = batch.frames.get(key)
+) -> list[Chunk]:
+    """The batch's responses for a filter, built once and shared by its watchers."""
+    cached = batch.responses.get(watch_filter)
     if cached is None:
-        chunks = chunk_fields(
+        cached = chunk_fields(
             batch_fields(batch, watch_filter),
             max_events=max_events,
             max_bytes=max_bytes,
             through=batch.last_revision,
         )
-        cached = [(through, response) for response, through in chunks]
-        batch.frames[key] = cached
+        batch.responses[watch_filter] = cached
     return cached
 
 
@@ -110,8 +112,8 @@ class _Coalescer:
         self._bytes = 0
         self._through = 0
 
-    def add(self, response: bytes, events: int, through: int) -> None:
-        """Queue a response of ``events`` events (``max_events`` when not known: sent alone)."""
+    def add(self, response: bytes, through: int, events: int) -> None:
+        """Queue a response of ``events`` events that covers up to ``through``."""
         if self._parts and (
             self._events + events > self.max_events or self._bytes + len(response) > self.max_bytes
         ):
@@ -164,8 +166,8 @@ class WatchSession:
         self._heartbeat_s = heartbeat_s
         self.cursor = 0
 
-    def _chunks(self, fields: Iterable[Field], through: int) -> list[tuple[bytes, int]]:
-        """Group fields into bounded responses; each is paired with the cursor after it."""
+    def _chunks(self, fields: Iterable[Field], through: int) -> list[Chunk]:
+        """Group fields into bounded responses; each carries the cursor after it."""
         return chunk_fields(
             fields, max_events=self._max_events, max_bytes=self._max_bytes, through=through
         )
@@ -224,7 +226,7 @@ class WatchSession:
                     f"log read after revision {self.cursor} returned nothing below "
                     f"revision {watcher.live_from}"
                 )
-            for response, through in self._chunks(
+            for response, through, _ in self._chunks(
                 _fields(self._filter, records), records[-1].revision
             ):
                 yield response
@@ -238,21 +240,14 @@ class WatchSession:
             if batch.last_revision <= through:
                 continue
             if batch.first_revision > through:
-                responses = batch_responses(
+                chunks = batch_responses(
                     batch, self._filter, max_events=self._max_events, max_bytes=self._max_bytes
                 )
-                if len(responses) == 1:
-                    events = len(batch_fields(batch, self._filter))
-                    coalescer.add(responses[0][1], events, responses[0][0])
-                else:
-                    for response_through, response in responses:
-                        coalescer.add(response, self._max_events, response_through)
-            else:
+            else:  # partly sent already (the catch-up reached into it)
                 fresh = [r for r in batch.records if r.revision > through]
-                for response, response_through in self._chunks(
-                    _fields(self._filter, fresh), batch.last_revision
-                ):
-                    coalescer.add(response, self._max_events, response_through)
+                chunks = self._chunks(_fields(self._filter, fresh), batch.last_revision)
+            for chunk in chunks:
+                coalescer.add(*chunk)
             through = batch.last_revision
         joined = coalescer.finish(through)
         if not joined:
