@@ -162,8 +162,8 @@ def admit(
             stamped.attempt = 1
         if not stamped.HasField("time"):
             stamped.time.CopyFrom(now)
-        running = gate is not None and gate.status == RUNNING
-        if running and gate is not None and stamped.WhichOneof("body") in OUTPUT_BODIES:
+        body = stamped.WhichOneof("body")
+        if gate is not None and gate.status == RUNNING and body in OUTPUT_BODIES:
             # The common case, by far: output of a running task changes only its last seq.
             gates[task_id] = Gate(
                 gate.owner, stamped.seq, gate.status, gate.backend, gate.cost, gate.model

@@ -67,6 +67,7 @@ class App:
     _metrics_http: MetricsHttpServer | None = None
     # Set when the engine can no longer serve (its log reader died); ``serve`` then stops.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
+    _health_updates: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         config = self.config
@@ -125,9 +126,11 @@ class App:
         """Turn unhealthy at once (load balancers drain us), then let ``serve`` stop."""
         if self.health is not None:
             for name in ("", SERVICE_NAME):
-                asyncio.get_running_loop().create_task(
+                task = asyncio.get_running_loop().create_task(
                     self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
                 )
+                self._health_updates.add(task)  # the loop keeps only weak references
+                task.add_done_callback(self._health_updates.discard)
         self.failed.set()
 
     async def stop(self, grace: float | None = None) -> None:
