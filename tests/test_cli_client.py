@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from execstream.client import Client, ConnectOptions, pb
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port
 from tests.llm_fakes import FakeLlmServer, ollama_error, ollama_reply, openai_reply, openai_usage
 from tests.test_durability import ServerProcess
 
@@ -251,7 +251,6 @@ def test_watch_survives_a_restart_through_the_cli(tmp_path: Path) -> None:
         assert revisions == list(range(1, 9))
     finally:
         server.kill()
-    wait_for(lambda: True)
 
 
 def test_run_splits_a_line_longer_than_the_event_limit(server: ServerProcess) -> None:
