@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import grpc
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .load import SidecarResult, SidecarSpec, WatcherResult
@@ -109,7 +109,7 @@ def server_revision(address: str) -> tuple[int, int]:
     """(revision, task count on the first page) from GetSnapshot."""
     with grpc.insecure_channel(address) as channel:
         stub = service_pb2_grpc.ExecutionServiceStub(channel)
-        snapshot = stub.GetSnapshot(spb.GetSnapshotRequest(page_size=1), timeout=60)
+        snapshot = stub.GetSnapshot(service_pb.GetSnapshotRequest(page_size=1), timeout=60)
         return snapshot.revision, len(snapshot.tasks)
 
 
@@ -118,5 +118,7 @@ def wait_ready(address: str, timeout: float = 120.0) -> float:
     start = time.perf_counter()
     with grpc.insecure_channel(address) as channel:
         stub = service_pb2_grpc.ExecutionServiceStub(channel)
-        stub.GetSnapshot(spb.GetSnapshotRequest(page_size=1), timeout=timeout, wait_for_ready=True)
+        stub.GetSnapshot(
+            service_pb.GetSnapshotRequest(page_size=1), timeout=timeout, wait_for_ready=True
+        )
     return time.perf_counter() - start

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 
 from .wire import EventSource
 
@@ -108,7 +108,7 @@ async def _report(spec: SidecarSpec, ready: Any, go: Any) -> SidecarResult:
         method = channel.stream_unary(
             _REPORT,
             request_serializer=_identity,
-            response_deserializer=spb.ReportProgressResponse.FromString,
+            response_deserializer=service_pb.ReportProgressResponse.FromString,
         )
         ready.put(spec.sidecar_id)
         await _wait_go(go)
@@ -145,7 +145,7 @@ def sidecar_main(spec: SidecarSpec, ready: Any, go: Any, results: Any) -> None:
 
 # -- watchers ------------------------------------------------------------------------------
 def _count(
-    response: spb.WatchExecutionResponse,
+    response: service_pb.WatchExecutionResponse,
     tally: StreamTally,
     spec: WatcherSpec,
     now_ns: int,
@@ -212,12 +212,12 @@ async def _watch(spec: WatcherSpec, ready: Any, stop: Any, subscribed: Any) -> W
         methods = [
             c.unary_stream(
                 _WATCH,
-                request_serializer=spb.WatchExecutionRequest.SerializeToString,
-                response_deserializer=spb.WatchExecutionResponse.FromString,
+                request_serializer=service_pb.WatchExecutionRequest.SerializeToString,
+                response_deserializer=service_pb.WatchExecutionResponse.FromString,
             )
             for c in channels
         ]
-        request = spb.WatchExecutionRequest(after_revision=0)
+        request = service_pb.WatchExecutionRequest(after_revision=0)
         calls: list[Any] = []
         readers: list[asyncio.Task[None]] = []
         for i, tally in enumerate(result.streams):

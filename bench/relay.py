@@ -18,12 +18,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 
 SERVICE = "execstream.v1.ExecutionService"
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # execstream's default, so both accept the same loads
 # Sent first on every watch so a load generator knows the subscription is live.
-SUBSCRIBED = spb.WatchExecutionResponse(progress=spb.Progress(revision=0)).SerializeToString()
+SUBSCRIBED = service_pb.WatchExecutionResponse(
+    progress=service_pb.Progress(revision=0)
+).SerializeToString()
 
 
 class Relay:
@@ -33,19 +35,19 @@ class Relay:
         self._watchers: set[asyncio.Queue[bytes]] = set()
 
     async def report_progress(
-        self, requests: AsyncIterator[spb.ProgressReport], _context: Any
-    ) -> spb.ReportProgressResponse:
+        self, requests: AsyncIterator[service_pb.ProgressReport], _context: Any
+    ) -> service_pb.ReportProgressResponse:
         accepted = 0
         async for report in requests:
             accepted += len(report.events)
             if self._watchers:
-                frame = spb.WatchExecutionResponse(events=report.events).SerializeToString()
+                frame = service_pb.WatchExecutionResponse(events=report.events).SerializeToString()
                 for queue in self._watchers:
                     queue.put_nowait(frame)
-        return spb.ReportProgressResponse(events_accepted=accepted)
+        return service_pb.ReportProgressResponse(events_accepted=accepted)
 
     async def watch_execution(
-        self, _request: spb.WatchExecutionRequest, _context: Any
+        self, _request: service_pb.WatchExecutionRequest, _context: Any
     ) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._watchers.add(queue)
@@ -67,12 +69,12 @@ def handlers(relay: Relay) -> grpc.GenericRpcHandler:
         {
             "ReportProgress": grpc.stream_unary_rpc_method_handler(
                 relay.report_progress,
-                request_deserializer=spb.ProgressReport.FromString,
-                response_serializer=spb.ReportProgressResponse.SerializeToString,
+                request_deserializer=service_pb.ProgressReport.FromString,
+                response_serializer=service_pb.ReportProgressResponse.SerializeToString,
             ),
             "WatchExecution": grpc.unary_stream_rpc_method_handler(
                 relay.watch_execution,
-                request_deserializer=spb.WatchExecutionRequest.FromString,
+                request_deserializer=service_pb.WatchExecutionRequest.FromString,
                 response_serializer=_identity,
             ),
         },

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import grpc
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .context import Bench, check, check_acknowledged, check_delivered, server_revision, wait_ready
@@ -70,7 +70,7 @@ def _read_all(stub: service_pb2_grpc.ExecutionServiceStub, page: int) -> tuple[f
     token, tasks = "", 0
     while True:
         snapshot = stub.GetSnapshot(
-            spb.GetSnapshotRequest(page_size=page, page_token=token), timeout=60
+            service_pb.GetSnapshotRequest(page_size=page, page_token=token), timeout=60
         )
         tasks += len(snapshot.tasks)
         token = snapshot.next_page_token

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 
@@ -31,25 +31,31 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
-def event(task_id: str, seq: int, body: str = "stdout", **fields: Any) -> pb.ExecutionEvent:
+def event(task_id: str, seq: int, body: str = "stdout", **fields: Any) -> events_pb.ExecutionEvent:
     """Build an event; ``body`` names the oneof, ``fields`` its content."""
-    ev = pb.ExecutionEvent(task_id=task_id, seq=seq)
+    ev = events_pb.ExecutionEvent(task_id=task_id, seq=seq)
     if body in ("stdout", "stderr", "token"):
         getattr(ev, body).text = fields.pop("text", f"{body} {seq}\n")
     elif body == "started":
-        ev.started.CopyFrom(pb.Started(**({"backend": "shell"} | fields)))
+        ev.started.CopyFrom(events_pb.Started(**({"backend": "shell"} | fields)))
         fields = {}
     elif body == "finished":
-        ev.finished.CopyFrom(pb.Finished(**({"outcome": pb.OUTCOME_SUCCEEDED} | fields)))
+        ev.finished.CopyFrom(
+            events_pb.Finished(**({"outcome": events_pb.OUTCOME_SUCCEEDED} | fields))
+        )
         fields = {}
     elif body == "status":
-        ev.status.CopyFrom(pb.StatusChange(**({"status": pb.TASK_STATUS_RUNNING} | fields)))
+        ev.status.CopyFrom(
+            events_pb.StatusChange(**({"status": events_pb.TASK_STATUS_RUNNING} | fields))
+        )
         fields = {}
     elif body == "error":
-        ev.error.CopyFrom(pb.ErrorReport(**({"message": "boom"} | fields)))
+        ev.error.CopyFrom(events_pb.ErrorReport(**({"message": "boom"} | fields)))
         fields = {}
     elif body == "tool_call":
-        ev.tool_call.CopyFrom(pb.ToolCall(**({"tool_name": "read_file", "ok": True} | fields)))
+        ev.tool_call.CopyFrom(
+            events_pb.ToolCall(**({"tool_name": "read_file", "ok": True} | fields))
+        )
         fields = {}
     elif body != "none":
         raise ValueError(body)
@@ -66,15 +72,17 @@ def stub_for(address: str) -> tuple[grpc.Channel, service_pb2_grpc.ExecutionServ
 def report(
     stub: service_pb2_grpc.ExecutionServiceStub,
     sidecar_id: str,
-    *batches: Iterable[pb.ExecutionEvent],
+    *batches: Iterable[events_pb.ExecutionEvent],
     timeout: float = 30.0,
-) -> spb.ReportProgressResponse:
+) -> service_pb.ReportProgressResponse:
     """Send one ReportProgress stream with one message per batch."""
-    messages = [spb.ProgressReport(sidecar_id=sidecar_id, events=list(b)) for b in batches]
+    messages = [service_pb.ProgressReport(sidecar_id=sidecar_id, events=list(b)) for b in batches]
     return stub.ReportProgress(iter(messages), timeout=timeout)  # type: ignore[no-any-return]
 
 
-def task_events(task_id: str, outputs: int, *, finish: bool = True) -> list[pb.ExecutionEvent]:
+def task_events(
+    task_id: str, outputs: int, *, finish: bool = True
+) -> list[events_pb.ExecutionEvent]:
     """started, ``outputs`` stdout events, and (optionally) finished: seq 1..n."""
     events = [event(task_id, 1, "started")]
     events += [event(task_id, 2 + i, "stdout") for i in range(outputs)]
@@ -84,11 +92,11 @@ def task_events(task_id: str, outputs: int, *, finish: bool = True) -> list[pb.E
 
 
 def collect_watch(
-    responses: Iterator[spb.WatchExecutionResponse],
-    until: Callable[[list[pb.ExecutionEvent]], bool],
-) -> list[pb.ExecutionEvent]:
+    responses: Iterator[service_pb.WatchExecutionResponse],
+    until: Callable[[list[events_pb.ExecutionEvent]], bool],
+) -> list[events_pb.ExecutionEvent]:
     """Read a watch until ``until(events)`` holds; returns the events seen."""
-    seen: list[pb.ExecutionEvent] = []
+    seen: list[events_pb.ExecutionEvent] = []
     for response in responses:
         seen.extend(response.events)
         if until(seen):

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from execstream_server.app import App
 from execstream_server.config import ServerConfig
-from execstream_server.engine import Engine
+from execstream_server.domain.engine import Engine
 
 T = TypeVar("T")
 

@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 
 import grpc
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
-from execstream_server.fold import fold
+from execstream_server.domain.fold import fold
 
 from .helpers import event
 
@@ -26,7 +26,7 @@ FAST_RECONNECT = [
 ]
 
 
-def sim_event(task_id: str, seq: int, last_seq: int) -> pb.ExecutionEvent:
+def sim_event(task_id: str, seq: int, last_seq: int) -> events_pb.ExecutionEvent:
     if seq == 1:
         return event(task_id, 1, "started", backend="shell", model="")
     if seq == last_seq:
@@ -55,7 +55,7 @@ class SimSidecar:
     def done(self) -> bool:
         return all(self.acked[t] == self.events_per_task for t in self.task_ids)
 
-    def _messages(self) -> list[spb.ProgressReport]:
+    def _messages(self) -> list[service_pb.ProgressReport]:
         messages = []
         planned = dict(self.next_seq)
         for _ in range(self._rng.randint(1, 3)):
@@ -68,12 +68,14 @@ class SimSidecar:
                 events.append(sim_event(task, planned[task], self.events_per_task))
                 planned[task] += 1
             if events:
-                messages.append(spb.ProgressReport(sidecar_id=self.sidecar_id, events=events))
+                messages.append(
+                    service_pb.ProgressReport(sidecar_id=self.sidecar_id, events=events)
+                )
         return messages
 
     def _resync(self, stub: service_pb2_grpc.ExecutionServiceStub) -> None:
         snap = stub.GetSnapshot(
-            spb.GetSnapshotRequest(task_ids=self.task_ids), timeout=5, wait_for_ready=True
+            service_pb.GetSnapshotRequest(task_ids=self.task_ids), timeout=5, wait_for_ready=True
         )
         known = {t.task_id: t.last_seq for t in snap.tasks}
         for task in self.task_ids:
@@ -102,12 +104,12 @@ class SimSidecar:
         channel.close()
 
 
-def read_log(address: str, expected_revision: int) -> list[pb.ExecutionEvent]:
+def read_log(address: str, expected_revision: int) -> list[events_pb.ExecutionEvent]:
     channel = grpc.insecure_channel(address)
     stub = service_pb2_grpc.ExecutionServiceStub(channel)
-    events: list[pb.ExecutionEvent] = []
+    events: list[events_pb.ExecutionEvent] = []
     if expected_revision:
-        call = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0), timeout=60)
+        call = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0), timeout=60)
         for message in call:
             events.extend(message.events)
             if events and events[-1].revision >= expected_revision:
@@ -121,12 +123,12 @@ def audit(address: str, sidecars: list[SimSidecar]) -> dict[str, int]:
     """Assert exactly-once, gap-free revisions, uncorrupted events and state == fold(log)."""
     channel = grpc.insecure_channel(address)
     stub = service_pb2_grpc.ExecutionServiceStub(channel)
-    snap = stub.GetSnapshot(spb.GetSnapshotRequest(page_size=10_000), timeout=30)
+    snap = stub.GetSnapshot(service_pb.GetSnapshotRequest(page_size=10_000), timeout=30)
     channel.close()
     log = read_log(address, snap.revision)
     assert [e.revision for e in log] == list(range(1, snap.revision + 1)), "revisions not gap-free"
     seqs: dict[str, list[int]] = {}
-    folded: dict[str, spb.TaskState] = {}
+    folded: dict[str, service_pb.TaskState] = {}
     owners = {task: sc.sidecar_id for sc in sidecars for task in sc.task_ids}
     total = {sc.sidecar_id: sc.events_per_task for sc in sidecars}
     for ev in log:

@@ -12,7 +12,7 @@ from typing import Any
 
 from execstream.adapters import BACKENDS, RetryPolicy, prompt_request, run_llm
 from execstream.adapters.run import LlmResult
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
 from .llm_fakes import (
     FakeLlmServer,
@@ -64,7 +64,7 @@ def test_success_reports_started_tokens_and_finished_with_usage() -> None:
         "description": "hello there",
     }
     args, kwargs = recorder.one("finished")
-    assert args == (pb.OUTCOME_SUCCEEDED,)
+    assert args == (events_pb.OUTCOME_SUCCEEDED,)
     assert (kwargs["usage"].input_tokens, kwargs["usage"].output_tokens) == (26, 298)
     assert (result.text, result.attempts) == ("Hi there", 1)
 
@@ -76,7 +76,7 @@ def test_failure_then_success_reports_retrying_with_the_error() -> None:
         result = run("openai", fake.base_url, recorder)
     assert recorder.kinds() == ["started", "status", "token", "finished"]
     args, kwargs = recorder.one("status")
-    assert args[0] == pb.TASK_STATUS_RETRYING
+    assert args[0] == events_pb.TASK_STATUS_RETRYING
     assert "HTTP 503" in args[1] and "overloaded" in args[1]
     assert kwargs["usage"] is None
     assert result.succeeded and result.attempts == 2
@@ -97,7 +97,7 @@ def test_retries_stop_at_the_policy_limit_and_the_task_fails() -> None:
     with FakeLlmServer([ollama_error(500, "boom")] * 3) as fake:
         result = run("ollama", fake.base_url, recorder)
     assert recorder.kinds() == ["started", "status", "status", "error", "finished"]
-    assert recorder.one("finished")[0] == (pb.OUTCOME_FAILED,)
+    assert recorder.one("finished")[0] == (events_pb.OUTCOME_FAILED,)
     assert "boom" in recorder.one("finished")[1]["error"]
     assert (result.attempts, len(fake.requests)) == (3, 3)
 
@@ -134,5 +134,5 @@ def test_cancelling_mid_stream_reports_cancelled_with_estimated_usage() -> None:
         asyncio.run(cancel_after_first_token())
         reply.release.set()
     args, kwargs = recorder.one("finished")
-    assert args == (pb.OUTCOME_CANCELLED,)
+    assert args == (events_pb.OUTCOME_CANCELLED,)
     assert kwargs["usage"].estimated and kwargs["usage"].output_tokens == 2

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream_server.admission import Gate, admit
-from execstream_server.cost import UnpricedPricer
-from execstream_server.errors import (
+from execstream.v1 import events_pb2 as events_pb
+from execstream_server.domain.admission import Gate, admit
+from execstream_server.domain.cost import UnpricedPricer
+from execstream_server.domain.errors import (
     IllegalTransitionError,
     OwnershipError,
     SeqGapError,
@@ -19,7 +19,7 @@ from .helpers import event
 NOW = timestamp_pb2.Timestamp(seconds=1_800_000_000)
 
 
-def run(gates: dict[str, Gate], sidecar: str, *events: pb.ExecutionEvent):  # type: ignore[no-untyped-def]
+def run(gates: dict[str, Gate], sidecar: str, *events: events_pb.ExecutionEvent):  # type: ignore[no-untyped-def]
     result = admit(sidecar, events, gates.get, UnpricedPricer(), NOW)
     gates.update(result.gates)
     return result
@@ -75,7 +75,7 @@ def test_status_cannot_go_back_to_pending() -> None:
     gates: dict[str, Gate] = {}
     run(gates, "sc", event("t", 1, "started"))
     with pytest.raises(IllegalTransitionError):
-        run(gates, "sc", event("t", 2, "status", status=pb.TASK_STATUS_PENDING))
+        run(gates, "sc", event("t", 2, "status", status=events_pb.TASK_STATUS_PENDING))
 
 
 def test_admission_stamps_sidecar_time_and_attempt_but_not_revision() -> None:

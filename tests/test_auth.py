@@ -7,8 +7,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from execstream.v1 import service_pb2 as spb
-from execstream_server.auth import Role, create_token
+from execstream.v1 import service_pb2 as service_pb
+from execstream_server.transport.auth import Role, create_token
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .helpers import event, stub_for
@@ -37,14 +37,14 @@ def bearer(token: str) -> list[tuple[str, str]]:
 
 def call_rpc(stub, rpc: str, metadata, sidecar: str = "sc1"):  # type: ignore[no-untyped-def]
     if rpc == "ReportProgress":
-        report = spb.ProgressReport(sidecar_id=sidecar, events=[event("t", 1)])
+        report = service_pb.ProgressReport(sidecar_id=sidecar, events=[event("t", 1)])
         return stub.ReportProgress(iter([report]), metadata=metadata, timeout=10)
     if rpc == "WatchExecution":
         call = stub.WatchExecution(
-            spb.WatchExecutionRequest(after_revision=0), metadata=metadata, timeout=10
+            service_pb.WatchExecutionRequest(after_revision=0), metadata=metadata, timeout=10
         )
         return next(iter(call), None)
-    return stub.GetSnapshot(spb.GetSnapshotRequest(), metadata=metadata, timeout=10)
+    return stub.GetSnapshot(service_pb.GetSnapshotRequest(), metadata=metadata, timeout=10)
 
 
 RPCS = ["ReportProgress", "WatchExecution", "GetSnapshot"]

@@ -9,10 +9,10 @@ from typing import Any
 
 import grpc
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
-from execstream_server.auth import Role, create_token
+from execstream_server.transport.auth import Role, create_token
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .helpers import event, task_events
@@ -24,8 +24,8 @@ SNAPSHOT = "/execstream.v1.ExecutionService/GetSnapshot"
 Code = grpc.StatusCode
 
 
-def report_msg(*events: pb.ExecutionEvent, sidecar: str = "sc") -> spb.ProgressReport:
-    return spb.ProgressReport(sidecar_id=sidecar, events=list(events))
+def report_msg(*events: events_pb.ExecutionEvent, sidecar: str = "sc") -> service_pb.ProgressReport:
+    return service_pb.ProgressReport(sidecar_id=sidecar, events=list(events))
 
 
 def send_report(channel: grpc.Channel, md: Any, *messages: Any, raw: bool = False) -> None:
@@ -122,13 +122,13 @@ CASES: list[tuple[str, Callable[[grpc.Channel, Any], None], Code]] = [
     ),
     (
         "unknown kind filter",
-        lambda ch, md: first_watch_message(ch, md, spb.WatchExecutionRequest(kinds=[77])),
+        lambda ch, md: first_watch_message(ch, md, service_pb.WatchExecutionRequest(kinds=[77])),
         Code.INVALID_ARGUMENT,
     ),
     (
         "bad page token",
         lambda ch, md: service_pb2_grpc.ExecutionServiceStub(ch).GetSnapshot(
-            spb.GetSnapshotRequest(page_token="!!"), metadata=md, timeout=10
+            service_pb.GetSnapshotRequest(page_token="!!"), metadata=md, timeout=10
         ),
         Code.INVALID_ARGUMENT,
     ),
@@ -206,7 +206,7 @@ def test_server_is_healthy_and_consistent_after_the_abuse(abused: Any) -> None:
     )
     stub = service_pb2_grpc.ExecutionServiceStub(channel)
     send_report(channel, metadata, report_msg(*task_events("after", 2)))
-    snap = stub.GetSnapshot(spb.GetSnapshotRequest(), metadata=metadata, timeout=10)
+    snap = stub.GetSnapshot(service_pb.GetSnapshotRequest(), metadata=metadata, timeout=10)
     assert [(t.task_id, t.last_seq) for t in snap.tasks] == [("after", 4), ("done", 3)]
     assert snap.revision == 7
     assert server.call(lambda: server.engine.revision) == 7

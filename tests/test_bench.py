@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 
 from bench.results import Report, Row
 from bench.throughput import percentile
@@ -16,8 +16,8 @@ from bench.wire import EventSource
 
 def test_hand_encoded_reports_parse_as_progress_reports_with_per_task_seq() -> None:
     source = EventSource("sc-1", task_count=2)
-    first = spb.ProgressReport.FromString(source.report(3, stamp=True))
-    second = spb.ProgressReport.FromString(source.report(2))
+    first = service_pb.ProgressReport.FromString(source.report(3, stamp=True))
+    second = service_pb.ProgressReport.FromString(source.report(2))
     assert first.sidecar_id == "sc-1"
     assert [(e.task_id, e.seq, e.WhichOneof("body")) for e in [*first.events, *second.events]] == [
         ("sc-1-t0", 1, "started"),

@@ -23,8 +23,8 @@ from execstream.client import (
     Unreachable,
     pb,
 )
-from execstream.v1 import service_pb2 as spb
-from execstream_server.auth import Role, create_token
+from execstream.v1 import service_pb2 as service_pb
+from execstream_server.transport.auth import Role, create_token
 
 from tests.certs import write_certs
 from tests.helpers import free_port, wait_for
@@ -212,7 +212,7 @@ def test_compacted_resume_point_asks_to_relist_or_relists(tmp_path: Path) -> Non
             wait_for(lambda: client.snapshot().oldest_revision > 2)
             with pytest.raises(ResyncRequired):
                 next(iter(client.watch(after_revision=0, backoff=FAST)))
-            relisted: list[spb.Snapshot] = []
+            relisted: list[service_pb.Snapshot] = []
             stream = iter(client.watch(after_revision=0, backoff=FAST, on_relist=relisted.append))
             got: list[pb.ExecutionEvent] = []
             reader = threading.Thread(target=lambda: got.append(next(stream)), daemon=True)
@@ -239,7 +239,7 @@ def test_unreachable_server_is_one_clear_error() -> None:
 
 
 def test_async_client_has_the_same_methods(server: ServerProcess) -> None:
-    async def scenario() -> tuple[list[pb.ExecutionEvent], spb.Snapshot]:
+    async def scenario() -> tuple[list[pb.ExecutionEvent], service_pb.Snapshot]:
         async with AsyncClient(ConnectOptions(target=server.address)) as client:
             async with client.reporter("async-sc") as reporter:
                 task = reporter.task("t")

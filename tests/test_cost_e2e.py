@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
 from .helpers import collect_watch, event, free_port, report, stub_for
 from .serverthread import ServerThread
@@ -38,7 +38,7 @@ def write_prices(tmp_path: Path, version: str, input_price: float) -> str:
     return str(path)
 
 
-def run_task(stub: object, task_id: str, backend: str, model: str, usage: pb.Usage) -> None:
+def run_task(stub: object, task_id: str, backend: str, model: str, usage: events_pb.Usage) -> None:
     report(
         stub,  # type: ignore[arg-type]
         f"car-{task_id}",
@@ -56,15 +56,17 @@ def test_finished_events_and_state_carry_exact_costs(
     server = server_factory(pricing=write_prices(tmp_path, "v1", 3))
     channel, stub = stub_for(server.address)
     with channel:
-        hosted = pb.Usage(input_tokens=1000, cache_read_tokens=5000, output_tokens=200)
+        hosted = events_pb.Usage(input_tokens=1000, cache_read_tokens=5000, output_tokens=200)
         run_task(stub, "h", "anthropic", "hosted", hosted)  # usage names no model: the task's
-        local = pb.Usage(model="llama3.2", input_tokens=1000, output_tokens=200, estimated=True)
+        local = events_pb.Usage(
+            model="llama3.2", input_tokens=1000, output_tokens=200, estimated=True
+        )
         run_task(stub, "l", "ollama", "llama3.2", local)
-        unknown = pb.Usage(model="gpt-x", input_tokens=10)
+        unknown = events_pb.Usage(model="gpt-x", input_tokens=10)
         run_task(stub, "u", "openai", "gpt-x", unknown)
 
         watched = collect_watch(
-            stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0), timeout=10),
+            stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0), timeout=10),
             lambda seen: sum(e.HasField("finished") for e in seen) == 3,
         )
         finished = {e.task_id: e.finished.cost for e in watched if e.HasField("finished")}
@@ -76,7 +78,7 @@ def test_finished_events_and_state_carry_exact_costs(
         assert finished["l"].savings_nanos == 6_000_000 and finished["l"].estimated
         assert finished["u"].unpriced
 
-        snap = stub.GetSnapshot(spb.GetSnapshotRequest())
+        snap = stub.GetSnapshot(service_pb.GetSnapshotRequest())
         states = {t.task_id: t for t in snap.tasks}
         assert states["h"].cost == finished["h"]
         assert states["l"].cost == finished["l"]
@@ -93,7 +95,7 @@ def test_finished_events_and_state_carry_exact_costs(
 def test_a_price_change_does_not_rewrite_finished_tasks(
     tmp_path: Path, server_factory: Callable[..., ServerThread]
 ) -> None:
-    usage = pb.Usage(model="hosted", input_tokens=1_000_000)
+    usage = events_pb.Usage(model="hosted", input_tokens=1_000_000)
     first = server_factory(pricing=write_prices(tmp_path, "v1", 3))
     channel, stub = stub_for(first.address)
     with channel:
@@ -104,7 +106,7 @@ def test_a_price_change_does_not_rewrite_finished_tasks(
     channel, stub = stub_for(second.address)
     with channel:
         run_task(stub, "new", "anthropic", "hosted", usage)
-        states = {t.task_id: t for t in stub.GetSnapshot(spb.GetSnapshotRequest()).tasks}
+        states = {t.task_id: t for t in stub.GetSnapshot(service_pb.GetSnapshotRequest()).tasks}
     assert states["old"].cost.actual.total_nanos == 3_000_000_000
     assert states["old"].cost.pricing_version == "v1"
     assert states["new"].cost.actual.total_nanos == 1_000_000_000

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from execstream_server.metrics import ServerMetrics
+from execstream_server.transport.metrics import ServerMetrics
 
 from . import dashboard
 from .dashboard import SUBSTITUTIONS, panels, queries

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from . import dashboard
@@ -32,8 +32,8 @@ TASKS = (
         "haiku",
         "anthropic",
         "claude-haiku-5-5",
-        pb.OUTCOME_SUCCEEDED,
-        pb.Usage(
+        events_pb.OUTCOME_SUCCEEDED,
+        events_pb.Usage(
             input_tokens=1200,
             cache_read_tokens=5000,
             cache_write_tokens=800,
@@ -45,28 +45,28 @@ TASKS = (
         "opus",
         "anthropic",
         "claude-opus-5-5",
-        pb.OUTCOME_FAILED,
-        pb.Usage(input_tokens=2000, output_tokens=50),
+        events_pb.OUTCOME_FAILED,
+        events_pb.Usage(input_tokens=2000, output_tokens=50),
     ),
     (
         "llama",
         "ollama",
         "llama3.2:3b",
-        pb.OUTCOME_SUCCEEDED,
-        pb.Usage(input_tokens=900, output_tokens=250, estimated=True),
+        events_pb.OUTCOME_SUCCEEDED,
+        events_pb.Usage(input_tokens=900, output_tokens=250, estimated=True),
     ),
     (
         "mystery",
         "openai",
         "gpt-mystery-1",
-        pb.OUTCOME_SUCCEEDED,
-        pb.Usage(input_tokens=300, output_tokens=40),
+        events_pb.OUTCOME_SUCCEEDED,
+        events_pb.Usage(input_tokens=300, output_tokens=40),
     ),
 )
 NANOS_PER_USD = 1e9
 
 
-def timed(ev: pb.ExecutionEvent, at_ns: int) -> pb.ExecutionEvent:
+def timed(ev: events_pb.ExecutionEvent, at_ns: int) -> events_pb.ExecutionEvent:
     ev.time.FromNanoseconds(at_ns)
     return ev
 
@@ -90,13 +90,13 @@ def run_round(stub: service_pb2_grpc.ExecutionServiceStub, round_no: int) -> Non
     with pytest.raises(grpc.RpcError) as refused:
         report(stub, "sidecar-a", [event(f"gap-{round_no}", 3)])
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    stub.GetSnapshot(spb.GetSnapshotRequest())
+    stub.GetSnapshot(service_pb.GetSnapshotRequest())
 
 
 @pytest.fixture(scope="module")
 def scraped(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[PrometheusServer, spb.Snapshot]]:
+) -> Iterator[tuple[PrometheusServer, service_pb.Snapshot]]:
     """A server that ran the workload, and a Prometheus that has scraped all of it."""
     require_prometheus()
     tmp_path = tmp_path_factory.mktemp("dashboard")
@@ -110,7 +110,7 @@ def scraped(
             run_round(stub, 1)
             wait_for(lambda: prometheus.value("sum(execstream_tasks_finished_total)") == 4, 20)
             run_round(stub, 2)
-            snapshot = stub.GetSnapshot(spb.GetSnapshotRequest())
+            snapshot = stub.GetSnapshot(service_pb.GetSnapshotRequest())
         assert snapshot.totals.cost_nanos > 0 and snapshot.totals.unpriced_tasks == 2
         wait_for(lambda: prometheus.value("sum(execstream_tasks_finished_total)") == 8, 20)
         yield prometheus, snapshot
@@ -120,7 +120,7 @@ def scraped(
 
 
 def test_every_dashboard_query_returns_numbers(
-    scraped: tuple[PrometheusServer, spb.Snapshot],
+    scraped: tuple[PrometheusServer, service_pb.Snapshot],
 ) -> None:
     prometheus, _ = scraped
     empty = []
@@ -133,7 +133,7 @@ def test_every_dashboard_query_returns_numbers(
 
 
 def test_prometheus_totals_equal_the_snapshot_totals(
-    scraped: tuple[PrometheusServer, spb.Snapshot],
+    scraped: tuple[PrometheusServer, service_pb.Snapshot],
 ) -> None:
     prometheus, snapshot = scraped
     totals = snapshot.totals
@@ -164,7 +164,7 @@ def test_prometheus_totals_equal_the_snapshot_totals(
 
 
 def test_the_filter_variables_list_every_backend_and_model(
-    scraped: tuple[PrometheusServer, spb.Snapshot],
+    scraped: tuple[PrometheusServer, service_pb.Snapshot],
 ) -> None:
     prometheus, _ = scraped
     found = {}

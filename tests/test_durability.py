@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import grpc
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 
 from .helpers import free_port, report, stub_for, task_events, wait_for
 
@@ -66,12 +66,12 @@ def test_acknowledged_events_survive_sigkill_and_revisions_continue(tmp_path: Pa
     try:
         channel, stub = stub_for(server.address)
         acked = report(stub, "sc", task_events("a", 50), task_events("b", 20, finish=False))
-        before = stub.GetSnapshot(spb.GetSnapshotRequest())
+        before = stub.GetSnapshot(service_pb.GetSnapshotRequest())
         channel.close()
         server.kill()
         server.start()
         channel, stub = stub_for(server.address)
-        after = stub.GetSnapshot(spb.GetSnapshotRequest())
+        after = stub.GetSnapshot(service_pb.GetSnapshotRequest())
         assert after.revision == acked.last_revision == 52 + 21
         assert list(after.tasks) == list(before.tasks), "state must be the fold of the log"
         more = report(stub, "sc", [task_events("b", 20)[-1]])
@@ -93,7 +93,7 @@ def test_sigterm_stops_cleanly_and_checkpoints(tmp_path: Path) -> None:
     server.start()
     try:
         channel, stub = stub_for(server.address)
-        wait_for(lambda: stub.GetSnapshot(spb.GetSnapshotRequest()).revision == 7)
+        wait_for(lambda: stub.GetSnapshot(service_pb.GetSnapshotRequest()).revision == 7)
         channel.close()
     finally:
         server.kill()

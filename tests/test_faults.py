@@ -21,14 +21,14 @@ LONG = os.environ.get("EXECSTREAM_LONG_TESTS") == "1"
 
 
 def revision_of(address: str) -> int:
-    from execstream.v1 import service_pb2 as spb
+    from execstream.v1 import service_pb2 as service_pb
     from execstream.v1 import service_pb2_grpc
 
     with grpc.insecure_channel(address, options=FAST_RECONNECT) as channel:
         stub = service_pb2_grpc.ExecutionServiceStub(channel)
         return int(
             stub.GetSnapshot(
-                spb.GetSnapshotRequest(task_ids=["none"]), timeout=5, wait_for_ready=True
+                service_pb.GetSnapshotRequest(task_ids=["none"]), timeout=5, wait_for_ready=True
             ).revision
         )
 

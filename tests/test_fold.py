@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import itertools
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as pb_state
-from execstream_server.fold import fold
+from execstream_server.domain.fold import fold
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from .helpers import event
 
 
-def stamped(*events: pb.ExecutionEvent, sidecar: str = "sc") -> list[pb.ExecutionEvent]:
+def stamped(
+    *events: events_pb.ExecutionEvent, sidecar: str = "sc"
+) -> list[events_pb.ExecutionEvent]:
     for revision, ev in enumerate(events, start=1):
         ev.revision = revision
         ev.sidecar_id = sidecar
@@ -23,9 +25,13 @@ def stamped(*events: pb.ExecutionEvent, sidecar: str = "sc") -> list[pb.Executio
 
 def test_first_event_creates_pending_task_owned_by_its_sidecar() -> None:
     state = fold(
-        None, stamped(event("t", 1, "status", status=pb.TASK_STATUS_PENDING)), tail_bytes=64
+        None, stamped(event("t", 1, "status", status=events_pb.TASK_STATUS_PENDING)), tail_bytes=64
     )
-    assert (state.task_id, state.sidecar_id, state.status) == ("t", "sc", pb.TASK_STATUS_PENDING)
+    assert (state.task_id, state.sidecar_id, state.status) == (
+        "t",
+        "sc",
+        events_pb.TASK_STATUS_PENDING,
+    )
     assert state.created_time.seconds == 1_700_000_001
 
 
@@ -33,15 +39,15 @@ def test_started_then_finished_walks_the_lifecycle() -> None:
     events = stamped(
         event("t", 1, "started", backend="ollama", model="llama3", labels={"team": "a"}),
         event("t", 2, "token", text="hi"),
-        event("t", 3, "finished", outcome=pb.OUTCOME_FAILED, error="oom", exit_code=137),
+        event("t", 3, "finished", outcome=events_pb.OUTCOME_FAILED, error="oom", exit_code=137),
     )
     running = fold(None, events[:2], tail_bytes=64)
-    assert running.status == pb.TASK_STATUS_RUNNING
+    assert running.status == events_pb.TASK_STATUS_RUNNING
     done = fold(running, events[2:], tail_bytes=64)
-    assert done.status == pb.TASK_STATUS_FAILED
+    assert done.status == events_pb.TASK_STATUS_FAILED
     assert (done.backend, done.model, dict(done.labels)) == ("ollama", "llama3", {"team": "a"})
     assert (done.error, done.exit_code, done.last_seq, done.last_revision) == ("oom", 137, 3, 3)
-    assert running.status == pb.TASK_STATUS_RUNNING, "fold must not mutate its input"
+    assert running.status == events_pb.TASK_STATUS_RUNNING, "fold must not mutate its input"
 
 
 def test_output_tail_keeps_the_last_bytes_on_a_character_boundary() -> None:
@@ -53,11 +59,13 @@ def test_output_tail_keeps_the_last_bytes_on_a_character_boundary() -> None:
 
 
 def test_usage_from_retries_and_finish_is_summed() -> None:
-    retry_usage = pb.Usage(input_tokens=10, output_tokens=5)
-    final_usage = pb.Usage(input_tokens=7, cache_read_tokens=3, output_tokens=2, estimated=True)
+    retry_usage = events_pb.Usage(input_tokens=10, output_tokens=5)
+    final_usage = events_pb.Usage(
+        input_tokens=7, cache_read_tokens=3, output_tokens=2, estimated=True
+    )
     events = stamped(
         event("t", 1, "started"),
-        event("t", 2, "status", status=pb.TASK_STATUS_RETRYING, usage=retry_usage),
+        event("t", 2, "status", status=events_pb.TASK_STATUS_RETRYING, usage=retry_usage),
         event("t", 3, "stdout", attempt=2),
         event("t", 4, "finished", usage=final_usage),
     )
@@ -65,18 +73,18 @@ def test_usage_from_retries_and_finish_is_summed() -> None:
     assert (state.usage.input_tokens, state.usage.output_tokens) == (17, 7)
     assert state.usage.cache_read_tokens == 3 and state.usage.estimated
     assert state.attempt == 2
-    assert state.status == pb.TASK_STATUS_SUCCEEDED
+    assert state.status == events_pb.TASK_STATUS_SUCCEEDED
 
 
 def test_retrying_returns_to_running_on_new_output() -> None:
     events = stamped(
         event("t", 1, "started"),
-        event("t", 2, "status", status=pb.TASK_STATUS_RETRYING, message="429"),
+        event("t", 2, "status", status=events_pb.TASK_STATUS_RETRYING, message="429"),
         event("t", 3, "token", text="again", attempt=2),
     )
     retrying = fold(None, events[:2], tail_bytes=64)
-    assert retrying.status == pb.TASK_STATUS_RETRYING and retrying.status_message == "429"
-    assert fold(retrying, events[2:], tail_bytes=64).status == pb.TASK_STATUS_RUNNING
+    assert retrying.status == events_pb.TASK_STATUS_RETRYING and retrying.status_message == "429"
+    assert fold(retrying, events[2:], tail_bytes=64).status == events_pb.TASK_STATUS_RUNNING
 
 
 def test_folding_in_pieces_equals_folding_at_once() -> None:

@@ -6,10 +6,10 @@ from typing import Any
 
 import grpc
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
-from execstream_server.fold import fold
+from execstream_server.domain.fold import fold
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +19,7 @@ from .sidecar_sim import read_log
 ids = st.one_of(st.sampled_from(["t1", "t2", "t3", "sc-a", "sc-b"]), st.text(max_size=12))
 texts = st.text(max_size=200)
 usage = st.builds(
-    pb.Usage,
+    events_pb.Usage,
     model=st.text(max_size=20),
     input_tokens=st.integers(0, 10**9),
     output_tokens=st.integers(0, 10**6),
@@ -27,20 +27,22 @@ usage = st.builds(
     reasoning_tokens=st.integers(0, 10**6),
 )
 bodies = st.one_of(
-    st.builds(lambda t: {"stdout": pb.OutputChunk(text=t)}, texts),
-    st.builds(lambda t: {"token": pb.TokenChunk(text=t)}, texts),
+    st.builds(lambda t: {"stdout": events_pb.OutputChunk(text=t)}, texts),
+    st.builds(lambda t: {"token": events_pb.TokenChunk(text=t)}, texts),
     st.builds(
-        lambda b, m: {"started": pb.Started(backend=b, model=m)}, st.text(max_size=10), texts
+        lambda b, m: {"started": events_pb.Started(backend=b, model=m)}, st.text(max_size=10), texts
     ),
     st.builds(
-        lambda s, u: {"status": pb.StatusChange(status=s, usage=u)}, st.integers(0, 8), usage
+        lambda s, u: {"status": events_pb.StatusChange(status=s, usage=u)}, st.integers(0, 8), usage
     ),
-    st.builds(lambda m: {"error": pb.ErrorReport(message=m)}, texts),
-    st.builds(lambda o, u: {"finished": pb.Finished(outcome=o, usage=u)}, st.integers(0, 4), usage),
+    st.builds(lambda m: {"error": events_pb.ErrorReport(message=m)}, texts),
+    st.builds(
+        lambda o, u: {"finished": events_pb.Finished(outcome=o, usage=u)}, st.integers(0, 4), usage
+    ),
     st.just({}),
 )
 events = st.builds(
-    lambda task, seq, body, attempt: pb.ExecutionEvent(
+    lambda task, seq, body, attempt: events_pb.ExecutionEvent(
         task_id=task, seq=seq, attempt=attempt, **body
     ),
     ids,
@@ -49,20 +51,21 @@ events = st.builds(
     st.integers(0, 3),
 )
 random_reports = st.builds(
-    lambda sc, evs: spb.ProgressReport(sidecar_id=sc, events=evs),
+    lambda sc, evs: service_pb.ProgressReport(sidecar_id=sc, events=evs),
     st.sampled_from(["sc-a", "sc-b", "", "bad id"]),
     st.lists(events, max_size=8),
 )
 valid_bodies = st.one_of(
-    st.builds(lambda t: {"stdout": pb.OutputChunk(text=t)}, st.text(max_size=50)),
-    st.just({"started": pb.Started(backend="ollama", model="llama3")}),
-    st.just({"status": pb.StatusChange(status=pb.TASK_STATUS_RUNNING)}),
-    st.builds(lambda o: {"finished": pb.Finished(outcome=o)}, st.integers(1, 3)),
+    st.builds(lambda t: {"stdout": events_pb.OutputChunk(text=t)}, st.text(max_size=50)),
+    st.just({"started": events_pb.Started(backend="ollama", model="llama3")}),
+    st.just({"status": events_pb.StatusChange(status=events_pb.TASK_STATUS_RUNNING)}),
+    st.builds(lambda o: {"finished": events_pb.Finished(outcome=o)}, st.integers(1, 3)),
 )
 # A run of consecutive seqs of one task, starting near its likely next seq.
 valid_runs = st.builds(
     lambda task, start, chosen: [
-        pb.ExecutionEvent(task_id=task, seq=start + i, **body) for i, body in enumerate(chosen)
+        events_pb.ExecutionEvent(task_id=task, seq=start + i, **body)
+        for i, body in enumerate(chosen)
     ],
     st.sampled_from(["t1", "t2", "t3", "t4", "t5"]),
     st.integers(1, 6),
@@ -72,7 +75,7 @@ valid_runs = st.builds(
 # finished and foreign tasks), mixed with arbitrary ones.
 reports = st.one_of(
     st.builds(
-        lambda sc, evs: spb.ProgressReport(sidecar_id=sc, events=evs),
+        lambda sc, evs: service_pb.ProgressReport(sidecar_id=sc, events=evs),
         st.sampled_from(["sc-a", "sc-a", "sc-b"]),
         valid_runs,
     ),
@@ -102,7 +105,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Any:
 )
 @given(stream=st.lists(reports, min_size=1, max_size=3))
 def test_generated_reports_get_an_expected_status(
-    fuzzed: Any, stream: list[spb.ProgressReport]
+    fuzzed: Any, stream: list[service_pb.ProgressReport]
 ) -> None:
     _, stub = fuzzed
     code = grpc.StatusCode.OK
@@ -115,7 +118,7 @@ def test_generated_reports_get_an_expected_status(
 
 def test_state_after_fuzzing_is_the_fold_of_the_log(fuzzed: Any) -> None:
     server, stub = fuzzed
-    snap = stub.GetSnapshot(spb.GetSnapshotRequest(page_size=10_000))
+    snap = stub.GetSnapshot(service_pb.GetSnapshotRequest(page_size=10_000))
     assert snap.revision > 0, "the generated reports never stored anything"
     log = read_log(server.address, snap.revision)
     assert [e.revision for e in log] == list(range(1, snap.revision + 1))

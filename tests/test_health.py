@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -37,7 +37,7 @@ def test_shutdown_ends_watchers_with_a_last_heartbeat_then_unavailable(
 ) -> None:
     channel, stub = stub_for(server.address)
     report(stub, "sc", task_events("t", 1))
-    call = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0))
+    call = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0))
     health = health_pb2_grpc.HealthStub(channel)
     watch_health = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE))
     assert next(watch_health).status == health_pb2.HealthCheckResponse.SERVING
@@ -46,7 +46,7 @@ def test_shutdown_ends_watchers_with_a_last_heartbeat_then_unavailable(
     wait_for(lambda: server.call(lambda: server.engine.hub.watcher_count) == 1)
     server.stop(grace=2)
     assert next(watch_health).status == health_pb2.HealthCheckResponse.NOT_SERVING
-    messages: list[spb.WatchExecutionResponse] = []
+    messages: list[service_pb.WatchExecutionResponse] = []
     with pytest.raises(grpc.RpcError) as info:
         messages.extend(call)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE

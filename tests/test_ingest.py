@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
 from .helpers import error_details, event, report, task_events
 from .serverthread import ServerThread
@@ -15,23 +15,28 @@ ALL_KINDS = [
     event("t", 2, "token", text="Hel"),
     event("t", 3, "stdout", text="out\n"),
     event("t", 4, "stderr", text="warn\n"),
-    event("t", 5, "status", status=pb.TASK_STATUS_RETRYING, message="429"),
+    event("t", 5, "status", status=events_pb.TASK_STATUS_RETRYING, message="429"),
     event("t", 6, "error", message="rate limited", code="http_429", retryable=True),
     event("t", 7, "tool_call", tool_name="grep", arguments_summary="-r x", ok=True, iteration=1),
-    event("t", 8, "finished", usage=pb.Usage(model="llama3.2:3b", input_tokens=3, output_tokens=2)),
+    event(
+        "t",
+        8,
+        "finished",
+        usage=events_pb.Usage(model="llama3.2:3b", input_tokens=3, output_tokens=2),
+    ),
 ]
 
 
-def snapshot(stub, **kwargs) -> spb.Snapshot:  # type: ignore[no-untyped-def]
-    return stub.GetSnapshot(spb.GetSnapshotRequest(**kwargs))
+def snapshot(stub, **kwargs) -> service_pb.Snapshot:  # type: ignore[no-untyped-def]
+    return stub.GetSnapshot(service_pb.GetSnapshotRequest(**kwargs))
 
 
 def test_every_event_kind_round_trips(stub, server: ServerThread) -> None:  # type: ignore[no-untyped-def]
     response = report(stub, "sc", ALL_KINDS[:4], ALL_KINDS[4:])
     assert (response.events_accepted, response.duplicates, response.last_revision) == (8, 0, 8)
     assert [(t.task_id, t.last_seq) for t in response.tasks] == [("t", 8)]
-    replay = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0))
-    got: list[pb.ExecutionEvent] = []
+    replay = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0))
+    got: list[events_pb.ExecutionEvent] = []
     for message in replay:
         got.extend(message.events)
         if len(got) == 8:
@@ -45,7 +50,7 @@ def test_every_event_kind_round_trips(stub, server: ServerThread) -> None:  # ty
         assert stored.sidecar_id == "sc" and stored.attempt == 1 and stored.HasField("time")
     assert [e.revision for e in got] == list(range(1, 9))
     state = snapshot(stub).tasks[0]
-    assert state.status == pb.TASK_STATUS_SUCCEEDED
+    assert state.status == events_pb.TASK_STATUS_SUCCEEDED
     assert (state.backend, state.model, state.error) == ("ollama", "llama3.2:3b", "rate limited")
     assert state.output_tail == "Helout\nwarn\n"
 
@@ -102,7 +107,7 @@ def test_another_sidecar_cannot_write_a_task(stub) -> None:  # type: ignore[no-u
 def test_revisions_are_global_and_gap_free_across_tasks(stub) -> None:  # type: ignore[no-untyped-def]
     for i in range(5):
         report(stub, f"sc{i % 2}", task_events(f"t{i}", 3))
-    replay = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0))
+    replay = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0))
     revisions: list[int] = []
     for message in replay:
         revisions.extend(e.revision for e in message.events)

@@ -6,15 +6,15 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
 from .helpers import error_details, event, report, stub_for
 from .serverthread import ServerThread
 
 LIMITS = {"max_text_bytes": 100, "max_events_per_report": 5, "max_message_bytes": 64 * 1024}
 
-CASES: list[tuple[str, str, list[pb.ExecutionEvent], str]] = [
+CASES: list[tuple[str, str, list[events_pb.ExecutionEvent], str]] = [
     ("task id too long", "sc", [event("t" * 129, 1)], "events[0].task_id"),
     ("task id bad charset", "sc", [event("bad id!", 1)], "events[0].task_id"),
     ("task id empty", "sc", [event("", 1)], "events[0].task_id"),
@@ -33,19 +33,19 @@ CASES: list[tuple[str, str, list[pb.ExecutionEvent], str]] = [
     (
         "terminal status event",
         "sc",
-        [event("t", 1, "status", status=pb.TASK_STATUS_SUCCEEDED)],
+        [event("t", 1, "status", status=events_pb.TASK_STATUS_SUCCEEDED)],
         "events[0].status.status",
     ),
     (
         "finished without outcome",
         "sc",
-        [event("t", 1, "finished", outcome=pb.OUTCOME_UNSPECIFIED)],
+        [event("t", 1, "finished", outcome=events_pb.OUTCOME_UNSPECIFIED)],
         "events[0].finished.outcome",
     ),
     (
         "reasoning above output",
         "sc",
-        [event("t", 1, "finished", usage=pb.Usage(output_tokens=1, reasoning_tokens=2))],
+        [event("t", 1, "finished", usage=events_pb.Usage(output_tokens=1, reasoning_tokens=2))],
         "events[0].finished.usage.reasoning_tokens",
     ),
     (
@@ -72,7 +72,7 @@ def limited(server_factory: Callable[..., ServerThread]) -> ServerThread:
     ("sidecar", "events", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_malformed_report_is_invalid_argument_naming_the_field(
-    limited: ServerThread, sidecar: str, events: list[pb.ExecutionEvent], field: str
+    limited: ServerThread, sidecar: str, events: list[events_pb.ExecutionEvent], field: str
 ) -> None:
     channel, stub = stub_for(limited.address)
     with pytest.raises(grpc.RpcError) as info:
@@ -97,7 +97,9 @@ def test_oversized_message_is_resource_exhausted_and_server_stays_healthy(
     limited: ServerThread,
 ) -> None:
     channel, stub = stub_for(limited.address)
-    huge = spb.ProgressReport(sidecar_id="sc", events=[event("t", 1, "stdout", text="x" * 70_000)])
+    huge = service_pb.ProgressReport(
+        sidecar_id="sc", events=[event("t", 1, "stdout", text="x" * 70_000)]
+    )
     with pytest.raises(grpc.RpcError) as info:
         stub.ReportProgress(iter([huge]), timeout=10)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -108,7 +110,7 @@ def test_oversized_message_is_resource_exhausted_and_server_stays_healthy(
 def test_watch_filter_ids_are_validated(limited: ServerThread) -> None:
     channel, stub = stub_for(limited.address)
     with pytest.raises(grpc.RpcError) as info:
-        next(iter(stub.WatchExecution(spb.WatchExecutionRequest(task_ids=["ok", "not ok"]))))
+        next(iter(stub.WatchExecution(service_pb.WatchExecutionRequest(task_ids=["ok", "not ok"]))))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "task_ids[1]" in info.value.details()
     channel.close()

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from prometheus_client.parser import text_string_to_metric_families
 
 from .helpers import event, free_port, report, stub_for, wait_for
@@ -32,7 +32,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-USAGE = pb.Usage(
+USAGE = events_pb.Usage(
     model="llama3.2:3b",
     input_tokens=100,
     cache_read_tokens=40,
@@ -42,7 +42,7 @@ USAGE = pb.Usage(
 )
 
 
-def run_task(stub, task_id: str, outcome: int = pb.OUTCOME_SUCCEEDED) -> None:  # type: ignore[no-untyped-def]
+def run_task(stub, task_id: str, outcome: int = events_pb.OUTCOME_SUCCEEDED) -> None:  # type: ignore[no-untyped-def]
     report(
         stub,
         "sc",
@@ -62,7 +62,7 @@ def metered(server_factory: Callable[..., ServerThread]) -> ServerThread:
 def test_tokens_and_outcomes_are_counted_by_backend_model_and_type(metered: ServerThread) -> None:
     _, stub = stub_for(metered.address)
     run_task(stub, "a")
-    run_task(stub, "b", pb.OUTCOME_FAILED)
+    run_task(stub, "b", events_pb.OUTCOME_FAILED)
     samples = scrape(metered)
     labels = {"backend": "ollama", "model": "llama3.2:3b"}
     for kind, count in (("input", 200), ("cache_read", 80), ("cache_write", 20), ("output", 60)):
@@ -111,7 +111,7 @@ def test_rejections_duplicates_and_grpc_codes_are_counted(metered: ServerThread)
 def test_watchers_gauge_and_stream_messages(metered: ServerThread) -> None:
     _, stub = stub_for(metered.address)
     run_task(stub, "a")
-    call = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0))
+    call = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0))
     next(iter(call))
     assert value(scrape(metered), "execstream_watchers") == 1
     call.cancel()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from execstream_server.metrics import ServerMetrics
+from execstream_server.transport.metrics import ServerMetrics
 
 from . import dashboard
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
 from .helpers import event, free_port, report, stub_for, wait_for
 from .prometheus_server import PrometheusServer
@@ -22,15 +22,15 @@ pytestmark = pytest.mark.prometheus
 MODEL = 'backend="anthropic", model="claude-haiku-5-5"'
 
 
-def run_task(address: str, task_id: str, tokens: int) -> spb.Snapshot:
+def run_task(address: str, task_id: str, tokens: int) -> service_pb.Snapshot:
     channel, stub = stub_for(address)
     with channel:
         events = [event(task_id, 1, "started", backend="anthropic", model="claude-haiku-5-5")]
         events += [event(task_id, 2 + i, "token", text="tok") for i in range(tokens)]
-        usage = pb.Usage(input_tokens=1000, cache_read_tokens=4000, output_tokens=200)
+        usage = events_pb.Usage(input_tokens=1000, cache_read_tokens=4000, output_tokens=200)
         events.append(event(task_id, tokens + 2, "finished", usage=usage))
         report(stub, "sidecar-a", events)
-        return stub.GetSnapshot(spb.GetSnapshotRequest())  # type: ignore[no-any-return]
+        return stub.GetSnapshot(service_pb.GetSnapshotRequest())  # type: ignore[no-any-return]
 
 
 def test_cost_counters_continue_across_a_restart_while_ingest_counters_reset(

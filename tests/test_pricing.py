@@ -6,9 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream_server.cost import add_cost
-from execstream_server.pricing import PriceTableError, default_table_text, load_price_table
+from execstream.v1 import events_pb2 as events_pb
+from execstream_server.domain.cost import add_cost
+from execstream_server.domain.pricing import PriceTableError, default_table_text, load_price_table
 
 HEADER = """
 version = "t1"
@@ -40,7 +40,7 @@ def entry(name: str, **prices: float) -> str:
 
 def test_each_bucket_is_priced_on_its_own_rate(tmp_path: Path) -> None:
     prices = load_price_table(str(table(tmp_path)))
-    usage = pb.Usage(
+    usage = events_pb.Usage(
         model="ref",
         input_tokens=1_000,  # 1000 * $3/M      = $0.003     = 3_000_000 nanos
         cache_read_tokens=10_000,  # 10k * $0.30/M = $0.003     = 3_000_000
@@ -64,7 +64,7 @@ def test_each_bucket_is_priced_on_its_own_rate(tmp_path: Path) -> None:
 def test_cached_tokens_are_not_charged_as_input(tmp_path: Path) -> None:
     """input_tokens is uncached input only: a fully cached prompt costs only the cache read."""
     prices = load_price_table(str(table(tmp_path)))
-    cost = prices.price(pb.Usage(model="ref", cache_read_tokens=1_000_000), backend="")
+    cost = prices.price(events_pb.Usage(model="ref", cache_read_tokens=1_000_000), backend="")
     assert cost.actual.input_nanos == 0
     assert cost.actual.total_nanos == 300_000_000  # $0.30, not $3.30
 
@@ -85,7 +85,7 @@ def test_exact_beats_glob_and_the_most_specific_glob_wins(tmp_path: Path) -> Non
 def test_backend_fallback_is_local_and_free_when_it_gives_no_price(tmp_path: Path) -> None:
     body = '[backends.ollama]\neffective_from = 2026-01-01\nsource = "local"\n'
     prices = load_price_table(str(table(tmp_path, body)))
-    usage = pb.Usage(model="llama3.2:3b", input_tokens=1_000_000, output_tokens=100_000)
+    usage = events_pb.Usage(model="llama3.2:3b", input_tokens=1_000_000, output_tokens=100_000)
     cost = prices.price(usage, backend="ollama")
     assert cost.local and cost.price_entry == "backend:ollama"
     assert cost.actual.total_nanos == 0
@@ -98,7 +98,7 @@ def test_a_model_with_zero_input_and_output_does_not_inherit_cache_prices(
     tmp_path: Path,
 ) -> None:
     prices = load_price_table(str(table(tmp_path, entry("ollama/*", input=0, output=0))))
-    usage = pb.Usage(model="ollama/qwen", cache_read_tokens=10**6, cache_write_tokens=10**6)
+    usage = events_pb.Usage(model="ollama/qwen", cache_read_tokens=10**6, cache_write_tokens=10**6)
     cost = prices.price(usage, backend="ollama")
     assert cost.actual.total_nanos == 0 and cost.local
 
@@ -106,14 +106,14 @@ def test_a_model_with_zero_input_and_output_does_not_inherit_cache_prices(
 def test_a_priced_cache_makes_a_model_not_local(tmp_path: Path) -> None:
     body = entry("box/*", input=0, output=0, cache_read=0.01)
     prices = load_price_table(str(table(tmp_path, body)))
-    cost = prices.price(pb.Usage(model="box/m", cache_read_tokens=10**6), backend="")
+    cost = prices.price(events_pb.Usage(model="box/m", cache_read_tokens=10**6), backend="")
     assert not cost.local
     assert cost.actual.total_nanos == 10_000_000
 
 
 def test_unpriced_model_is_flagged_never_free(tmp_path: Path) -> None:
     prices = load_price_table(str(table(tmp_path)))
-    cost = prices.price(pb.Usage(model="mystery", output_tokens=10), backend="openai")
+    cost = prices.price(events_pb.Usage(model="mystery", output_tokens=10), backend="openai")
     assert cost.unpriced
     assert not cost.local
     assert cost.actual.total_nanos == 0 and cost.savings_nanos == 0  # no invented savings
@@ -121,7 +121,9 @@ def test_unpriced_model_is_flagged_never_free(tmp_path: Path) -> None:
 
 def test_a_dearer_model_has_negative_savings(tmp_path: Path) -> None:
     prices = load_price_table(str(table(tmp_path, entry("big", input=15, output=75))))
-    cost = prices.price(pb.Usage(model="big", input_tokens=10**6, output_tokens=10**6), backend="")
+    cost = prices.price(
+        events_pb.Usage(model="big", input_tokens=10**6, output_tokens=10**6), backend=""
+    )
     assert cost.actual.total_nanos == 90_000_000_000
     assert cost.reference.total_nanos == 18_000_000_000
     assert cost.savings_nanos == -72_000_000_000
@@ -137,12 +139,12 @@ def test_long_context_tier_prices_the_whole_request(tmp_path: Path) -> None:
         """
     )
     prices = load_price_table(str(table(tmp_path, body)))
-    short = pb.Usage(
+    short = events_pb.Usage(
         model="long", input_tokens=150_000, cache_read_tokens=50_000, output_tokens=1000
     )
     # 200_000 prompt tokens is not above the threshold: base rates (cache read = input).
     assert prices.price(short, backend="").actual.total_nanos == 600_000_000 + 15_000_000
-    long = pb.Usage(
+    long = events_pb.Usage(
         model="long", input_tokens=150_001, cache_read_tokens=50_000, output_tokens=1000
     )
     cost = prices.price(long, backend="").actual
@@ -153,17 +155,24 @@ def test_long_context_tier_prices_the_whole_request(tmp_path: Path) -> None:
 def test_fractional_nanos_round_half_even_per_chunk(tmp_path: Path) -> None:
     prices = load_price_table(str(table(tmp_path, entry("tiny", input=0.0005, output=0.0015))))
     # 1 token at $0.0005/M = 0.5 nano-USD -> 0 (half-even); 3 tokens = 1.5 -> 2.
-    assert prices.price(pb.Usage(model="tiny", input_tokens=1), backend="").actual.input_nanos == 0
-    assert prices.price(pb.Usage(model="tiny", input_tokens=3), backend="").actual.input_nanos == 2
     assert (
-        prices.price(pb.Usage(model="tiny", output_tokens=1), backend="").actual.output_nanos == 2
+        prices.price(events_pb.Usage(model="tiny", input_tokens=1), backend="").actual.input_nanos
+        == 0
+    )
+    assert (
+        prices.price(events_pb.Usage(model="tiny", input_tokens=3), backend="").actual.input_nanos
+        == 2
+    )
+    assert (
+        prices.price(events_pb.Usage(model="tiny", output_tokens=1), backend="").actual.output_nanos
+        == 2
     )
 
 
 def test_big_sums_do_not_drift(tmp_path: Path) -> None:
     """A million chunks of $0.30/M * 7 tokens add to exactly 7e6 * 0.3 * 1000 nanos."""
     prices = load_price_table(str(table(tmp_path, entry("r", input=0.3, output=0.3))))
-    chunk = prices.price(pb.Usage(model="r", input_tokens=7), backend="")
+    chunk = prices.price(events_pb.Usage(model="r", input_tokens=7), backend="")
     assert chunk.actual.total_nanos == 2_100
     total = chunk
     for _ in range(999):
@@ -175,7 +184,7 @@ def test_big_sums_do_not_drift(tmp_path: Path) -> None:
 
 def test_estimated_usage_flags_the_cost(tmp_path: Path) -> None:
     prices = load_price_table(str(table(tmp_path)))
-    cost = prices.price(pb.Usage(model="ref", output_tokens=5, estimated=True), backend="")
+    cost = prices.price(events_pb.Usage(model="ref", output_tokens=5, estimated=True), backend="")
     assert cost.estimated
 
 
@@ -183,7 +192,9 @@ def test_the_packaged_table_loads_and_prices_every_claude_family(tmp_path: Path)
     prices = load_price_table(None)
     assert prices.reference_model.startswith("claude-")
     for model in ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-4-1"):
-        cost = prices.price(pb.Usage(model=model, input_tokens=10, output_tokens=10), backend="")
+        cost = prices.price(
+            events_pb.Usage(model=model, input_tokens=10, output_tokens=10), backend=""
+        )
         assert not cost.unpriced and cost.actual.total_nanos > 0, model
     assert "taken on" in default_table_text()
     assert ("anthropic", prices.reference_model) in prices.known_labels()

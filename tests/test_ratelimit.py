@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from execstream.v1 import service_pb2 as spb
-from execstream_server.ratelimit import EventRateLimiter
+from execstream.v1 import service_pb2 as service_pb
+from execstream_server.domain.ratelimit import EventRateLimiter
 
 from .helpers import error_details, event, report, stub_for, task_events
 from .serverthread import ServerThread
@@ -64,12 +64,12 @@ def test_max_watchers_is_enforced(server_factory: Callable[..., ServerThread]) -
     _, stub = stub_for(server.address)
     report(stub, "sc", [event("t", 1)])
     open_calls = [
-        stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0)) for _ in range(2)
+        stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0)) for _ in range(2)
     ]
     for call in open_calls:
         next(iter(call))
     with pytest.raises(grpc.RpcError) as info:
-        next(iter(stub.WatchExecution(spb.WatchExecutionRequest())))
+        next(iter(stub.WatchExecution(service_pb.WatchExecutionRequest())))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "--max-watchers" in info.value.details()
     for call in open_calls:
@@ -81,14 +81,16 @@ def test_streams_per_client_are_capped(server_factory: Callable[..., ServerThrea
     _, stub = stub_for(server.address)
     report(stub, "sc", [event("t", 1)])
     open_calls = [
-        stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0)) for _ in range(2)
+        stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0)) for _ in range(2)
     ]
     for call in open_calls:
         next(iter(call))
     with pytest.raises(grpc.RpcError) as info:
-        next(iter(stub.WatchExecution(spb.WatchExecutionRequest())))
+        next(iter(stub.WatchExecution(service_pb.WatchExecutionRequest())))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "--max-streams-per-client" in info.value.details()
-    assert stub.GetSnapshot(spb.GetSnapshotRequest()).revision == 1, "unary calls are not capped"
+    assert stub.GetSnapshot(service_pb.GetSnapshotRequest()).revision == 1, (
+        "unary calls are not capped"
+    )
     for call in open_calls:
         call.cancel()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 
 from .helpers import event, report, stub_for
 from .test_durability import ServerProcess
@@ -32,10 +32,10 @@ def test_stalled_watcher_has_bounded_memory_and_others_get_everything(tmp_path: 
         _, stub = stub_for(server.address)
         report(stub, "sc", [event("warm", 1, "stdout", text="x")])
         baseline = rss_bytes(server.proc.pid)
-        stalled = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0))
+        stalled = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0))
         next(iter(stalled))  # subscribed; from now on this client reads nothing
         received: list[int] = []
-        live = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=1))
+        live = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=1))
 
         def read_live() -> None:
             for message in live:
@@ -82,7 +82,9 @@ def test_watcher_stalled_past_the_write_timeout_is_ended_with_its_resume_revisio
     server = ServerProcess(tmp_path / "stall.db", "--watch-write-timeout", timeout).start()
     try:
         _, stub = stub_for(server.address)
-        stalled = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0), timeout=120)
+        stalled = stub.WatchExecution(
+            service_pb.WatchExecutionRequest(after_revision=0), timeout=120
+        )
         report(stub, "sc", [event("t0", 1, "stdout", text="x")])
         next(iter(stalled))
         for i in range(1, 800):

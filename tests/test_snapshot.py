@@ -6,19 +6,19 @@ import threading
 
 import grpc
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
-from execstream_server.fold import fold
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
+from execstream_server.domain.fold import fold
 
 from .helpers import event, report, stub_for, task_events
 from .serverthread import ServerThread
 
 
-def all_pages(stub, page_size: int, **kwargs) -> list[spb.Snapshot]:  # type: ignore[no-untyped-def]
+def all_pages(stub, page_size: int, **kwargs) -> list[service_pb.Snapshot]:  # type: ignore[no-untyped-def]
     pages, token = [], ""
     while True:
         page = stub.GetSnapshot(
-            spb.GetSnapshotRequest(page_size=page_size, page_token=token, **kwargs)
+            service_pb.GetSnapshotRequest(page_size=page_size, page_token=token, **kwargs)
         )
         pages.append(page)
         token = page.next_page_token
@@ -37,27 +37,31 @@ def test_pages_cover_every_task_once_in_id_order(stub) -> None:  # type: ignore[
 
 def test_filters_by_ids_and_status(stub) -> None:  # type: ignore[no-untyped-def]
     report(stub, "sc", task_events("done", 1), task_events("running", 1, finish=False))
-    running = stub.GetSnapshot(spb.GetSnapshotRequest(statuses=[pb.TASK_STATUS_RUNNING]))
+    running = stub.GetSnapshot(
+        service_pb.GetSnapshotRequest(statuses=[events_pb.TASK_STATUS_RUNNING])
+    )
     assert [t.task_id for t in running.tasks] == ["running"]
-    by_id = stub.GetSnapshot(spb.GetSnapshotRequest(task_ids=["done", "missing"]))
+    by_id = stub.GetSnapshot(service_pb.GetSnapshotRequest(task_ids=["done", "missing"]))
     assert [t.task_id for t in by_id.tasks] == ["done"]
 
 
 def test_totals_count_statuses_and_tokens(stub) -> None:  # type: ignore[no-untyped-def]
-    usage = pb.Usage(input_tokens=100, cache_read_tokens=50, output_tokens=20, reasoning_tokens=5)
+    usage = events_pb.Usage(
+        input_tokens=100, cache_read_tokens=50, output_tokens=20, reasoning_tokens=5
+    )
     report(
         stub,
         "sc",
         [event("a", 1, "started"), event("a", 2, "finished", usage=usage)],
-        [event("b", 1, "started"), event("b", 2, "finished", outcome=pb.OUTCOME_FAILED)],
+        [event("b", 1, "started"), event("b", 2, "finished", outcome=events_pb.OUTCOME_FAILED)],
         [event("c", 1, "started")],
     )
-    totals = stub.GetSnapshot(spb.GetSnapshotRequest()).totals
+    totals = stub.GetSnapshot(service_pb.GetSnapshotRequest()).totals
     counts = {c.status: c.tasks for c in totals.by_status}
     assert counts == {
-        pb.TASK_STATUS_RUNNING: 1,
-        pb.TASK_STATUS_SUCCEEDED: 1,
-        pb.TASK_STATUS_FAILED: 1,
+        events_pb.TASK_STATUS_RUNNING: 1,
+        events_pb.TASK_STATUS_SUCCEEDED: 1,
+        events_pb.TASK_STATUS_FAILED: 1,
     }
     assert (totals.usage.input_tokens, totals.usage.cache_read_tokens) == (100, 50)
     assert (totals.usage.output_tokens, totals.usage.reasoning_tokens) == (20, 5)
@@ -65,8 +69,8 @@ def test_totals_count_statuses_and_tokens(stub) -> None:  # type: ignore[no-unty
 
 def test_bad_page_token_and_page_size_are_invalid(stub) -> None:  # type: ignore[no-untyped-def]
     for request in (
-        spb.GetSnapshotRequest(page_token="%%%"),
-        spb.GetSnapshotRequest(page_size=10**6),
+        service_pb.GetSnapshotRequest(page_token="%%%"),
+        service_pb.GetSnapshotRequest(page_size=10**6),
     ):
         with pytest.raises(grpc.RpcError) as info:
             stub.GetSnapshot(request)
@@ -76,7 +80,7 @@ def test_bad_page_token_and_page_size_are_invalid(stub) -> None:  # type: ignore
 def test_list_then_watch_rebuilds_exactly_what_a_full_watcher_saw(server: ServerThread) -> None:
     """Snapshot + watch(after=snapshot.revision) equals the fold of every event."""
     _, stub = stub_for(server.address)
-    full = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=0))
+    full = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0))
     done = threading.Event()
 
     def produce() -> None:
@@ -90,23 +94,23 @@ def test_list_then_watch_rebuilds_exactly_what_a_full_watcher_saw(server: Server
     thread.start()
     while server.call(lambda: server.engine.revision) < 60:
         pass
-    snap = stub.GetSnapshot(spb.GetSnapshotRequest())
+    snap = stub.GetSnapshot(service_pb.GetSnapshotRequest())
     states = {t.task_id: t for t in snap.tasks}
     thread.join(60)
     total = 30 * 14
-    tail = stub.WatchExecution(spb.WatchExecutionRequest(after_revision=snap.revision))
+    tail = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=snap.revision))
     for message in tail:
         for ev in message.events:
             states[ev.task_id] = fold(states.get(ev.task_id), [ev], tail_bytes=4096)
         if message.events and message.events[-1].revision == total:
             break
     tail.cancel()
-    replayed: dict[str, spb.TaskState] = {}
+    replayed: dict[str, service_pb.TaskState] = {}
     for message in full:
         for ev in message.events:
             replayed[ev.task_id] = fold(replayed.get(ev.task_id), [ev], tail_bytes=4096)
         if message.events and message.events[-1].revision == total:
             break
     full.cancel()
-    final = {t.task_id: t for t in stub.GetSnapshot(spb.GetSnapshotRequest()).tasks}
+    final = {t.task_id: t for t in stub.GetSnapshot(service_pb.GetSnapshotRequest()).tasks}
     assert states == replayed == final

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .certs import CertFiles, write_certs
@@ -22,7 +22,7 @@ def certs(tmp_path: Path) -> CertFiles:
 def snapshot_code(channel: grpc.Channel) -> grpc.StatusCode:
     stub = service_pb2_grpc.ExecutionServiceStub(channel)
     try:
-        stub.GetSnapshot(spb.GetSnapshotRequest(), timeout=5)
+        stub.GetSnapshot(service_pb.GetSnapshotRequest(), timeout=5)
     except grpc.RpcError as error:
         return error.code()
     finally:

@@ -7,19 +7,19 @@ from collections.abc import Callable
 
 import grpc
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
 from .helpers import error_details, event, report, stub_for, task_events, wait_for
 from .serverthread import ServerThread
 
 
 def watch(stub, **kwargs):  # type: ignore[no-untyped-def]
-    return stub.WatchExecution(spb.WatchExecutionRequest(**kwargs))
+    return stub.WatchExecution(service_pb.WatchExecutionRequest(**kwargs))
 
 
-def read_events(call, count: int) -> list[pb.ExecutionEvent]:  # type: ignore[no-untyped-def]
-    got: list[pb.ExecutionEvent] = []
+def read_events(call, count: int) -> list[events_pb.ExecutionEvent]:  # type: ignore[no-untyped-def]
+    got: list[events_pb.ExecutionEvent] = []
     for message in call:
         got.extend(message.events)
         if len(got) >= count:
@@ -68,7 +68,7 @@ def test_filters_select_tasks_sidecars_and_kinds(stub) -> None:  # type: ignore[
     assert {e.task_id for e in by_task} == {"a2"}
     by_sidecar = read_events(watch(stub, after_revision=0, sidecar_ids=["beta"]), 4)
     assert {e.sidecar_id for e in by_sidecar} == {"beta"}
-    finished = read_events(watch(stub, after_revision=0, kinds=[pb.EVENT_KIND_FINISHED]), 3)
+    finished = read_events(watch(stub, after_revision=0, kinds=[events_pb.EVENT_KIND_FINISHED]), 3)
     assert [e.task_id for e in finished] == ["a1", "a2", "b1"]
 
 
@@ -119,7 +119,7 @@ def test_compacted_revision_ends_with_out_of_range(
     assert error_details(info.value)["ErrorInfo"].metadata["oldest_revision"] == "16"
     kept = read_events(watch(stub, after_revision=15), 5)
     assert [e.revision for e in kept] == [16, 17, 18, 19, 20]
-    snap = stub.GetSnapshot(spb.GetSnapshotRequest())
+    snap = stub.GetSnapshot(service_pb.GetSnapshotRequest())
     assert snap.tasks[0].last_seq == 20 and snap.oldest_revision == 16
 
 

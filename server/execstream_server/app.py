@@ -19,17 +19,17 @@ from execstream import __version__
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from .access import AccessInterceptor
-from .auth import TokenBook
-from .config import ConfigError, ServerConfig
-from .cost import Pricer
-from .engine import Engine, EngineObserver
-from .errors import StoreUnavailableError
-from .grpc_metrics import MetricsInterceptor
-from .metrics import MetricsHttpServer, ServerMetrics
-from .pricing import load_price_table
-from .servicer import SERVICE_NAME, ExecutionServicer, rpc_handlers
-from .store.factory import display_url, open_store
+from execstream_server.config import ConfigError, ServerConfig
+from execstream_server.domain.cost import Pricer
+from execstream_server.domain.engine import Engine, EngineObserver
+from execstream_server.domain.errors import StoreUnavailableError
+from execstream_server.domain.pricing import load_price_table
+from execstream_server.store.factory import display_url, open_store
+from execstream_server.transport.access import AccessInterceptor
+from execstream_server.transport.auth import TokenBook
+from execstream_server.transport.grpc_metrics import MetricsInterceptor
+from execstream_server.transport.metrics import MetricsHttpServer, ServerMetrics
+from execstream_server.transport.servicer import SERVICE_NAME, ExecutionServicer, rpc_handlers
 
 log = logging.getLogger("execstream")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from execstream_server.cost import Pricer
+from execstream_server.domain.cost import Pricer
 from execstream_server.store.base import LogStore, Recovery
 from execstream_server.store.redis import RedisStore
 from execstream_server.store.sqlite import SqliteStore

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
 INPUT_NANOS = 3
 OUTPUT_NANOS = 15
@@ -11,8 +11,8 @@ OUTPUT_NANOS = 15
 class FlatPricer:
     """Input tokens cost 3 nano-USD each, output tokens 15; nothing else is priced."""
 
-    def price(self, usage: pb.Usage, *, backend: str) -> pb.TaskCost:
-        cost = pb.TaskCost(price_entry=f"flat:{backend}")
+    def price(self, usage: events_pb.Usage, *, backend: str) -> events_pb.TaskCost:
+        cost = events_pb.TaskCost(price_entry=f"flat:{backend}")
         cost.actual.input_nanos = usage.input_tokens * INPUT_NANOS
         cost.actual.output_nanos = usage.output_tokens * OUTPUT_NANOS
         cost.actual.total_nanos = cost.actual.input_nanos + cost.actual.output_nanos

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from ..helpers import free_port, stub_for, wait_for
@@ -122,10 +122,10 @@ class Reporter:
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def batches(self) -> list[list[pb.ExecutionEvent]]:
+    def batches(self) -> list[list[events_pb.ExecutionEvent]]:
         from ..helpers import task_events
 
-        events: list[pb.ExecutionEvent] = []
+        events: list[events_pb.ExecutionEvent] = []
         for t in range(self.tasks):
             events += task_events(f"{self.sidecar_id}-t{t}", self.outputs)
         return [events[i : i + self.batch] for i in range(0, len(events), self.batch)]
@@ -136,7 +136,7 @@ class Reporter:
         try:
             for events in self.batches():
                 while not self._stop.is_set():
-                    message = spb.ProgressReport(sidecar_id=self.sidecar_id, events=events)
+                    message = service_pb.ProgressReport(sidecar_id=self.sidecar_id, events=events)
                     try:
                         response = stub.ReportProgress(iter([message]), timeout=10)
                     except grpc.RpcError as exc:
@@ -190,7 +190,7 @@ class Watcher:
     def __init__(self, address: str, *, live: bool = False) -> None:
         self.address = address
         self.live = live  # the first call watches from now, without replay
-        self.events: list[pb.ExecutionEvent] = []
+        self.events: list[events_pb.ExecutionEvent] = []
         self.resumes = 0
         self.ended: list[str] = []  # why each call ended, for failure messages
         self.error: BaseException | None = None
@@ -213,7 +213,7 @@ class Watcher:
 
     def _watch(self, stub: service_pb2_grpc.ExecutionServiceStub) -> None:
         while not self._stop.is_set():
-            request = spb.WatchExecutionRequest()
+            request = service_pb.WatchExecutionRequest()
             if self.events or not self.live:
                 request.after_revision = self.revision
             call = stub.WatchExecution(request)

@@ -9,19 +9,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 from execstream_server.config import Retention
-from execstream_server.errors import (
+from execstream_server.domain.errors import (
     OwnershipError,
     RevisionCompactedError,
     SeqGapError,
     ShuttingDownError,
     TaskFinishedError,
 )
-from execstream_server.events import kind_of
-from execstream_server.fold import fold
-from execstream_server.records import CommittedBatch
+from execstream_server.domain.events import kind_of
+from execstream_server.domain.fold import fold
+from execstream_server.domain.records import CommittedBatch
 from execstream_server.store.base import LogStore
 
 from ..helpers import event, task_events
@@ -29,15 +29,15 @@ from .conftest import Backend
 from .pricing import INPUT_NANOS, OUTPUT_NANOS
 
 
-async def stored(store: LogStore, after: int = 0) -> list[pb.ExecutionEvent]:
+async def stored(store: LogStore, after: int = 0) -> list[events_pb.ExecutionEvent]:
     """Every retained event after ``after``, parsed."""
     records = await store.read(after, limit=100_000)
-    return [pb.ExecutionEvent.FromString(r.payload) for r in records]
+    return [events_pb.ExecutionEvent.FromString(r.payload) for r in records]
 
 
-async def states_of(store: LogStore) -> list[spb.TaskState]:
+async def states_of(store: LogStore) -> list[state_pb.TaskState]:
     """The fold of the whole log, one state per task (what the engine would checkpoint)."""
-    by_task: dict[str, list[pb.ExecutionEvent]] = {}
+    by_task: dict[str, list[events_pb.ExecutionEvent]] = {}
     for ev in await stored(store):
         by_task.setdefault(ev.task_id, []).append(ev)
     return [fold(None, events, tail_bytes=1024) for events in by_task.values()]
@@ -65,7 +65,7 @@ def test_revisions_are_global_gap_free_from_one(backend: Backend) -> None:
         assert (second.accepted, second.last_revision) == (2, 6)
         assert [r.revision for r in records] == [1, 2, 3, 4, 5, 6]
         for record in records:
-            ev = pb.ExecutionEvent.FromString(record.payload)
+            ev = events_pb.ExecutionEvent.FromString(record.payload)
             assert ev.revision == record.revision
             assert (ev.sidecar_id, record.sidecar_id, record.task_id) == ("sc", "sc", ev.task_id)
             assert record.kind == kind_of(ev)
@@ -193,8 +193,8 @@ def test_a_refused_report_leaves_reports_committed_with_it_whole(backend: Backen
 
 
 def test_finished_is_stamped_with_the_cost_of_every_attempt(backend: Backend) -> None:
-    retry_usage = pb.Usage(input_tokens=10, output_tokens=5)
-    final_usage = pb.Usage(input_tokens=100, output_tokens=20)
+    retry_usage = events_pb.Usage(input_tokens=10, output_tokens=5)
+    final_usage = events_pb.Usage(input_tokens=100, output_tokens=20)
     expected = (10 + 100) * INPUT_NANOS + (5 + 20) * OUTPUT_NANOS
 
     async def body() -> None:
@@ -203,13 +203,15 @@ def test_finished_is_stamped_with_the_cost_of_every_attempt(backend: Backend) ->
                 "sc",
                 [
                     event("a", 1, "started", backend="vllm"),
-                    event("a", 2, "status", status=pb.TASK_STATUS_RETRYING, usage=retry_usage),
+                    event(
+                        "a", 2, "status", status=events_pb.TASK_STATUS_RETRYING, usage=retry_usage
+                    ),
                 ],
             )
         # A restart in between: the running cost must come back with the task.
         async with backend.opened() as (store, _):
             second_attempt = [
-                event("a", 3, "status", status=pb.TASK_STATUS_RUNNING),
+                event("a", 3, "status", status=events_pb.TASK_STATUS_RUNNING),
                 event("a", 4, "finished", usage=final_usage),
             ]
             for ev in second_attempt:
@@ -241,7 +243,9 @@ def test_batches_yield_every_commit_once_in_revision_order(backend: Backend) -> 
         assert revisions == list(range(1, 91))
         for batch in seen:
             assert [ev.revision for ev in batch.events] == [r.revision for r in batch.records]
-            assert [pb.ExecutionEvent.FromString(r.payload) for r in batch.records] == batch.events
+            assert [
+                events_pb.ExecutionEvent.FromString(r.payload) for r in batch.records
+            ] == batch.events
 
     backend.run(body)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from execstream_server.errors import StoreUnavailableError
-from execstream_server.records import CommittedBatch
+from execstream_server.domain.errors import StoreUnavailableError
+from execstream_server.domain.records import CommittedBatch
 from execstream_server.store.redis import RedisStore
 
 from ..certs import write_certs

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
 from ..helpers import wait_for
 from .redisserver import RedisServer
@@ -35,7 +35,7 @@ def replicas(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[Replica
             replica.kill()
 
 
-def assert_exact_log(events: list[pb.ExecutionEvent], reporters: list[Reporter]) -> None:
+def assert_exact_log(events: list[events_pb.ExecutionEvent], reporters: list[Reporter]) -> None:
     """Revisions 1..N once each; per task seq 1..n in order; every acknowledged seq there."""
     assert [ev.revision for ev in events] == list(range(1, len(events) + 1))
     by_task: dict[str, list[int]] = {}
@@ -48,11 +48,13 @@ def assert_exact_log(events: list[pb.ExecutionEvent], reporters: list[Reporter])
             assert len(by_task.get(task_id, [])) >= last_seq, f"{task_id} lost acked events"
 
 
-def snapshot_at(replica: Replica, revision: int) -> spb.Snapshot:
+def snapshot_at(replica: Replica, revision: int) -> service_pb.Snapshot:
     channel, stub = replica.stub()
     try:
         return wait_for(  # type: ignore[no-any-return]
-            lambda: (s := stub.GetSnapshot(spb.GetSnapshotRequest())).revision >= revision and s,
+            lambda: (
+                (s := stub.GetSnapshot(service_pb.GetSnapshotRequest())).revision >= revision and s
+            ),
             timeout=30,
         )
     finally:
@@ -86,7 +88,7 @@ def test_reports_to_one_replica_reach_watchers_and_snapshots_on_the_others(
     assert snapshot.revision == total
     acked = {task_id: seq for r in reporters for task_id, seq in r.acked.items()}
     assert {t.task_id: t.last_seq for t in snapshot.tasks} == acked
-    assert all(t.status == pb.TASK_STATUS_SUCCEEDED for t in snapshot.tasks)
+    assert all(t.status == events_pb.TASK_STATUS_SUCCEEDED for t in snapshot.tasks)
 
 
 def test_each_replica_counts_what_it_ingested_and_the_sum_is_the_total(

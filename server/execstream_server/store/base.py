@@ -12,18 +12,18 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 
-from ..config import Retention
-from ..records import CommittedBatch, EventRecord
+from execstream_server.config import Retention
+from execstream_server.domain.records import CommittedBatch, EventRecord
 
 
 @dataclass(slots=True)
 class Recovery:
     """What a store holds at open: the checkpointed states and the log's bounds."""
 
-    tasks: dict[str, spb.TaskState]
+    tasks: dict[str, state_pb.TaskState]
     checkpoint_revision: int
     revision: int
     oldest_revision: int
@@ -45,7 +45,9 @@ class LogStore(Protocol):
     async def open(self) -> Recovery:
         """Open (creating if needed) and return the checkpoint to rebuild state from."""
 
-    async def append(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
+    async def append(
+        self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
+    ) -> AppendResult:
         """Admit and durably commit one report; raise a domain error to refuse it whole."""
 
     def batches(self) -> AsyncIterator[CommittedBatch]:
@@ -54,7 +56,7 @@ class LogStore(Protocol):
     async def read(self, after_revision: int, *, limit: int) -> list[EventRecord]:
         """Up to ``limit`` events with revision > after_revision; RevisionCompactedError if gone."""
 
-    async def checkpoint(self, states: Sequence[spb.TaskState], revision: int) -> None:
+    async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
         """Persist task states folded through ``revision`` (bounds the replay at restart)."""
 
     async def compact(self, retention: Retention) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from ..config import ConfigError, ServerConfig
-from ..cost import Pricer
-from .base import LogStore
-from .sqlite import SqliteStore
+from execstream_server.config import ConfigError, ServerConfig
+from execstream_server.domain.cost import Pricer
+from execstream_server.store.base import LogStore
+from execstream_server.store.sqlite import SqliteStore
 
 
 def display_url(url: str) -> str:
@@ -25,7 +25,7 @@ def open_store(config: ServerConfig, pricer: Pricer) -> LogStore:
     url = config.store
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
-            from .redis import RedisStore
+            from execstream_server.store.redis import RedisStore
         except ImportError as exc:
             raise ConfigError(
                 f"--store {url}: the redis extra is not installed (pip install 'execstream[redis]')"

@@ -12,10 +12,10 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
-from ..errors import ShuttingDownError
-from .base import AppendResult
+from execstream_server.domain.errors import ShuttingDownError
+from execstream_server.store.base import AppendResult
 
 
 @dataclass(slots=True)
@@ -23,7 +23,7 @@ class Submission:
     """One report waiting for a group commit; ``future`` gets its answer."""
 
     sidecar_id: str
-    events: Sequence[pb.ExecutionEvent]
+    events: Sequence[events_pb.ExecutionEvent]
     future: asyncio.Future[AppendResult]
 
 
@@ -31,7 +31,9 @@ class SubmissionQueue:
     def __init__(self, max_queued: int) -> None:
         self._queue: asyncio.Queue[Submission | None] = asyncio.Queue(max_queued)
 
-    async def submit(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
+    async def submit(
+        self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
+    ) -> AppendResult:
         """Queue a report and wait for the answer of the commit that took it."""
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         await self._queue.put(Submission(sidecar_id, events, future))

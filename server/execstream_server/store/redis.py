@@ -25,27 +25,27 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError
 
-from ..config import ConfigError, Retention
-from ..cost import Pricer
-from ..errors import (
+from execstream_server.config import ConfigError, Retention
+from execstream_server.domain.cost import Pricer
+from execstream_server.domain.errors import (
     ExecstreamError,
     RevisionCompactedError,
     ShuttingDownError,
     StoreUnavailableError,
 )
-from ..records import CommittedBatch, EventRecord
-from .base import AppendResult, Recovery
-from .group_commit import Submission, SubmissionQueue
-from .redis_commit import GateCache, GroupPlan, plan_group, settle
-from .redis_follower import LogFollower
-from .redis_scripts import (
+from execstream_server.domain.records import CommittedBatch, EventRecord
+from execstream_server.store.base import AppendResult, Recovery
+from execstream_server.store.group_commit import Submission, SubmissionQueue
+from execstream_server.store.redis_commit import GateCache, GroupPlan, plan_group, settle
+from execstream_server.store.redis_follower import LogFollower
+from execstream_server.store.redis_scripts import (
     LogBounds,
     RedisKeys,
     Scripts,
@@ -169,7 +169,9 @@ class RedisStore:
             tasks, bounds.checkpoint_revision, bounds.revision, bounds.compacted_through + 1
         )
 
-    async def _open_when_loaded(self, scripts: Scripts) -> tuple[LogBounds, list[spb.TaskState]]:
+    async def _open_when_loaded(
+        self, scripts: Scripts
+    ) -> tuple[LogBounds, list[state_pb.TaskState]]:
         """Wait out a Redis that is still loading its AOF; fail on anything else.
 
         A replica restarted together with Redis would otherwise exit on ``LOADING`` and
@@ -188,7 +190,9 @@ class RedisStore:
                 await asyncio.sleep(_LOADING_POLL_S)
 
     # -- append --------------------------------------------------------------------------
-    async def append(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
+    async def append(
+        self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
+    ) -> AppendResult:
         if self._closed or self._pending is None:
             raise ShuttingDownError(self._revision)
         if self._follower is not None and self._follower.failure is not None:
@@ -266,7 +270,7 @@ class RedisStore:
         return [record_from_entry(entry_id, fields) for entry_id, fields in entries]
 
     # -- checkpoint and compaction -------------------------------------------------------
-    async def checkpoint(self, states: Sequence[spb.TaskState], revision: int) -> None:
+    async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
         assert self._scripts is not None
         if self._follower is not None and self._follower.bounds.checkpoint_revision >= revision:
             return  # a replica at or past this revision checkpointed already

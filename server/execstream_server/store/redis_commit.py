@@ -14,18 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 from google.protobuf import timestamp_pb2
 
-from ..admission import Admission, Gate, admit
-from ..cost import Pricer
-from ..errors import ExecstreamError
-from ..events import kind_of
-from ..lifecycle import is_terminal
-from ..records import CommittedBatch, EventRecord, encode_varint
-from .base import AppendResult
-from .group_commit import Submission
-from .redis_scripts import gate_to_bytes
+from execstream_server.domain.admission import Admission, Gate, admit
+from execstream_server.domain.cost import Pricer
+from execstream_server.domain.errors import ExecstreamError
+from execstream_server.domain.events import kind_of
+from execstream_server.domain.lifecycle import is_terminal
+from execstream_server.domain.records import CommittedBatch, EventRecord, encode_varint
+from execstream_server.store.base import AppendResult
+from execstream_server.store.group_commit import Submission
+from execstream_server.store.redis_scripts import gate_to_bytes
 
 # ExecutionEvent.revision: field 4, varint (commit.lua appends the same bytes).
 _REVISION_TAG = b"\x20"
@@ -136,7 +136,7 @@ def settle(
     revision = first_revision - 1
     payloads = iter(plan.payloads)
     records: list[EventRecord] = []
-    events: list[pb.ExecutionEvent] = []
+    events: list[events_pb.ExecutionEvent] = []
     answers: list[tuple[Submission, AppendResult | ExecstreamError]] = []
     for sub, outcome in plan.outcomes:
         if isinstance(outcome, ExecstreamError):

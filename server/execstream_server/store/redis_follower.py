@@ -26,13 +26,19 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ..errors import StoreUnavailableError
-from ..records import CommittedBatch, EventRecord
-from .redis_scripts import LogBounds, RedisKeys, Scripts, record_from_entry, stream_id
+from execstream_server.domain.errors import StoreUnavailableError
+from execstream_server.domain.records import CommittedBatch, EventRecord
+from execstream_server.store.redis_scripts import (
+    LogBounds,
+    RedisKeys,
+    Scripts,
+    record_from_entry,
+    stream_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +201,7 @@ class LogFollower:
 
     def _deliver_run(self, records: list[EventRecord], local: bool) -> None:
         if records:
-            events = [pb.ExecutionEvent.FromString(r.payload) for r in records]
+            events = [events_pb.ExecutionEvent.FromString(r.payload) for r in records]
             self._deliver(CommittedBatch(records, events, local=local))
 
 

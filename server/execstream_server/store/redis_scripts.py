@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import state_pb2 as state_pb
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ..admission import Gate, gate_from_state
-from ..errors import StoreUnavailableError
-from ..records import EventRecord
+from execstream_server.domain.admission import Gate, gate_from_state
+from execstream_server.domain.errors import StoreUnavailableError
+from execstream_server.domain.records import EventRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,7 @@ def unavailable_on_redis_error(action: str) -> Iterator[None]:
 # -- codec ---------------------------------------------------------------------------------
 def gate_to_bytes(task_id: str, gate: Gate) -> bytes:
     """A gate as a TaskState holding only the gate's fields (``gate_from_state`` reads it)."""
-    state = spb.TaskState(
+    state = state_pb.TaskState(
         task_id=task_id,
         sidecar_id=gate.owner,
         last_seq=gate.last_seq,
@@ -78,7 +78,7 @@ def gate_to_bytes(task_id: str, gate: Gate) -> bytes:
 
 
 def gate_from_bytes(blob: bytes) -> Gate:
-    return gate_from_state(spb.TaskState.FromString(blob))
+    return gate_from_state(state_pb.TaskState.FromString(blob))
 
 
 def record_from_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> EventRecord:
@@ -153,7 +153,7 @@ class Scripts:
             return CommitReply(conflicts=conflicts)
         return CommitReply(lost_at=int(reply[1]))
 
-    async def checkpoint(self, revision: int, states: Sequence[spb.TaskState]) -> bool:
+    async def checkpoint(self, revision: int, states: Sequence[state_pb.TaskState]) -> bool:
         args: list[Any] = [revision]
         for state in states:
             args += [state.task_id, state.SerializeToString()]
@@ -189,7 +189,7 @@ class Scripts:
             )
         return int(deleted), int(compacted)
 
-    async def open(self, replica_id: str) -> tuple[LogBounds, list[spb.TaskState]]:
+    async def open(self, replica_id: str) -> tuple[LogBounds, list[state_pb.TaskState]]:
         keys = self._keys
         with unavailable_on_redis_error("open"):
             revision, checkpoint, compacted, flat = await self._open(
@@ -203,7 +203,7 @@ class Scripts:
                 ],
                 args=[replica_id],
             )
-        states = [spb.TaskState.FromString(flat[i]) for i in range(1, len(flat), 2)]
+        states = [state_pb.TaskState.FromString(flat[i]) for i in range(1, len(flat), 2)]
         return LogBounds(int(revision), int(checkpoint), int(compacted)), states
 
     async def heartbeat(self, client: Redis, replica_id: str, cursor: int) -> LogBounds:

@@ -16,23 +16,23 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 from google.protobuf import timestamp_pb2
 
-from ..admission import Gate, admit, advance_gate, gate_from_state
-from ..config import Retention
-from ..cost import Pricer
-from ..errors import (
+from execstream_server.config import Retention
+from execstream_server.domain.admission import Gate, admit, advance_gate, gate_from_state
+from execstream_server.domain.cost import Pricer
+from execstream_server.domain.errors import (
     ExecstreamError,
     RevisionCompactedError,
     ShuttingDownError,
     StoreUnavailableError,
 )
-from ..events import kind_of
-from ..records import CommittedBatch, EventRecord
-from .base import AppendResult, Recovery
-from .group_commit import Submission, SubmissionQueue
+from execstream_server.domain.events import kind_of
+from execstream_server.domain.records import CommittedBatch, EventRecord
+from execstream_server.store.base import AppendResult, Recovery
+from execstream_server.store.group_commit import Submission, SubmissionQueue
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class SqliteStore:
         blobs, checkpoint, compacted, revision = await self._run(self._writer, self._open_sync)
         tasks = {}
         for blob in blobs:
-            state = spb.TaskState.FromString(blob)
+            state = state_pb.TaskState.FromString(blob)
             tasks[state.task_id] = state
             self._gates[state.task_id] = gate_from_state(state)
         self._checkpoint_revision, self._compacted_through = checkpoint, compacted
@@ -149,14 +149,16 @@ class SqliteStore:
             if not records:
                 break
             for record in records:
-                event = pb.ExecutionEvent.FromString(record.payload)
+                event = events_pb.ExecutionEvent.FromString(record.payload)
                 self._gates[event.task_id] = advance_gate(
                     self._gates.get(event.task_id), event, None
                 )
             cursor = records[-1].revision
 
     # -- append --------------------------------------------------------------------------
-    async def append(self, sidecar_id: str, events: Sequence[pb.ExecutionEvent]) -> AppendResult:
+    async def append(
+        self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
+    ) -> AppendResult:
         if self._closed or self._pending is None:
             raise ShuttingDownError(self._revision)
         return await self._pending.submit(sidecar_id, events)
@@ -178,7 +180,7 @@ class SqliteStore:
         committed_at = time.time()
         revision = self._revision
         records: list[EventRecord] = []
-        events: list[pb.ExecutionEvent] = []
+        events: list[events_pb.ExecutionEvent] = []
         rows: list[tuple[int, str, int, str, int, float, bytes]] = []
         outcomes: list[tuple[Submission, ExecstreamError | AppendResult]] = []
         for sub in submissions:
@@ -283,7 +285,7 @@ class SqliteStore:
             conn.execute("ROLLBACK")
             raise
 
-    async def checkpoint(self, states: Sequence[spb.TaskState], revision: int) -> None:
+    async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
         rows = [(state.task_id, state.SerializeToString()) for state in states]
         await self._run(self._writer, self._checkpoint_sync, rows, revision)
         self._checkpoint_revision = max(self._checkpoint_revision, revision)

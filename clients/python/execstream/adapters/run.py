@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
 from .backends import Backend
 from .chunks import DoneChunk, TextChunk, UsageChunk
@@ -32,16 +32,23 @@ class TaskReporter(Protocol):
     def started(self, *, backend: str, model: str, description: str = "") -> Any: ...
     def token(self, text: str) -> Any: ...
     def status(
-        self, status: pb.TaskStatus.ValueType, message: str = "", usage: pb.Usage | None = None
+        self,
+        status: events_pb.TaskStatus.ValueType,
+        message: str = "",
+        usage: events_pb.Usage | None = None,
     ) -> Any: ...
     def error(
-        self, message: str, code: str = "", retryable: bool = False, usage: pb.Usage | None = None
+        self,
+        message: str,
+        code: str = "",
+        retryable: bool = False,
+        usage: events_pb.Usage | None = None,
     ) -> Any: ...
     def finished(
         self,
-        outcome: pb.Outcome.ValueType,
+        outcome: events_pb.Outcome.ValueType,
         *,
-        usage: pb.Usage | None = None,
+        usage: events_pb.Usage | None = None,
         exit_code: int | None = None,
         error: str = "",
     ) -> Any: ...
@@ -49,7 +56,7 @@ class TaskReporter(Protocol):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LlmResult:
-    outcome: pb.Outcome.ValueType
+    outcome: events_pb.Outcome.ValueType
     text: str
     usage: TokenUsage | None
     attempts: int
@@ -57,7 +64,7 @@ class LlmResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome == pb.OUTCOME_SUCCEEDED
+        return self.outcome == events_pb.OUTCOME_SUCCEEDED
 
 
 async def run_llm(
@@ -97,13 +104,13 @@ async def _attempts(
         except AdapterError as exc:
             if not exc.retryable or attempt > policy.max_retries:
                 return _failed(task, exc, attempt, output)
-            task.status(pb.TASK_STATUS_RETRYING, exc.message, usage=_proto(exc.usage))
+            task.status(events_pb.TASK_STATUS_RETRYING, exc.message, usage=_proto(exc.usage))
             output.clear()
             await asyncio.sleep(policy.delay_s(attempt, retry_after_s=exc.retry_after_s))
             attempt += 1
             continue
-        task.finished(pb.OUTCOME_SUCCEEDED, usage=usage.to_proto())
-        return LlmResult(pb.OUTCOME_SUCCEEDED, "".join(output), usage, attempt)
+        task.finished(events_pb.OUTCOME_SUCCEEDED, usage=usage.to_proto())
+        return LlmResult(events_pb.OUTCOME_SUCCEEDED, "".join(output), usage, attempt)
 
 
 async def _attempt(
@@ -132,8 +139,8 @@ async def _attempt(
 
 def _failed(task: TaskReporter, exc: AdapterError, attempt: int, output: list[str]) -> LlmResult:
     task.error(exc.message, code=exc.code, retryable=False)
-    task.finished(pb.OUTCOME_FAILED, usage=_proto(exc.usage), error=exc.message)
-    return LlmResult(pb.OUTCOME_FAILED, "".join(output), exc.usage, attempt, exc.message)
+    task.finished(events_pb.OUTCOME_FAILED, usage=_proto(exc.usage), error=exc.message)
+    return LlmResult(events_pb.OUTCOME_FAILED, "".join(output), exc.usage, attempt, exc.message)
 
 
 def _cancelled(
@@ -147,10 +154,10 @@ def _cancelled(
             prompt_text=request.prompt_text,
             output_text="".join(output),
         )
-    task.finished(pb.OUTCOME_CANCELLED, usage=_proto(usage), error="cancelled")
+    task.finished(events_pb.OUTCOME_CANCELLED, usage=_proto(usage), error="cancelled")
 
 
-def _proto(usage: TokenUsage | None) -> pb.Usage | None:
+def _proto(usage: TokenUsage | None) -> events_pb.Usage | None:
     return usage.to_proto() if usage is not None else None
 
 

@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
 # A rough, provider-neutral size of a token in characters of English text; only used where a
 # provider gives no count, and the result is always flagged as estimated.
@@ -32,7 +32,7 @@ CHARS_PER_TOKEN = 4
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Token counts of one model call in non-overlapping buckets (see ``pb.Usage``)."""
+    """Token counts of one model call in non-overlapping buckets (see ``events_pb.Usage``)."""
 
     model: str = ""
     backend: str = ""
@@ -54,8 +54,8 @@ class TokenUsage:
             + self.cache_write_1h_tokens
         )
 
-    def to_proto(self) -> pb.Usage:
-        return pb.Usage(
+    def to_proto(self) -> events_pb.Usage:
+        return events_pb.Usage(
             model=self.model,
             backend=self.backend,
             input_tokens=self.input_tokens,

@@ -1,8 +1,10 @@
 """Entry point of the ``execstream`` command.
 
-Exit codes: 0 success; 1 the operation failed (a task or check failed, the server said no);
-2 bad usage or configuration; 3 the server could not be reached; 130 interrupted; 141 the
-output pipe closed. ``run`` exits with its command's code; ``health`` only with 0 or 1.
+Client commands live in this package. Other installed packages add commands through the
+``execstream.commands`` entry-point group (the server adds ``serve``, ``pricing`` and
+``token``): each entry names a module with ``add_parser(subparsers)``. So importing the
+client never loads server code, and a client-only install simply lacks those commands.
+Exit codes: ``exit_codes``.
 """
 
 from __future__ import annotations
@@ -11,21 +13,53 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib.metadata import entry_points
+from types import ModuleType
 
 from rich.console import Console
 
 from .._version import __version__
+from .exit_codes import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as shells report it
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
 
-# One module per subcommand, each with ``add_parser(subparsers)``; help lists them in this order.
-COMMANDS = ("serve", "watch", "snapshot", "run", "report", "run_llm", "health", "pricing", "token")
+# One module per client subcommand, each with ``add_parser(subparsers)``.
+COMMANDS = ("watch", "snapshot", "run", "report", "run_llm", "health")
+PLUGIN_GROUP = "execstream.commands"
+# Help lists commands in this order; plugged-in commands not named here come last, by name.
+HELP_ORDER = ("serve", *COMMANDS, "pricing", "token")
+
+
+def command_modules() -> Iterator[ModuleType]:
+    """The client's command modules and every installed plugin's, in help order."""
+    modules = {name: f"{__package__}.{name}" for name in COMMANDS}
+    for entry in entry_points(group=PLUGIN_GROUP):
+        modules.setdefault(entry.name, entry.value)
+    rank = {name: i for i, name in enumerate(HELP_ORDER)}
+    for name in sorted(modules, key=lambda n: (rank.get(n, len(rank)), n)):
+        try:
+            yield importlib.import_module(modules[name])
+        except ImportError:
+            if name in COMMANDS:
+                raise
+            continue  # a plugin whose package is half-installed must not break the client
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"execstream {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"{__package__}.{name}").add_parser(subparsers)
+    for module in command_modules():
+        module.add_parser(subparsers)
     return parser
 
 

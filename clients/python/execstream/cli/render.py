@@ -13,7 +13,7 @@ from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.markup import escape
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
 from ..money import usd
 
@@ -21,21 +21,21 @@ AMBER = "#ffbf00"
 
 
 def status_name(status: int) -> str:
-    return pb.TaskStatus.Name(status).removeprefix("TASK_STATUS_")  # type: ignore[arg-type]
+    return events_pb.TaskStatus.Name(status).removeprefix("TASK_STATUS_")  # type: ignore[arg-type]
 
 
 def outcome_name(outcome: int) -> str:
-    return pb.Outcome.Name(outcome).removeprefix("OUTCOME_")  # type: ignore[arg-type]
+    return events_pb.Outcome.Name(outcome).removeprefix("OUTCOME_")  # type: ignore[arg-type]
 
 
-def event_json(event: pb.ExecutionEvent) -> str:
+def event_json(event: events_pb.ExecutionEvent) -> str:
     """One line of JSON: proto3 JSON (int64 money as strings) plus ``kind``."""
     body: dict[str, Any] = MessageToDict(event, preserving_proto_field_name=True)
     body["kind"] = event.WhichOneof("body") or ""
     return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 
-def cost_line(cost: pb.TaskCost) -> str:
+def cost_line(cost: events_pb.TaskCost) -> str:
     """``cost $0.0123 · reference $0.0450 · saved $0.0327`` (or why there is no price)."""
     if cost.unpriced:
         return "unpriced (no entry in the price table)"
@@ -49,7 +49,7 @@ def cost_line(cost: pb.TaskCost) -> str:
     return " · ".join(parts)
 
 
-def usage_line(usage: pb.Usage) -> str:
+def usage_line(usage: events_pb.Usage) -> str:
     text = f"{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens"
     cached = usage.cache_read_tokens + usage.cache_write_tokens + usage.cache_write_1h_tokens
     if cached:
@@ -70,7 +70,7 @@ class EventPrinter:
             self.console.print()
             self.inline = False
 
-    def _header(self, event: pb.ExecutionEvent) -> None:
+    def _header(self, event: events_pb.ExecutionEvent) -> None:
         if event.task_id == self.current:
             return
         self._end_inline()
@@ -78,7 +78,7 @@ class EventPrinter:
         where = f" on {escape(event.sidecar_id)}" if event.sidecar_id else ""
         self.console.print(f"[bold cyan]── {escape(event.task_id)}{where}[/]", highlight=False)
 
-    def print(self, event: pb.ExecutionEvent) -> None:
+    def print(self, event: events_pb.ExecutionEvent) -> None:
         self._header(event)
         kind = event.WhichOneof("body")
         out = self.console
@@ -111,7 +111,7 @@ class EventPrinter:
         elif kind == "finished":
             self._finished(event.finished)
 
-    def _finished(self, finished: pb.Finished) -> None:
+    def _finished(self, finished: events_pb.Finished) -> None:
         outcome = outcome_name(finished.outcome)
         colour = {"SUCCEEDED": "green", "FAILED": "red"}.get(outcome, "yellow")
         parts = [f"[bold {colour}]{outcome}[/]"]

@@ -8,8 +8,8 @@ from types import TracebackType
 import grpc
 import grpc.aio
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .backoff import Backoff
@@ -47,11 +47,11 @@ class Client:
         self,
         *,
         task_ids: Sequence[str] = (),
-        statuses: Sequence[pb.TaskStatus.ValueType] = (),
+        statuses: Sequence[events_pb.TaskStatus.ValueType] = (),
         page_size: int = 0,
         all_pages: bool = True,
         page_token: str = "",
-    ) -> spb.Snapshot:
+    ) -> service_pb.Snapshot:
         """Every task matching the filters (all pages, unless ``all_pages=False``)."""
         try:
             return sync_snapshot(
@@ -73,11 +73,11 @@ class Client:
         *,
         task_ids: Sequence[str] = (),
         sidecar_ids: Sequence[str] = (),
-        kinds: Sequence[pb.EventKind.ValueType] = (),
+        kinds: Sequence[events_pb.EventKind.ValueType] = (),
         after_revision: int | None = None,
         on_relist: OnRelist | None = None,
         backoff: Backoff | None = None,
-    ) -> Iterator[pb.ExecutionEvent]:
+    ) -> Iterator[events_pb.ExecutionEvent]:
         """Events in revision order, forever; reconnects and resumes with no gap or duplicate.
 
         ``after_revision`` None watches live from now, 0 replays everything retained. When the
@@ -133,11 +133,11 @@ class AsyncClient:
         self,
         *,
         task_ids: Sequence[str] = (),
-        statuses: Sequence[pb.TaskStatus.ValueType] = (),
+        statuses: Sequence[events_pb.TaskStatus.ValueType] = (),
         page_size: int = 0,
         all_pages: bool = True,
         page_token: str = "",
-    ) -> spb.Snapshot:
+    ) -> service_pb.Snapshot:
         """Every task matching the filters (all pages, unless ``all_pages=False``)."""
         try:
             return await async_snapshot(
@@ -159,11 +159,11 @@ class AsyncClient:
         *,
         task_ids: Sequence[str] = (),
         sidecar_ids: Sequence[str] = (),
-        kinds: Sequence[pb.EventKind.ValueType] = (),
+        kinds: Sequence[events_pb.EventKind.ValueType] = (),
         after_revision: int | None = None,
         on_relist: OnRelist | None = None,
         backoff: Backoff | None = None,
-    ) -> AsyncIterator[pb.ExecutionEvent]:
+    ) -> AsyncIterator[events_pb.ExecutionEvent]:
         """As ``Client.watch``, as an async iterator."""
         cursor = WatchCursor(
             task_ids=task_ids, sidecar_ids=sidecar_ids, kinds=kinds, after_revision=after_revision

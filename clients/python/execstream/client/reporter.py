@@ -17,8 +17,8 @@ from types import TracebackType
 import grpc
 import grpc.aio
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .backoff import PERMANENT, Backoff
@@ -59,7 +59,7 @@ class AsyncReporter:
         self.max_batch = max_batch
         self.flush_interval = flush_interval
         self.backoff = backoff or Backoff()
-        self._pending: list[pb.ExecutionEvent] = []
+        self._pending: list[events_pb.ExecutionEvent] = []
         self._tasks: dict[str, TaskReporter] = {}
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()  # set whenever events are settled or the sender stops
@@ -139,14 +139,14 @@ class AsyncReporter:
         """What stopped the reporter, if anything did."""
         return self._failure
 
-    def _enqueue(self, event: pb.ExecutionEvent) -> None:
+    def _enqueue(self, event: events_pb.ExecutionEvent) -> None:
         if self._failure is not None:
             raise self._failure
         if self._refusing:
             raise ExecstreamError("the reporter is closed: the event was not queued")
         self._enqueue_quiet(event)
 
-    def _enqueue_quiet(self, event: pb.ExecutionEvent) -> None:
+    def _enqueue_quiet(self, event: events_pb.ExecutionEvent) -> None:
         """Queue without checks (the sync reporter checks on its own thread first)."""
         self._pending.append(event)
         self._queued += 1
@@ -194,9 +194,9 @@ class AsyncReporter:
         finally:
             self._progress.set()
 
-    def _take_batch(self) -> list[pb.ExecutionEvent]:
+    def _take_batch(self) -> list[events_pb.ExecutionEvent]:
         """The next RPC's events: bounded in count and bytes so one commit stays quick."""
-        batch: list[pb.ExecutionEvent] = []
+        batch: list[events_pb.ExecutionEvent] = []
         size = 0
         for event in self._pending[: self.max_batch * 4]:
             size += event.ByteSize()
@@ -205,15 +205,17 @@ class AsyncReporter:
             batch.append(event)
         return batch
 
-    def _messages(self, batch: Sequence[pb.ExecutionEvent]) -> Iterator[spb.ProgressReport]:
+    def _messages(
+        self, batch: Sequence[events_pb.ExecutionEvent]
+    ) -> Iterator[service_pb.ProgressReport]:
         """Split into ProgressReports well under the server's message size limit."""
         start = size = 0
         for end, event in enumerate(batch):
             size += event.ByteSize()
             if end > start and (end - start >= self.max_batch or size > _MESSAGE_BYTES):
-                yield spb.ProgressReport(sidecar_id=self.sidecar_id, events=batch[start:end])
+                yield service_pb.ProgressReport(sidecar_id=self.sidecar_id, events=batch[start:end])
                 start, size = end, event.ByteSize()
-        yield spb.ProgressReport(sidecar_id=self.sidecar_id, events=batch[start:])
+        yield service_pb.ProgressReport(sidecar_id=self.sidecar_id, events=batch[start:])
 
     async def _send_pending(self) -> None:
         attempts = self.backoff.start()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .options import ConnectOptions
@@ -24,21 +24,21 @@ class SnapshotQuery:
     """Which tasks, and the paging state while the pages are read."""
 
     task_ids: Sequence[str] = ()
-    statuses: Sequence[pb.TaskStatus.ValueType] = ()
+    statuses: Sequence[events_pb.TaskStatus.ValueType] = ()
     page_size: int = 0
     all_pages: bool = True
     page_token: str = ""
-    merged: spb.Snapshot | None = None
+    merged: service_pb.Snapshot | None = None
 
-    def request(self) -> spb.GetSnapshotRequest:
-        return spb.GetSnapshotRequest(
+    def request(self) -> service_pb.GetSnapshotRequest:
+        return service_pb.GetSnapshotRequest(
             task_ids=self.task_ids,
             statuses=self.statuses,
             page_size=self.page_size,
             page_token=self.page_token,
         )
 
-    def add(self, page: spb.Snapshot) -> spb.Snapshot | None:
+    def add(self, page: service_pb.Snapshot) -> service_pb.Snapshot | None:
         """Fold in one page; return the whole snapshot once there is nothing more to read."""
         if self.merged is None:
             self.merged = page
@@ -51,7 +51,7 @@ class SnapshotQuery:
 
 def sync_snapshot(
     stub: service_pb2_grpc.ExecutionServiceStub, options: ConnectOptions, query: SnapshotQuery
-) -> spb.Snapshot:
+) -> service_pb.Snapshot:
     while True:
         page = stub.GetSnapshot(query.request(), metadata=options.metadata, timeout=_TIMEOUT)
         if (snapshot := query.add(page)) is not None:
@@ -60,7 +60,7 @@ def sync_snapshot(
 
 async def async_snapshot(
     stub: service_pb2_grpc.ExecutionServiceStub, options: ConnectOptions, query: SnapshotQuery
-) -> spb.Snapshot:
+) -> service_pb.Snapshot:
     while True:
         page = await stub.GetSnapshot(query.request(), metadata=options.metadata, timeout=_TIMEOUT)
         if (snapshot := query.add(page)) is not None:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import grpc.aio
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
 from .backoff import Backoff
 from .errors import ExecstreamError, translate
@@ -119,7 +119,7 @@ class Reporter:
             self._tasks[task_id] = resumed
             return resumed
 
-    def _enqueue(self, event: pb.ExecutionEvent) -> None:
+    def _enqueue(self, event: events_pb.ExecutionEvent) -> None:
         failure = self._inner.failure
         if failure is not None:
             raise failure

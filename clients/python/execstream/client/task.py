@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
-Enqueue = Callable[[pb.ExecutionEvent], None]
+Enqueue = Callable[[events_pb.ExecutionEvent], None]
 
 
 class TaskReporter:
@@ -46,9 +46,9 @@ class TaskReporter:
     def attempt(self) -> int:
         return self._attempt
 
-    def _emit(self, **body: object) -> pb.ExecutionEvent:
+    def _emit(self, **body: object) -> events_pb.ExecutionEvent:
         with self._lock:
-            event = pb.ExecutionEvent(
+            event = events_pb.ExecutionEvent(
                 task_id=self.task_id,
                 seq=self._next_seq,
                 sidecar_id=self.sidecar_id,
@@ -69,10 +69,10 @@ class TaskReporter:
         model: str = "",
         description: str = "",
         labels: Mapping[str, str] | None = None,
-    ) -> pb.ExecutionEvent:
+    ) -> events_pb.ExecutionEvent:
         """The first event of a task: where it runs and what it is."""
         return self._emit(
-            started=pb.Started(
+            started=events_pb.Started(
                 backend=backend,
                 model=model,
                 description=description,
@@ -80,24 +80,29 @@ class TaskReporter:
             )
         )
 
-    def token(self, text: str) -> pb.ExecutionEvent:
-        return self._emit(token=pb.TokenChunk(text=text))
+    def token(self, text: str) -> events_pb.ExecutionEvent:
+        return self._emit(token=events_pb.TokenChunk(text=text))
 
-    def stdout(self, text: str) -> pb.ExecutionEvent:
-        return self._emit(stdout=pb.OutputChunk(text=text))
+    def stdout(self, text: str) -> events_pb.ExecutionEvent:
+        return self._emit(stdout=events_pb.OutputChunk(text=text))
 
-    def stderr(self, text: str) -> pb.ExecutionEvent:
-        return self._emit(stderr=pb.OutputChunk(text=text))
+    def stderr(self, text: str) -> events_pb.ExecutionEvent:
+        return self._emit(stderr=events_pb.OutputChunk(text=text))
 
     def status(
-        self, status: pb.TaskStatus.ValueType, message: str = "", usage: pb.Usage | None = None
-    ) -> pb.ExecutionEvent:
+        self,
+        status: events_pb.TaskStatus.ValueType,
+        message: str = "",
+        usage: events_pb.Usage | None = None,
+    ) -> events_pb.ExecutionEvent:
         """A lifecycle change; RETRYING starts a new attempt for the events after it.
 
         ``usage`` is what the failed attempt billed, so it is priced even though it is retried.
         """
-        event = self._emit(status=pb.StatusChange(status=status, message=message, usage=usage))
-        if status == pb.TASK_STATUS_RETRYING:
+        event = self._emit(
+            status=events_pb.StatusChange(status=status, message=message, usage=usage)
+        )
+        if status == events_pb.TASK_STATUS_RETRYING:
             with self._lock:
                 self._attempt += 1
         return event
@@ -107,10 +112,10 @@ class TaskReporter:
         message: str,
         code: str = "",
         retryable: bool = False,
-        usage: pb.Usage | None = None,
-    ) -> pb.ExecutionEvent:
+        usage: events_pb.Usage | None = None,
+    ) -> events_pb.ExecutionEvent:
         return self._emit(
-            error=pb.ErrorReport(
+            error=events_pb.ErrorReport(
                 message=message,
                 code=code,
                 retryable=retryable,
@@ -128,9 +133,9 @@ class TaskReporter:
         ok: bool = True,
         error: str = "",
         iteration: int = 0,
-    ) -> pb.ExecutionEvent:
+    ) -> events_pb.ExecutionEvent:
         return self._emit(
-            tool_call=pb.ToolCall(
+            tool_call=events_pb.ToolCall(
                 tool_name=tool_name,
                 arguments_summary=arguments_summary,
                 result_summary=result_summary,
@@ -142,19 +147,19 @@ class TaskReporter:
 
     def finished(
         self,
-        outcome: pb.Outcome.ValueType = pb.OUTCOME_SUCCEEDED,
+        outcome: events_pb.Outcome.ValueType = events_pb.OUTCOME_SUCCEEDED,
         *,
-        usage: pb.Usage | None = None,
+        usage: events_pb.Usage | None = None,
         exit_code: int | None = None,
         error: str = "",
-    ) -> pb.ExecutionEvent:
+    ) -> events_pb.ExecutionEvent:
         """The terminal event: the server refuses anything after it for this task."""
-        finished = pb.Finished(outcome=outcome, usage=usage, error=error)
+        finished = events_pb.Finished(outcome=outcome, usage=usage, error=error)
         if exit_code is not None:
             finished.exit_code = exit_code
         return self._emit(finished=finished)
 
-    def raw(self, event: pb.ExecutionEvent) -> pb.ExecutionEvent:
+    def raw(self, event: events_pb.ExecutionEvent) -> events_pb.ExecutionEvent:
         """Queue an event built elsewhere (``execstream report``), numbering it if it has no seq.
 
         A given seq must be the next one: the reporter keeps each task gap-free.

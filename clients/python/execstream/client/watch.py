@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 import grpc
 import grpc.aio
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .backoff import RETRYABLE, Backoff
@@ -23,7 +23,7 @@ from .errors import ResyncRequired, code_of, details_of, refused, unreachable
 from .options import ConnectOptions
 from .snapshot import SnapshotQuery, async_snapshot, sync_snapshot
 
-OnRelist = Callable[[spb.Snapshot], None]
+OnRelist = Callable[[service_pb.Snapshot], None]
 
 
 class WatchCursor:
@@ -34,7 +34,7 @@ class WatchCursor:
         *,
         task_ids: Sequence[str] = (),
         sidecar_ids: Sequence[str] = (),
-        kinds: Sequence[pb.EventKind.ValueType] = (),
+        kinds: Sequence[events_pb.EventKind.ValueType] = (),
         after_revision: int | None = None,
     ) -> None:
         self.task_ids = list(task_ids)
@@ -43,15 +43,15 @@ class WatchCursor:
         self.revision = after_revision  # None: live from wherever the server is
         self.needs_relist = False  # the resume point was compacted away: snapshot first
 
-    def request(self) -> spb.WatchExecutionRequest:
-        request = spb.WatchExecutionRequest(
+    def request(self) -> service_pb.WatchExecutionRequest:
+        request = service_pb.WatchExecutionRequest(
             task_ids=self.task_ids, sidecar_ids=self.sidecar_ids, kinds=self.kinds
         )
         if self.revision is not None:
             request.after_revision = self.revision
         return request
 
-    def accept(self, response: spb.WatchExecutionResponse) -> list[pb.ExecutionEvent]:
+    def accept(self, response: service_pb.WatchExecutionResponse) -> list[events_pb.ExecutionEvent]:
         """The response's events the caller has not seen; advances the cursor."""
         fresh = [e for e in response.events if self.revision is None or e.revision > self.revision]
         if fresh:
@@ -60,7 +60,7 @@ class WatchCursor:
             self.revision = max(self.revision or 0, response.progress.revision)
         return fresh
 
-    def relisted(self, snapshot: spb.Snapshot, on_relist: OnRelist) -> None:
+    def relisted(self, snapshot: service_pb.Snapshot, on_relist: OnRelist) -> None:
         on_relist(snapshot)
         self.revision = snapshot.revision
         self.needs_relist = False
@@ -68,14 +68,14 @@ class WatchCursor:
 
 # "Live from now" is pinned to a revision before the stream opens, so a reconnect before the
 # first event or heartbeat still resumes exactly where the watch began.
-_NOW = spb.GetSnapshotRequest(page_size=1)
+_NOW = service_pb.GetSnapshotRequest(page_size=1)
 
 
 def _call(options: ConnectOptions) -> dict[str, object]:
     return {"metadata": options.metadata, "timeout": 30.0}
 
 
-def _now_revision(snapshot: spb.Snapshot) -> int:
+def _now_revision(snapshot: service_pb.Snapshot) -> int:
     return snapshot.revision
 
 
@@ -100,7 +100,7 @@ def sync_watch(
     *,
     backoff: Backoff,
     on_relist: OnRelist | None = None,
-) -> Iterator[pb.ExecutionEvent]:
+) -> Iterator[events_pb.ExecutionEvent]:
     attempts = backoff.start()
     with options.channel() as channel:
         stub = service_pb2_grpc.ExecutionServiceStub(channel)
@@ -131,7 +131,7 @@ async def async_watch(
     *,
     backoff: Backoff,
     on_relist: OnRelist | None = None,
-) -> AsyncIterator[pb.ExecutionEvent]:
+) -> AsyncIterator[events_pb.ExecutionEvent]:
     attempts = backoff.start()
     async with options.aio_channel() as channel:
         stub = service_pb2_grpc.ExecutionServiceStub(channel)

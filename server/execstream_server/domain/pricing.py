@@ -19,10 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
-from .config import ConfigError
-from .cost import has_tokens
+from execstream_server.config import ConfigError
+from execstream_server.domain.cost import has_tokens
 
 DEFAULT_TABLE = "default_prices.toml"
 RATE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
@@ -82,7 +82,7 @@ class PriceEntry:
         """Every price, tiers included, is zero: the model is local and costs nothing."""
         return self.rates.free and all(tier.rates.free for tier in self.tiers)
 
-    def rates_for(self, usage: pb.Usage) -> Rates:
+    def rates_for(self, usage: events_pb.Usage) -> Rates:
         """The rates for this request: the highest tier whose threshold the prompt exceeds."""
         prompt = prompt_tokens(usage)
         chosen = self.rates
@@ -92,7 +92,7 @@ class PriceEntry:
         return chosen
 
 
-def prompt_tokens(usage: pb.Usage) -> int:
+def prompt_tokens(usage: events_pb.Usage) -> int:
     """Everything the model read: the size long-context tiers are decided on."""
     return (
         usage.input_tokens
@@ -107,9 +107,9 @@ def _nanos(tokens: int, usd_per_mtok: Decimal) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def cost_breakdown(usage: pb.Usage, rates: Rates) -> pb.CostBreakdown:
+def cost_breakdown(usage: events_pb.Usage, rates: Rates) -> events_pb.CostBreakdown:
     """Price each bucket apart; reasoning tokens are part of output and not added again."""
-    out = pb.CostBreakdown(
+    out = events_pb.CostBreakdown(
         input_nanos=_nanos(usage.input_tokens, rates.input),
         cache_read_nanos=_nanos(usage.cache_read_tokens, rates.cache_read),
         cache_write_nanos=_nanos(usage.cache_write_tokens, rates.cache_write)
@@ -159,14 +159,14 @@ class PriceTable:
     def lookup(self, model: str, backend: str) -> PriceEntry | None:
         return find_entry(self.exact, self.globs, self.backends, model, backend)
 
-    def price(self, usage: pb.Usage, *, backend: str) -> pb.TaskCost:
+    def price(self, usage: events_pb.Usage, *, backend: str) -> events_pb.TaskCost:
         """Price one chunk, and price it again on the reference model.
 
         An unpriced chunk gets no reference cost either: claiming savings on tokens whose
         real cost is unknown would be a made-up number.
         """
         backend = usage.backend or backend
-        cost = pb.TaskCost(
+        cost = events_pb.TaskCost(
             pricing_version=self.version,
             reference_model=self.reference_model,
             estimated=usage.estimated,

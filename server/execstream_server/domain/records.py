@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
 # WatchExecutionResponse.events is field 1, wire type 2 (length-delimited).
 _EVENTS_TAG = b"\x0a"
@@ -46,7 +46,7 @@ class CommittedBatch:
     """Events committed together, in revision order, with their parsed form for the fold."""
 
     records: list[EventRecord]
-    events: list[pb.ExecutionEvent]
+    events: list[events_pb.ExecutionEvent]
     # True when this process committed the batch (always, for SQLite). With a shared store,
     # each replica's metrics count only its own batches, so summing replicas is exact.
     local: bool = True

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
-from .config import Limits
-from .errors import FieldViolation, InvalidArgumentError
-from .events import TERMINAL_STATUSES, status_name
+from execstream_server.config import Limits
+from execstream_server.domain.errors import FieldViolation, InvalidArgumentError
+from execstream_server.domain.events import TERMINAL_STATUSES, status_name
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
 BACKEND_PATTERN = re.compile(r"[a-z0-9][a-z0-9._\-]*")
@@ -45,7 +45,9 @@ def _check_text(text: str, field: str, limit: int, out: list[FieldViolation]) ->
         out.append(FieldViolation(field, f"is {len(text.encode())} bytes; the limit is {limit}"))
 
 
-def _check_usage(usage: pb.Usage, field: str, limits: Limits, out: list[FieldViolation]) -> None:
+def _check_usage(
+    usage: events_pb.Usage, field: str, limits: Limits, out: list[FieldViolation]
+) -> None:
     _check_text(usage.model, f"{field}.model", limits.max_name_length, out)
     if usage.backend and not BACKEND_PATTERN.fullmatch(usage.backend):
         out.append(FieldViolation(f"{field}.backend", "must be lower case [a-z0-9._-]"))
@@ -58,7 +60,9 @@ def _check_usage(usage: pb.Usage, field: str, limits: Limits, out: list[FieldVio
         )
 
 
-def _check_started(body: pb.Started, field: str, limits: Limits, out: list[FieldViolation]) -> None:
+def _check_started(
+    body: events_pb.Started, field: str, limits: Limits, out: list[FieldViolation]
+) -> None:
     if len(body.backend) > 64 or (body.backend and not BACKEND_PATTERN.fullmatch(body.backend)):
         out.append(FieldViolation(f"{field}.backend", "must be 1-64 characters of [a-z0-9._-]"))
     _check_text(body.model, f"{field}.model", limits.max_name_length, out)
@@ -87,7 +91,7 @@ def _check_started(body: pb.Started, field: str, limits: Limits, out: list[Field
 
 
 def _check_body(
-    event: pb.ExecutionEvent, field: str, limits: Limits, out: list[FieldViolation]
+    event: events_pb.ExecutionEvent, field: str, limits: Limits, out: list[FieldViolation]
 ) -> None:
     body = event.WhichOneof("body")
     if body is None:
@@ -99,7 +103,10 @@ def _check_body(
         _check_started(event.started, f"{field}.started", limits, out)
     elif body == "status":
         status = event.status.status
-        if status == pb.TASK_STATUS_UNSPECIFIED or status not in pb.TaskStatus.values():
+        if (
+            status == events_pb.TASK_STATUS_UNSPECIFIED
+            or status not in events_pb.TaskStatus.values()
+        ):
             out.append(
                 FieldViolation(f"{field}.status.status", "must be PENDING, RUNNING or RETRYING")
             )
@@ -126,8 +133,8 @@ def _check_body(
     elif body == "finished":
         finished = event.finished
         if (
-            finished.outcome == pb.OUTCOME_UNSPECIFIED
-            or finished.outcome not in pb.Outcome.values()
+            finished.outcome == events_pb.OUTCOME_UNSPECIFIED
+            or finished.outcome not in events_pb.Outcome.values()
         ):
             out.append(
                 FieldViolation(
@@ -139,7 +146,7 @@ def _check_body(
 
 
 def event_violations(
-    event: pb.ExecutionEvent, index: int, limits: Limits
+    event: events_pb.ExecutionEvent, index: int, limits: Limits
 ) -> Iterable[FieldViolation]:
     """Yield what is wrong with one event of a report."""
     field = f"events[{index}]"
@@ -155,7 +162,7 @@ def event_violations(
     return out
 
 
-def validate_report(report: spb.ProgressReport, limits: Limits) -> None:
+def validate_report(report: service_pb.ProgressReport, limits: Limits) -> None:
     """Raise InvalidArgumentError listing what is wrong with a ProgressReport, if anything."""
     violations: list[FieldViolation] = []
     bad_sidecar = check_id(report.sidecar_id, "sidecar_id", limits)

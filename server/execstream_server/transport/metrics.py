@@ -16,14 +16,14 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from .engine import TaskChange
-from .events import kind_name, status_name
-from .lifecycle import is_terminal
-from .records import CommittedBatch
+from execstream_server.domain.engine import TaskChange
+from execstream_server.domain.events import kind_name, status_name
+from execstream_server.domain.lifecycle import is_terminal
+from execstream_server.domain.records import CommittedBatch
 
 NANOS_PER_USD = 1_000_000_000
 # OpenTelemetry GenAI semantic conventions' bucket boundaries.
@@ -71,7 +71,7 @@ class ModelLabels:
         return OTHER
 
 
-def _usage_by_type(usage: pb.Usage) -> dict[str, int]:
+def _usage_by_type(usage: events_pb.Usage) -> dict[str, int]:
     return {
         "input": usage.input_tokens,
         "cache_read": usage.cache_read_tokens,
@@ -207,7 +207,7 @@ class ServerMetrics:
             self.finished.labels(backend, model, outcome)
 
     # -- EngineObserver ------------------------------------------------------------------
-    def on_recovered(self, tasks: Sequence[spb.TaskState]) -> None:
+    def on_recovered(self, tasks: Sequence[state_pb.TaskState]) -> None:
         for state in tasks:
             self.tasks.labels(status_name(state.status)).inc()
             if self._seed and is_terminal(state.status):
@@ -232,10 +232,10 @@ class ServerMetrics:
             if is_terminal(new.status) and (old is None or not is_terminal(old.status)):
                 self._count_cost(new, observe=True)
 
-    def _labels(self, state: spb.TaskState) -> tuple[str, str]:
+    def _labels(self, state: state_pb.TaskState) -> tuple[str, str]:
         return state.backend or "unknown", self.models.label(state.model or state.usage.model)
 
-    def _count_cost(self, state: spb.TaskState, *, observe: bool) -> None:
+    def _count_cost(self, state: state_pb.TaskState, *, observe: bool) -> None:
         backend, model = self._labels(state)
         usage, cost = state.usage, state.cost
         by_type = _usage_by_type(usage)

@@ -13,15 +13,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from execstream.money import per_mtok, usd
 from rich.console import Console
 from rich.table import Table
 
-from ..money import per_mtok, usd
+from execstream_server.cli.failures import one_line_errors
 
 if TYPE_CHECKING:
-    from execstream_server.pricing import PriceEntry, PriceTable, Rates
-
     from execstream.v1 import state_pb2
+
+    from execstream_server.domain.pricing import PriceEntry, PriceTable, Rates
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,8 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=run)
 
 
+@one_line_errors
 def run(args: argparse.Namespace) -> int:
-    from execstream_server.pricing import default_table_text, load_price_table
+    from execstream_server.domain.pricing import default_table_text, load_price_table
 
     table = load_price_table(args.pricing or None)
     # Piped output has no terminal width; a table this wide still reads better unwrapped.
@@ -75,13 +77,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rates_json(entry: PriceEntry) -> dict[str, Any]:
-    from execstream_server.pricing import RATE_KEYS
+    from execstream_server.domain.pricing import RATE_KEYS
 
     return {key: str(getattr(entry.rates, key)) for key in RATE_KEYS}
 
 
 def _as_json(table: PriceTable) -> dict[str, Any]:
-    from execstream_server.pricing import RATE_KEYS
+    from execstream_server.domain.pricing import RATE_KEYS
 
     return {
         "version": table.version,
@@ -143,9 +145,8 @@ def _prices(rates: Rates) -> list[str]:
 
 def _finished_tasks(target: str, token: str) -> list[state_pb2.TaskState]:
     import grpc
-
-    from execstream.v1 import events_pb2 as pb
-    from execstream.v1 import service_pb2 as spb
+    from execstream.v1 import events_pb2 as events_pb
+    from execstream.v1 import service_pb2 as service_pb
     from execstream.v1 import service_pb2_grpc
 
     metadata = (("authorization", f"Bearer {token}"),) if token else ()
@@ -155,8 +156,8 @@ def _finished_tasks(target: str, token: str) -> list[state_pb2.TaskState]:
         page_token = ""
         while True:
             page = stub.GetSnapshot(
-                spb.GetSnapshotRequest(
-                    statuses=[pb.TASK_STATUS_SUCCEEDED, pb.TASK_STATUS_FAILED],
+                service_pb.GetSnapshotRequest(
+                    statuses=[events_pb.TASK_STATUS_SUCCEEDED, events_pb.TASK_STATUS_FAILED],
                     page_token=page_token,
                 ),
                 metadata=metadata,

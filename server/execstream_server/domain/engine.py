@@ -16,19 +16,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 
-from .config import ServerConfig
-from .fold import fold
-from .hub import Hub
-from .records import CommittedBatch
-from .store.base import LogStore
-from .totals import TotalsBook
+from execstream_server.config import ServerConfig
+from execstream_server.domain.fold import fold
+from execstream_server.domain.hub import Hub
+from execstream_server.domain.records import CommittedBatch
+from execstream_server.domain.totals import TotalsBook
+from execstream_server.store.base import LogStore
 
 log = logging.getLogger(__name__)
 
-TaskChange = tuple[spb.TaskState | None, spb.TaskState]
+TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 _FREEZE_AFTER_TASKS = 10_000
 
 
@@ -37,15 +37,15 @@ class EngineObserver(Protocol):
 
     def on_batch(self, batch: CommittedBatch, changes: Sequence[TaskChange]) -> None: ...
 
-    def on_recovered(self, tasks: Sequence[spb.TaskState]) -> None: ...
+    def on_recovered(self, tasks: Sequence[state_pb.TaskState]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class SnapshotPage:
     revision: int
     oldest_revision: int
-    tasks: list[spb.TaskState]
-    totals: spb.Totals
+    tasks: list[state_pb.TaskState]
+    totals: state_pb.Totals
     next_task_id: str | None
 
 
@@ -61,7 +61,7 @@ class Engine:
     ) -> None:
         self.store = store
         self.config = config
-        self.tasks: dict[str, spb.TaskState] = {}
+        self.tasks: dict[str, state_pb.TaskState] = {}
         self._sorted_ids: list[str] = []
         self.totals = TotalsBook()
         self.hub = Hub(queue_bytes=config.limits.watch_queue_bytes)
@@ -88,7 +88,7 @@ class Engine:
             records = await self.store.read(cursor, limit=10_000)
             if not records:
                 break
-            events = [pb.ExecutionEvent.FromString(r.payload) for r in records]
+            events = [events_pb.ExecutionEvent.FromString(r.payload) for r in records]
             self._fold_batch(CommittedBatch(records, events), publish=False)
             cursor = records[-1].revision
         self.revision = max(self.revision, recovery.revision)
@@ -121,7 +121,7 @@ class Engine:
         await self.store.close()
 
     # -- folding -------------------------------------------------------------------------
-    def _put(self, old: spb.TaskState | None, new: spb.TaskState) -> None:
+    def _put(self, old: state_pb.TaskState | None, new: state_pb.TaskState) -> None:
         task_id = new.task_id
         if old is None and task_id not in self.tasks:
             bisect.insort(self._sorted_ids, task_id)
@@ -129,7 +129,7 @@ class Engine:
         self.totals.update(old, new)
 
     def _fold_batch(self, batch: CommittedBatch, *, publish: bool) -> None:
-        by_task: dict[str, list[pb.ExecutionEvent]] = {}
+        by_task: dict[str, list[events_pb.ExecutionEvent]] = {}
         for event in batch.events:
             by_task.setdefault(event.task_id, []).append(event)
         changes: list[TaskChange] = []
@@ -246,7 +246,7 @@ class Engine:
         else:
             candidates = self._sorted_ids
         start = bisect.bisect_right(candidates, after_task_id) if after_task_id else 0
-        page: list[spb.TaskState] = []
+        page: list[state_pb.TaskState] = []
         next_id: str | None = None
         for task_id in candidates[start:]:
             state = self.tasks.get(task_id)

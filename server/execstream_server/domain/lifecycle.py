@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import cast
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
-from .errors import IllegalTransitionError
-from .events import STATUS_BY_OUTCOME, TERMINAL_STATUSES, status_name
+from execstream_server.domain.errors import IllegalTransitionError
+from execstream_server.domain.events import STATUS_BY_OUTCOME, TERMINAL_STATUSES, status_name
 
-PENDING = pb.TASK_STATUS_PENDING
-RUNNING = pb.TASK_STATUS_RUNNING
-RETRYING = pb.TASK_STATUS_RETRYING
+PENDING = events_pb.TASK_STATUS_PENDING
+RUNNING = events_pb.TASK_STATUS_RUNNING
+RETRYING = events_pb.TASK_STATUS_RETRYING
 
 _ALLOWED_STATUS_EVENTS: dict[int, frozenset[int]] = {
     PENDING: frozenset({PENDING, RUNNING, RETRYING}),
@@ -30,7 +30,9 @@ def is_terminal(status: int) -> bool:
     return status in TERMINAL_STATUSES
 
 
-def next_status(task_id: str, current: int, event: pb.ExecutionEvent) -> pb.TaskStatus.ValueType:
+def next_status(
+    task_id: str, current: int, event: events_pb.ExecutionEvent
+) -> events_pb.TaskStatus.ValueType:
     """Return the status after ``event``; raise IllegalTransitionError for a forbidden change.
 
     Output or a ``started`` event means the task runs (a retry's new attempt restarts it);
@@ -38,7 +40,7 @@ def next_status(task_id: str, current: int, event: pb.ExecutionEvent) -> pb.Task
     """
     body = event.WhichOneof("body")
     if body == "finished":
-        return cast(pb.TaskStatus.ValueType, STATUS_BY_OUTCOME[event.finished.outcome])
+        return cast(events_pb.TaskStatus.ValueType, STATUS_BY_OUTCOME[event.finished.outcome])
     if body == "status":
         requested = event.status.status
         if requested not in _ALLOWED_STATUS_EVENTS.get(current, frozenset()):
@@ -46,4 +48,4 @@ def next_status(task_id: str, current: int, event: pb.ExecutionEvent) -> pb.Task
         return requested
     if body in _RUNS and current in (PENDING, RETRYING):
         return RUNNING
-    return cast(pb.TaskStatus.ValueType, current)
+    return cast(events_pb.TaskStatus.ValueType, current)

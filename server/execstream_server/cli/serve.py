@@ -9,6 +9,8 @@ import sys
 
 from rich.logging import RichHandler
 
+from execstream_server.cli.failures import one_line_errors
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from execstream_server.config import add_arguments
@@ -35,6 +37,7 @@ def configure_logging(level: str) -> None:
     )
 
 
+@one_line_errors
 def run(args: argparse.Namespace) -> int:
     from execstream_server.app import serve
     from execstream_server.config import build_config

@@ -15,8 +15,8 @@ from typing import Any
 
 import grpc
 
-from .auth import OPEN_PREFIXES, REPORT, Principal, Role, TokenBook
-from .errors import SidecarMismatchError
+from execstream_server.domain.errors import SidecarMismatchError
+from execstream_server.transport.auth import OPEN_PREFIXES, REPORT, Principal, Role, TokenBook
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
 

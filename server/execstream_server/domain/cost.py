@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 
 _BUCKETS = ("input_nanos", "cache_read_nanos", "cache_write_nanos", "output_nanos", "total_nanos")
 _USAGE_COUNTS = (
@@ -24,15 +24,15 @@ _USAGE_COUNTS = (
 class Pricer(Protocol):
     """Prices one chunk of usage; ``backend`` is the task's when the usage names none."""
 
-    def price(self, usage: pb.Usage, *, backend: str) -> pb.TaskCost: ...
+    def price(self, usage: events_pb.Usage, *, backend: str) -> events_pb.TaskCost: ...
 
 
-def has_tokens(usage: pb.Usage) -> bool:
+def has_tokens(usage: events_pb.Usage) -> bool:
     """True when a usage chunk counts any token (an empty one is not priced)."""
     return any(getattr(usage, name) for name in _USAGE_COUNTS)
 
 
-def add_usage(total: pb.Usage, chunk: pb.Usage) -> None:
+def add_usage(total: events_pb.Usage, chunk: events_pb.Usage) -> None:
     """Add ``chunk``'s counts into ``total`` in place (model: the latest non-empty)."""
     for name in _USAGE_COUNTS:
         setattr(total, name, getattr(total, name) + getattr(chunk, name))
@@ -44,14 +44,14 @@ def add_usage(total: pb.Usage, chunk: pb.Usage) -> None:
         total.backend = chunk.backend
 
 
-def _add_breakdown(total: pb.CostBreakdown, part: pb.CostBreakdown) -> None:
+def _add_breakdown(total: events_pb.CostBreakdown, part: events_pb.CostBreakdown) -> None:
     for name in _BUCKETS:
         setattr(total, name, getattr(total, name) + getattr(part, name))
 
 
-def add_cost(total: pb.TaskCost, part: pb.TaskCost) -> pb.TaskCost:
+def add_cost(total: events_pb.TaskCost, part: events_pb.TaskCost) -> events_pb.TaskCost:
     """Return ``total + part``: amounts add, flags stick, the latest pricing facts win."""
-    out = pb.TaskCost()
+    out = events_pb.TaskCost()
     out.CopyFrom(total)
     _add_breakdown(out.actual, part.actual)
     _add_breakdown(out.reference, part.reference)
@@ -71,5 +71,5 @@ def add_cost(total: pb.TaskCost, part: pb.TaskCost) -> pb.TaskCost:
 class UnpricedPricer:
     """Marks every chunk unpriced: the safe stand-in when no price table is loaded."""
 
-    def price(self, usage: pb.Usage, *, backend: str) -> pb.TaskCost:
-        return pb.TaskCost(unpriced=has_tokens(usage), estimated=usage.estimated)
+    def price(self, usage: events_pb.Usage, *, backend: str) -> events_pb.TaskCost:
+        return events_pb.TaskCost(unpriced=has_tokens(usage), estimated=usage.estimated)

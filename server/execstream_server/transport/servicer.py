@@ -17,25 +17,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import grpc
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 from google.protobuf.message import DecodeError
 
-from .config import Limits, ServerConfig
-from .engine import Engine
-from .errors import (
+from execstream_server.config import Limits, ServerConfig
+from execstream_server.domain.engine import Engine
+from execstream_server.domain.errors import (
     ExecstreamError,
     FieldViolation,
     InvalidArgumentError,
     LimitExceededError,
     WatcherTooSlowError,
 )
-from .events import KIND_BY_BODY
-from .hub import WatchFilter
-from .ratelimit import EventRateLimiter
-from .status_map import internal_status, to_rpc_status
-from .store.base import AppendResult
-from .validation import validate_ids, validate_report
-from .watch import WatchSession
+from execstream_server.domain.events import KIND_BY_BODY
+from execstream_server.domain.hub import WatchFilter
+from execstream_server.domain.ratelimit import EventRateLimiter
+from execstream_server.domain.validation import validate_ids, validate_report
+from execstream_server.domain.watch import WatchSession
+from execstream_server.store.base import AppendResult
+from execstream_server.transport.status_map import internal_status, to_rpc_status
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def decode_page_token(token: str) -> str:
     return text.removeprefix(_TOKEN_PREFIX)
 
 
-def watch_filter_from(request: spb.WatchExecutionRequest, limits: Limits) -> WatchFilter:
+def watch_filter_from(request: service_pb.WatchExecutionRequest, limits: Limits) -> WatchFilter:
     validate_ids(request.task_ids, "task_ids", limits)
     validate_ids(request.sidecar_ids, "sidecar_ids", limits)
     bad = [i for i, kind in enumerate(request.kinds) if kind not in _KNOWN_KINDS]
@@ -125,7 +125,7 @@ class _ReportTally:
     """Sums what one ReportProgress stream got accepted."""
 
     def __init__(self) -> None:
-        self.response = spb.ReportProgressResponse()
+        self.response = service_pb.ReportProgressResponse()
         self.last_seq: dict[str, int] = {}
 
     def add(self, result: AppendResult) -> None:
@@ -134,7 +134,7 @@ class _ReportTally:
         self.response.last_revision = max(self.response.last_revision, result.last_revision)
         self.last_seq.update(result.last_seq)
 
-    def finish(self) -> spb.ReportProgressResponse:
+    def finish(self) -> service_pb.ReportProgressResponse:
         for task_id in sorted(self.last_seq):
             self.response.tasks.add(task_id=task_id, last_seq=self.last_seq[task_id])
         return self.response
@@ -188,16 +188,16 @@ class ExecutionServicer:
     # -- ReportProgress ------------------------------------------------------------------
     async def report_progress(
         self,
-        requests: AsyncIterator[spb.ProgressReport],
+        requests: AsyncIterator[service_pb.ProgressReport],
         context: grpc.aio.ServicerContext[Any, Any],
-    ) -> spb.ReportProgressResponse:
+    ) -> service_pb.ReportProgressResponse:
         result = await self._guard(context, self._ingest(requests))
         assert result is not None
         return result
 
     async def _ingest(
-        self, requests: AsyncIterator[spb.ProgressReport]
-    ) -> spb.ReportProgressResponse:
+        self, requests: AsyncIterator[service_pb.ProgressReport]
+    ) -> service_pb.ReportProgressResponse:
         tally = _ReportTally()
         in_flight: deque[asyncio.Task[AppendResult]] = deque()
         store = self._engine.store
@@ -233,7 +233,7 @@ class ExecutionServicer:
         await self._engine.wait_applied(response.last_revision)
         return response
 
-    def _charge(self, report: spb.ProgressReport) -> None:
+    def _charge(self, report: service_pb.ProgressReport) -> None:
         """Apply the per-sidecar rate limit (never to a report that finishes a task)."""
         terminal = any(event.HasField("finished") for event in report.events)
         wait = self._rate.acquire(report.sidecar_id, len(report.events), terminal=terminal)
@@ -261,12 +261,12 @@ class ExecutionServicer:
 
     # -- WatchExecution ------------------------------------------------------------------
     async def watch_execution(
-        self, request: spb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: service_pb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
         await self._guard(context, self._watch(request, context))
 
     async def _watch(
-        self, request: spb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: service_pb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
         _reject_undecodable(request)
         watch_filter = watch_filter_from(request, self._limits)
@@ -301,13 +301,13 @@ class ExecutionServicer:
 
     # -- GetSnapshot ---------------------------------------------------------------------
     async def get_snapshot(
-        self, request: spb.GetSnapshotRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> spb.Snapshot:
+        self, request: service_pb.GetSnapshotRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> service_pb.Snapshot:
         result = await self._guard(context, self._snapshot(request))
         assert result is not None
         return result
 
-    async def _snapshot(self, request: spb.GetSnapshotRequest) -> spb.Snapshot:
+    async def _snapshot(self, request: service_pb.GetSnapshotRequest) -> service_pb.Snapshot:
         limits = self._limits
         _reject_undecodable(request)
         validate_ids(request.task_ids, "task_ids", limits)
@@ -325,7 +325,7 @@ class ExecutionServicer:
             page_size=request.page_size or limits.default_page_size,
             after_task_id=decode_page_token(request.page_token),
         )
-        snapshot = spb.Snapshot(revision=page.revision, oldest_revision=page.oldest_revision)
+        snapshot = service_pb.Snapshot(revision=page.revision, oldest_revision=page.oldest_revision)
         snapshot.tasks.extend(page.tasks)
         snapshot.totals.CopyFrom(page.totals)
         if page.next_task_id is not None:
@@ -342,18 +342,18 @@ def rpc_handlers(servicer: ExecutionServicer) -> grpc.GenericRpcHandler:
     handlers: dict[str, grpc.RpcMethodHandler] = {
         "ReportProgress": grpc.stream_unary_rpc_method_handler(
             servicer.report_progress,
-            request_deserializer=lenient(spb.ProgressReport),
-            response_serializer=spb.ReportProgressResponse.SerializeToString,
+            request_deserializer=lenient(service_pb.ProgressReport),
+            response_serializer=service_pb.ReportProgressResponse.SerializeToString,
         ),
         "WatchExecution": grpc.unary_stream_rpc_method_handler(
             servicer.watch_execution,
-            request_deserializer=lenient(spb.WatchExecutionRequest),
+            request_deserializer=lenient(service_pb.WatchExecutionRequest),
             response_serializer=_identity,
         ),
         "GetSnapshot": grpc.unary_unary_rpc_method_handler(
             servicer.get_snapshot,
-            request_deserializer=lenient(spb.GetSnapshotRequest),
-            response_serializer=spb.Snapshot.SerializeToString,
+            request_deserializer=lenient(service_pb.GetSnapshotRequest),
+            response_serializer=service_pb.Snapshot.SerializeToString,
         ),
     }
     return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)

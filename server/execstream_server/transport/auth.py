@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from .config import ConfigError
+from execstream_server.config import ConfigError
 
 TOKEN_PREFIX = "es_"
 

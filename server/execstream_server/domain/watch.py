@@ -16,12 +16,16 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Protocol
 
-from execstream.v1 import service_pb2 as spb
+from execstream.v1 import service_pb2 as service_pb
 
-from .config import Limits
-from .errors import RevisionCompactedError, ShuttingDownError, StoreUnavailableError
-from .hub import Hub, Watcher, WatchFilter
-from .records import CommittedBatch, EventRecord, event_field
+from execstream_server.config import Limits
+from execstream_server.domain.errors import (
+    RevisionCompactedError,
+    ShuttingDownError,
+    StoreUnavailableError,
+)
+from execstream_server.domain.hub import Hub, Watcher, WatchFilter
+from execstream_server.domain.records import CommittedBatch, EventRecord, event_field
 
 _CATCH_UP_PAGE = 4096
 Field = tuple[int, bytes]  # (revision, encoded WatchExecutionResponse.events entry)
@@ -138,7 +142,7 @@ class _Coalescer:
 
 def heartbeat(revision: int) -> bytes:
     """A serialised progress-only response."""
-    response = spb.WatchExecutionResponse()
+    response = service_pb.WatchExecutionResponse()
     response.progress.revision = revision
     response.progress.time.GetCurrentTime()
     return response.SerializeToString()

@@ -6,6 +6,8 @@ import argparse
 
 from rich.console import Console
 
+from execstream_server.cli.failures import one_line_errors
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("token", help="manage bearer tokens of an --auth-file")
@@ -23,8 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create.set_defaults(func=run_create)
 
 
+@one_line_errors
 def run_create(args: argparse.Namespace) -> int:
-    from execstream_server.auth import Role, create_token
+    from execstream_server.transport.auth import Role, create_token
 
     token = create_token(
         args.auth_file, Role(args.role), sidecar_id=args.sidecar_id, note=args.note

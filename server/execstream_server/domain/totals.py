@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 
-from .cost import add_usage
-from .lifecycle import is_terminal
+from execstream_server.domain.cost import add_usage
+from execstream_server.domain.lifecycle import is_terminal
 
 _COUNTS = (
     "input_tokens",
@@ -34,9 +34,9 @@ class TotalsBook:
         self.cost_nanos = 0
         self.reference_nanos = 0
         self.unpriced_tasks = 0
-        self.by_model: dict[tuple[str, str], spb.ModelTotals] = {}
+        self.by_model: dict[tuple[str, str], state_pb.ModelTotals] = {}
 
-    def update(self, old: spb.TaskState | None, new: spb.TaskState) -> None:
+    def update(self, old: state_pb.TaskState | None, new: state_pb.TaskState) -> None:
         """Account for one task moving from ``old`` (None when new) to ``new``."""
         if old is None:
             self.tasks += 1
@@ -50,7 +50,7 @@ class TotalsBook:
         if is_terminal(new.status) and (old is None or not is_terminal(old.status)):
             self._add_finished(new)
 
-    def _add_finished(self, state: spb.TaskState) -> None:
+    def _add_finished(self, state: state_pb.TaskState) -> None:
         cost = state.cost
         self.cost_nanos += cost.actual.total_nanos
         self.reference_nanos += cost.reference.total_nanos
@@ -58,7 +58,7 @@ class TotalsBook:
         key = (state.backend, state.model)
         entry = self.by_model.get(key)
         if entry is None:
-            entry = self.by_model[key] = spb.ModelTotals(backend=key[0], model=key[1])
+            entry = self.by_model[key] = state_pb.ModelTotals(backend=key[0], model=key[1])
         entry.tasks += 1
         add_usage(entry.usage, _bare_usage(state.usage))
         entry.cost_nanos += cost.actual.total_nanos
@@ -67,8 +67,8 @@ class TotalsBook:
         entry.unpriced_tasks += int(cost.unpriced)
         entry.estimated_tasks += int(cost.estimated or state.usage.estimated)
 
-    def to_proto(self) -> spb.Totals:
-        totals = spb.Totals(
+    def to_proto(self) -> state_pb.Totals:
+        totals = state_pb.Totals(
             tasks=self.tasks,
             cost_nanos=self.cost_nanos,
             reference_cost_nanos=self.reference_nanos,
@@ -84,8 +84,8 @@ class TotalsBook:
         return totals
 
 
-def _bare_usage(usage: pb.Usage) -> pb.Usage:
-    bare = pb.Usage()
+def _bare_usage(usage: events_pb.Usage) -> events_pb.Usage:
+    bare = events_pb.Usage()
     bare.CopyFrom(usage)
     bare.model = ""
     bare.backend = ""

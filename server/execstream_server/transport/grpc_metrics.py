@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import grpc
 
-from .metrics import GrpcMetrics
+from execstream_server.transport.metrics import GrpcMetrics
 
 # grpc.StatusCode -> the Go name go-grpc-prometheus puts in grpc_code.
 GO_CODE_NAMES = {

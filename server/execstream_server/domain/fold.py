@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from execstream.v1 import events_pb2 as pb
-from execstream.v1 import state_pb2 as spb
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 
-from .cost import add_cost, add_usage
-from .events import OUTPUT_BODIES
-from .lifecycle import next_status
+from execstream_server.domain.cost import add_cost, add_usage
+from execstream_server.domain.events import OUTPUT_BODIES
+from execstream_server.domain.lifecycle import next_status
 
-TaskState = spb.TaskState
+TaskState = state_pb.TaskState
 
 
 def _trim_tail(text: str, limit: int) -> tuple[str, bool]:
@@ -29,7 +29,7 @@ def _trim_tail(text: str, limit: int) -> tuple[str, bool]:
     return data[-limit:].decode("utf-8", errors="ignore"), True
 
 
-def _apply(state: TaskState, event: pb.ExecutionEvent, body: str | None) -> None:
+def _apply(state: TaskState, event: events_pb.ExecutionEvent, body: str | None) -> None:
     """What a non-output event adds; the fields every event touches are set by ``fold``."""
     if body == "started":
         started = event.started
@@ -52,7 +52,7 @@ def _apply(state: TaskState, event: pb.ExecutionEvent, body: str | None) -> None
         _apply_finished(state, event)
 
 
-def _add_chunk(state: TaskState, holder: pb.StatusChange | pb.ErrorReport) -> None:
+def _add_chunk(state: TaskState, holder: events_pb.StatusChange | events_pb.ErrorReport) -> None:
     """Add a failed attempt's usage and its stamped price to the task's running totals."""
     if holder.HasField("usage"):
         add_usage(state.usage, holder.usage)
@@ -63,7 +63,7 @@ def _add_chunk(state: TaskState, holder: pb.StatusChange | pb.ErrorReport) -> No
             state.cost.CopyFrom(holder.cost)
 
 
-def _apply_finished(state: TaskState, event: pb.ExecutionEvent) -> None:
+def _apply_finished(state: TaskState, event: events_pb.ExecutionEvent) -> None:
     finished = event.finished
     state.finished_time.CopyFrom(event.time)
     add_usage(state.usage, finished.usage)
@@ -80,7 +80,7 @@ def _apply_finished(state: TaskState, event: pb.ExecutionEvent) -> None:
 
 
 def fold(
-    state: TaskState | None, events: Iterable[pb.ExecutionEvent], *, tail_bytes: int
+    state: TaskState | None, events: Iterable[events_pb.ExecutionEvent], *, tail_bytes: int
 ) -> TaskState:
     """Return the state after ``events`` (all of one task, in seq order); ``state`` is untouched.
 
@@ -97,12 +97,12 @@ def fold(
     status = new.status
     attempt = new.attempt
     count = 0
-    last: pb.ExecutionEvent | None = None
+    last: events_pb.ExecutionEvent | None = None
     for event in events:
         if not new.task_id:
             new.task_id = event.task_id
             new.sidecar_id = event.sidecar_id
-            status = pb.TASK_STATUS_PENDING
+            status = events_pb.TASK_STATUS_PENDING
             new.created_time.CopyFrom(event.time)
         body = event.WhichOneof("body")
         status = next_status(new.task_id, status, event)

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from execstream.v1 import events_pb2 as pb
+from execstream.v1 import events_pb2 as events_pb
 from execstream.v1.state_pb2 import TaskState
 from google.protobuf import timestamp_pb2
 
-from .cost import Pricer, add_cost, has_tokens
-from .errors import OwnershipError, SeqGapError, TaskFinishedError
-from .events import OUTPUT_BODIES
-from .lifecycle import PENDING, RUNNING, is_terminal, next_status
+from execstream_server.domain.cost import Pricer, add_cost, has_tokens
+from execstream_server.domain.errors import OwnershipError, SeqGapError, TaskFinishedError
+from execstream_server.domain.events import OUTPUT_BODIES
+from execstream_server.domain.lifecycle import PENDING, RUNNING, is_terminal, next_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ class Gate:
     last_seq: int
     status: int
     backend: str = ""
-    cost: pb.TaskCost | None = None
+    cost: events_pb.TaskCost | None = None
     model: str = ""
 
 
@@ -38,13 +38,13 @@ class Gate:
 class Admission:
     """The outcome of admitting one report."""
 
-    accepted: list[pb.ExecutionEvent] = field(default_factory=list)
+    accepted: list[events_pb.ExecutionEvent] = field(default_factory=list)
     duplicates: int = 0
     gates: dict[str, Gate] = field(default_factory=dict)
     last_seq: dict[str, int] = field(default_factory=dict)
 
 
-def _chunk_usage(event: pb.ExecutionEvent, body: str | None) -> pb.Usage | None:
+def _chunk_usage(event: events_pb.ExecutionEvent, body: str | None) -> events_pb.Usage | None:
     if body == "status" and event.status.HasField("usage"):
         return event.status.usage
     if body == "error" and event.error.HasField("usage"):
@@ -55,8 +55,8 @@ def _chunk_usage(event: pb.ExecutionEvent, body: str | None) -> pb.Usage | None:
 
 
 def _stamped_cost(
-    event: pb.ExecutionEvent, body: str | None, cost: pb.TaskCost | None
-) -> pb.TaskCost | None:
+    event: events_pb.ExecutionEvent, body: str | None, cost: events_pb.TaskCost | None
+) -> events_pb.TaskCost | None:
     """Recovery path: the cost after an event whose prices were stamped at admission."""
     if body == "finished" and event.finished.HasField("cost"):
         return event.finished.cost
@@ -79,7 +79,7 @@ def gate_from_state(state: TaskState) -> Gate:
     )
 
 
-def advance_gate(gate: Gate | None, event: pb.ExecutionEvent, pricer: Pricer | None) -> Gate:
+def advance_gate(gate: Gate | None, event: events_pb.ExecutionEvent, pricer: Pricer | None) -> Gate:
     """Return the gate after an admitted event (used by admission and by recovery).
 
     With a pricer, usage chunks are priced and added to the running cost; the ``finished``
@@ -99,7 +99,7 @@ def advance_gate(gate: Gate | None, event: pb.ExecutionEvent, pricer: Pricer | N
     if pricer is not None and usage is not None and (has_tokens(usage) or body == "finished"):
         if not usage.model and model:
             # A chunk that names no model was billed on the task's model (see Usage.model).
-            named = pb.Usage(model=model)
+            named = events_pb.Usage(model=model)
             named.MergeFrom(usage)
             usage = named
         chunk = pricer.price(usage, backend=usage.backend or backend)
@@ -118,7 +118,7 @@ def advance_gate(gate: Gate | None, event: pb.ExecutionEvent, pricer: Pricer | N
     )
 
 
-def _clear_server_fields(event: pb.ExecutionEvent) -> None:
+def _clear_server_fields(event: events_pb.ExecutionEvent) -> None:
     body = event.WhichOneof("body")
     if body == "finished":
         event.finished.ClearField("cost")
@@ -130,7 +130,7 @@ def _clear_server_fields(event: pb.ExecutionEvent) -> None:
 
 def admit(
     sidecar_id: str,
-    events: Sequence[pb.ExecutionEvent],
+    events: Sequence[events_pb.ExecutionEvent],
     lookup: Callable[[str], Gate | None],
     pricer: Pricer,
     now: timestamp_pb2.Timestamp,
@@ -154,7 +154,7 @@ def admit(
                 raise SeqGapError(task_id, gate.last_seq + 1, event.seq)
         elif event.seq != 1:
             raise SeqGapError(task_id, 1, event.seq)
-        stamped = pb.ExecutionEvent()
+        stamped = events_pb.ExecutionEvent()
         stamped.CopyFrom(event)
         stamped.sidecar_id = sidecar_id
         stamped.revision = 0

@@ -13,7 +13,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
-from .records import CommittedBatch
+from execstream_server.domain.records import CommittedBatch
 
 
 @dataclass(frozen=True, slots=True)
