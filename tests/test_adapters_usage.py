@@ -63,7 +63,7 @@ def test_anthropic_input_excludes_cache_reads_and_writes() -> None:
     usage = from_anthropic(ANTHROPIC_USAGE, model="claude-sonnet-4-5")
     assert usage.input_tokens == 50
     assert usage.cache_read_tokens == 8000
-    assert (usage.cache_write_tokens, usage.cache_write_1h_tokens) == (1000, 200)
+    assert (usage.cache_write_tokens, usage.cache_write_one_hour_tokens) == (1000, 200)
     assert usage.prompt_tokens == 50 + 8000 + 1200
     assert usage.output_tokens == 400
 
@@ -71,7 +71,7 @@ def test_anthropic_input_excludes_cache_reads_and_writes() -> None:
 def test_anthropic_cache_writes_without_ttl_split_are_five_minute_writes() -> None:
     plain = {k: v for k, v in ANTHROPIC_USAGE.items() if k != "cache_creation"}
     usage = from_anthropic(plain, model="claude-haiku-4-5")
-    assert (usage.cache_write_tokens, usage.cache_write_1h_tokens) == (1200, 0)
+    assert (usage.cache_write_tokens, usage.cache_write_one_hour_tokens) == (1200, 0)
 
 
 def test_cached_tokens_are_never_double_counted_across_providers() -> None:
@@ -118,7 +118,7 @@ def test_ollama_missing_prompt_eval_count_is_estimated_not_zero() -> None:
 def test_usage_proto_carries_every_bucket() -> None:
     message = from_anthropic(ANTHROPIC_USAGE, model="claude-sonnet-4-5").to_proto()
     assert (message.input_tokens, message.cache_read_tokens) == (50, 8000)
-    assert (message.cache_write_tokens, message.cache_write_1h_tokens) == (1000, 200)
+    assert (message.cache_write_tokens, message.cache_write_one_hour_tokens) == (1000, 200)
     assert (message.output_tokens, message.model, message.backend) == (
         400,
         "claude-sonnet-4-5",

@@ -153,7 +153,7 @@ def test_prometheus_totals_equal_the_snapshot_totals(
             usage.input_tokens
             + usage.cache_read_tokens
             + usage.cache_write_tokens
-            + usage.cache_write_1h_tokens
+            + usage.cache_write_one_hour_tokens
             + usage.output_tokens
         ), model.model
     savings = prometheus.value(

@@ -45,7 +45,7 @@ def test_each_bucket_is_priced_on_its_own_rate(tmp_path: Path) -> None:
         input_tokens=1_000,  # 1000 * $3/M      = $0.003     = 3_000_000 nanos
         cache_read_tokens=10_000,  # 10k * $0.30/M = $0.003     = 3_000_000
         cache_write_tokens=2_000,  # 2k * $3.75/M  = $0.0075    = 7_500_000
-        cache_write_1h_tokens=500,  # 500 * $6/M   = $0.003     = 3_000_000
+        cache_write_one_hour_tokens=500,  # 500 * $6/M   = $0.003     = 3_000_000
         output_tokens=400,  # 400 * $15/M         = $0.006     = 6_000_000
         reasoning_tokens=300,  # part of output: adds nothing
     )

@@ -7,7 +7,7 @@
  * @property {number} [inputTokens] uncached input only
  * @property {number} [cacheReadTokens]
  * @property {number} [cacheWriteTokens]
- * @property {number} [cacheWrite1hTokens]
+ * @property {number} [cacheWriteOneHourTokens]
  * @property {number} [outputTokens] reasoning included
  * @property {number} [reasoningTokens]
  * @property {boolean} [estimated]

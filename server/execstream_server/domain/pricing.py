@@ -98,7 +98,7 @@ def prompt_tokens(usage: events_pb.Usage) -> int:
         usage.input_tokens
         + usage.cache_read_tokens
         + usage.cache_write_tokens
-        + usage.cache_write_1h_tokens
+        + usage.cache_write_one_hour_tokens
     )
 
 
@@ -113,7 +113,7 @@ def cost_breakdown(usage: events_pb.Usage, rates: Rates) -> events_pb.CostBreakd
         input_nanos=_nanos(usage.input_tokens, rates.input),
         cache_read_nanos=_nanos(usage.cache_read_tokens, rates.cache_read),
         cache_write_nanos=_nanos(usage.cache_write_tokens, rates.cache_write)
-        + _nanos(usage.cache_write_1h_tokens, rates.cache_write_1h),
+        + _nanos(usage.cache_write_one_hour_tokens, rates.cache_write_1h),
         output_nanos=_nanos(usage.output_tokens, rates.output),
     )
     out.total_nanos = out.input_nanos + out.cache_read_nanos + out.cache_write_nanos

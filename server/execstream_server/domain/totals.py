@@ -18,7 +18,7 @@ _COUNTS = (
     "input_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
-    "cache_write_1h_tokens",
+    "cache_write_one_hour_tokens",
     "output_tokens",
     "reasoning_tokens",
 )

@@ -75,7 +75,7 @@ def _usage_by_type(usage: events_pb.Usage) -> dict[str, int]:
     return {
         "input": usage.input_tokens,
         "cache_read": usage.cache_read_tokens,
-        "cache_write": usage.cache_write_tokens + usage.cache_write_1h_tokens,
+        "cache_write": usage.cache_write_tokens + usage.cache_write_one_hour_tokens,
         "output": usage.output_tokens,
     }
 
@@ -259,7 +259,7 @@ class ServerMetrics:
             usage.input_tokens
             + usage.cache_read_tokens
             + usage.cache_write_tokens
-            + usage.cache_write_1h_tokens
+            + usage.cache_write_one_hour_tokens
         )
         self.token_usage.labels(backend, model, "output").observe(usage.output_tokens)
 

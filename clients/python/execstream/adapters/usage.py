@@ -39,7 +39,7 @@ class TokenUsage:
     input_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
-    cache_write_1h_tokens: int = 0
+    cache_write_one_hour_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
     estimated: bool = False
@@ -51,7 +51,7 @@ class TokenUsage:
             self.input_tokens
             + self.cache_read_tokens
             + self.cache_write_tokens
-            + self.cache_write_1h_tokens
+            + self.cache_write_one_hour_tokens
         )
 
     def to_proto(self) -> events_pb.Usage:
@@ -61,7 +61,7 @@ class TokenUsage:
             input_tokens=self.input_tokens,
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens,
-            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            cache_write_one_hour_tokens=self.cache_write_one_hour_tokens,
             output_tokens=self.output_tokens,
             reasoning_tokens=self.reasoning_tokens,
             estimated=self.estimated,
@@ -126,7 +126,7 @@ def from_anthropic(
         input_tokens=input_tokens or 0,
         cache_read_tokens=_count(usage.get("cache_read_input_tokens")) or 0,
         cache_write_tokens=write_5m or 0,
-        cache_write_1h_tokens=write_1h or 0,
+        cache_write_one_hour_tokens=write_1h or 0,
         output_tokens=output or 0,
         estimated=input_tokens is None or output is None,
     )

@@ -51,7 +51,7 @@ def cost_line(cost: events_pb.TaskCost) -> str:
 
 def usage_line(usage: events_pb.Usage) -> str:
     text = f"{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens"
-    cached = usage.cache_read_tokens + usage.cache_write_tokens + usage.cache_write_1h_tokens
+    cached = usage.cache_read_tokens + usage.cache_write_tokens + usage.cache_write_one_hour_tokens
     if cached:
         text += f" ({cached:,} cache)"
     return text

@@ -546,7 +546,7 @@ Global___Finished: _TypeAlias = Finished  # noqa: Y015
 @_typing.final
 class Usage(_message.Message):
     """Token counts of one or more model calls. The buckets never overlap: the total prompt
-    is input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens.
+    is input_tokens + cache_read_tokens + cache_write_tokens + cache_write_one_hour_tokens.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -559,7 +559,7 @@ class Usage(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     REASONING_TOKENS_FIELD_NUMBER: _builtins.int
     ESTIMATED_FIELD_NUMBER: _builtins.int
-    CACHE_WRITE_1H_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_ONE_HOUR_TOKENS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model that was billed, as the provider names it."""
     backend: _builtins.str
@@ -580,8 +580,10 @@ class Usage(_message.Message):
     """True when some counts are estimates (e.g. Ollama omits prompt_eval_count when the
     prompt was cached); costs and savings derived from them are flagged as estimated.
     """
-    cache_write_1h_tokens: _builtins.int
-    """Input tokens written to the prompt cache with the 1-hour lifetime (priced apart)."""
+    cache_write_one_hour_tokens: _builtins.int
+    """Input tokens written to the prompt cache with the 1-hour lifetime (priced apart, at
+    the price table's `cache_write_1h` rate).
+    """
     def __init__(
         self,
         *,
@@ -593,11 +595,11 @@ class Usage(_message.Message):
         output_tokens: _builtins.int = ...,
         reasoning_tokens: _builtins.int = ...,
         estimated: _builtins.bool = ...,
-        cache_write_1h_tokens: _builtins.int = ...,
+        cache_write_one_hour_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "cache_read_tokens", b"cache_read_tokens", "cache_write_1h_tokens", b"cache_write_1h_tokens", "cache_write_tokens", b"cache_write_tokens", "estimated", b"estimated", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "reasoning_tokens", b"reasoning_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "cache_read_tokens", b"cache_read_tokens", "cache_write_one_hour_tokens", b"cache_write_one_hour_tokens", "cache_write_tokens", b"cache_write_tokens", "estimated", b"estimated", "input_tokens", b"input_tokens", "model", b"model", "output_tokens", b"output_tokens", "reasoning_tokens", b"reasoning_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -619,7 +621,7 @@ class CostBreakdown(_message.Message):
     cache_read_nanos: _builtins.int
     """Cost of Usage.cache_read_tokens."""
     cache_write_nanos: _builtins.int
-    """Cost of Usage.cache_write_tokens and Usage.cache_write_1h_tokens."""
+    """Cost of Usage.cache_write_tokens and Usage.cache_write_one_hour_tokens."""
     output_nanos: _builtins.int
     """Cost of Usage.output_tokens."""
     total_nanos: _builtins.int

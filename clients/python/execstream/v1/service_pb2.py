@@ -27,13 +27,14 @@ from execstream.v1 import state_pb2 as execstream_dot_v1_dot_state__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65xecstream/v1/service.proto\x12\rexecstream.v1\x1a\x1a\x65xecstream/v1/events.proto\x1a\x19\x65xecstream/v1/state.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x0eProgressReport\x12\x12\n\nsidecar_id\x18\x01 \x01(\t\x12-\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1d.execstream.v1.ExecutionEvent\",\n\x07TaskAck\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\"\x83\x01\n\x16ReportProgressResponse\x12\x17\n\x0f\x65vents_accepted\x18\x01 \x01(\x04\x12\x12\n\nduplicates\x18\x02 \x01(\x04\x12\x15\n\rlast_revision\x18\x03 \x01(\x04\x12%\n\x05tasks\x18\x04 \x03(\x0b\x32\x16.execstream.v1.TaskAck\"\x97\x01\n\x15WatchExecutionRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12\x13\n\x0bsidecar_ids\x18\x02 \x03(\t\x12\'\n\x05kinds\x18\x03 \x03(\x0e\x32\x18.execstream.v1.EventKind\x12\x1b\n\x0e\x61\x66ter_revision\x18\x04 \x01(\x04H\x00\x88\x01\x01\x42\x11\n\x0f_after_revision\"F\n\x08Progress\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x16WatchExecutionResponse\x12-\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1d.execstream.v1.ExecutionEvent\x12)\n\x08progress\x18\x02 \x01(\x0b\x32\x17.execstream.v1.Progress\"z\n\x12GetSnapshotRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12+\n\x08statuses\x18\x02 \x03(\x0e\x32\x19.execstream.v1.TaskStatus\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x9e\x01\n\x08Snapshot\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\'\n\x05tasks\x18\x02 \x03(\x0b\x32\x18.execstream.v1.TaskState\x12%\n\x06totals\x18\x03 \x01(\x0b\x32\x15.execstream.v1.Totals\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12\x17\n\x0foldest_revision\x18\x05 \x01(\x04\x32\x98\x02\n\x10\x45xecutionService\x12X\n\x0eReportProgress\x12\x1d.execstream.v1.ProgressReport\x1a%.execstream.v1.ReportProgressResponse(\x01\x12_\n\x0eWatchExecution\x12$.execstream.v1.WatchExecutionRequest\x1a%.execstream.v1.WatchExecutionResponse0\x01\x12I\n\x0bGetSnapshot\x12!.execstream.v1.GetSnapshotRequest\x1a\x17.execstream.v1.Snapshotb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x65xecstream/v1/service.proto\x12\rexecstream.v1\x1a\x1a\x65xecstream/v1/events.proto\x1a\x19\x65xecstream/v1/state.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x0eProgressReport\x12\x12\n\nsidecar_id\x18\x01 \x01(\t\x12-\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x1d.execstream.v1.ExecutionEvent\",\n\x07TaskAck\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\"\x83\x01\n\x16ReportProgressResponse\x12\x17\n\x0f\x65vents_accepted\x18\x01 \x01(\x04\x12\x12\n\nduplicates\x18\x02 \x01(\x04\x12\x15\n\rlast_revision\x18\x03 \x01(\x04\x12%\n\x05tasks\x18\x04 \x03(\x0b\x32\x16.execstream.v1.TaskAck\"\x97\x01\n\x15WatchExecutionRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12\x13\n\x0bsidecar_ids\x18\x02 \x03(\t\x12\'\n\x05kinds\x18\x03 \x03(\x0e\x32\x18.execstream.v1.EventKind\x12\x1b\n\x0e\x61\x66ter_revision\x18\x04 \x01(\x04H\x00\x88\x01\x01\x42\x11\n\x0f_after_revision\"i\n\x08Progress\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06log_id\x18\x03 \x01(\t\x12\x11\n\tcaught_up\x18\x04 \x01(\x08\"r\n\x16WatchExecutionResponse\x12-\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1d.execstream.v1.ExecutionEvent\x12)\n\x08progress\x18\x02 \x01(\x0b\x32\x17.execstream.v1.Progress\"z\n\x12GetSnapshotRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12+\n\x08statuses\x18\x02 \x03(\x0e\x32\x19.execstream.v1.TaskStatus\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"\xae\x01\n\x08Snapshot\x12\x10\n\x08revision\x18\x01 \x01(\x04\x12\'\n\x05tasks\x18\x02 \x03(\x0b\x32\x18.execstream.v1.TaskState\x12%\n\x06totals\x18\x03 \x01(\x0b\x32\x15.execstream.v1.Totals\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\x12\x17\n\x0foldest_revision\x18\x05 \x01(\x04\x12\x0e\n\x06log_id\x18\x06 \x01(\t2\x98\x02\n\x10\x45xecutionService\x12X\n\x0eReportProgress\x12\x1d.execstream.v1.ProgressReport\x1a%.execstream.v1.ReportProgressResponse(\x01\x12_\n\x0eWatchExecution\x12$.execstream.v1.WatchExecutionRequest\x1a%.execstream.v1.WatchExecutionResponse0\x01\x12I\n\x0bGetSnapshot\x12!.execstream.v1.GetSnapshotRequest\x1a\x17.execstream.v1.SnapshotB\xa5\x01\n\x10io.execstream.v1B\x0cServiceProtoP\x01ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\xa2\x02\x03\x45XV\xaa\x02\rExecstream.V1\xca\x02\rExecstream\\V1\xea\x02\x0e\x45xecstream::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'execstream.v1.service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\020io.execstream.v1B\014ServiceProtoP\001ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\242\002\003EXV\252\002\rExecstream.V1\312\002\rExecstream\\V1\352\002\016Execstream::V1'
   _globals['_PROGRESSREPORT']._serialized_start=134
   _globals['_PROGRESSREPORT']._serialized_end=217
   _globals['_TASKACK']._serialized_start=219
@@ -43,13 +44,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHEXECUTIONREQUEST']._serialized_start=400
   _globals['_WATCHEXECUTIONREQUEST']._serialized_end=551
   _globals['_PROGRESS']._serialized_start=553
-  _globals['_PROGRESS']._serialized_end=623
-  _globals['_WATCHEXECUTIONRESPONSE']._serialized_start=625
-  _globals['_WATCHEXECUTIONRESPONSE']._serialized_end=739
-  _globals['_GETSNAPSHOTREQUEST']._serialized_start=741
-  _globals['_GETSNAPSHOTREQUEST']._serialized_end=863
-  _globals['_SNAPSHOT']._serialized_start=866
-  _globals['_SNAPSHOT']._serialized_end=1024
-  _globals['_EXECUTIONSERVICE']._serialized_start=1027
-  _globals['_EXECUTIONSERVICE']._serialized_end=1307
+  _globals['_PROGRESS']._serialized_end=658
+  _globals['_WATCHEXECUTIONRESPONSE']._serialized_start=660
+  _globals['_WATCHEXECUTIONRESPONSE']._serialized_end=774
+  _globals['_GETSNAPSHOTREQUEST']._serialized_start=776
+  _globals['_GETSNAPSHOTREQUEST']._serialized_end=898
+  _globals['_SNAPSHOT']._serialized_start=901
+  _globals['_SNAPSHOT']._serialized_end=1075
+  _globals['_EXECUTIONSERVICE']._serialized_start=1078
+  _globals['_EXECUTIONSERVICE']._serialized_end=1358
 # @@protoc_insertion_point(module_scope)

@@ -161,27 +161,48 @@ Global___WatchExecutionRequest: _TypeAlias = WatchExecutionRequest  # noqa: Y015
 
 @_typing.final
 class Progress(_message.Message):
-    """A heartbeat: everything matching the watch up to `revision` has been sent."""
+    """Where a watch stands: everything matching the watch up to `revision` has been sent.
+
+    Every watch opens with a Progress naming the revision it starts after and the log's
+    identity, at once (before any event). A watch that replays (after_revision set) sends
+    one Progress with `caught_up` set when the replay has reached the live head; a live
+    watch sets `caught_up` on its first message. Later Progress messages are heartbeats,
+    sent when the stream is idle (every 10 s by default), and the last message before a
+    graceful end.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     REVISION_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
+    LOG_ID_FIELD_NUMBER: _builtins.int
+    CAUGHT_UP_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     """Resume from here (after_revision = revision) after a disconnect."""
+    log_id: _builtins.str
+    """The identity of the log, fixed when the log was created. If it differs from the one
+    a client saw before, the store was reset or replaced: revisions are not comparable,
+    so re-list with GetSnapshot instead of resuming.
+    """
+    caught_up: _builtins.bool
+    """Set once per watch, on the message after which the stream is live (the replay, if
+    any, is complete).
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
-        """The server's time when it sent the heartbeat."""
+        """The server's time when it sent the message."""
 
     def __init__(
         self,
         *,
         revision: _builtins.int = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
+        log_id: _builtins.str = ...,
+        caught_up: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caught_up", b"caught_up", "log_id", b"log_id", "revision", b"revision", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -201,7 +222,9 @@ class WatchExecutionResponse(_message.Message):
 
     @_builtins.property
     def progress(self) -> Global___Progress:
-        """Set on heartbeats (idle streams) and as the last message before a graceful end."""
+        """Set on the first message, on the caught-up marker, on heartbeats (idle streams) and
+        on the last message before a graceful end.
+        """
 
     def __init__(
         self,
@@ -266,6 +289,7 @@ class Snapshot(_message.Message):
     TOTALS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     OLDEST_REVISION_FIELD_NUMBER: _builtins.int
+    LOG_ID_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     """The state is exactly the fold of events up to this revision. For a gap-free live view,
     call WatchExecution(after_revision = revision). Later pages may be at a later revision:
@@ -277,6 +301,8 @@ class Snapshot(_message.Message):
     """The oldest revision still in the log; a watch with after_revision below
     oldest_revision - 1 gets OUT_OF_RANGE.
     """
+    log_id: _builtins.str
+    """The identity of the log (see Progress.log_id)."""
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_state_pb2.TaskState]:
         """The tasks of this page."""
@@ -293,10 +319,11 @@ class Snapshot(_message.Message):
         totals: _state_pb2.Totals | None = ...,
         next_page_token: _builtins.str = ...,
         oldest_revision: _builtins.int = ...,
+        log_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "oldest_revision", b"oldest_revision", "revision", b"revision", "tasks", b"tasks", "totals", b"totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["log_id", b"log_id", "next_page_token", b"next_page_token", "oldest_revision", b"oldest_revision", "revision", b"revision", "tasks", b"tasks", "totals", b"totals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
