@@ -3,97 +3,49 @@
 from __future__ import annotations
 
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
+import tempfile
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.processes import ChildProcess, ChildProcessError, free_port
 
 
 class BenchError(Exception):
     """A bench run cannot go on (a server died, a check failed); the message says which."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_LOGS = Path(tempfile.gettempdir()) / "execstream-bench"
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 30.0) -> None:
-    """Wait until something accepts on the port, failing fast if ``proc`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            last = stderr.strip().splitlines()[-1:] or ["(no output)"]
-            raise BenchError(f"{name} exited with {proc.returncode} at start: {last[0]}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise BenchError(f"nothing listened on port {port} within {timeout:.0f}s")
+class Process(ChildProcess):
+    """A server child process (the test suite's harness), failing with BenchError."""
 
+    def __init__(self, args: list[str], port: int) -> None:
+        name = Path(args[2] if args[0] == sys.executable else args[0]).name
+        super().__init__(args, port, _LOGS / f"{name}-{port}.log")
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of a process, from /proc (Linux)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise BenchError(f"no VmRSS for pid {pid}")
-
-
-@dataclass
-class Process:
-    """A child process with a port; ``kill`` (SIGKILL) and ``stop`` (SIGTERM) are idempotent."""
-
-    args: list[str]
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> Process:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_port(self.port, self.proc, " ".join(self.args[:4]))
+    def start(self, timeout: float = 30.0) -> Process:
+        try:
+            super().start(timeout)
+        except ChildProcessError as exc:
+            raise BenchError(str(exc)) from None
         return self
 
     def check_alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            stderr = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-            last = stderr.strip().splitlines()[-1:] or ["(no output)"]
-            raise BenchError(f"server exited with {self.proc.returncode}: {last[0]}")
-
-    def _end(self, sig: signal.Signals) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-        self.proc = None
+        try:
+            super().check_alive()
+        except ChildProcessError as exc:
+            raise BenchError(str(exc)) from None
 
     def stop(self) -> None:
-        self._end(signal.SIGTERM)
+        self.terminate()
+        self.proc = None
 
     def kill(self) -> None:
-        self._end(signal.SIGKILL)
+        super().kill()
+        self.proc = None
 
 
 def relay_process() -> Process:
@@ -101,12 +53,13 @@ def relay_process() -> Process:
     return Process([sys.executable, "-m", "bench.relay", "--port", str(port)], port)
 
 
-@dataclass
 class Execstream(Process):
     """``python -m execstream serve`` with bench-friendly limits; metrics on their own port."""
 
-    metrics_port: int = 0
-    extra: list[str] = field(default_factory=list)
+    def __init__(self, args: list[str], port: int, *, metrics_port: int, extra: list[str]) -> None:
+        super().__init__(args, port)
+        self.metrics_port = metrics_port
+        self.extra = extra
 
     def watchers(self) -> int:
         """The server's own count of open watch streams (the execstream_watchers gauge)."""

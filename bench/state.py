@@ -14,7 +14,7 @@ from execstream.v1 import service_pb2_grpc
 from .context import Bench, check, check_acknowledged, check_delivered, server_revision, wait_ready
 from .harness import LoadRun
 from .results import Row
-from .servers import Execstream, Process, rss_bytes
+from .servers import Execstream, Process
 from .throughput import watcher_specs
 
 _LOG_BATCH = 256
@@ -138,7 +138,7 @@ def idle(bench: Bench) -> list[Row]:
     bench.say(f"idle watchers: {streams}")
 
     def measure(server: Process) -> tuple[float, float, int]:
-        before = rss_bytes(server.pid)
+        before = server.rss_bytes()
         with LoadRun() as run:
             run.start_watchers(watcher_specs(bench, server.address, streams, 0, durable=False))
             if isinstance(server, Execstream):
@@ -146,7 +146,7 @@ def idle(bench: Bench) -> list[Row]:
             else:
                 held = _settled(lambda: int(run.subscribed.value), streams)
             time.sleep(0.5)  # let allocations settle (no condition to wait on)
-            after = rss_bytes(server.pid)
+            after = server.rss_bytes()
             run.finish_watchers(stop=True)
         return after / 1e6, (after - before) / max(held, 1) / 1e3, held
 

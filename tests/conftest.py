@@ -1,35 +1,42 @@
-"""Fixtures: real servers on free loopback ports with real SQLite files."""
+"""Fixtures: real servers on free loopback ports with real SQLite files; markers by need."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from execstream.v1 import service_pb2_grpc
-from execstream_server.config import Limits, ServerConfig
 
-from .serverthread import ServerThread
+from .support import needs
+from .support.server_thread import ServerFactory, ServerThread, make_config
+
+# Fixtures that start an execstream server: a test using one needs ``server``.
+_SERVER_FIXTURES = frozenset({"server", "server_factory", "channel", "stub"})
 
 
-def make_config(tmp_path: Path, **overrides: Any) -> ServerConfig:
-    limits = overrides.pop("limits", {})
-    base = ServerConfig(
-        port=0,
-        db=str(tmp_path / "execstream.db"),
-        metrics_port=0,
-        heartbeat_interval_s=overrides.pop("heartbeat_interval_s", 5.0),
-        shutdown_grace_s=0.5,
-        limits=dataclasses.replace(Limits(), **limits),
-    )
-    return dataclasses.replace(base, **overrides)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & _SERVER_FIXTURES and not item.get_closest_marker("server"):
+            item.add_marker(pytest.mark.server)
+        if "redis_server" in fixtures and not item.get_closest_marker("redis"):
+            item.add_marker(pytest.mark.redis)
+        if not any(item.get_closest_marker(need) for need in needs.NEEDS):
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_server(request: pytest.FixtureRequest) -> Iterator[None]:
+    needs.enter_test(request.node.nodeid, unit=request.node.get_closest_marker("unit") is not None)
+    yield
+    needs.leave_test()
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerThread]]:
+def server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     started: list[ServerThread] = []
 
     def factory(**overrides: Any) -> ServerThread:
@@ -43,7 +50,7 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerThread]]:
 
 
 @pytest.fixture
-def server(server_factory: Callable[..., ServerThread]) -> ServerThread:
+def server(server_factory: ServerFactory) -> ServerThread:
     return server_factory()
 
 

@@ -20,8 +20,8 @@ from execstream.adapters import (
 from execstream.adapters.http import make_client
 from execstream.adapters.request import ChatRequest
 
-from .helpers import free_port
-from .llm_fakes import FakeLlmServer, Reply, ollama_error, ollama_lines, ollama_reply
+from .support.helpers import free_port
+from .support.llm_fakes import FakeLlmServer, Reply, ollama_error, ollama_lines, ollama_reply
 
 
 def collect(request: ChatRequest) -> list[Chunk]:

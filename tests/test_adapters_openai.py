@@ -22,7 +22,14 @@ from execstream.adapters.http import make_client
 from execstream.adapters.request import ChatRequest
 from execstream.adapters.usage import TokenUsage
 
-from .llm_fakes import FakeLlmServer, Reply, openai_error, openai_events, openai_reply, openai_usage
+from .support.llm_fakes import (
+    FakeLlmServer,
+    Reply,
+    openai_error,
+    openai_events,
+    openai_reply,
+    openai_usage,
+)
 
 
 def collect(request: ChatRequest) -> list[Chunk]:

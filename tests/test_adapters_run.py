@@ -14,7 +14,7 @@ from execstream.adapters import BACKENDS, RetryPolicy, prompt_request, run_llm
 from execstream.adapters.run import LlmResult
 from execstream.v1 import events_pb2 as events_pb
 
-from .llm_fakes import (
+from .support.llm_fakes import (
     FakeLlmServer,
     Reply,
     ollama_error,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from execstream.v1 import events_pb2 as events_pb
-from execstream_server.domain.admission import Gate, admit
+from execstream_server.domain.admission import Admission, Gate, admit
 from execstream_server.domain.cost import UnpricedPricer
 from execstream_server.domain.errors import (
     IllegalTransitionError,
@@ -14,12 +14,12 @@ from execstream_server.domain.errors import (
 )
 from google.protobuf import timestamp_pb2
 
-from .helpers import event
+from .support.helpers import event
 
 NOW = timestamp_pb2.Timestamp(seconds=1_800_000_000)
 
 
-def run(gates: dict[str, Gate], sidecar: str, *events: events_pb.ExecutionEvent):  # type: ignore[no-untyped-def]
+def run(gates: dict[str, Gate], sidecar: str, *events: events_pb.ExecutionEvent) -> Admission:
     result = admit(sidecar, events, gates.get, UnpricedPricer(), NOW)
     gates.update(result.gates)
     return result

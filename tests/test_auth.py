@@ -11,8 +11,8 @@ from execstream.v1 import service_pb2 as service_pb
 from execstream_server.transport.auth import Role, create_token
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .helpers import event, stub_for
-from .serverthread import ServerThread
+from .support.helpers import Metadata, Stub, event, stub_for
+from .support.server_thread import ServerFactory, ServerThread
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def bearer(token: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {token}")]
 
 
-def call_rpc(stub, rpc: str, metadata, sidecar: str = "sc1"):  # type: ignore[no-untyped-def]
+def call_rpc(stub: Stub, rpc: str, metadata: Metadata, sidecar: str = "sc1") -> object:
     if rpc == "ReportProgress":
         report = service_pb.ProgressReport(sidecar_id=sidecar, events=[event("t", 1)])
         return stub.ReportProgress(iter([report]), metadata=metadata, timeout=10)
@@ -50,7 +50,7 @@ def call_rpc(stub, rpc: str, metadata, sidecar: str = "sc1"):  # type: ignore[no
 RPCS = ["ReportProgress", "WatchExecution", "GetSnapshot"]
 
 
-def code_of(stub, rpc: str, metadata, sidecar: str = "sc1") -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+def code_of(stub: Stub, rpc: str, metadata: Metadata, sidecar: str = "sc1") -> grpc.StatusCode:
     try:
         call_rpc(stub, rpc, metadata, sidecar)
     except grpc.RpcError as error:
@@ -70,7 +70,9 @@ def code_of(stub, rpc: str, metadata, sidecar: str = "sc1") -> grpc.StatusCode: 
     ],
     ids=["none", "unknown", "basic", "empty", "binary"],
 )
-def test_missing_or_bad_token_is_unauthenticated(secured: ServerThread, rpc: str, metadata) -> None:  # type: ignore[no-untyped-def]
+def test_missing_or_bad_token_is_unauthenticated(
+    secured: ServerThread, rpc: str, metadata: Metadata
+) -> None:
     _, stub = stub_for(secured.address)
     assert code_of(stub, rpc, metadata) == grpc.StatusCode.UNAUTHENTICATED
 
@@ -124,7 +126,9 @@ def test_token_file_holds_no_token_in_clear(tokens: dict[str, str]) -> None:
     assert oct(Path(tokens["file"]).stat().st_mode & 0o777) == "0o600"
 
 
-def test_token_create_cli_prints_a_working_token(tmp_path: Path, server_factory) -> None:  # type: ignore[no-untyped-def]
+def test_token_create_cli_prints_a_working_token(
+    tmp_path: Path, server_factory: ServerFactory
+) -> None:
     import subprocess
     import sys
 

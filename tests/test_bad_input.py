@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import pytest
@@ -15,13 +15,13 @@ from execstream.v1 import service_pb2_grpc
 from execstream_server.transport.auth import Role, create_token
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .helpers import event, task_events
-from .serverthread import ServerThread
+from .support.helpers import event, task_events
+from .support.server_thread import ServerThread
 
 REPORT = "/execstream.v1.ExecutionService/ReportProgress"
 WATCH = "/execstream.v1.ExecutionService/WatchExecution"
 SNAPSHOT = "/execstream.v1.ExecutionService/GetSnapshot"
-Code = grpc.StatusCode
+Code: TypeAlias = grpc.StatusCode
 
 
 def report_msg(*events: events_pb.ExecutionEvent, sidecar: str = "sc") -> service_pb.ProgressReport:
@@ -49,6 +49,7 @@ def first_watch_message(channel: grpc.Channel, md: Any, request: Any, raw: bool 
 
 
 TEXT = "x" * 70_000
+UNKNOWN_KIND_FILTER = service_pb.WatchExecutionRequest(kinds=[events_pb.EventKind.ValueType(77)])
 CASES: list[tuple[str, Callable[[grpc.Channel, Any], None], Code]] = [
     (
         "oversize text",
@@ -122,7 +123,7 @@ CASES: list[tuple[str, Callable[[grpc.Channel, Any], None], Code]] = [
     ),
     (
         "unknown kind filter",
-        lambda ch, md: first_watch_message(ch, md, service_pb.WatchExecutionRequest(kinds=[77])),
+        lambda ch, md: first_watch_message(ch, md, UNKNOWN_KIND_FILTER),
         Code.INVALID_ARGUMENT,
     ),
     (
@@ -170,7 +171,7 @@ CASES: list[tuple[str, Callable[[grpc.Channel, Any], None], Code]] = [
 
 @pytest.fixture(scope="module")
 def abused(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from .conftest import make_config
+    from .support.server_thread import make_config
 
     tmp: Path = tmp_path_factory.mktemp("abuse")
     tokens = str(tmp / "tokens.json")

@@ -12,10 +12,19 @@ from pathlib import Path
 
 import pytest
 from execstream.client import Client, ConnectOptions, pb
+from execstream.v1 import state_pb2 as state_pb
 
-from tests.helpers import free_port
-from tests.llm_fakes import FakeLlmServer, ollama_error, ollama_reply, openai_reply, openai_usage
-from tests.test_durability import ServerProcess
+from tests.support.helpers import free_port
+from tests.support.llm_fakes import (
+    FakeLlmServer,
+    ollama_error,
+    ollama_reply,
+    openai_reply,
+    openai_usage,
+)
+from tests.support.processes import ServerProcess
+
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +56,7 @@ def replay(server: ServerProcess, task: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def state(server: ServerProcess, task: str) -> pb.TaskState:
+def state(server: ServerProcess, task: str) -> state_pb.TaskState:
     with Client(ConnectOptions(target=server.address)) as client:
         (found,) = client.snapshot(task_ids=[task]).tasks
         return found
@@ -247,7 +256,7 @@ def test_watch_survives_a_restart_through_the_cli(tmp_path: Path) -> None:
         cli(server, "run", "--task", "w-2", "--", "echo", "after")
         rest = [json.loads(line) for line in watcher.stdout]
         assert watcher.wait(30) == 0
-        revisions = [int(e["revision"]) for e in seen + rest]  # type: ignore[call-overload]
+        revisions = [int(e["revision"]) for e in seen + rest]
         assert revisions == list(range(1, 9))
     finally:
         server.kill()

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -26,18 +26,20 @@ from execstream.client import (
 from execstream.v1 import service_pb2 as service_pb
 from execstream_server.transport.auth import Role, create_token
 
-from tests.certs import write_certs
-from tests.helpers import free_port, wait_for
-from tests.serverthread import ServerThread
-from tests.test_durability import ServerProcess
+from tests.support.certs import write_certs
+from tests.support.helpers import free_port, wait_for
+from tests.support.processes import ServerProcess
+from tests.support.server_thread import ServerThread
+
+pytestmark = pytest.mark.server
 
 FAST = Backoff(initial=0.02, maximum=0.2, give_up_after=30)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> ServerProcess:
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path / "x.db", "--heartbeat-interval", "0.2s").start()
-    yield proc  # type: ignore[misc]
+    yield proc
     proc.kill()
 
 

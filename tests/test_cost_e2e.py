@@ -10,8 +10,8 @@ from pathlib import Path
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from .helpers import collect_watch, event, free_port, report, stub_for
-from .serverthread import ServerThread
+from .support.helpers import collect_watch, event, free_port, report, stub_for
+from .support.server_thread import ServerThread
 
 PRICES = """
 version = "{version}"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from execstream_server.transport.metrics import ServerMetrics
 
-from . import dashboard
-from .dashboard import SUBSTITUTIONS, panels, queries
+from .support import grafana_dashboard as dashboard
+from .support.grafana_dashboard import SUBSTITUTIONS, panels, queries
 
 BOARD = dashboard.load()
 PANELS = list(panels(BOARD))

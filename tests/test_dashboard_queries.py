@@ -17,11 +17,10 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
-from . import dashboard
-from .conftest import make_config
-from .helpers import event, free_port, report, stub_for, wait_for
-from .prometheus_server import PrometheusServer, require_prometheus
-from .serverthread import ServerThread
+from .support import grafana_dashboard as dashboard
+from .support.helpers import event, free_port, report, stub_for, wait_for
+from .support.prometheus_server import PrometheusServer, require_prometheus
+from .support.server_thread import ServerThread, make_config
 
 pytestmark = pytest.mark.prometheus
 

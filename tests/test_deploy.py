@@ -15,7 +15,7 @@ import pytest
 import yaml
 from execstream_server.config import OPTIONS
 
-from .prometheus_server import require_tool
+from .support.prometheus_server import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

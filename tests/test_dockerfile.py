@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from execstream_server.config import OPTIONS
 
-from .helpers import free_port
-from .serverthread import ServerThread
+from .support.helpers import free_port
+from .support.server_thread import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.server
 
 
 @dataclass
@@ -108,6 +109,7 @@ CHECK_REQUIREMENTS = """
 import sys
 from importlib.metadata import requires, version
 from packaging.requirements import Requirement
+
 extras = ["", *sys.argv[1:]]
 for line in requires("execstream") or []:
     req = Requirement(line)
@@ -182,7 +184,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_carries_its_data_files(installed: Path) -> None:
     wheel = next((installed.parent / "wheels").glob("execstream-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "execstream_server/default_prices.toml" in names
+    assert "execstream_server/domain/default_prices.toml" in names
     assert "execstream/py.typed" in names and "execstream_server/py.typed" in names
     assert any(n.startswith("execstream/v1/") and n.endswith(".pyi") for n in names)
     lua = [n for n in names if n.endswith(".lua")]

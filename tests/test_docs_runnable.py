@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import free_port
-from .test_durability import ServerProcess
+from .support.helpers import free_port
+from .support.processes import ServerProcess
+
+pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parents[1]
 FENCE = re.compile(r"^```sh runnable[^\n]*\n(.*?)^```", re.M | re.S)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from execstream_server.app import check_exposure
@@ -24,7 +25,7 @@ def test_other_addresses_need_auth_and_tls_or_insecure() -> None:
     check_exposure(ServerConfig(host="0.0.0.0", insecure=True))
 
 
-def test_serve_refuses_with_one_line_saying_why(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_serve_refuses_with_one_line_saying_why(tmp_path: Path) -> None:
     result = subprocess.run(
         [
             sys.executable,

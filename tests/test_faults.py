@@ -13,9 +13,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from .cutting_proxy import CuttingProxy
-from .sidecar_sim import FAST_RECONNECT, SimSidecar, audit
-from .test_durability import ServerProcess
+from .support.cutting_proxy import CuttingProxy
+from .support.processes import ServerProcess
+from .support.sidecar_sim import FAST_RECONNECT, SimSidecar, audit
+
+pytestmark = pytest.mark.server
 
 LONG = os.environ.get("EXECSTREAM_LONG_TESTS") == "1"
 

@@ -10,7 +10,7 @@ from execstream_server.domain.fold import fold
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .helpers import event
+from .support.helpers import event
 
 
 def stamped(

@@ -13,8 +13,8 @@ from execstream_server.domain.fold import fold
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .serverthread import ServerThread
-from .sidecar_sim import read_log
+from .support.server_thread import ServerThread
+from .support.sidecar_sim import read_log
 
 ids = st.one_of(st.sampled_from(["t1", "t2", "t3", "sc-a", "sc-b"]), st.text(max_size=12))
 texts = st.text(max_size=200)
@@ -91,7 +91,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from .conftest import make_config
+    from .support.server_thread import make_config
 
     server = ServerThread(make_config(tmp_path_factory.mktemp("fuzz"))).start()
     channel = grpc.insecure_channel(server.address)

@@ -8,8 +8,8 @@ from execstream.v1 import service_pb2 as service_pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from .helpers import report, stub_for, task_events, wait_for
-from .serverthread import ServerThread
+from .support.helpers import report, stub_for, task_events, wait_for
+from .support.server_thread import ServerThread
 
 SERVICE = "execstream.v1.ExecutionService"
 

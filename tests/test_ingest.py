@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from .helpers import error_details, event, report, task_events
-from .serverthread import ServerThread
+from .support.helpers import Stub, error_details, event, report, task_events
+from .support.server_thread import ServerThread
 
 ALL_KINDS = [
     event("t", 1, "started", backend="ollama", model="llama3.2:3b", labels={"k": "v"}),
@@ -27,11 +29,12 @@ ALL_KINDS = [
 ]
 
 
-def snapshot(stub, **kwargs) -> service_pb.Snapshot:  # type: ignore[no-untyped-def]
-    return stub.GetSnapshot(service_pb.GetSnapshotRequest(**kwargs))
+def snapshot(stub: Stub, **kwargs: Any) -> service_pb.Snapshot:
+    snapshot: service_pb.Snapshot = stub.GetSnapshot(service_pb.GetSnapshotRequest(**kwargs))
+    return snapshot
 
 
-def test_every_event_kind_round_trips(stub, server: ServerThread) -> None:  # type: ignore[no-untyped-def]
+def test_every_event_kind_round_trips(stub: Stub, server: ServerThread) -> None:
     response = report(stub, "sc", ALL_KINDS[:4], ALL_KINDS[4:])
     assert (response.events_accepted, response.duplicates, response.last_revision) == (8, 0, 8)
     assert [(t.task_id, t.last_seq) for t in response.tasks] == [("t", 8)]
@@ -45,6 +48,7 @@ def test_every_event_kind_round_trips(stub, server: ServerThread) -> None:  # ty
     for sent, stored in zip(ALL_KINDS, got, strict=True):
         assert stored.WhichOneof("body") == sent.WhichOneof("body")
         body = sent.WhichOneof("body")
+        assert body is not None
         if body != "finished":
             assert getattr(stored, body) == getattr(sent, body)
         assert stored.sidecar_id == "sc" and stored.attempt == 1 and stored.HasField("time")
@@ -55,7 +59,7 @@ def test_every_event_kind_round_trips(stub, server: ServerThread) -> None:  # ty
     assert state.output_tail == "Helout\nwarn\n"
 
 
-def test_resend_after_broken_stream_stores_each_event_once(stub) -> None:  # type: ignore[no-untyped-def]
+def test_resend_after_broken_stream_stores_each_event_once(stub: Stub) -> None:
     events = task_events("t", 10)
     first = report(stub, "sc", events[:6])
     assert first.events_accepted == 6
@@ -66,7 +70,7 @@ def test_resend_after_broken_stream_stores_each_event_once(stub) -> None:  # typ
     assert snapshot(stub).revision == len(events)
 
 
-def test_gap_is_refused_with_the_expected_seq(stub) -> None:  # type: ignore[no-untyped-def]
+def test_gap_is_refused_with_the_expected_seq(stub: Stub) -> None:
     report(stub, "sc", task_events("t", 2, finish=False))
     with pytest.raises(grpc.RpcError) as info:
         report(stub, "sc", [event("t", 9)])
@@ -76,7 +80,7 @@ def test_gap_is_refused_with_the_expected_seq(stub) -> None:  # type: ignore[no-
     assert detail.reason == "SEQ_GAP" and detail.metadata["expected_seq"] == "4"
 
 
-def test_events_after_finish_are_refused(stub) -> None:  # type: ignore[no-untyped-def]
+def test_events_after_finish_are_refused(stub: Stub) -> None:
     report(stub, "sc", task_events("t", 1))
     with pytest.raises(grpc.RpcError) as info:
         report(stub, "sc", [event("t", 4)])
@@ -85,7 +89,7 @@ def test_events_after_finish_are_refused(stub) -> None:  # type: ignore[no-untyp
     assert snapshot(stub).tasks[0].last_seq == 3
 
 
-def test_refused_message_stores_nothing_but_earlier_messages_stay(stub) -> None:  # type: ignore[no-untyped-def]
+def test_refused_message_stores_nothing_but_earlier_messages_stay(stub: Stub) -> None:
     with pytest.raises(grpc.RpcError) as info:
         report(stub, "sc", [event("a", 1), event("a", 2)], [event("b", 1), event("a", 9)])
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -94,7 +98,7 @@ def test_refused_message_stores_nothing_but_earlier_messages_stay(stub) -> None:
     assert snap.revision == 2
 
 
-def test_another_sidecar_cannot_write_a_task(stub) -> None:  # type: ignore[no-untyped-def]
+def test_another_sidecar_cannot_write_a_task(stub: Stub) -> None:
     report(stub, "owner", [event("t", 1)])
     with pytest.raises(grpc.RpcError) as info:
         report(stub, "intruder", [event("t", 2, text="injected")])
@@ -104,7 +108,7 @@ def test_another_sidecar_cannot_write_a_task(stub) -> None:  # type: ignore[no-u
     assert "injected" not in state.output_tail
 
 
-def test_revisions_are_global_and_gap_free_across_tasks(stub) -> None:  # type: ignore[no-untyped-def]
+def test_revisions_are_global_and_gap_free_across_tasks(stub: Stub) -> None:
     for i in range(5):
         report(stub, f"sc{i % 2}", task_events(f"t{i}", 3))
     replay = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0))
@@ -117,7 +121,7 @@ def test_revisions_are_global_and_gap_free_across_tasks(stub) -> None:  # type: 
     assert revisions == list(range(1, 26))
 
 
-def test_empty_stream_returns_the_current_revision(stub) -> None:  # type: ignore[no-untyped-def]
+def test_empty_stream_returns_the_current_revision(stub: Stub) -> None:
     report(stub, "sc", task_events("t", 1))
     response = stub.ReportProgress(iter([]))
     assert (response.events_accepted, response.last_revision) == (0, 3)

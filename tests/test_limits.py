@@ -9,8 +9,8 @@ import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from .helpers import error_details, event, report, stub_for
-from .serverthread import ServerThread
+from .support.helpers import error_details, event, report, stub_for
+from .support.server_thread import ServerThread
 
 LIMITS = {"max_text_bytes": 100, "max_events_per_report": 5, "max_message_bytes": 64 * 1024}
 

@@ -11,8 +11,8 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from prometheus_client.parser import text_string_to_metric_families
 
-from .helpers import event, free_port, report, stub_for, wait_for
-from .serverthread import ServerThread
+from .support.helpers import Stub, event, free_port, report, stub_for, wait_for
+from .support.server_thread import ServerThread
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -42,7 +42,7 @@ USAGE = events_pb.Usage(
 )
 
 
-def run_task(stub, task_id: str, outcome: int = events_pb.OUTCOME_SUCCEEDED) -> None:  # type: ignore[no-untyped-def]
+def run_task(stub: Stub, task_id: str, outcome: int = events_pb.OUTCOME_SUCCEEDED) -> None:
     report(
         stub,
         "sc",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from execstream_server.transport.metrics import ServerMetrics
 
-from . import dashboard
+from .support import grafana_dashboard as dashboard
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
 

@@ -13,9 +13,9 @@ import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from .helpers import event, free_port, report, stub_for, wait_for
-from .prometheus_server import PrometheusServer
-from .test_durability import ServerProcess
+from .support.helpers import event, free_port, report, stub_for, wait_for
+from .support.processes import ServerProcess
+from .support.prometheus_server import PrometheusServer
 
 pytestmark = pytest.mark.prometheus
 

@@ -9,8 +9,8 @@ import pytest
 from execstream.v1 import service_pb2 as service_pb
 from execstream_server.domain.ratelimit import EventRateLimiter
 
-from .helpers import error_details, event, report, stub_for, task_events
-from .serverthread import ServerThread
+from .support.helpers import error_details, event, report, stub_for, task_events
+from .support.server_thread import ServerThread
 
 
 class FakeClock:

@@ -9,18 +9,13 @@ import grpc
 import pytest
 from execstream.v1 import service_pb2 as service_pb
 
-from .helpers import event, report, stub_for
-from .test_durability import ServerProcess
+from .support.helpers import event, report, stub_for
+from .support.processes import ServerProcess
+
+pytestmark = pytest.mark.server
 
 CHUNK = "z" * 50_000
 REPORTS = 400  # 2 events of 50 kB each: ~40 MB through the server
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_stalled_watcher_has_bounded_memory_and_others_get_everything(tmp_path: Path) -> None:
@@ -28,10 +23,9 @@ def test_stalled_watcher_has_bounded_memory_and_others_get_everything(tmp_path: 
         tmp_path / "slow.db", "--watch-queue-bytes", "1048576", "--watch-write-timeout", "60s"
     ).start()
     try:
-        assert server.proc is not None
         _, stub = stub_for(server.address)
         report(stub, "sc", [event("warm", 1, "stdout", text="x")])
-        baseline = rss_bytes(server.proc.pid)
+        baseline = server.rss_bytes()
         stalled = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0))
         next(iter(stalled))  # subscribed; from now on this client reads nothing
         received: list[int] = []
@@ -53,10 +47,10 @@ def test_stalled_watcher_has_bounded_memory_and_others_get_everything(tmp_path: 
                 [event(f"t{i}", 1, "stdout", text=CHUNK), event(f"t{i}", 2, "stdout", text=CHUNK)],
             )
             if i % 50 == 0:
-                peak = max(peak, rss_bytes(server.proc.pid))
+                peak = max(peak, server.rss_bytes())
         reader.join(60)
         live.cancel()
-        peak = max(peak, rss_bytes(server.proc.pid))
+        peak = max(peak, server.rss_bytes())
         assert received == list(range(2, 2 + 2 * REPORTS)), "the live watcher missed events"
         growth = peak - baseline
         assert growth < 30 * 1024 * 1024, (

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import grpc
 import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
+from execstream.v1 import state_pb2 as state_pb
 from execstream_server.domain.fold import fold
 
-from .helpers import event, report, stub_for, task_events
-from .serverthread import ServerThread
+from .support.helpers import Stub, event, report, stub_for, task_events
+from .support.server_thread import ServerThread
 
 
-def all_pages(stub, page_size: int, **kwargs) -> list[service_pb.Snapshot]:  # type: ignore[no-untyped-def]
+def all_pages(stub: Stub, page_size: int, **kwargs: Any) -> list[service_pb.Snapshot]:
     pages, token = [], ""
     while True:
         page = stub.GetSnapshot(
@@ -26,7 +28,7 @@ def all_pages(stub, page_size: int, **kwargs) -> list[service_pb.Snapshot]:  # t
             return pages
 
 
-def test_pages_cover_every_task_once_in_id_order(stub) -> None:  # type: ignore[no-untyped-def]
+def test_pages_cover_every_task_once_in_id_order(stub: Stub) -> None:
     ids = [f"task-{i:03d}" for i in range(25)]
     report(stub, "sc", [ev for task_id in ids for ev in task_events(task_id, 0, finish=False)])
     pages = all_pages(stub, page_size=7)
@@ -35,7 +37,7 @@ def test_pages_cover_every_task_once_in_id_order(stub) -> None:  # type: ignore[
     assert all(p.totals.tasks == 25 for p in pages)
 
 
-def test_filters_by_ids_and_status(stub) -> None:  # type: ignore[no-untyped-def]
+def test_filters_by_ids_and_status(stub: Stub) -> None:
     report(stub, "sc", task_events("done", 1), task_events("running", 1, finish=False))
     running = stub.GetSnapshot(
         service_pb.GetSnapshotRequest(statuses=[events_pb.TASK_STATUS_RUNNING])
@@ -45,7 +47,7 @@ def test_filters_by_ids_and_status(stub) -> None:  # type: ignore[no-untyped-def
     assert [t.task_id for t in by_id.tasks] == ["done"]
 
 
-def test_totals_count_statuses_and_tokens(stub) -> None:  # type: ignore[no-untyped-def]
+def test_totals_count_statuses_and_tokens(stub: Stub) -> None:
     usage = events_pb.Usage(
         input_tokens=100, cache_read_tokens=50, output_tokens=20, reasoning_tokens=5
     )
@@ -67,7 +69,7 @@ def test_totals_count_statuses_and_tokens(stub) -> None:  # type: ignore[no-unty
     assert (totals.usage.output_tokens, totals.usage.reasoning_tokens) == (20, 5)
 
 
-def test_bad_page_token_and_page_size_are_invalid(stub) -> None:  # type: ignore[no-untyped-def]
+def test_bad_page_token_and_page_size_are_invalid(stub: Stub) -> None:
     for request in (
         service_pb.GetSnapshotRequest(page_token="%%%"),
         service_pb.GetSnapshotRequest(page_size=10**6),
@@ -105,7 +107,7 @@ def test_list_then_watch_rebuilds_exactly_what_a_full_watcher_saw(server: Server
         if message.events and message.events[-1].revision == total:
             break
     tail.cancel()
-    replayed: dict[str, service_pb.TaskState] = {}
+    replayed: dict[str, state_pb.TaskState] = {}
     for message in full:
         for ev in message.events:
             replayed[ev.task_id] = fold(replayed.get(ev.task_id), [ev], tail_bytes=4096)

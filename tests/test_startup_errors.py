@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from execstream_server.store.factory import display_url
 
-from .helpers import free_port
+from .support.helpers import free_port
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
-from .certs import CertFiles, write_certs
-from .serverthread import ServerThread
+from .support.certs import CertFiles, write_certs
+from .support.server_thread import ServerThread
 
 
 @pytest.fixture

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from .helpers import error_details, event, report, stub_for, task_events, wait_for
-from .serverthread import ServerThread
+from .support.helpers import Stub, error_details, event, report, stub_for, task_events, wait_for
+from .support.server_thread import ServerThread
 
 
-def watch(stub, **kwargs):  # type: ignore[no-untyped-def]
+def watch(stub: Stub, **kwargs: Any) -> Any:
+    """A WatchExecution call: iterate it for responses, ``cancel()`` it to stop."""
     return stub.WatchExecution(service_pb.WatchExecutionRequest(**kwargs))
 
 
-def read_events(call, count: int) -> list[events_pb.ExecutionEvent]:  # type: ignore[no-untyped-def]
+def read_events(call: Any, count: int) -> list[events_pb.ExecutionEvent]:
     got: list[events_pb.ExecutionEvent] = []
     for message in call:
         got.extend(message.events)
@@ -28,7 +30,7 @@ def read_events(call, count: int) -> list[events_pb.ExecutionEvent]:  # type: ig
     return got
 
 
-def test_live_watch_sees_events_reported_after_it_started(stub, server: ServerThread) -> None:  # type: ignore[no-untyped-def]
+def test_live_watch_sees_events_reported_after_it_started(stub: Stub, server: ServerThread) -> None:
     report(stub, "sc", task_events("old", 1))
     call = watch(stub)
     wait_for(lambda: server.call(lambda: server.engine.hub.watcher_count) == 1)
@@ -61,7 +63,7 @@ def test_replay_then_live_has_no_gap_and_no_duplicate_under_load(server: ServerT
     channel.close()
 
 
-def test_filters_select_tasks_sidecars_and_kinds(stub) -> None:  # type: ignore[no-untyped-def]
+def test_filters_select_tasks_sidecars_and_kinds(stub: Stub) -> None:
     report(stub, "alpha", task_events("a1", 2), task_events("a2", 2))
     report(stub, "beta", task_events("b1", 2))
     by_task = read_events(watch(stub, after_revision=0, task_ids=["a2"]), 4)
@@ -72,7 +74,7 @@ def test_filters_select_tasks_sidecars_and_kinds(stub) -> None:  # type: ignore[
     assert [e.task_id for e in finished] == ["a1", "a2", "b1"]
 
 
-def test_responses_are_coalesced(stub) -> None:  # type: ignore[no-untyped-def]
+def test_responses_are_coalesced(stub: Stub) -> None:
     report(stub, "sc", task_events("t", 300))
     call = watch(stub, after_revision=0)
     messages = 0
@@ -123,7 +125,7 @@ def test_compacted_revision_ends_with_out_of_range(
     assert snap.tasks[0].last_seq == 20 and snap.oldest_revision == 16
 
 
-def test_cancelled_watchers_leave_no_subscribers(stub, server: ServerThread) -> None:  # type: ignore[no-untyped-def]
+def test_cancelled_watchers_leave_no_subscribers(stub: Stub, server: ServerThread) -> None:
     calls = [watch(stub, after_revision=0) for _ in range(5)]
     report(stub, "sc", task_events("t", 1))
     for call in calls:
@@ -153,7 +155,7 @@ def test_slow_watcher_catches_up_from_the_log_without_losing_events(
     assert [e.revision for e in got] == list(range(1, 401))
 
 
-def test_unknown_kind_in_filter_is_invalid(stub) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_kind_in_filter_is_invalid(stub: Stub) -> None:
     with pytest.raises(grpc.RpcError) as info:
         read_events(watch(stub, kinds=[99]), 1)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

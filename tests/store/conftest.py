@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,8 +13,8 @@ from execstream_server.store.base import LogStore, Recovery
 from execstream_server.store.redis import RedisStore
 from execstream_server.store.sqlite import SqliteStore
 
-from .pricing import FlatPricer
-from .redisserver import RedisServer
+from ..support.flat_pricer import FlatPricer
+from ..support.redis_server import RedisServer
 
 T = TypeVar("T")
 
@@ -49,14 +48,6 @@ class Backend:
             yield store, recovery
         finally:
             await store.close()
-
-    def run(self, test: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-        """Run one async test body on a fresh event loop, bounded in time."""
-
-        async def bounded() -> T:
-            return await asyncio.wait_for(test(), timeout)
-
-        return asyncio.run(bounded())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])

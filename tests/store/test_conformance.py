@@ -24,9 +24,9 @@ from execstream_server.domain.fold import fold
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.store.base import LogStore
 
-from ..helpers import event, task_events
+from ..support.flat_pricer import INPUT_NANOS, OUTPUT_NANOS
+from ..support.helpers import event, task_events
 from .conftest import Backend
-from .pricing import INPUT_NANOS, OUTPUT_NANOS
 
 
 async def stored(store: LogStore, after: int = 0) -> list[events_pb.ExecutionEvent]:
@@ -54,372 +54,298 @@ async def eventually(predicate_coro: object, within_s: float = 10.0) -> None:
 
 
 # -- revisions and admission ---------------------------------------------------------------
-def test_revisions_are_global_gap_free_from_one(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, recovery):
-            assert recovery.revision == 0
-            first = await store.append("sc", task_events("a", 2))
-            second = await store.append("sc", task_events("b", 1, finish=False))
-            records = await store.read(0, limit=100)
-        assert (first.accepted, first.last_revision) == (4, 4)
-        assert (second.accepted, second.last_revision) == (2, 6)
-        assert [r.revision for r in records] == [1, 2, 3, 4, 5, 6]
-        for record in records:
-            ev = events_pb.ExecutionEvent.FromString(record.payload)
-            assert ev.revision == record.revision
-            assert (ev.sidecar_id, record.sidecar_id, record.task_id) == ("sc", "sc", ev.task_id)
-            assert record.kind == kind_of(ev)
-
-    backend.run(body)
+async def test_revisions_are_global_gap_free_from_one(backend: Backend) -> None:
+    async with backend.opened() as (store, recovery):
+        assert recovery.revision == 0
+        first = await store.append("sc", task_events("a", 2))
+        second = await store.append("sc", task_events("b", 1, finish=False))
+        records = await store.read(0, limit=100)
+    assert (first.accepted, first.last_revision) == (4, 4)
+    assert (second.accepted, second.last_revision) == (2, 6)
+    assert [r.revision for r in records] == [1, 2, 3, 4, 5, 6]
+    for record in records:
+        ev = events_pb.ExecutionEvent.FromString(record.payload)
+        assert ev.revision == record.revision
+        assert (ev.sidecar_id, record.sidecar_id, record.task_id) == ("sc", "sc", ev.task_id)
+        assert record.kind == kind_of(ev)
 
 
-def test_concurrent_reports_get_distinct_contiguous_revisions(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            results = await asyncio.gather(
-                *(store.append(f"sc{i % 3}", task_events(f"t{i}", 3)) for i in range(40))
-            )
-            records = await store.read(0, limit=1000)
-        assert sum(r.accepted for r in results) == 40 * 5
-        assert [r.revision for r in records] == list(range(1, 201))
-        assert max(r.last_revision for r in results) == 200
-
-    backend.run(body)
+async def test_concurrent_reports_get_distinct_contiguous_revisions(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        results = await asyncio.gather(
+            *(store.append(f"sc{i % 3}", task_events(f"t{i}", 3)) for i in range(40))
+        )
+        records = await store.read(0, limit=1000)
+    assert sum(r.accepted for r in results) == 40 * 5
+    assert [r.revision for r in records] == list(range(1, 201))
+    assert max(r.last_revision for r in results) == 200
 
 
-def test_duplicate_seq_is_acknowledged_not_stored(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 3, finish=False))
-            again = await store.append("sc", task_events("a", 4, finish=False))
-            events = await stored(store)
-        assert (again.accepted, again.duplicates) == (1, 4)
-        assert again.last_seq == {"a": 5}
-        assert [ev.seq for ev in events] == [1, 2, 3, 4, 5]
-
-    backend.run(body)
+async def test_duplicate_seq_is_acknowledged_not_stored(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 3, finish=False))
+        again = await store.append("sc", task_events("a", 4, finish=False))
+        events = await stored(store)
+    assert (again.accepted, again.duplicates) == (1, 4)
+    assert again.last_seq == {"a": 5}
+    assert [ev.seq for ev in events] == [1, 2, 3, 4, 5]
 
 
-def test_duplicates_of_a_finished_task_are_acknowledged(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 1))
-            again = await store.append("sc", task_events("a", 1))
-            events = await stored(store)
-        assert (again.accepted, again.duplicates, again.last_seq) == (0, 3, {"a": 3})
-        assert len(events) == 3
-
-    backend.run(body)
+async def test_duplicates_of_a_finished_task_are_acknowledged(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 1))
+        again = await store.append("sc", task_events("a", 1))
+        events = await stored(store)
+    assert (again.accepted, again.duplicates, again.last_seq) == (0, 3, {"a": 3})
+    assert len(events) == 3
 
 
-def test_gap_is_refused_naming_the_expected_seq(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 1, finish=False))
-            with pytest.raises(SeqGapError) as refused:
-                await store.append("sc", [event("a", 5)])
-            events = await stored(store)
-        assert refused.value.expected_seq == 3
-        assert len(events) == 2
-
-    backend.run(body)
+async def test_gap_is_refused_naming_the_expected_seq(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 1, finish=False))
+        with pytest.raises(SeqGapError) as refused:
+            await store.append("sc", [event("a", 5)])
+        events = await stored(store)
+    assert refused.value.expected_seq == 3
+    assert len(events) == 2
 
 
-def test_first_event_of_a_task_must_be_seq_one(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            with pytest.raises(SeqGapError) as refused:
-                await store.append("sc", [event("new", 2)])
-            events = await stored(store)
-        assert refused.value.expected_seq == 1
-        assert events == []
-
-    backend.run(body)
+async def test_first_event_of_a_task_must_be_seq_one(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        with pytest.raises(SeqGapError) as refused:
+            await store.append("sc", [event("new", 2)])
+        events = await stored(store)
+    assert refused.value.expected_seq == 1
+    assert events == []
 
 
-def test_another_sidecar_may_not_write_a_task(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("owner", task_events("a", 1, finish=False))
-            with pytest.raises(OwnershipError):
-                await store.append("intruder", [event("a", 3)])
-            events = await stored(store)
-        assert [ev.sidecar_id for ev in events] == ["owner", "owner"]
-
-    backend.run(body)
+async def test_another_sidecar_may_not_write_a_task(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("owner", task_events("a", 1, finish=False))
+        with pytest.raises(OwnershipError):
+            await store.append("intruder", [event("a", 3)])
+        events = await stored(store)
+    assert [ev.sidecar_id for ev in events] == ["owner", "owner"]
 
 
-def test_events_after_finished_are_refused(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 1))
-            with pytest.raises(TaskFinishedError):
-                await store.append("sc", [event("a", 4)])
-            events = await stored(store)
-        assert len(events) == 3
-
-    backend.run(body)
+async def test_events_after_finished_are_refused(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 1))
+        with pytest.raises(TaskFinishedError):
+            await store.append("sc", [event("a", 4)])
+        events = await stored(store)
+    assert len(events) == 3
 
 
-def test_a_refused_report_writes_nothing(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            bad = [*task_events("b", 2, finish=False), event("a", 7)]
-            with pytest.raises(SeqGapError):
-                await store.append("sc", bad)
-            events = await stored(store)
-            ok = await store.append("sc", task_events("b", 2, finish=False))
-        assert events == []
-        assert (ok.accepted, ok.last_revision) == (3, 3)
-
-    backend.run(body)
+async def test_a_refused_report_writes_nothing(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        bad = [*task_events("b", 2, finish=False), event("a", 7)]
+        with pytest.raises(SeqGapError):
+            await store.append("sc", bad)
+        events = await stored(store)
+        ok = await store.append("sc", task_events("b", 2, finish=False))
+    assert events == []
+    assert (ok.accepted, ok.last_revision) == (3, 3)
 
 
-def test_a_refused_report_leaves_reports_committed_with_it_whole(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            outcomes = await asyncio.gather(
-                store.append("sc", task_events("good", 5)),
-                store.append("sc", [event("bad", 1), event("bad", 3)]),
-                store.append("sc", task_events("also", 2)),
-                return_exceptions=True,
-            )
-            events = await stored(store)
-        assert isinstance(outcomes[1], SeqGapError)
-        assert {ev.task_id for ev in events} == {"good", "also"}
-        assert [ev.revision for ev in events] == list(range(1, 12))
-
-    backend.run(body)
+async def test_a_refused_report_leaves_reports_committed_with_it_whole(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        outcomes = await asyncio.gather(
+            store.append("sc", task_events("good", 5)),
+            store.append("sc", [event("bad", 1), event("bad", 3)]),
+            store.append("sc", task_events("also", 2)),
+            return_exceptions=True,
+        )
+        events = await stored(store)
+    assert isinstance(outcomes[1], SeqGapError)
+    assert {ev.task_id for ev in events} == {"good", "also"}
+    assert [ev.revision for ev in events] == list(range(1, 12))
 
 
-def test_finished_is_stamped_with_the_cost_of_every_attempt(backend: Backend) -> None:
+async def test_finished_is_stamped_with_the_cost_of_every_attempt(backend: Backend) -> None:
     retry_usage = events_pb.Usage(input_tokens=10, output_tokens=5)
     final_usage = events_pb.Usage(input_tokens=100, output_tokens=20)
     expected = (10 + 100) * INPUT_NANOS + (5 + 20) * OUTPUT_NANOS
 
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append(
-                "sc",
-                [
-                    event("a", 1, "started", backend="vllm"),
-                    event(
-                        "a", 2, "status", status=events_pb.TASK_STATUS_RETRYING, usage=retry_usage
-                    ),
-                ],
-            )
-        # A restart in between: the running cost must come back with the task.
-        async with backend.opened() as (store, _):
-            second_attempt = [
-                event("a", 3, "status", status=events_pb.TASK_STATUS_RUNNING),
-                event("a", 4, "finished", usage=final_usage),
-            ]
-            for ev in second_attempt:
-                ev.attempt = 2
-            await store.append("sc", second_attempt)
-            events = await stored(store)
-        assert events[1].status.cost.actual.total_nanos == 10 * INPUT_NANOS + 5 * OUTPUT_NANOS
-        assert events[-1].finished.cost.actual.total_nanos == expected
-
-    backend.run(body)
+    async with backend.opened() as (store, _):
+        await store.append(
+            "sc",
+            [
+                event("a", 1, "started", backend="vllm"),
+                event("a", 2, "status", status=events_pb.TASK_STATUS_RETRYING, usage=retry_usage),
+            ],
+        )
+    # A restart in between: the running cost must come back with the task.
+    async with backend.opened() as (store, _):
+        second_attempt = [
+            event("a", 3, "status", status=events_pb.TASK_STATUS_RUNNING),
+            event("a", 4, "finished", usage=final_usage),
+        ]
+        for ev in second_attempt:
+            ev.attempt = 2
+        await store.append("sc", second_attempt)
+        events = await stored(store)
+    assert events[1].status.cost.actual.total_nanos == 10 * INPUT_NANOS + 5 * OUTPUT_NANOS
+    assert events[-1].finished.cost.actual.total_nanos == expected
 
 
 # -- batches and reads ---------------------------------------------------------------------
-def test_batches_yield_every_commit_once_in_revision_order(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            seen: list[CommittedBatch] = []
+async def test_batches_yield_every_commit_once_in_revision_order(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        seen: list[CommittedBatch] = []
 
-            async def consume() -> None:
-                async for batch in store.batches():
-                    seen.append(batch)
-                    if batch.last_revision >= 90:
-                        return
+        async def consume() -> None:
+            async for batch in store.batches():
+                seen.append(batch)
+                if batch.last_revision >= 90:
+                    return
 
-            consumer = asyncio.create_task(consume())
-            await asyncio.gather(*(store.append("sc", task_events(f"t{i}", 7)) for i in range(10)))
-            await asyncio.wait_for(consumer, 10)
-        revisions = [r.revision for batch in seen for r in batch.records]
-        assert revisions == list(range(1, 91))
-        for batch in seen:
-            assert [ev.revision for ev in batch.events] == [r.revision for r in batch.records]
-            assert [
-                events_pb.ExecutionEvent.FromString(r.payload) for r in batch.records
-            ] == batch.events
-
-    backend.run(body)
+        consumer = asyncio.create_task(consume())
+        await asyncio.gather(*(store.append("sc", task_events(f"t{i}", 7)) for i in range(10)))
+        await asyncio.wait_for(consumer, 10)
+    revisions = [r.revision for batch in seen for r in batch.records]
+    assert revisions == list(range(1, 91))
+    for batch in seen:
+        assert [ev.revision for ev in batch.events] == [r.revision for r in batch.records]
+        assert [
+            events_pb.ExecutionEvent.FromString(r.payload) for r in batch.records
+        ] == batch.events
 
 
-def test_read_pages_after_a_revision(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 8))
-            page = await store.read(3, limit=4)
-            tail = await store.read(7, limit=100)
-            past_end = await store.read(10, limit=100)
-        assert [r.revision for r in page] == [4, 5, 6, 7]
-        assert [r.revision for r in tail] == [8, 9, 10]
-        assert past_end == []
-
-    backend.run(body)
+async def test_read_pages_after_a_revision(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 8))
+        page = await store.read(3, limit=4)
+        tail = await store.read(7, limit=100)
+        past_end = await store.read(10, limit=100)
+    assert [r.revision for r in page] == [4, 5, 6, 7]
+    assert [r.revision for r in tail] == [8, 9, 10]
+    assert past_end == []
 
 
-def test_an_empty_log_starts_at_revision_one(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, recovery):
-            assert (recovery.revision, recovery.checkpoint_revision, recovery.tasks) == (0, 0, {})
-            assert recovery.oldest_revision == store.oldest_revision == 1
-            assert await store.read(0, limit=10) == []
-
-    backend.run(body)
+async def test_an_empty_log_starts_at_revision_one(backend: Backend) -> None:
+    async with backend.opened() as (store, recovery):
+        assert (recovery.revision, recovery.checkpoint_revision, recovery.tasks) == (0, 0, {})
+        assert recovery.oldest_revision == store.oldest_revision == 1
+        assert await store.read(0, limit=10) == []
 
 
 # -- retention -----------------------------------------------------------------------------
-def test_compaction_keeps_the_newest_events_and_refuses_older_reads(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 8))
-            await store.checkpoint(await states_of(store), 10)
-            deleted = await store.compact(Retention(max_events=3))
-            kept = await store.read(7, limit=100)
-            with pytest.raises(RevisionCompactedError) as gone:
-                await store.read(6, limit=100)
-            assert store.oldest_revision == 8
-        assert deleted == 7
-        assert [r.revision for r in kept] == [8, 9, 10]
-        assert gone.value.oldest_revision == 8
-
-    backend.run(body)
+async def test_compaction_keeps_the_newest_events_and_refuses_older_reads(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 8))
+        await store.checkpoint(await states_of(store), 10)
+        deleted = await store.compact(Retention(max_events=3))
+        kept = await store.read(7, limit=100)
+        with pytest.raises(RevisionCompactedError) as gone:
+            await store.read(6, limit=100)
+        assert store.oldest_revision == 8
+    assert deleted == 7
+    assert [r.revision for r in kept] == [8, 9, 10]
+    assert gone.value.oldest_revision == 8
 
 
-def test_compaction_never_passes_the_checkpoint(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 8))
-            await store.checkpoint([], 4)
-            deleted = await store.compact(Retention(max_events=0))
-            kept = await store.read(4, limit=100)
-            assert store.oldest_revision == 5
-        assert deleted == 4
-        assert [r.revision for r in kept] == [5, 6, 7, 8, 9, 10]
-
-    backend.run(body)
+async def test_compaction_never_passes_the_checkpoint(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 8))
+        await store.checkpoint([], 4)
+        deleted = await store.compact(Retention(max_events=0))
+        kept = await store.read(4, limit=100)
+        assert store.oldest_revision == 5
+    assert deleted == 4
+    assert [r.revision for r in kept] == [5, 6, 7, 8, 9, 10]
 
 
-def test_compaction_by_age_drops_only_older_events(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 3))
-            await store.checkpoint(await states_of(store), 5)
-            assert await store.compact(Retention(max_age_s=3600)) == 0
+async def test_compaction_by_age_drops_only_older_events(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 3))
+        await store.checkpoint(await states_of(store), 5)
+        assert await store.compact(Retention(max_age_s=3600)) == 0
 
-            async def all_gone() -> bool:
-                await store.compact(Retention(max_age_s=0.001))
-                return store.oldest_revision == 6
+        async def all_gone() -> bool:
+            await store.compact(Retention(max_age_s=0.001))
+            return store.oldest_revision == 6
 
-            await eventually(all_gone)
-            assert await store.read(5, limit=10) == []
-
-    backend.run(body)
+        await eventually(all_gone)
+        assert await store.read(5, limit=10) == []
 
 
-def test_compaction_survives_reopen(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 8))
-            await store.checkpoint(await states_of(store), 10)
-            await store.compact(Retention(max_events=2))
-        async with backend.opened() as (store, recovery):
-            assert recovery.oldest_revision == store.oldest_revision == 9
-            with pytest.raises(RevisionCompactedError):
-                await store.read(0, limit=10)
-
-    backend.run(body)
+async def test_compaction_survives_reopen(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 8))
+        await store.checkpoint(await states_of(store), 10)
+        await store.compact(Retention(max_events=2))
+    async with backend.opened() as (store, recovery):
+        assert recovery.oldest_revision == store.oldest_revision == 9
+        with pytest.raises(RevisionCompactedError):
+            await store.read(0, limit=10)
 
 
 # -- restart -------------------------------------------------------------------------------
-def test_reopen_recovers_the_checkpoint_and_the_events_after_it(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 2))
-            states = await states_of(store)
-            await store.checkpoint(states, 4)
-            await store.append("sc", task_events("b", 3, finish=False))
-        async with backend.opened() as (store, recovery):
-            after = await stored(store, recovery.checkpoint_revision)
-            more = await store.append("sc", [event("b", 5)])
-        assert (recovery.checkpoint_revision, recovery.revision) == (4, 8)
-        assert recovery.tasks == {"a": states[0]}
-        assert [ev.revision for ev in after] == [5, 6, 7, 8]
-        assert more.last_revision == 9
-
-    backend.run(body)
+async def test_reopen_recovers_the_checkpoint_and_the_events_after_it(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 2))
+        states = await states_of(store)
+        await store.checkpoint(states, 4)
+        await store.append("sc", task_events("b", 3, finish=False))
+    async with backend.opened() as (store, recovery):
+        after = await stored(store, recovery.checkpoint_revision)
+        more = await store.append("sc", [event("b", 5)])
+    assert (recovery.checkpoint_revision, recovery.revision) == (4, 8)
+    assert recovery.tasks == {"a": states[0]}
+    assert [ev.revision for ev in after] == [5, 6, 7, 8]
+    assert more.last_revision == 9
 
 
-def test_seq_gates_survive_reopen_without_a_checkpoint(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 2, finish=False))
-        async with backend.opened() as (store, recovery):
-            dup = await store.append("sc", [event("a", 3)])
-            with pytest.raises(SeqGapError) as gap:
-                await store.append("sc", [event("a", 6)])
-            with pytest.raises(OwnershipError):
-                await store.append("other", [event("a", 4)])
-            next_one = await store.append("sc", [event("a", 4)])
-        assert recovery.revision == 3
-        assert (dup.accepted, dup.duplicates) == (0, 1)
-        assert gap.value.expected_seq == 4
-        assert next_one.last_revision == 4
-
-    backend.run(body)
+async def test_seq_gates_survive_reopen_without_a_checkpoint(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 2, finish=False))
+    async with backend.opened() as (store, recovery):
+        dup = await store.append("sc", [event("a", 3)])
+        with pytest.raises(SeqGapError) as gap:
+            await store.append("sc", [event("a", 6)])
+        with pytest.raises(OwnershipError):
+            await store.append("other", [event("a", 4)])
+        next_one = await store.append("sc", [event("a", 4)])
+    assert recovery.revision == 3
+    assert (dup.accepted, dup.duplicates) == (0, 1)
+    assert gap.value.expected_seq == 4
+    assert next_one.last_revision == 4
 
 
-def test_finished_tasks_stay_closed_after_reopen(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 1))
-            await store.checkpoint(await states_of(store), 3)
-        async with backend.opened() as (store, _):
-            with pytest.raises(TaskFinishedError):
-                await store.append("sc", [event("a", 4)])
-
-    backend.run(body)
+async def test_finished_tasks_stay_closed_after_reopen(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 1))
+        await store.checkpoint(await states_of(store), 3)
+    async with backend.opened() as (store, _):
+        with pytest.raises(TaskFinishedError):
+            await store.append("sc", [event("a", 4)])
 
 
-def test_the_checkpoint_revision_never_goes_back(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 8))
-            await store.checkpoint([], 10)
-            await store.checkpoint([], 5)
-        async with backend.opened() as (store, recovery):
-            assert recovery.checkpoint_revision == 10
-
-    backend.run(body)
+async def test_the_checkpoint_revision_never_goes_back(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 8))
+        await store.checkpoint([], 10)
+        await store.checkpoint([], 5)
+    async with backend.opened() as (store, recovery):
+        assert recovery.checkpoint_revision == 10
 
 
-def test_batches_after_reopen_start_after_the_recovered_revision(backend: Backend) -> None:
-    async def body() -> None:
-        async with backend.opened() as (store, _):
-            await store.append("sc", task_events("a", 3))
-        async with backend.opened() as (store, recovery):
-            batches = store.batches()
-            await store.append("sc", task_events("b", 1))
-            batch = await asyncio.wait_for(anext(batches), 10)
-        assert recovery.revision == 5
-        assert batch.first_revision == 6
-
-    backend.run(body)
+async def test_batches_after_reopen_start_after_the_recovered_revision(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 3))
+    async with backend.opened() as (store, recovery):
+        batches = store.batches()
+        await store.append("sc", task_events("b", 1))
+        batch = await asyncio.wait_for(anext(batches), 10)
+    assert recovery.revision == 5
+    assert batch.first_revision == 6
 
 
-def test_append_after_close_is_refused(backend: Backend) -> None:
-    async def body() -> None:
-        store = backend.new()
-        await store.open()
-        await store.close()
-        await store.close()  # idempotent
-        with pytest.raises(ShuttingDownError):
-            await store.append("sc", [event("a", 1)])
-
-    backend.run(body)
+async def test_append_after_close_is_refused(backend: Backend) -> None:
+    store = backend.new()
+    await store.open()
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(ShuttingDownError):
+        await store.append("sc", [event("a", 1)])

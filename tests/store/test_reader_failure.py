@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ..helpers import report, task_events, wait_for
-from .redisserver import RedisServer
-from .replicas import Replica
+from ..support.helpers import report, stub_for, task_events, wait_for
+from ..support.processes import ServerProcess
+from ..support.redis_server import RedisServer
+
+pytestmark = pytest.mark.redis
 
 
 def test_a_replica_whose_redis_lost_data_stops_with_one_line(tmp_path: Path) -> None:
     redis_server = RedisServer(tmp_path / "redis", "--appendonly", "no").start()
-    replica = Replica(tmp_path / "replica", redis_server.url).start()
+    replica = ServerProcess.on_store(tmp_path / "replica", redis_server.url).start()
     try:
-        channel, stub = replica.stub()
+        channel, stub = stub_for(replica.address)
         report(stub, "sc", task_events("a", 3))
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest()).status == 1  # SERVING
@@ -28,8 +31,9 @@ def test_a_replica_whose_redis_lost_data_stops_with_one_line(tmp_path: Path) -> 
         assert replica.proc is not None
         wait_for(lambda: replica.proc.poll() is not None, timeout=60)  # type: ignore[union-attr]
         assert replica.proc.returncode == 1
-        errors = [line for line in replica.log_tail().splitlines() if line.startswith("error:")]
-        assert len(errors) == 1, replica.log_tail()
+        log = replica.log_text()
+        errors = [line for line in log.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, log[-3000:]
         assert errors[0].startswith("error: store unavailable: the log reader stopped:")
         assert "lost acknowledged data" in errors[0]
     finally:

@@ -12,19 +12,12 @@ from execstream_server.domain.errors import StoreUnavailableError
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.store.redis import RedisStore
 
-from ..certs import write_certs
-from ..helpers import task_events, wait_for
-from .pricing import FlatPricer
-from .redisserver import RedisServer
+from ..support.certs import write_certs
+from ..support.flat_pricer import FlatPricer
+from ..support.helpers import task_events, wait_for
+from ..support.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
-
-
-def run(coro: object) -> None:
-    async def bounded() -> None:
-        await asyncio.wait_for(coro, 30)  # type: ignore[arg-type]
-
-    asyncio.run(bounded())
 
 
 async def round_trip(url: str) -> int:
@@ -39,33 +32,30 @@ async def round_trip(url: str) -> int:
         await store.close()
 
 
-def test_each_replica_gets_every_batch_and_knows_which_are_its_own(
+async def test_each_replica_gets_every_batch_and_knows_which_are_its_own(
     redis_server: RedisServer,
 ) -> None:
-    async def body() -> None:
-        one = RedisStore(redis_server.url, pricer=FlatPricer())
-        two = RedisStore(redis_server.url, pricer=FlatPricer())
-        await one.open()
-        await two.open()
-        try:
-            await one.append("sc1", task_events("a", 2))
-            await two.append("sc2", task_events("b", 1))
-            seen: dict[str, list[CommittedBatch]] = {"one": [], "two": []}
-            for name, store in (("one", one), ("two", two)):
-                async for batch in store.batches():
-                    seen[name].append(batch)
-                    if batch.last_revision == 7:
-                        break
-        finally:
-            await one.close()
-            await two.close()
-        for name, mine in (("one", {"sc1"}), ("two", {"sc2"})):
-            revisions = [r.revision for b in seen[name] for r in b.records]
-            assert revisions == list(range(1, 8))
-            for batch in seen[name]:
-                assert batch.local == ({r.sidecar_id for r in batch.records} <= mine)
-
-    run(body())
+    one = RedisStore(redis_server.url, pricer=FlatPricer())
+    two = RedisStore(redis_server.url, pricer=FlatPricer())
+    await one.open()
+    await two.open()
+    try:
+        await one.append("sc1", task_events("a", 2))
+        await two.append("sc2", task_events("b", 1))
+        seen: dict[str, list[CommittedBatch]] = {"one": [], "two": []}
+        for name, store in (("one", one), ("two", two)):
+            async for batch in store.batches():
+                seen[name].append(batch)
+                if batch.last_revision == 7:
+                    break
+    finally:
+        await one.close()
+        await two.close()
+    for name, mine in (("one", {"sc1"}), ("two", {"sc2"})):
+        revisions = [r.revision for b in seen[name] for r in b.records]
+        assert revisions == list(range(1, 8))
+        for batch in seen[name]:
+            assert batch.local == ({r.sidecar_id for r in batch.records} <= mine)
 
 
 def test_a_password_in_the_url_opens_a_protected_redis(tmp_path: Path) -> None:
@@ -109,18 +99,19 @@ def test_a_rediss_url_with_a_client_certificate_passes_mutual_tls(tmp_path: Path
         server.kill()
 
 
-def test_key_prefixes_keep_deployments_apart_in_one_redis(redis_server: RedisServer) -> None:
-    async def body() -> None:
-        assert await round_trip(redis_server.url + "?key_prefix=blue") == 3
-        assert await round_trip(redis_server.url + "?key_prefix=green") == 3
-        assert await round_trip(redis_server.url) == 3
-
-    run(body())
-    keys = redis_server.client().keys("*")
+async def test_key_prefixes_keep_deployments_apart_in_one_redis(redis_server: RedisServer) -> None:
+    assert await round_trip(redis_server.url + "?key_prefix=blue") == 3
+    assert await round_trip(redis_server.url + "?key_prefix=green") == 3
+    assert await round_trip(redis_server.url) == 3
+    keys = [
+        key.encode() if isinstance(key, str) else key for key in redis_server.client().keys("*")
+    ]
     assert {key.split(b":")[0] for key in keys} == {b"{blue}", b"{green}", b"{execstream}"}
 
 
-def test_heartbeats_racing_commits_never_look_like_lost_data(redis_server: RedisServer) -> None:
+async def test_heartbeats_racing_commits_never_look_like_lost_data(
+    redis_server: RedisServer,
+) -> None:
     """A heartbeat reply that left Redis before this replica's newest commit is not a loss."""
     reports = 400
 
@@ -129,20 +120,17 @@ def test_heartbeats_racing_commits_never_look_like_lost_data(redis_server: Redis
         for ev in events:  # one event per report: as many commits as possible
             await store.append(name, [ev])
 
-    async def body() -> None:
-        store = RedisStore(redis_server.url, pricer=FlatPricer(), heartbeat_s=0.0)
-        await store.open()
-        try:
-            await asyncio.gather(*(sidecar(store, f"sc{i}") for i in range(4)))
-            delivered = 0
-            async for batch in store.batches():
-                delivered = batch.last_revision
-                if delivered == 4 * reports:
-                    break
-        finally:
-            await store.close()
-
-    run(body())
+    store = RedisStore(redis_server.url, pricer=FlatPricer(), heartbeat_s=0.0)
+    await store.open()
+    try:
+        await asyncio.gather(*(sidecar(store, f"sc{i}") for i in range(4)))
+        delivered = 0
+        async for batch in store.batches():
+            delivered = batch.last_revision
+            if delivered == 4 * reports:
+                break
+    finally:
+        await store.close()
 
 
 def test_a_redis_that_lost_acknowledged_events_is_refused_not_reused(tmp_path: Path) -> None:
@@ -178,7 +166,7 @@ def test_a_redis_that_lost_acknowledged_events_is_refused_not_reused(tmp_path: P
             await store.close()
 
     try:
-        run(body())
+        asyncio.run(body())
         client = server.client()
         assert client.xlen("{execstream}:log") == 0, "nothing was written over the lost revisions"
         client.close()

@@ -15,20 +15,21 @@ import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from ..helpers import wait_for
-from .redisserver import RedisServer
-from .replicas import Replica, Reporter, Watcher
+from ..support.helpers import stub_for, wait_for
+from ..support.processes import ServerProcess
+from ..support.redis_server import RedisServer
+from ..support.replicas import Reporter, Watcher
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def replicas(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[Replica]]:
+def replicas(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[ServerProcess]]:
     """Three replicas on the fixture's Redis; killed after the test."""
-    started: list[Replica] = []
+    started: list[ServerProcess] = []
     try:
         for name in ("a", "b", "c"):
-            started.append(Replica(tmp_path / name, redis_server.url).start())
+            started.append(ServerProcess.on_store(tmp_path / name, redis_server.url).start())
         yield started
     finally:
         for replica in started:
@@ -48,8 +49,8 @@ def assert_exact_log(events: list[events_pb.ExecutionEvent], reporters: list[Rep
             assert len(by_task.get(task_id, [])) >= last_seq, f"{task_id} lost acked events"
 
 
-def snapshot_at(replica: Replica, revision: int) -> service_pb.Snapshot:
-    channel, stub = replica.stub()
+def snapshot_at(replica: ServerProcess, revision: int) -> service_pb.Snapshot:
+    channel, stub = stub_for(replica.address)
     try:
         return wait_for(  # type: ignore[no-any-return]
             lambda: (
@@ -62,7 +63,7 @@ def snapshot_at(replica: Replica, revision: int) -> service_pb.Snapshot:
 
 
 def test_reports_to_one_replica_reach_watchers_and_snapshots_on_the_others(
-    replicas: list[Replica],
+    replicas: list[ServerProcess],
 ) -> None:
     a, b, c = replicas
     watchers = [Watcher(b.address).start(), Watcher(c.address).start()]
@@ -92,7 +93,7 @@ def test_reports_to_one_replica_reach_watchers_and_snapshots_on_the_others(
 
 
 def test_each_replica_counts_what_it_ingested_and_the_sum_is_the_total(
-    replicas: list[Replica],
+    replicas: list[ServerProcess],
 ) -> None:
     a, _, c = replicas
     reporters = [
@@ -114,7 +115,7 @@ def test_each_replica_counts_what_it_ingested_and_the_sum_is_the_total(
 
 
 def test_watchers_add_no_redis_connections_or_log_reads(
-    redis_server: RedisServer, replicas: list[Replica]
+    redis_server: RedisServer, replicas: list[ServerProcess]
 ) -> None:
     a, b, c = replicas
     warm_up = Reporter("warm", [a.address], tasks=1, outputs=5).start()
@@ -142,7 +143,7 @@ def test_watchers_add_no_redis_connections_or_log_reads(
 
 
 def test_redis_restart_mid_load_fails_calls_unavailable_then_recovers(
-    redis_server: RedisServer, replicas: list[Replica]
+    redis_server: RedisServer, replicas: list[ServerProcess]
 ) -> None:
     a, b, _ = replicas
     # Live: a watch catching up from the log needs Redis and would end with UNAVAILABLE.
@@ -165,7 +166,9 @@ def test_redis_restart_mid_load_fails_calls_unavailable_then_recovers(
     assert len(watcher.events) == snapshot.revision == reporter.expected_events
 
 
-def test_a_replica_killed_mid_load_loses_nothing_acknowledged(replicas: list[Replica]) -> None:
+def test_a_replica_killed_mid_load_loses_nothing_acknowledged(
+    replicas: list[ServerProcess],
+) -> None:
     a, b, c = replicas
     watcher = Watcher(b.address).start()
     reporter = Reporter("sc", [a.address, c.address], tasks=4, outputs=60, batch=4).start()
@@ -191,7 +194,7 @@ LONG_TESTS = pytest.mark.skipif(
 @pytest.mark.slow
 @LONG_TESTS
 def test_soak_with_repeated_redis_restarts_and_replica_kills(
-    redis_server: RedisServer, replicas: list[Replica]
+    redis_server: RedisServer, replicas: list[ServerProcess]
 ) -> None:
     """Minutes of load through every replica while Redis and the replicas keep dying."""
     addresses = [r.address for r in replicas]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
+
+Stub = service_pb2_grpc.ExecutionServiceStub
+# gRPC call metadata, as the generated stubs take it.
+Metadata = Sequence[tuple[str, str]]
 
 
 def free_port() -> int:
@@ -53,9 +57,10 @@ def event(task_id: str, seq: int, body: str = "stdout", **fields: Any) -> events
         ev.error.CopyFrom(events_pb.ErrorReport(**({"message": "boom"} | fields)))
         fields = {}
     elif body == "tool_call":
-        ev.tool_call.CopyFrom(
-            events_pb.ToolCall(**({"tool_name": "read_file", "ok": True} | fields))
-        )
+        call = events_pb.ToolCall(tool_name="read_file", ok=True)
+        for key, value in fields.items():
+            setattr(call, key, value)
+        ev.tool_call.CopyFrom(call)
         fields = {}
     elif body != "none":
         raise ValueError(body)
@@ -109,7 +114,7 @@ def error_details(error: grpc.RpcError) -> dict[str, Any]:
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
 
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     found: dict[str, Any] = {}
     if status is None:
         return found

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from . import needs
 from .helpers import free_port, wait_for
 
 CONFIG = """
@@ -65,6 +66,7 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> PrometheusServer:
+        needs.check_may_start("prometheus")
         config = self.directory / "prometheus.yml"
         config.write_text(CONFIG.format(target=self.target))
         args = [

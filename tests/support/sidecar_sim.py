@@ -15,6 +15,7 @@ import grpc
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
+from execstream.v1 import state_pb2 as state_pb
 from execstream_server.domain.fold import fold
 
 from .helpers import event
@@ -128,7 +129,7 @@ def audit(address: str, sidecars: list[SimSidecar]) -> dict[str, int]:
     log = read_log(address, snap.revision)
     assert [e.revision for e in log] == list(range(1, snap.revision + 1)), "revisions not gap-free"
     seqs: dict[str, list[int]] = {}
-    folded: dict[str, service_pb.TaskState] = {}
+    folded: dict[str, state_pb.TaskState] = {}
     owners = {task: sc.sidecar_id for sc in sidecars for task in sc.task_ids}
     total = {sc.sidecar_id: sc.events_per_task for sc in sidecars}
     for ev in log:

@@ -1,104 +1,19 @@
-"""``execstream serve --store redis://...`` replicas as child processes, and a resilient reporter.
+"""A resilient reporter and a resuming watcher, for replicas on a shared store.
 
-Each replica logs to a file in its own directory (a pipe nobody reads would block it), and
-serves gRPC and /metrics on free loopback ports.
+The replicas themselves are ``processes.ServerProcess.on_store``.
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
-import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
-from ..helpers import free_port, stub_for, wait_for
-
-
-class Replica:
-    """One server process on a shared Redis; ``start``/``kill`` keep its ports."""
-
-    def __init__(self, directory: Path, store_url: str, *extra: str) -> None:
-        self.directory = directory
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.store_url = store_url
-        self.extra = extra
-        self.port = free_port()
-        self.metrics_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "server.log"
-
-    def start(self) -> Replica:
-        args = [
-            sys.executable,
-            "-m",
-            "execstream",
-            "serve",
-            "--port",
-            str(self.port),
-            "--store",
-            self.store_url,
-            "--metrics-port",
-            str(self.metrics_port),
-            "--checkpoint-interval",
-            "200ms",
-            *self.extra,
-        ]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        channel = grpc.insecure_channel(self.address)
-        ready = grpc.channel_ready_future(channel)
-        try:
-            wait_for(lambda: ready.done() or self.proc.poll() is not None, timeout=30)  # type: ignore[union-attr]
-            if self.proc.poll() is not None:
-                raise AssertionError(f"replica exited:\n{self.log_tail()}")
-        finally:
-            ready.cancel()
-            channel.close()
-        return self
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def stub(self) -> tuple[grpc.Channel, service_pb2_grpc.ExecutionServiceStub]:
-        return stub_for(self.address)
-
-    def metric(self, name: str) -> float:
-        """Sum of every sample of ``name`` on this replica's /metrics."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            text = response.read().decode()
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and line[len(name)] in " {":
-                total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def kill(self) -> None:
-        """SIGKILL: the replica dies mid-whatever, as a crashed pod would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(20)
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
+from .helpers import stub_for
 
 
 @dataclass
@@ -123,7 +38,7 @@ class Reporter:
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def batches(self) -> list[list[events_pb.ExecutionEvent]]:
-        from ..helpers import task_events
+        from .helpers import task_events
 
         events: list[events_pb.ExecutionEvent] = []
         for t in range(self.tasks):
@@ -195,7 +110,7 @@ class Watcher:
         self.ended: list[str] = []  # why each call ended, for failure messages
         self.error: BaseException | None = None
         self._stop = threading.Event()
-        self._call: grpc.Future | None = None  # type: ignore[type-arg]
+        self._call: grpc.Future | None = None
         self._thread = threading.Thread(target=self._run, name=f"watch-{address}", daemon=True)
 
     @property

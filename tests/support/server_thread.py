@@ -7,14 +7,18 @@ so a test can look inside (e.g. the hub's watcher count) without racing it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 from execstream_server.app import App
-from execstream_server.config import ServerConfig
+from execstream_server.config import Limits, ServerConfig
 from execstream_server.domain.engine import Engine
+
+from . import needs
 
 T = TypeVar("T")
 
@@ -36,6 +40,7 @@ class ServerThread:
         return self.app.engine
 
     def start(self) -> ServerThread:
+        needs.check_may_start("an execstream server")
         self._thread.start()
         self.run(self.app.start())
         return self
@@ -59,3 +64,19 @@ class ServerThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
             self.loop.close()
+
+
+ServerFactory = Callable[..., ServerThread]
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> ServerConfig:
+    limits = overrides.pop("limits", {})
+    base = ServerConfig(
+        port=0,
+        db=str(tmp_path / "execstream.db"),
+        metrics_port=0,
+        heartbeat_interval_s=overrides.pop("heartbeat_interval_s", 5.0),
+        shutdown_grace_s=0.5,
+        limits=dataclasses.replace(Limits(), **limits),
+    )
+    return dataclasses.replace(base, **overrides)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from ..certs import CertFiles
-from ..helpers import free_port, wait_for
+from . import needs
+from .certs import CertFiles
+from .helpers import free_port, wait_for
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -72,6 +73,7 @@ class RedisServer:
 
     def start(self, *, wait: bool = True) -> RedisServer:
         """Start and (unless ``wait`` is false) wait until Redis answers PING."""
+        needs.check_may_start("redis-server")
         args = [
             self.binary,
             "--port",
