@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream_server.domain.admission import Admission, Gate, admit
-from execstream_server.domain.cost import UnpricedPricer
 from execstream_server.domain.errors import (
     IllegalTransitionError,
     OwnershipError,
@@ -14,6 +13,7 @@ from execstream_server.domain.errors import (
 )
 from google.protobuf import timestamp_pb2
 
+from .support.flat_pricer import UnpricedPricer
 from .support.helpers import event
 
 NOW = timestamp_pb2.Timestamp(seconds=1_800_000_000)

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 
 import pytest
-from execstream_server.config import ConfigError, Retention, config_from_argv
+from execstream_server.config import (
+    ConfigError,
+    Retention,
+    ServerConfig,
+    add_arguments,
+    build_config,
+)
+
+
+def config_from_argv(argv: Sequence[str], env: Mapping[str, str]) -> ServerConfig:
+    """Parse ``serve`` flags as the command does."""
+    parser = argparse.ArgumentParser(prog="execstream serve")
+    add_arguments(parser)
+    return build_config(parser.parse_args(list(argv)), env)
 
 
 def test_defaults_bind_loopback_with_an_sqlite_file() -> None:

@@ -119,6 +119,11 @@ for line in requires("execstream") or []:
 """
 
 
+def site_packages(venv: Path) -> Path:
+    (found,) = (venv / "lib").glob("python3*/site-packages")
+    return found
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The runtime stage's install step, in a fresh virtualenv, from the built wheel.
@@ -145,15 +150,19 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=240,
     )
     venv = tmp / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # The dependencies are this interpreter's (in a virtualenv or not): its site-packages
+    # directories go on the new venv's path. A directory named in a .pth file has its own
+    # .pth files ignored, so the editable checkout's import hook stays out.
+    (site_packages(venv) / "_test_dependencies.pth").write_text(
+        "\n".join(p for p in sys.path if p.endswith(("site-packages", "dist-packages"))) + "\n"
     )
     install = next(run for run in RUNTIME.all("RUN") if "pip install" in run)
     spec = re.search(r'"(execstream[^"]*)"', install)
     assert spec, install
-    # The editable checkout this suite runs from is visible through site-packages and would
-    # satisfy the requirement, so the package is forced in from the wheel; its dependencies
-    # must then all be satisfied, as they are from the image's wheel directory.
+    # The editable checkout this suite runs from is installed in those site-packages and
+    # would satisfy the requirement, so the package is forced in from the wheel; its
+    # dependencies must then all be satisfied, as they are from the image's wheel directory.
     python = str(venv / "bin/python")
     subprocess.run(
         [

@@ -110,10 +110,12 @@ def test_compacted_revision_ends_with_out_of_range(
 ) -> None:
     from execstream_server.config import Retention
 
-    server = server_factory(retention=Retention(max_events=5))
+    server = server_factory(
+        retention=Retention(max_events=5), checkpoint_interval_s=0.02, compact_interval_s=0.02
+    )
     _, stub = stub_for(server.address)
     report(stub, "sc", task_events("t", 18))
-    assert server.run(server.engine.compact_now()) == 15
+    wait_for(lambda: server.call(lambda: server.engine.store.oldest_revision) == 16)
     with pytest.raises(grpc.RpcError) as info:
         read_events(watch(stub, after_revision=3), 1)
     assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE

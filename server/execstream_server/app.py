@@ -20,10 +20,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from execstream_server.config import ConfigError, ServerConfig
-from execstream_server.domain.cost import Pricer
 from execstream_server.domain.engine import Engine, EngineObserver
 from execstream_server.domain.errors import StoreUnavailableError
-from execstream_server.domain.pricing import load_price_table
+from execstream_server.domain.pricing import PriceTable, load_price_table
 from execstream_server.store.factory import display_url, open_store
 from execstream_server.transport.access import AccessInterceptor
 from execstream_server.transport.auth import TokenBook
@@ -47,7 +46,7 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
-def load_pricer(config: ServerConfig) -> Pricer:
+def load_pricer(config: ServerConfig) -> PriceTable:
     """The price table the config names (the packaged default when none)."""
     return load_price_table(config.pricing or None)
 
@@ -75,11 +74,11 @@ class App:
         pricer = load_pricer(config)
         store = open_store(config, pricer)
         self.metrics = ServerMetrics(
-            known_labels=_known_labels(pricer),
-            pricing_version=str(getattr(pricer, "version", "")),
-            reference_model=str(getattr(pricer, "reference_model", "")),
+            known_labels=pricer.known_labels(),
+            pricing_version=pricer.version,
+            reference_model=pricer.reference_model,
             max_model_labels=config.max_model_labels,
-            seed_from_recovery=not getattr(store, "shared", False),
+            seed_from_recovery=not store.shared,
         )
         self.engine = Engine(store, config, observers=[self.metrics, *self.observers])
         await self.engine.start()
@@ -197,11 +196,6 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials(
         [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
     )
-
-
-def _known_labels(pricer: Pricer) -> list[tuple[str, str]]:
-    known = getattr(pricer, "known_labels", None)
-    return list(known()) if callable(known) else []
 
 
 def _bracket(host: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -286,15 +286,3 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str] | None = None)
         else:
             top[option.target] = value
     return ServerConfig(limits=Limits(**limits), **top)
-
-
-def config_from_argv(argv: Sequence[str], env: Mapping[str, str] | None = None) -> ServerConfig:
-    """Parse ``serve`` flags (used by tests and the CLI)."""
-    parser = argparse.ArgumentParser(prog="execstream serve")
-    add_arguments(parser)
-    return build_config(parser.parse_args(list(argv)), env)
-
-
-def limit_names() -> list[str]:
-    """Names of every Limits field, for docs and tests."""
-    return [f.name for f in fields(Limits)]

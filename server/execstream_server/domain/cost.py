@@ -66,10 +66,3 @@ def add_cost(total: events_pb.TaskCost, part: events_pb.TaskCost) -> events_pb.T
     if part.reference_model:
         out.reference_model = part.reference_model
     return out
-
-
-class UnpricedPricer:
-    """Marks every chunk unpriced: the safe stand-in when no price table is loaded."""
-
-    def price(self, usage: events_pb.Usage, *, backend: str) -> events_pb.TaskCost:
-        return events_pb.TaskCost(unpriced=has_tokens(usage), estimated=usage.estimated)

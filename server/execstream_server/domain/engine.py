@@ -226,11 +226,6 @@ class Engine:
             except Exception as exc:
                 log.warning("compaction failed: %s", exc)
 
-    async def compact_now(self) -> int:
-        """Checkpoint, then compact (tests and the admin path use this)."""
-        await self._checkpoint()
-        return await self.store.compact(self.config.retention)
-
     # -- reads ---------------------------------------------------------------------------
     def snapshot(
         self,

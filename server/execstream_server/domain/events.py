@@ -10,8 +10,6 @@ from typing import Final
 
 from execstream.v1 import events_pb2 as events_pb
 
-ExecutionEvent = events_pb.ExecutionEvent
-
 KIND_BY_BODY: Final[dict[str, int]] = {
     "started": events_pb.EVENT_KIND_STARTED,
     "token": events_pb.EVENT_KIND_TOKEN,
@@ -22,7 +20,6 @@ KIND_BY_BODY: Final[dict[str, int]] = {
     "tool_call": events_pb.EVENT_KIND_TOOL_CALL,
     "finished": events_pb.EVENT_KIND_FINISHED,
 }
-BODY_BY_KIND: Final[dict[int, str]] = {kind: body for body, kind in KIND_BY_BODY.items()}
 
 TERMINAL_STATUSES: Final[frozenset[int]] = frozenset(
     {events_pb.TASK_STATUS_SUCCEEDED, events_pb.TASK_STATUS_FAILED, events_pb.TASK_STATUS_CANCELLED}

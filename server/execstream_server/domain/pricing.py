@@ -210,9 +210,6 @@ def load_price_table(path: str | None = None) -> PriceTable:
     return _Parser(where).table(data)
 
 
-load_pricer = load_price_table
-
-
 class _Parser:
     """Validates the TOML tree, naming the file and the dotted key in every error."""
 

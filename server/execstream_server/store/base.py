@@ -63,6 +63,10 @@ class LogStore(Protocol):
         """Drop events outside ``retention`` (never past the checkpoint); return how many."""
 
     @property
+    def shared(self) -> bool:
+        """True when other replicas write the same log (each counts only its own commits)."""
+
+    @property
     def oldest_revision(self) -> int:
         """The oldest revision still readable (last revision + 1 when the log is empty)."""
 

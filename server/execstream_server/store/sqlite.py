@@ -65,6 +65,8 @@ _READ_SQL = (
 class SqliteStore:
     """``LogStore`` on a SQLite file (or ``:memory:`` for throwaway runs)."""
 
+    shared = False
+
     def __init__(
         self,
         path: str,

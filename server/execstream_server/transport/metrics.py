@@ -296,9 +296,6 @@ class ServerMetrics:
         if count:
             self.duplicates.inc(count)
 
-    def set_watchers(self, count: int) -> None:
-        self.watchers.set(count)
-
 
 class GrpcMetrics:
     """go-grpc-prometheus names and labels, so community Grafana panels work unchanged."""
