@@ -1,4 +1,4 @@
-"""How big each scenario is: the full run of issue 7, and the seconds-long smoke run for CI."""
+"""How big each scenario is: the full run, and the seconds-long smoke run for CI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Result rows, the ratio against the baseline, the targets of issue 7, the table and JSON."""
+"""Result rows, the ratio against the baseline, the targets, the table and JSON."""
 
 from __future__ import annotations
 

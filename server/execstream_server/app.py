@@ -1,7 +1,7 @@
 """Wiring: config -> pricing -> store -> engine -> servicer -> grpc.aio server, and shutdown.
 
-Shutdown order (DESIGN.md): health reports NOT_SERVING, watchers get a last progress
-heartbeat and end with UNAVAILABLE, in-flight RPCs get the grace period, then the engine
+Shutdown order: health reports NOT_SERVING (load balancers drain us), watchers get a last
+progress heartbeat and end with UNAVAILABLE, in-flight RPCs get the grace period, then the engine
 checkpoints and the store closes.
 """
 
@@ -32,7 +32,9 @@ from execstream_server.transport.servicer import SERVICE_NAME, ExecutionServicer
 
 log = logging.getLogger("execstream")
 
-# Keepalive and connection lifetime that common clients accept (DESIGN.md, gRPC notes).
+# Keepalive and connection lifetime that common clients accept: pings allowed every 10 s
+# without calls (the 5-minute default makes clients fail with too_many_pings); age alone
+# never ends a long watch, the grace does, which keeps the clients' resume path exercised.
 SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),

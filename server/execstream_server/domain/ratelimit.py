@@ -2,7 +2,7 @@
 
 A report is charged its event count. A report holding a ``finished`` event is always let
 through, its charge taken as debt: rate-limiting a terminal event would leave the task
-hanging (the seed's hub did that). Refusals carry the wait after which the report fits.
+hanging forever. Refusals carry the wait after which the report fits.
 """
 
 from __future__ import annotations

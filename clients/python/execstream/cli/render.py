@@ -1,6 +1,6 @@
 """How events and tasks look in a terminal, shared by ``watch`` and ``snapshot``.
 
-Colours follow the seed's dashboard: stdout plain, stderr amber, errors red, status changes
+Colours match the web dashboard's: stdout plain, stderr amber, errors red, status changes
 dim italic, tokens inline as they stream. Rich drops the colour when output is not a terminal.
 """
 
