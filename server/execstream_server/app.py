@@ -21,7 +21,6 @@ from grpc_reflection.v1alpha import reflection
 
 from execstream_server.config import ConfigError, ServerConfig
 from execstream_server.domain.engine import Engine, EngineObserver
-from execstream_server.domain.errors import StoreUnavailableError
 from execstream_server.domain.pricing import PriceTable, load_price_table
 from execstream_server.store.factory import display_url, open_store
 from execstream_server.transport.access import AccessInterceptor
@@ -124,7 +123,12 @@ class App:
             self.metrics_port = self._metrics_http.port
 
     def _engine_failed(self, exc: Exception) -> None:
-        """Turn unhealthy at once (load balancers drain us), then let ``serve`` stop."""
+        """Turn unhealthy at once (load balancers drain us), then let ``serve`` stop.
+
+        Open watches end now with their resume revision (nothing after it will come).
+        """
+        if self.engine is not None:
+            self.engine.hub.close()
         if self.health is not None:
             for name in ("", SERVICE_NAME):
                 task = asyncio.get_running_loop().create_task(
@@ -204,8 +208,12 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-async def serve(config: ServerConfig) -> None:
-    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+async def serve(config: ServerConfig) -> int:
+    """Run until SIGINT or SIGTERM, then shut down gracefully; return the exit status.
+
+    1 when the replica failed (the engine logged the one ERROR line saying why), so a
+    supervisor restarts it; 0 after a requested stop.
+    """
     app = App(config)
     await app.start()
     assert app.engine is not None
@@ -246,9 +254,9 @@ async def serve(config: ServerConfig) -> None:
         await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         failing.cancel()
-        log.info("shutting down (grace %.1fs)", config.shutdown_grace_s)
+        if not app.failed.is_set():
+            log.info("shutting down (grace %.1fs)", config.shutdown_grace_s)
     finally:
         await app.stop()
     log.info("stopped at revision %d", app.engine.revision)
-    if app.engine.failure is not None:
-        raise StoreUnavailableError(f"the log reader stopped: {app.engine.failure}")
+    return 0 if app.engine.failure is None else 1

@@ -47,7 +47,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
-    else:
-        uvloop.run(serve(config))
-    return 0
+        return asyncio.run(serve(config))
+    return uvloop.run(serve(config))

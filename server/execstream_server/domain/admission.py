@@ -9,6 +9,7 @@ message leaves nothing half-written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,9 +18,16 @@ from execstream.v1.state_pb2 import TaskState
 from google.protobuf import timestamp_pb2
 
 from execstream_server.domain.cost import Pricer, add_cost, has_tokens
-from execstream_server.domain.errors import OwnershipError, SeqGapError, TaskFinishedError
+from execstream_server.domain.errors import (
+    InternalError,
+    OwnershipError,
+    SeqGapError,
+    TaskFinishedError,
+)
 from execstream_server.domain.events import OUTPUT_BODIES
 from execstream_server.domain.lifecycle import PENDING, RUNNING, is_terminal, next_status
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,16 @@ def _clear_server_fields(event: events_pb.ExecutionEvent) -> None:
         event.status.ClearField("cost")
     elif body == "error":
         event.error.ClearField("cost")
+
+
+def admission_bug(exc: Exception) -> InternalError:
+    """Log a bug in admission (it raised something other than a domain error) and wrap it.
+
+    Admission is pure, so the report it failed on changed nothing: that report alone is
+    refused (INTERNAL) and every other report goes on.
+    """
+    log.error("admission failed on a report: %s", exc, exc_info=exc)
+    return InternalError("internal error admitting this report; see the server log")
 
 
 def admit(

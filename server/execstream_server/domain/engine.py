@@ -20,6 +20,7 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import ServerConfig
+from execstream_server.domain.errors import ExecstreamError, ReplicaFailedError
 from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
 from execstream_server.domain.records import CommittedBatch
@@ -27,6 +28,24 @@ from execstream_server.domain.totals import TotalsBook
 from execstream_server.store.base import LogStore
 
 log = logging.getLogger(__name__)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``ValueError: Value out of range`` on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def innermost_frame(exc: BaseException) -> str:
+    """Where an exception was raised, as ``file.py:LINE in function`` (for one-line logs)."""
+    trace = exc.__traceback__
+    if trace is None:
+        return "an unknown place"
+    while trace.tb_next is not None:
+        trace = trace.tb_next
+    code = trace.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 1)[-1]}:{trace.tb_lineno} in {code.co_name}"
+
 
 TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 _FREEZE_AFTER_TASKS = 10_000
@@ -70,6 +89,7 @@ class Engine:
         self._dirty: set[str] = set()
         self._applied = asyncio.Condition()
         self._background: list[asyncio.Task[None]] = []
+        self._notifying: set[asyncio.Task[None]] = set()
         self.failure: Exception | None = None
         self.on_failure: list[Callable[[Exception], None]] = []
         self._tail_bytes = config.limits.output_tail_bytes
@@ -116,8 +136,9 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._background = []
-        with contextlib.suppress(Exception):
-            await self._checkpoint()
+        if self.failure is None:  # after a failure the fold may be half-applied: keep the old
+            with contextlib.suppress(Exception):
+                await self._checkpoint()
         await self.store.close()
 
     # -- folding -------------------------------------------------------------------------
@@ -139,29 +160,21 @@ class Engine:
             self._put(old, new)
             changes.append((old, new))
         self._dirty.update(by_task)
-        self.revision = batch.last_revision
         if publish:
             self.hub.publish(batch)
             for observer in self._observers:
                 observer.on_batch(batch, changes)
+        # Last: a batch counts as applied only once folded, published and observed.
+        self.revision = batch.last_revision
 
     async def _consume(self) -> None:
-        """Fold what the log delivers; if the log reader dies, say so instead of going quiet.
-
-        A replica whose reader stopped for good (Redis lost acknowledged data, or trimmed the
-        log past this replica) would otherwise keep answering health checks while refusing
-        every report. ``on_failure`` lets the server turn unhealthy and stop, so a
-        supervisor restarts it from its checkpoint.
-        """
+        """Fold what the log delivers; on any failure, fail the replica loudly (``_fail``)."""
         try:
             await self._fold_from_log()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error("the log reader stopped: %s", exc)
-            self.failure = exc
-            for callback in self.on_failure:
-                callback(exc)
+            self._fail("the log reader", exc)
 
     async def _fold_from_log(self) -> None:
         async for batch in self.store.batches():
@@ -169,15 +182,51 @@ class Engine:
                 continue
             try:
                 self._fold_batch(batch, publish=True)
-            except Exception:
-                # A bug, not an input problem (admission refused bad input before commit).
-                # The log is intact and a restart refolds it; keep serving meanwhile.
-                log.exception(
-                    "folding revisions %d..%d failed", batch.first_revision, batch.last_revision
-                )
-                self.revision = batch.last_revision
+            except Exception as exc:
+                # A bug, not an input problem: admission refused bad input before commit.
+                # Skipping the batch would hide committed events from every watcher and
+                # snapshot; stopping keeps the log the truth and a restart refolds it.
+                self._fail(f"folding revisions {batch.first_revision}..{batch.last_revision}", exc)
+                return
             async with self._applied:
                 self._applied.notify_all()
+
+    def _fail(self, what: str, exc: Exception) -> None:
+        """Stop taking work: one ERROR line, then ``on_failure`` (NOT_SERVING, exit).
+
+        Nothing after the failure is folded, published or checkpointed, so no watcher sees
+        a revision gap and the checkpoint never holds a half-folded batch.
+        """
+        self.failure = exc
+        log.error(
+            "replica failed after revision %d: %s raised %s%s; NOT_SERVING, refusing new "
+            "work and exiting for a restart",
+            self.revision,
+            what,
+            describe_exception(exc),
+            "" if isinstance(exc, ExecstreamError) else f" at {innermost_frame(exc)}",
+        )
+        log.debug("replica failure traceback", exc_info=exc)
+        for task in self._background:
+            if task is not asyncio.current_task():
+                task.cancel()
+        for callback in self.on_failure:
+            callback(exc)
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        async def notify() -> None:
+            async with self._applied:
+                self._applied.notify_all()
+
+        task = asyncio.get_running_loop().create_task(notify())
+        self._notifying.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._notifying.discard)
+
+    def check_serving(self) -> None:
+        """Raise ReplicaFailedError once this replica failed (every RPC asks first)."""
+        if self.failure is not None:
+            raise ReplicaFailedError(self.revision)
 
     async def wait_applied(self, revision: int, wait_s: float = 30.0) -> None:
         """Wait until the fold reached ``revision`` (read-your-writes after an append)."""
@@ -185,11 +234,17 @@ class Engine:
             return
         async with self._applied:
             await asyncio.wait_for(
-                self._applied.wait_for(lambda: self.revision >= revision), wait_s
+                self._applied.wait_for(
+                    lambda: self.revision >= revision or self.failure is not None
+                ),
+                wait_s,
             )
+        self.check_serving()
 
     # -- background ----------------------------------------------------------------------
     async def _checkpoint(self) -> None:
+        if self.failure is not None:
+            return
         if not self._dirty and self._checkpointed_revision >= self.revision:
             return
         dirty, self._dirty = self._dirty, set()

@@ -15,7 +15,9 @@ reported as INTERNAL.
     ├── WatcherTooSlowError      watcher stopped reading               RESOURCE_EXHAUSTED
     ├── LimitExceededError       a configured limit (rate, count)      RESOURCE_EXHAUSTED
     ├── StoreUnavailableError    storage down; retry later             UNAVAILABLE
-    └── ShuttingDownError        server is stopping                    UNAVAILABLE
+    ├── ShuttingDownError        server is stopping                    UNAVAILABLE
+    ├── ReplicaFailedError       this replica failed and is exiting    UNAVAILABLE
+    └── InternalError            a bug confined to one request         INTERNAL
 """
 
 from __future__ import annotations
@@ -160,3 +162,30 @@ class ShuttingDownError(ExecstreamError):
 
     def metadata(self) -> dict[str, str]:
         return {"resume_revision": str(self.resume_revision)}
+
+
+class ReplicaFailedError(ExecstreamError):
+    """This replica could not commit, fold or fan out a batch: it stopped taking work.
+
+    Raised for every call after the failure (the replica is NOT_SERVING and exiting, so a
+    supervisor restarts it from the log, which is intact). ``revision`` is the last
+    revision the replica applied.
+    """
+
+    reason = "REPLICA_FAILED"
+
+    def __init__(self, revision: int) -> None:
+        self.revision = revision
+        super().__init__(
+            f"this replica failed after revision {revision} and is restarting; retry on "
+            f"another replica or after the restart"
+        )
+
+    def metadata(self) -> dict[str, str]:
+        return {"revision": str(self.revision)}
+
+
+class InternalError(ExecstreamError):
+    """A bug that affected one request only (the server log has the traceback)."""
+
+    reason = "INTERNAL_ERROR"

@@ -62,11 +62,18 @@ class SubmissionQueue:
             if closing:
                 return
 
-    async def close(self, writer: asyncio.Task[None], revision: int) -> None:
-        """Let the writer finish what was queued before this, then fail anything after."""
-        await self._queue.put(None)
-        await writer
+    def fail_queued(self, error: Exception) -> None:
+        """Answer every queued report with ``error`` (the writer stopped for good)."""
         while not self._queue.empty():
             leftover = self._queue.get_nowait()
             if leftover is not None and not leftover.future.done():
-                leftover.future.set_exception(ShuttingDownError(revision))
+                leftover.future.set_exception(error)
+
+    async def close(self, writer: asyncio.Task[None], revision: int) -> None:
+        """Let the writer finish what was queued before this, then fail anything after."""
+        if writer.done():  # it stopped after a failure: nobody would take the marker
+            self.fail_queued(ShuttingDownError(revision))
+            return
+        await self._queue.put(None)
+        await writer
+        self.fail_queued(ShuttingDownError(revision))

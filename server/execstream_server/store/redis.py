@@ -36,6 +36,7 @@ from execstream_server.config import ConfigError, Retention
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.errors import (
     ExecstreamError,
+    ReplicaFailedError,
     RevisionCompactedError,
     ShuttingDownError,
     StoreUnavailableError,
@@ -111,6 +112,7 @@ class RedisStore:
         self._follower: LogFollower | None = None
         self._pending: SubmissionQueue | None = None
         self._writer_task: asyncio.Task[None] | None = None
+        self._failure: ReplicaFailedError | None = None
         self._closed = False
 
     # -- open ----------------------------------------------------------------------------
@@ -193,6 +195,8 @@ class RedisStore:
     async def append(
         self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
     ) -> AppendResult:
+        if self._failure is not None:
+            raise self._failure
         if self._closed or self._pending is None:
             raise ShuttingDownError(self._revision)
         if self._follower is not None and self._follower.failure is not None:
@@ -207,13 +211,20 @@ class RedisStore:
     async def _commit_group(self, group: list[Submission]) -> None:
         try:
             plan, first_revision = await self._commit(group)
-        except Exception as exc:
-            if not isinstance(exc, ExecstreamError):
-                log.exception("commit failed")
+        except ExecstreamError as exc:
             for sub in group:
                 if not sub.future.done():
                     sub.future.set_exception(exc)
             return
+        except Exception as exc:
+            self._fail(group, exc)
+            return
+        try:
+            self._settle(group, plan, first_revision)
+        except Exception as exc:
+            self._fail(group, exc)
+
+    def _settle(self, group: list[Submission], plan: GroupPlan, first_revision: int) -> None:
         batch, answers = settle(plan, first_revision)
         if batch is not None:
             self._revision = max(self._revision, batch.last_revision)
@@ -227,6 +238,20 @@ class RedisStore:
                 sub.future.set_exception(answer)
             else:
                 sub.future.set_result(answer)
+
+    def _fail(self, group: list[Submission], exc: Exception) -> None:
+        """A bug while committing: this replica stops (the engine logs it and exits).
+
+        Whether Redis took the group is unknown here, and this replica's gates may no
+        longer match Redis: the log in Redis stays the truth for the restart.
+        """
+        assert self._pending is not None and self._follower is not None
+        self._failure = ReplicaFailedError(self._follower.delivered)
+        self._pending.fail_queued(self._failure)
+        for sub in group:
+            if not sub.future.done():
+                sub.future.set_exception(self._failure)
+        self._follower.fail_with(exc)
 
     async def _commit(self, group: list[Submission]) -> tuple[GroupPlan, int]:
         """Admit and run the CAS until Redis agrees with the gates admission used."""

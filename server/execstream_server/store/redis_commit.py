@@ -17,7 +17,7 @@ from typing import Any
 from execstream.v1 import events_pb2 as events_pb
 from google.protobuf import timestamp_pb2
 
-from execstream_server.domain.admission import Admission, Gate, admit
+from execstream_server.domain.admission import Admission, Gate, admission_bug, admit
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.errors import ExecstreamError
 from execstream_server.domain.events import kind_of
@@ -118,6 +118,9 @@ def plan_group(submissions: Sequence[Submission], cache: GateCache, pricer: Pric
             admission = admit(sub.sidecar_id, sub.events, lookup, pricer, now)
         except ExecstreamError as exc:
             plan.outcomes.append((sub, exc))
+            continue
+        except Exception as exc:  # a bug in admission: it touched nothing, refuse the one
+            plan.outcomes.append((sub, admission_bug(exc)))
             continue
         overlay.update(admission.gates)
         plan.outcomes.append((sub, admission))

@@ -78,7 +78,7 @@ class LogFollower:
         self._read_count = read_count
         self._block_ms = block_ms
         self._heartbeat_s = heartbeat_s
-        self._queue: asyncio.Queue[CommittedBatch | StoreUnavailableError] = asyncio.Queue()
+        self._queue: asyncio.Queue[CommittedBatch | Exception] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -110,7 +110,7 @@ class LogFollower:
         self._needed_from = None
         while True:
             item = await self._queue.get()
-            if isinstance(item, StoreUnavailableError):
+            if isinstance(item, Exception):
                 raise item
             yield item
 
@@ -119,9 +119,13 @@ class LogFollower:
         self.delivered = batch.last_revision
 
     def _fail(self, message: str) -> None:
-        log.error("%s", message)
         self.failure = StoreUnavailableError(message)
         self._queue.put_nowait(self.failure)
+
+    def fail_with(self, exc: Exception) -> None:
+        """End ``batches()`` with ``exc`` after what was delivered (the replica failed)."""
+        self._stopping = True
+        self._queue.put_nowait(exc)
 
     # -- the loop ------------------------------------------------------------------------
     async def _run(self) -> None:

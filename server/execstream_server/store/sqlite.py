@@ -21,10 +21,17 @@ from execstream.v1 import state_pb2 as state_pb
 from google.protobuf import timestamp_pb2
 
 from execstream_server.config import Retention
-from execstream_server.domain.admission import Gate, admit, advance_gate, gate_from_state
+from execstream_server.domain.admission import (
+    Gate,
+    admission_bug,
+    admit,
+    advance_gate,
+    gate_from_state,
+)
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.errors import (
     ExecstreamError,
+    ReplicaFailedError,
     RevisionCompactedError,
     ShuttingDownError,
     StoreUnavailableError,
@@ -94,7 +101,8 @@ class SqliteStore:
         self._checkpoint_revision = 0
         self._compacted_through = 0
         self._pending: SubmissionQueue | None = None
-        self._batches: asyncio.Queue[CommittedBatch] = asyncio.Queue()
+        self._batches: asyncio.Queue[CommittedBatch | Exception] = asyncio.Queue()
+        self._failure: ReplicaFailedError | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -161,6 +169,8 @@ class SqliteStore:
     async def append(
         self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
     ) -> AppendResult:
+        if self._failure is not None:
+            raise self._failure
         if self._closed or self._pending is None:
             raise ShuttingDownError(self._revision)
         return await self._pending.submit(sidecar_id, events)
@@ -168,7 +178,20 @@ class SqliteStore:
     async def _write_loop(self) -> None:
         assert self._pending is not None
         async for group in self._pending.groups(self._commit_max_events):
-            await self._commit(group)
+            delivered = self._revision  # every batch through it went to the engine
+            try:
+                await self._commit(group)
+            except Exception as exc:
+                # A bug between admission and the batch reaching the engine: whether the
+                # group committed is unknown here, so stop (the engine fails the replica)
+                # rather than go on with gates and revisions that may disagree with the file.
+                self._failure = ReplicaFailedError(delivered)
+                self._pending.fail_queued(self._failure)
+                for sub in group:
+                    if not sub.future.done():
+                        sub.future.set_exception(self._failure)
+                self._batches.put_nowait(exc)
+                return
 
     async def _commit(self, submissions: list[Submission]) -> None:
         overlay: dict[str, Gate] = {}
@@ -190,6 +213,9 @@ class SqliteStore:
                 admission = admit(sub.sidecar_id, sub.events, lookup, self._pricer, now)
             except ExecstreamError as exc:
                 outcomes.append((sub, exc))
+                continue
+            except Exception as exc:  # a bug in admission: it touched nothing, refuse the one
+                outcomes.append((sub, admission_bug(exc)))
                 continue
             overlay.update(admission.gates)
             for event in admission.accepted:
@@ -246,7 +272,10 @@ class SqliteStore:
 
     async def batches(self) -> AsyncIterator[CommittedBatch]:
         while True:
-            yield await self._batches.get()
+            item = await self._batches.get()
+            if isinstance(item, Exception):
+                raise item
+            yield item
 
     # -- read ----------------------------------------------------------------------------
     def _read_sync(self, after_revision: int, limit: int) -> tuple[int, list[tuple[Any, ...]]]:

@@ -204,6 +204,7 @@ class ExecutionServicer:
         sizes: deque[int] = deque()
         try:
             async for report in requests:
+                self._engine.check_serving()
                 try:
                     _reject_undecodable(report)
                     validate_report(report, self._limits)
@@ -268,6 +269,7 @@ class ExecutionServicer:
     async def _watch(
         self, request: service_pb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
+        self._engine.check_serving()
         _reject_undecodable(request)
         watch_filter = watch_filter_from(request, self._limits)
         if self._engine.hub.watcher_count >= self._limits.max_watchers:
@@ -309,6 +311,7 @@ class ExecutionServicer:
 
     async def _snapshot(self, request: service_pb.GetSnapshotRequest) -> service_pb.Snapshot:
         limits = self._limits
+        self._engine.check_serving()
         _reject_undecodable(request)
         validate_ids(request.task_ids, "task_ids", limits)
         if request.page_size > limits.max_page_size:

@@ -28,6 +28,8 @@ STATUS_BY_ERROR: dict[type[errors.ExecstreamError], grpc.StatusCode] = {
     errors.LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.StoreUnavailableError: grpc.StatusCode.UNAVAILABLE,
     errors.ShuttingDownError: grpc.StatusCode.UNAVAILABLE,
+    errors.ReplicaFailedError: grpc.StatusCode.UNAVAILABLE,
+    errors.InternalError: grpc.StatusCode.INTERNAL,
 }
 
 
