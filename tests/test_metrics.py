@@ -99,7 +99,7 @@ def test_rejections_duplicates_and_grpc_codes_are_counted(metered: ServerThread)
     samples = wait_for(settled)
     assert value(samples, "execstream_events_duplicate_total") == 3
     assert value(samples, "execstream_events_rejected_total", reason="seq_gap") == 1
-    assert value(samples, "execstream_events_rejected_total", reason="invalid_argument") == 1
+    assert value(samples, "execstream_events_rejected_total", reason="invalid_field") == 1
     assert value(samples, "grpc_server_started_total", **rpc) == 4
     assert value(samples, "grpc_server_handled_total", grpc_code="OK", **rpc) == 2
     assert value(samples, "grpc_server_handled_total", grpc_code="FailedPrecondition", **rpc) == 1

@@ -19,6 +19,23 @@ class ConfigError(Exception):
     """A configuration value is invalid; the message names the flag and the problem."""
 
 
+# Fixed bounds (not flags): they keep every exact integer sum of an accepted event inside
+# the int64/uint64 fields it lands in (docs/operations.md, "Numeric bounds").
+# Tokens in any one Usage field, and in one task over all its buckets and attempts.
+MAX_TOKENS = 2**40
+# The largest price a price table may give, in USD per million tokens.
+MAX_USD_PER_MTOK = 4000
+# So a task's cost, actual or reference, stays within 2**62 nano-USD:
+# MAX_TOKENS * MAX_USD_PER_MTOK * 1000 nano-USD per token = 4.4e18 < 2**62 = 4.6e18.
+MAX_TASK_COST_NANOS = 2**62
+# Event times between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z (RFC 3339).
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+# The largest --max-event-bytes: every watcher with gRPC's default 4 MiB receive limit
+# must be able to read every stored event in a response of its own.
+MAX_EVENT_BYTES_CEILING = 3 * 1024 * 1024
+
+
 @dataclass(frozen=True, kw_only=True)
 class Retention:
     """Compact events beyond ``max_events`` (newest kept) or older than ``max_age_s``."""
@@ -33,6 +50,7 @@ class Limits:
 
     max_id_length: int = 128
     max_text_bytes: int = 64 * 1024
+    max_event_bytes: int = 1024 * 1024
     max_events_per_report: int = 4096
     max_message_bytes: int = 8 * 1024 * 1024
     max_labels: int = 32
@@ -119,6 +137,7 @@ class Option:
     parse: Callable[[str], Any]
     help: str
     minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def env(self) -> str:
@@ -188,6 +207,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("--log-level", "log_level", str, "debug, info, warning or error"),
     Option("--max-id-length", "limits.max_id_length", int, "task_id/sidecar_id length", 1),
     Option("--max-text-bytes", "limits.max_text_bytes", int, "UTF-8 bytes of text per event", 1),
+    Option(
+        "--max-event-bytes",
+        "limits.max_event_bytes",
+        int,
+        "encoded bytes per event as stored (unknown fields dropped first)",
+        1024,
+        MAX_EVENT_BYTES_CEILING,
+    ),
     Option(
         "--max-events-per-report",
         "limits.max_events_per_report",
@@ -281,6 +308,8 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str] | None = None)
             raise ConfigError(f"{source}: {exc}") from exc
         if option.minimum is not None and value < option.minimum:
             raise ConfigError(f"{source}: {raw} is below the minimum {option.minimum:g}")
+        if option.maximum is not None and value > option.maximum:
+            raise ConfigError(f"{source}: {raw} is above the maximum {option.maximum:g}")
         if option.target.startswith("limits."):
             limits[option.target.removeprefix("limits.")] = value
         else:

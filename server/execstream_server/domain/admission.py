@@ -17,9 +17,11 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1.state_pb2 import TaskState
 from google.protobuf import timestamp_pb2
 
+from execstream_server.domain.bounds import task_tokens_violation, usage_tokens
 from execstream_server.domain.cost import Pricer, add_cost, has_tokens
 from execstream_server.domain.errors import (
     InternalError,
+    InvalidArgumentError,
     OwnershipError,
     SeqGapError,
     TaskFinishedError,
@@ -40,6 +42,7 @@ class Gate:
     backend: str = ""
     cost: events_pb.TaskCost | None = None
     model: str = ""
+    tokens: int = 0  # billed tokens so far, all buckets and attempts (bounds.MAX_TOKENS)
 
 
 @dataclass(slots=True)
@@ -84,6 +87,7 @@ def gate_from_state(state: TaskState) -> Gate:
         backend=state.backend,
         model=state.model,
         cost=state.cost if state.HasField("cost") else None,
+        tokens=usage_tokens(state.usage),
     )
 
 
@@ -103,7 +107,10 @@ def advance_gate(gate: Gate | None, event: events_pb.ExecutionEvent, pricer: Pri
         backend = event.started.backend or backend
         model = event.started.model or model
     cost = gate.cost if gate else None
+    tokens = gate.tokens if gate else 0
     usage = _chunk_usage(event, body)
+    if usage is not None:
+        tokens += usage_tokens(usage)
     if pricer is not None and usage is not None and (has_tokens(usage) or body == "finished"):
         if not usage.model and model:
             # A chunk that names no model was billed on the task's model (see Usage.model).
@@ -122,7 +129,13 @@ def advance_gate(gate: Gate | None, event: events_pb.ExecutionEvent, pricer: Pri
         cost = _stamped_cost(event, body, cost)
     owner = gate.owner if gate else event.sidecar_id
     return Gate(
-        owner=owner, last_seq=event.seq, status=status, backend=backend, cost=cost, model=model
+        owner=owner,
+        last_seq=event.seq,
+        status=status,
+        backend=backend,
+        cost=cost,
+        model=model,
+        tokens=tokens,
     )
 
 
@@ -134,6 +147,19 @@ def _clear_server_fields(event: events_pb.ExecutionEvent) -> None:
         event.status.ClearField("cost")
     elif body == "error":
         event.error.ClearField("cost")
+
+
+def _check_task_tokens(
+    gate: Gate | None, event: events_pb.ExecutionEvent, body: str | None, index: int
+) -> None:
+    """Refuse a usage chunk that would take its task past MAX_TOKENS (see ``bounds``)."""
+    usage = _chunk_usage(event, body)
+    if usage is None:
+        return
+    total = (gate.tokens if gate else 0) + usage_tokens(usage)
+    violation = task_tokens_violation(f"events[{index}].{body}.usage", event.task_id, total)
+    if violation is not None:
+        raise InvalidArgumentError([violation])
 
 
 def admission_bug(exc: Exception) -> InternalError:
@@ -156,7 +182,7 @@ def admit(
     """Admit one report's events in order; raise a domain error and admit none on refusal."""
     result = Admission()
     gates = result.gates
-    for event in events:
+    for index, event in enumerate(events):
         task_id = event.task_id
         gate = gates.get(task_id) or lookup(task_id)
         if gate is not None:
@@ -184,10 +210,17 @@ def admit(
         if gate is not None and gate.status == RUNNING and body in OUTPUT_BODIES:
             # The common case, by far: output of a running task changes only its last seq.
             gates[task_id] = Gate(
-                gate.owner, stamped.seq, gate.status, gate.backend, gate.cost, gate.model
+                gate.owner,
+                stamped.seq,
+                gate.status,
+                gate.backend,
+                gate.cost,
+                gate.model,
+                gate.tokens,
             )
         else:
             _clear_server_fields(stamped)
+            _check_task_tokens(gate, stamped, body, index)
             gates[task_id] = advance_gate(gate, stamped, pricer)
         result.last_seq[task_id] = stamped.seq
         result.accepted.append(stamped)

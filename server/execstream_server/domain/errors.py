@@ -37,20 +37,31 @@ class ExecstreamError(Exception):
 
 @dataclass(frozen=True)
 class FieldViolation:
-    """One bad field: ``field`` is a path such as ``events[3].task_id``."""
+    """One bad field: ``field`` is a path such as ``events[3].task_id``.
+
+    ``limit`` is the bound it passed, when a bound was passed (ErrorInfo metadata).
+    """
 
     field: str
     description: str
+    limit: int | None = None
 
 
 class InvalidArgumentError(ExecstreamError):
-    reason = "INVALID_ARGUMENT"
+    reason = "INVALID_FIELD"
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
         first = violations[0]
         more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
         super().__init__(f"{first.field}: {first.description}{more}")
+
+    def metadata(self) -> dict[str, str]:
+        first = self.violations[0]
+        found = {"field": first.field}
+        if first.limit is not None:
+            found["limit"] = str(first.limit)
+        return found
 
 
 class SeqGapError(ExecstreamError):

@@ -2,26 +2,42 @@
 
 Updated with every folded task (old state -> new state), so GetSnapshot's totals always
 match the fold at the snapshot's revision without a scan. Cost enters when a task finishes.
+
+Sums are kept as Python integers, exact whatever the number of tasks. Admission bounds each
+task (``bounds``), but nothing bounds how many tasks there are, so a sum can outgrow the
+int64/uint64 field it is shown in: the field then holds its largest value (saturates) and
+one warning is logged, instead of the snapshot failing for everyone.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from dataclasses import dataclass, field
 
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
-from execstream_server.domain.cost import add_usage
+from execstream_server.domain.bounds import (
+    INT64_MAX,
+    INT64_MIN,
+    TOKEN_FIELDS,
+    UINT64_MAX,
+    saturating,
+)
 from execstream_server.domain.lifecycle import is_terminal
 
-_COUNTS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_one_hour_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _ModelSums:
+    tasks: int = 0
+    usage: Counter[str] = field(default_factory=Counter)
+    cost_nanos: int = 0
+    reference_nanos: int = 0
+    unpriced_tasks: int = 0
+    estimated_tasks: int = 0
 
 
 class TotalsBook:
@@ -34,7 +50,8 @@ class TotalsBook:
         self.cost_nanos = 0
         self.reference_nanos = 0
         self.unpriced_tasks = 0
-        self.by_model: dict[tuple[str, str], state_pb.ModelTotals] = {}
+        self.by_model: dict[tuple[str, str], _ModelSums] = {}
+        self._warned = False
 
     def update(self, old: state_pb.TaskState | None, new: state_pb.TaskState) -> None:
         """Account for one task moving from ``old`` (None when new) to ``new``."""
@@ -42,10 +59,10 @@ class TotalsBook:
             self.tasks += 1
         else:
             self.by_status[old.status] -= 1
-            for name in _COUNTS:
+            for name in TOKEN_FIELDS:
                 self.usage[name] -= getattr(old.usage, name)
         self.by_status[new.status] += 1
-        for name in _COUNTS:
+        for name in TOKEN_FIELDS:
             self.usage[name] += getattr(new.usage, name)
         if is_terminal(new.status) and (old is None or not is_terminal(old.status)):
             self._add_finished(new)
@@ -56,38 +73,63 @@ class TotalsBook:
         self.reference_nanos += cost.reference.total_nanos
         self.unpriced_tasks += int(cost.unpriced)
         key = (state.backend, state.model)
-        entry = self.by_model.get(key)
-        if entry is None:
-            entry = self.by_model[key] = state_pb.ModelTotals(backend=key[0], model=key[1])
-        entry.tasks += 1
-        add_usage(entry.usage, _bare_usage(state.usage))
-        entry.cost_nanos += cost.actual.total_nanos
-        entry.reference_cost_nanos += cost.reference.total_nanos
-        entry.savings_nanos = entry.reference_cost_nanos - entry.cost_nanos
-        entry.unpriced_tasks += int(cost.unpriced)
-        entry.estimated_tasks += int(cost.estimated or state.usage.estimated)
+        sums = self.by_model.get(key)
+        if sums is None:
+            sums = self.by_model[key] = _ModelSums()
+        sums.tasks += 1
+        for name in TOKEN_FIELDS:
+            sums.usage[name] += getattr(state.usage, name)
+        sums.cost_nanos += cost.actual.total_nanos
+        sums.reference_nanos += cost.reference.total_nanos
+        sums.unpriced_tasks += int(cost.unpriced)
+        sums.estimated_tasks += int(cost.estimated or state.usage.estimated)
+
+    def _int64(self, value: int) -> int:
+        shown = saturating(value, INT64_MIN, INT64_MAX)
+        if shown != value:
+            self._warn()
+        return shown
+
+    def _uint64(self, value: int) -> int:
+        shown = saturating(value, 0, UINT64_MAX)
+        if shown != value:
+            self._warn()
+        return shown
+
+    def _warn(self) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "a snapshot total outgrew its 64-bit field and shows the field's largest "
+                "value from now on (Prometheus counters keep counting)"
+            )
+
+    def _usage(self, usage: events_pb.Usage, counts: Counter[str]) -> None:
+        for name in TOKEN_FIELDS:
+            setattr(usage, name, self._uint64(counts[name]))
 
     def to_proto(self) -> state_pb.Totals:
         totals = state_pb.Totals(
             tasks=self.tasks,
-            cost_nanos=self.cost_nanos,
-            reference_cost_nanos=self.reference_nanos,
-            savings_nanos=self.reference_nanos - self.cost_nanos,
+            cost_nanos=self._int64(self.cost_nanos),
+            reference_cost_nanos=self._int64(self.reference_nanos),
+            savings_nanos=self._int64(self.reference_nanos - self.cost_nanos),
             unpriced_tasks=self.unpriced_tasks,
         )
         for status in sorted(self.by_status):
             if self.by_status[status]:
                 totals.by_status.add(status=status, tasks=self.by_status[status])
-        for name in _COUNTS:
-            setattr(totals.usage, name, self.usage[name])
-        totals.by_model.extend(self.by_model[key] for key in sorted(self.by_model))
+        self._usage(totals.usage, self.usage)
+        for (backend, model), sums in sorted(self.by_model.items()):
+            entry = totals.by_model.add(
+                backend=backend,
+                model=model,
+                tasks=sums.tasks,
+                cost_nanos=self._int64(sums.cost_nanos),
+                reference_cost_nanos=self._int64(sums.reference_nanos),
+                savings_nanos=self._int64(sums.reference_nanos - sums.cost_nanos),
+                unpriced_tasks=sums.unpriced_tasks,
+                estimated_tasks=sums.estimated_tasks,
+            )
+            self._usage(entry.usage, sums.usage)
         return totals
-
-
-def _bare_usage(usage: events_pb.Usage) -> events_pb.Usage:
-    bare = events_pb.Usage()
-    bare.CopyFrom(usage)
-    bare.model = ""
-    bare.backend = ""
-    bare.estimated = False
-    return bare

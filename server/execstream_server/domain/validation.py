@@ -13,11 +13,17 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
 from execstream_server.config import Limits
+from execstream_server.domain.bounds import (
+    check_timestamp,
+    check_token_counts,
+    event_size_violation,
+)
 from execstream_server.domain.errors import FieldViolation, InvalidArgumentError
 from execstream_server.domain.events import TERMINAL_STATUSES, status_name
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
 BACKEND_PATTERN = re.compile(r"[a-z0-9][a-z0-9._\-]*")
+MAX_BACKEND_LENGTH = 64
 ID_CHARSET = "[A-Za-z0-9._:-], starting with a letter or digit"
 _MAX_VIOLATIONS = 20
 
@@ -28,7 +34,9 @@ def check_id(value: str, field: str, limits: Limits) -> FieldViolation | None:
         return FieldViolation(field, "must not be empty")
     if len(value) > limits.max_id_length:
         return FieldViolation(
-            field, f"is {len(value)} characters; the limit is {limits.max_id_length}"
+            field,
+            f"is {len(value)} characters; the limit is {limits.max_id_length}",
+            limits.max_id_length,
         )
     if not ID_PATTERN.fullmatch(value):
         return FieldViolation(field, f"has characters outside {ID_CHARSET}")
@@ -42,15 +50,18 @@ def _utf8_len_exceeds(text: str, limit: int) -> bool:
 
 def _check_text(text: str, field: str, limit: int, out: list[FieldViolation]) -> None:
     if _utf8_len_exceeds(text, limit):
-        out.append(FieldViolation(field, f"is {len(text.encode())} bytes; the limit is {limit}"))
+        out.append(
+            FieldViolation(field, f"is {len(text.encode())} bytes; the limit is {limit}", limit)
+        )
 
 
 def _check_usage(
     usage: events_pb.Usage, field: str, limits: Limits, out: list[FieldViolation]
 ) -> None:
     _check_text(usage.model, f"{field}.model", limits.max_name_length, out)
-    if usage.backend and not BACKEND_PATTERN.fullmatch(usage.backend):
-        out.append(FieldViolation(f"{field}.backend", "must be lower case [a-z0-9._-]"))
+    if usage.backend:
+        _check_backend(usage.backend, f"{field}.backend", out)
+    check_token_counts(usage, field, out)
     if usage.reasoning_tokens > usage.output_tokens:
         out.append(
             FieldViolation(
@@ -60,11 +71,22 @@ def _check_usage(
         )
 
 
+def _check_backend(backend: str, field: str, out: list[FieldViolation]) -> None:
+    if len(backend) > MAX_BACKEND_LENGTH or not BACKEND_PATTERN.fullmatch(backend):
+        out.append(
+            FieldViolation(
+                field,
+                f"must be 1-{MAX_BACKEND_LENGTH} characters of [a-z0-9._-]",
+                MAX_BACKEND_LENGTH,
+            )
+        )
+
+
 def _check_started(
     body: events_pb.Started, field: str, limits: Limits, out: list[FieldViolation]
 ) -> None:
-    if len(body.backend) > 64 or (body.backend and not BACKEND_PATTERN.fullmatch(body.backend)):
-        out.append(FieldViolation(f"{field}.backend", "must be 1-64 characters of [a-z0-9._-]"))
+    if body.backend:
+        _check_backend(body.backend, f"{field}.backend", out)
     _check_text(body.model, f"{field}.model", limits.max_name_length, out)
     _check_text(body.description, f"{field}.description", limits.max_summary_length, out)
     if len(body.labels) > limits.max_labels:
@@ -72,13 +94,16 @@ def _check_started(
             FieldViolation(
                 f"{field}.labels",
                 f"has {len(body.labels)} labels; the limit is {limits.max_labels}",
+                limits.max_labels,
             )
         )
     for key, value in body.labels.items():
         if not key or len(key) > limits.max_label_key_length:
             out.append(
                 FieldViolation(
-                    f"{field}.labels", f"key must be 1-{limits.max_label_key_length} characters"
+                    f"{field}.labels",
+                    f"key must be 1-{limits.max_label_key_length} characters",
+                    limits.max_label_key_length,
                 )
             )
         if len(value) > limits.max_label_value_length:
@@ -86,6 +111,7 @@ def _check_started(
                 FieldViolation(
                     f"{field}.labels[{key}]",
                     f"is {len(value)} characters; the limit is {limits.max_label_value_length}",
+                    limits.max_label_value_length,
                 )
             )
 
@@ -158,6 +184,8 @@ def event_violations(
         out.append(
             FieldViolation(f"{field}.seq", "must be at least 1 (seq counts from 1 per task)")
         )
+    if event.HasField("time"):
+        check_timestamp(event.time, f"{field}.time", out)
     _check_body(event, field, limits, out)
     return out
 
@@ -174,7 +202,9 @@ def validate_report(report: service_pb.ProgressReport, limits: Limits) -> None:
     elif count > limits.max_events_per_report:
         violations.append(
             FieldViolation(
-                "events", f"has {count} events; the limit is {limits.max_events_per_report}"
+                "events",
+                f"has {count} events; the limit is {limits.max_events_per_report}",
+                limits.max_events_per_report,
             )
         )
     else:
@@ -184,6 +214,17 @@ def validate_report(report: service_pb.ProgressReport, limits: Limits) -> None:
                 break
     if violations:
         raise InvalidArgumentError(violations)
+    # Only what the contract defines is stored: an unknown field would be replayed to
+    # every watcher for ever (and may be larger than a client can receive).
+    report.DiscardUnknownFields()
+    if report.ByteSize() > limits.max_event_bytes:
+        too_big = [
+            v
+            for i, event in enumerate(report.events)
+            if (v := event_size_violation(event, f"events[{i}]", limits.max_event_bytes))
+        ]
+        if too_big:
+            raise InvalidArgumentError(too_big[:_MAX_VIOLATIONS])
 
 
 def validate_ids(values: Iterable[str], field: str, limits: Limits) -> None:
@@ -198,3 +239,15 @@ def validate_ids(values: Iterable[str], field: str, limits: Limits) -> None:
     ]
     if violations:
         raise InvalidArgumentError(violations)
+
+
+def validate_statuses(values: Iterable[int], field: str) -> None:
+    """Check a status filter: each a TaskStatus value other than UNSPECIFIED."""
+    known = set(events_pb.TaskStatus.values()) - {events_pb.TASK_STATUS_UNSPECIFIED}
+    violations = [
+        FieldViolation(f"{field}[{i}]", f"{value} is not a TaskStatus (1..{max(known)})")
+        for i, value in enumerate(values)
+        if value not in known
+    ]
+    if violations:
+        raise InvalidArgumentError(violations[:_MAX_VIOLATIONS])

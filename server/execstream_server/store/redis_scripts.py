@@ -71,7 +71,10 @@ def gate_to_bytes(task_id: str, gate: Gate) -> bytes:
         last_seq=gate.last_seq,
         status=gate.status,  # type: ignore[arg-type]
         backend=gate.backend,
+        model=gate.model,
     )
+    # gate_from_state sums the usage buckets: one bucket carries the task's running count.
+    state.usage.input_tokens = gate.tokens
     if gate.cost is not None:
         state.cost.CopyFrom(gate.cost)
     return state.SerializeToString()

@@ -32,7 +32,11 @@ from execstream_server.domain.errors import (
 from execstream_server.domain.events import KIND_BY_BODY
 from execstream_server.domain.hub import WatchFilter
 from execstream_server.domain.ratelimit import EventRateLimiter
-from execstream_server.domain.validation import validate_ids, validate_report
+from execstream_server.domain.validation import (
+    validate_ids,
+    validate_report,
+    validate_statuses,
+)
 from execstream_server.domain.watch import WatchSession
 from execstream_server.store.base import AppendResult
 from execstream_server.transport.status_map import internal_status, to_rpc_status
@@ -314,6 +318,7 @@ class ExecutionServicer:
         self._engine.check_serving()
         _reject_undecodable(request)
         validate_ids(request.task_ids, "task_ids", limits)
+        validate_statuses(request.statuses, "statuses")
         if request.page_size > limits.max_page_size:
             raise InvalidArgumentError(
                 [
