@@ -14,6 +14,7 @@ reported as INTERNAL.
     ├── RevisionCompactedError   after_revision older than retention   OUT_OF_RANGE
     ├── WatcherTooSlowError      watcher stopped reading               RESOURCE_EXHAUSTED
     ├── LimitExceededError       a configured limit (rate, count)      RESOURCE_EXHAUSTED
+    │   └── RateLimitedError     events per second                     RESOURCE_EXHAUSTED
     ├── StoreUnavailableError    storage down; retry later             UNAVAILABLE
     ├── ShuttingDownError        server is stopping                    UNAVAILABLE
     ├── ReplicaFailedError       this replica failed and is exiting    UNAVAILABLE
@@ -158,6 +159,20 @@ class LimitExceededError(ExecstreamError):
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message)
+
+
+class RateLimitedError(LimitExceededError):
+    """A sidecar's or a token's events-per-second bucket is empty; retry after the wait."""
+
+    reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, flag: str, value: float, retry_after_s: float) -> None:
+        self.flag = flag
+        self.value = value
+        super().__init__(message, retry_after_s=retry_after_s)
+
+    def metadata(self) -> dict[str, str]:
+        return {"limit": self.flag, "value": f"{self.value:g}"}
 
 
 class StoreUnavailableError(ExecstreamError):

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +28,7 @@ from execstream_server.domain.errors import (
     FieldViolation,
     InvalidArgumentError,
     LimitExceededError,
+    RateLimitedError,
     WatcherTooSlowError,
 )
 from execstream_server.domain.events import KIND_BY_BODY
@@ -195,12 +197,26 @@ class ExecutionServicer:
         requests: AsyncIterator[service_pb.ProgressReport],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> service_pb.ReportProgressResponse:
-        result = await self._guard(context, self._ingest(requests))
+        result = await self._guard(context, self._ingest(requests, self._token_key(context)))
         assert result is not None
         return result
 
+    def _token_key(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+        """The rate-limit key of the caller's bearer token ('' without auth).
+
+        The access interceptor has verified the token already; a digest keys the bucket,
+        so tokens never sit in memory longer than the call.
+        """
+        if not self._config.auth_file:
+            return ""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                digest = hashlib.blake2b(value.encode(), digest_size=12).hexdigest()
+                return f"token:{digest}"
+        return ""
+
     async def _ingest(
-        self, requests: AsyncIterator[service_pb.ProgressReport]
+        self, requests: AsyncIterator[service_pb.ProgressReport], token_key: str
     ) -> service_pb.ReportProgressResponse:
         tally = _ReportTally()
         in_flight: deque[asyncio.Task[AppendResult]] = deque()
@@ -212,7 +228,7 @@ class ExecutionServicer:
                 try:
                     _reject_undecodable(report)
                     validate_report(report, self._limits)
-                    self._charge(report)
+                    self._charge(report, token_key)
                 except ExecstreamError as exc:
                     events = len(getattr(report, "events", ()))
                     self._observer.on_rejected(exc.reason.lower(), events)
@@ -238,15 +254,25 @@ class ExecutionServicer:
         await self._engine.wait_applied(response.last_revision)
         return response
 
-    def _charge(self, report: service_pb.ProgressReport) -> None:
-        """Apply the per-sidecar rate limit (never to a report that finishes a task)."""
+    def _charge(self, report: service_pb.ProgressReport, token_key: str) -> None:
+        """Charge every event to the sidecar's bucket and, with auth on, the token's.
+
+        A report that finishes a task may borrow (see ``ratelimit``), so a sidecar at its
+        limit can still end its tasks, but finishing never lifts the sustained rate.
+        """
         terminal = any(event.HasField("finished") for event in report.events)
-        wait = self._rate.acquire(report.sidecar_id, len(report.events), terminal=terminal)
-        if wait > 0:
-            raise LimitExceededError(
-                f"sidecar {report.sidecar_id!r} exceeds {self._rate.rate:g} events/s "
-                f"(--sidecar-events-per-second, burst {self._rate.burst:g}); retry in {wait:.2f}s",
-                retry_after_s=wait,
+        keys = [f"sidecar:{report.sidecar_id}"]
+        if token_key:
+            keys.append(token_key)
+        decision = self._rate.acquire(keys, len(report.events), terminal=terminal)
+        if decision.wait > 0:
+            who = f"sidecar {report.sidecar_id!r}" if decision.key == keys[0] else "this token"
+            raise RateLimitedError(
+                f"{who} exceeds {self._rate.rate:g} events/s (--sidecar-events-per-second, "
+                f"burst {self._rate.burst:g}); retry in {decision.wait:.2f}s",
+                flag="--sidecar-events-per-second",
+                value=self._rate.rate,
+                retry_after_s=decision.wait,
             )
 
     async def _settle(
