@@ -78,7 +78,9 @@ class App:
             known_labels=pricer.known_labels(),
             pricing_version=pricer.version,
             reference_model=pricer.reference_model,
+            known_backends=pricer.backends.keys(),
             max_model_labels=config.max_model_labels,
+            max_backend_labels=config.max_backend_labels,
             seed_from_recovery=not store.shared,
         )
         self.engine = Engine(store, config, observers=[self.metrics, *self.observers])

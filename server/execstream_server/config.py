@@ -88,6 +88,7 @@ class ServerConfig:
     checkpoint_interval_s: float = 1.0
     pricing: str = ""
     max_model_labels: int = 200
+    max_backend_labels: int = 50
     auth_file: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -195,6 +196,13 @@ OPTIONS: tuple[Option, ...] = (
         "max_model_labels",
         int,
         "distinct unknown model names exported as metric labels before 'other'",
+        0,
+    ),
+    Option(
+        "--max-backend-labels",
+        "max_backend_labels",
+        int,
+        "distinct unknown backend names exported as metric labels before 'other'",
         0,
     ),
     Option("--auth-file", "auth_file", str, "token file (execstream token create); enables auth"),

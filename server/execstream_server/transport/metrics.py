@@ -1,8 +1,10 @@
 """Prometheus collectors: the only module that imports prometheus_client.
 
 Cost and token counters are fed from the fold (``EngineObserver``), so Grafana counts exactly
-what snapshots show. Label values come from bounded sets: backends and models of the price
-table, then up to ``max_model_labels`` other model names, then ``other``; never a task id.
+what snapshots show. Label values come from bounded sets (``LabelCap``): the backends and
+models of the price table, then the first ``max_backend_labels`` / ``max_model_labels``
+other names clients sent, then ``other`` (counted by
+``execstream_metric_label_overflow_total``); never a task id, and never a task's own labels.
 
 Restarts: with the embedded store the counters are seeded from the recovered fold, so after
 a restart they continue from the durable totals instead of dropping to zero (``increase()``
@@ -50,10 +52,15 @@ TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
 OTHER = "other"
+UNKNOWN_BACKEND = "unknown"  # the backend label of a task that named none
 
 
-class ModelLabels:
-    """Bounds the ``model`` label: known models, then the first N unknown names, then 'other'."""
+class LabelCap:
+    """Bounds one label's values: known ones, then the first N others, then 'other'.
+
+    Clients choose backend and model names; without a cap each new name would add a set of
+    series to every metric (1,000 backends: 122k series, a 12 MB scrape).
+    """
 
     def __init__(self, known: Iterable[str], *, max_unknown: int) -> None:
         self._known = set(known)
@@ -61,13 +68,13 @@ class ModelLabels:
         self._max_unknown = max_unknown
         self._lock = threading.Lock()
 
-    def label(self, model: str) -> str:
-        if model in self._known or model in self._unknown:
-            return model
+    def label(self, value: str) -> str:
+        if value in self._known or value in self._unknown:
+            return value
         with self._lock:
             if len(self._unknown) < self._max_unknown:
-                self._unknown.add(model)
-                return model
+                self._unknown.add(value)
+                return value
         return OTHER
 
 
@@ -97,11 +104,17 @@ class ServerMetrics:
         known_labels: Sequence[tuple[str, str]] = (),
         pricing_version: str = "",
         reference_model: str = "",
+        known_backends: Iterable[str] = (),
         max_model_labels: int = 200,
+        max_backend_labels: int = 50,
         seed_from_recovery: bool = True,
     ) -> None:
         self.registry = registry or CollectorRegistry()
-        self.models = ModelLabels((m for _, m in known_labels), max_unknown=max_model_labels)
+        self.models = LabelCap((m for _, m in known_labels), max_unknown=max_model_labels)
+        self.backends = LabelCap(
+            {UNKNOWN_BACKEND, *known_backends, *(b for b, _ in known_labels)},
+            max_unknown=max_backend_labels,
+        )
         self._seed = seed_from_recovery
         self._first_token: dict[str, Any] = {}
         reg = self.registry
@@ -160,6 +173,15 @@ class ServerMetrics:
             "Events acknowledged as duplicates and not stored.",
             registry=reg,
         )
+        self.label_overflow = Counter(
+            "execstream_metric_label_overflow",
+            "Finished tasks whose backend or model was exported as 'other' (the label's cap "
+            "was reached), by label.",
+            ["label"],
+            registry=reg,
+        )
+        for name in ("backend", "model"):
+            self.label_overflow.labels(name)
         self.watchers = Gauge("execstream_watchers", "Open WatchExecution streams.", registry=reg)
         self.revision = Gauge(
             "execstream_log_revision", "Latest revision folded by this server.", registry=reg
@@ -232,11 +254,15 @@ class ServerMetrics:
             if is_terminal(new.status) and (old is None or not is_terminal(old.status)):
                 self._count_cost(new, observe=True)
 
-    def _labels(self, state: state_pb.TaskState) -> tuple[str, str]:
-        return state.backend or "unknown", self.models.label(state.model or state.usage.model)
+    def _labels(self, backend: str, model: str) -> tuple[str, str]:
+        return self.backends.label(backend or UNKNOWN_BACKEND), self.models.label(model)
 
     def _count_cost(self, state: state_pb.TaskState, *, observe: bool) -> None:
-        backend, model = self._labels(state)
+        backend, model = self._labels(state.backend, state.model or state.usage.model)
+        if observe:
+            for name, shown in (("backend", backend), ("model", model)):
+                if shown == OTHER:
+                    self.label_overflow.labels(name).inc()
         usage, cost = state.usage, state.cost
         by_type = _usage_by_type(usage)
         for kind, count in by_type.items():
@@ -276,7 +302,7 @@ class ServerMetrics:
                     self._first_token[event.task_id] = (started_at, event.time, started)
                     ttft = _seconds(started_at, event.time)
                     if ttft is not None:
-                        labels = (started.backend or "unknown", self.models.label(started.model))
+                        labels = self._labels(started.backend, started.model)
                         self.ttft.labels(*labels).observe(ttft)
             elif body == "finished":
                 entry = self._first_token.pop(event.task_id, None)
@@ -285,7 +311,7 @@ class ServerMetrics:
                     span = _seconds(entry[1], event.time)
                     if span is not None:
                         started = entry[2]
-                        labels = (started.backend or "unknown", self.models.label(started.model))
+                        labels = self._labels(started.backend, started.model)
                         self.tpot.labels(*labels).observe(span / (output - 1))
 
     # -- ingest outcomes and watchers ------------------------------------------------------
