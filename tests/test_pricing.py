@@ -222,6 +222,14 @@ def test_the_packaged_table_loads_and_prices_every_claude_family(tmp_path: Path)
         ("", HEADER.replace('reference_model = "ref"\n', ""), "reference_model", "missing"),
         ("", HEADER.replace('version = "t1"\n', ""), "version", "missing"),
         ("colour = 1\n", HEADER, "colour", "unknown key"),
+        (entry("m", input=1e308, output=1), HEADER, 'models."m".input', "above the maximum 4000"),
+        (entry("m", input=1, output=1e12), HEADER, 'models."m".output', "above the maximum"),
+        (
+            '[backends.gpu]\ncache_read = 4000.01\neffective_from = 2026-01-01\nsource = "x"\n',
+            HEADER,
+            'backends."gpu".cache_read',
+            "above the maximum",
+        ),
     ],
 )
 def test_invalid_tables_name_the_file_key_and_problem(
@@ -240,3 +248,9 @@ def test_a_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
     path.write_text("version = \n")
     with pytest.raises(PriceTableError, match=r"broken\.toml: not valid TOML"):
         load_price_table(str(path))
+
+
+def test_the_largest_allowed_price_loads(tmp_path: Path) -> None:
+    path = table(tmp_path, entry("m", input=4000, output=4000.0))
+    prices = load_price_table(str(path))
+    assert prices.exact["m"].rates.output == 4000

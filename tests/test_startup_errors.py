@@ -46,3 +46,22 @@ def test_unopenable_store_is_one_line_without_secrets(
 )
 def test_store_urls_are_logged_without_their_password(url: str, shown: str) -> None:
     assert display_url(url) == shown
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("command", ["pricing", "serve"])
+def test_a_price_above_the_maximum_exits_2_with_one_line_naming_the_key(
+    command: str, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text(
+        'version = "x"\nreference_model = "m"\n[models.m]\ninput = 1e308\noutput = 1\n'
+        'effective_from = 2026-01-01\nsource = "test"\n'
+    )
+    args = [sys.executable, "-m", "execstream", command, "--pricing", str(prices)]
+    if command == "serve":
+        args += ["--port", "0", "--metrics-port", "0", "--db", str(tmp_path / "x.db")]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert 'models."m".input' in done.stderr and "above the maximum 4000" in done.stderr

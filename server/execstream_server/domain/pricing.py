@@ -3,7 +3,9 @@
 Prices are written as people read them (USD per million tokens) and turned into exact
 nano-USD per chunk of usage with Decimal arithmetic, rounded half-even once per chunk, so a
 task's total is a sum of integers and never drifts. An invalid table stops the server at
-start: a wrong price silently applied to every task is worse than no server.
+start: a wrong price silently applied to every task is worse than no server. Prices are
+bounded (``MAX_USD_PER_MTOK``) so that, with admission's token bound, no task's cost can
+leave the int64 nano-USD fields it is stored in.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from execstream.v1 import events_pb2 as events_pb
 
-from execstream_server.config import ConfigError
+from execstream_server.config import MAX_USD_PER_MTOK, ConfigError
 from execstream_server.domain.cost import has_tokens
 
 DEFAULT_TABLE = "default_prices.toml"
@@ -244,6 +246,12 @@ class _Parser:
             raise self.fail(key, "must be a finite number")
         if price < 0:
             raise self.fail(key, f"negative price {value}; prices are USD per million tokens >= 0")
+        if price > MAX_USD_PER_MTOK:
+            raise self.fail(
+                key,
+                f"{value} USD per million tokens is above the maximum {MAX_USD_PER_MTOK} "
+                "(it keeps every task's cost within 64-bit nano-USD)",
+            )
         return price
 
     def _rates(self, key: str, table: Mapping[str, Any], *, required: bool) -> Rates:
