@@ -4,7 +4,9 @@
 #     -e EXECSTREAM_AUTH_FILE=/run/secrets/execstream-tokens execstream
 # Configuration is by EXECSTREAM_* variables (every flag has one; see docs/operations.md).
 # The server listens on 0.0.0.0 in the container, so it refuses to start without auth
-# (EXECSTREAM_AUTH_FILE) or TLS (EXECSTREAM_TLS_CERT/KEY) unless EXECSTREAM_INSECURE=true.
+# (EXECSTREAM_AUTH_FILE) and TLS (EXECSTREAM_TLS_CERT/KEY) unless EXECSTREAM_INSECURE=true;
+# /metrics on 0.0.0.0 (it has no auth) needs EXECSTREAM_INSECURE=true in any case, or
+# EXECSTREAM_METRICS_PORT=0 to turn it off.
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 

@@ -11,9 +11,29 @@ from execstream_server.app import check_exposure
 from execstream_server.config import ConfigError, ServerConfig
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2", "127.255.255.254"]
+)
 def test_loopback_needs_nothing(host: str) -> None:
     check_exposure(ServerConfig(host=host))
+
+
+@pytest.mark.parametrize("host", ["128.0.0.1", "10.0.0.1", "::", "example.org", "::2"])
+def test_addresses_outside_127_8_and_ipv6_loopback_are_not_loopback(host: str) -> None:
+    with pytest.raises(ConfigError, match="beyond loopback"):
+        check_exposure(ServerConfig(host=host))
+
+
+def test_metrics_beyond_loopback_need_insecure() -> None:
+    with pytest.raises(ConfigError, match=r"--metrics-host 0\.0\.0\.0: refusing"):
+        check_exposure(ServerConfig(metrics_host="0.0.0.0"))
+    with pytest.raises(ConfigError, match="--metrics-host"):
+        check_exposure(
+            ServerConfig(host="0.0.0.0", auth_file="t", tls_cert="c", metrics_host="0.0.0.0")
+        )
+    check_exposure(ServerConfig(metrics_host="0.0.0.0", insecure=True))
+    check_exposure(ServerConfig(metrics_host="127.0.0.9"))
+    check_exposure(ServerConfig(metrics_host="0.0.0.0", metrics_port=0))  # metrics off
 
 
 def test_other_addresses_need_auth_and_tls_or_insecure() -> None:

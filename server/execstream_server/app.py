@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -44,7 +45,6 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_connection_age_ms", 1_800_000),
     ("grpc.max_connection_age_grace_ms", 60_000),
 )
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 
 def load_pricer(config: ServerConfig) -> PriceTable:
@@ -165,9 +165,30 @@ class App:
         await self.stop()
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost``, any 127.0.0.0/8 address, or ::1 (bracketed or not)."""
+    name = host.strip().strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def check_exposure(config: ServerConfig) -> None:
-    """Refuse to listen beyond loopback with neither auth nor TLS, unless told --insecure."""
-    if config.host in LOOPBACK_HOSTS or config.insecure:
+    """Refuse to listen beyond loopback with neither auth nor TLS, unless told --insecure.
+
+    The /metrics endpoint has neither, and shows cost and usage by model: beyond loopback
+    it needs --insecure too (when it is on at all).
+    """
+    if config.metrics_port and not is_loopback(config.metrics_host) and not config.insecure:
+        raise ConfigError(
+            f"--metrics-host {config.metrics_host}: refusing to serve /metrics beyond "
+            "loopback: it has no auth or TLS and shows cost and usage by model; pass "
+            "--insecure to accept that"
+        )
+    if is_loopback(config.host) or config.insecure:
         return
     if config.auth_file and config.tls_cert:
         return
