@@ -257,12 +257,17 @@ class Engine:
         self._checkpointed_revision = revision
 
     async def _checkpoint_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.config.checkpoint_interval_s)
             try:
                 await self._checkpoint()
             except Exception as exc:  # the next round retries; ingest goes on meanwhile
-                log.warning("checkpoint failed: %s", exc)
+                if not failing:  # once per outage, not once a second
+                    log.warning("checkpoints are failing (restart replay grows): %s", exc)
+                failing = True
+            else:
+                failing = False
 
     async def _compact_loop(self) -> None:
         retention = self.config.retention

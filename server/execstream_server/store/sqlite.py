@@ -69,6 +69,24 @@ _READ_SQL = (
 )
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: on SQLITE_FULL (and some I/O errors)
+    SQLite has rolled it back already, and a second ROLLBACK would replace the real error
+    with "cannot rollback - no transaction is active"."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def describe_sqlite_error(path: str, exc: sqlite3.Error) -> str:
+    """One line an operator can act on; a full disk is said as such."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return (
+            f"sqlite store {path}: the disk is full (SQLITE_FULL: {exc}); nothing acknowledged "
+            "is lost; free space and the store takes writes again"
+        )
+    return f"sqlite store {path}: {exc}"
+
+
 class SqliteStore:
     """``LogStore`` on a SQLite file (or ``:memory:`` for throwaway runs)."""
 
@@ -103,6 +121,7 @@ class SqliteStore:
         self._pending: SubmissionQueue | None = None
         self._batches: asyncio.Queue[CommittedBatch | Exception] = asyncio.Queue()
         self._failure: ReplicaFailedError | None = None
+        self._unwritable = False  # the last commit failed (logged once per outage)
         self._writer_task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -124,7 +143,7 @@ class SqliteStore:
         try:
             return await loop.run_in_executor(executor, fn, *args)
         except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"sqlite store {self.path}: {exc}") from exc
+            raise StoreUnavailableError(describe_sqlite_error(self.path, exc)) from exc
 
     # -- open ----------------------------------------------------------------------------
     def _open_sync(self) -> tuple[list[bytes], int, int, int]:
@@ -244,11 +263,16 @@ class SqliteStore:
             try:
                 await self._run(self._writer, self._insert_sync, rows)
             except StoreUnavailableError as exc:
-                log.error("commit failed: %s", exc)
+                if not self._unwritable:  # one line per outage, not one per commit
+                    log.error("commits are failing: %s", exc)
+                    self._unwritable = True
                 for sub, _ in outcomes:
                     if not sub.future.done():
                         sub.future.set_exception(exc)
                 return
+            if self._unwritable:
+                log.warning("sqlite store %s takes writes again", self.path)
+                self._unwritable = False
             self._revision = revision
             gates.update(overlay)
             self._batches.put_nowait(CommittedBatch(records, events))
@@ -267,7 +291,7 @@ class SqliteStore:
             conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     async def batches(self) -> AsyncIterator[CommittedBatch]:
@@ -313,7 +337,7 @@ class SqliteStore:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
@@ -348,7 +372,7 @@ class SqliteStore:
             conn.execute("COMMIT")
             return int(deleted)
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
 
     async def compact(self, retention: Retention) -> int:
