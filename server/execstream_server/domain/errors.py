@@ -6,6 +6,7 @@ reported as INTERNAL.
 
     ExecstreamError
     ├── InvalidArgumentError     malformed input (field violations)    INVALID_ARGUMENT
+    │   └── MalformedMessageError  bytes that are no such message       INVALID_ARGUMENT
     ├── SeqGapError              seq > last_seq + 1                    FAILED_PRECONDITION
     ├── TaskFinishedError        event after the terminal event        FAILED_PRECONDITION
     ├── IllegalTransitionError   status change the lifecycle forbids   FAILED_PRECONDITION
@@ -63,6 +64,19 @@ class InvalidArgumentError(ExecstreamError):
         if first.limit is not None:
             found["limit"] = str(first.limit)
         return found
+
+
+class MalformedMessageError(InvalidArgumentError):
+    """The request bytes are not the expected protobuf message, or no message arrived."""
+
+    reason = "MALFORMED_MESSAGE"
+
+    def __init__(self, message_name: str, problem: str) -> None:
+        self.message_name = message_name
+        super().__init__([FieldViolation("request", problem)])
+
+    def metadata(self) -> dict[str, str]:
+        return {"message": self.message_name}
 
 
 class SeqGapError(ExecstreamError):

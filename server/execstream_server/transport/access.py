@@ -17,6 +17,7 @@ import grpc
 
 from execstream_server.domain.errors import SidecarMismatchError
 from execstream_server.transport.auth import OPEN_PREFIXES, REPORT, Principal, Role, TokenBook
+from execstream_server.transport.methods import declared_type
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
 
@@ -88,7 +89,11 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
                 )
         if principal is not None and principal.role is Role.SIDECAR and method == REPORT:
             handler = _bind_sidecar(handler, principal.sidecar_id)
-        if handler.request_streaming or handler.response_streaming:
+        streaming = handler.request_streaming or handler.response_streaming
+        kind = declared_type(
+            method, request_streaming=streaming, response_streaming=streaming
+        )  # GetSnapshot is served by a request-streaming handler but is a unary call
+        if kind != "unary":
             handler = self._cap_streams(handler, principal)
         return handler
 

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import grpc
 
+from execstream_server.transport.methods import declared_type
 from execstream_server.transport.metrics import GrpcMetrics
 
 # grpc.StatusCode -> the Go name go-grpc-prometheus puts in grpc_code.
@@ -54,16 +55,6 @@ class _CountingContext:
         return getattr(self._context, name)
 
 
-def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
-    if handler.request_streaming and handler.response_streaming:
-        return "bidi_stream"
-    if handler.request_streaming:
-        return "client_stream"
-    if handler.response_streaming:
-        return "server_stream"
-    return "unary"
-
-
 def _final_code(context: Any, exc: BaseException | None) -> grpc.StatusCode:
     if isinstance(exc, asyncio.CancelledError):
         return grpc.StatusCode.CANCELLED
@@ -89,7 +80,12 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = handler_call_details.method  # "/package.Service/Method"
         service, _, name = method.lstrip("/").rpartition("/")
-        labels = (_rpc_type(handler), service, name)
+        rpc_type = declared_type(
+            method,
+            request_streaming=handler.request_streaming,
+            response_streaming=handler.response_streaming,
+        )
+        labels = (rpc_type, service, name)
         return _wrap(handler, self._metrics, labels)
 
 

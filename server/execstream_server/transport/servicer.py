@@ -8,20 +8,17 @@ serializer is the identity. Clients use the generated stubs unchanged.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, Protocol, TypeVar
 
 import grpc
 from execstream.v1 import service_pb2 as service_pb
-from google.protobuf.message import DecodeError
 
-from execstream_server.config import Limits, ServerConfig
+from execstream_server.config import ServerConfig
 from execstream_server.domain.engine import Engine
 from execstream_server.domain.errors import (
     ExecstreamError,
@@ -31,8 +28,6 @@ from execstream_server.domain.errors import (
     RateLimitedError,
     WatcherTooSlowError,
 )
-from execstream_server.domain.events import KIND_BY_BODY
-from execstream_server.domain.hub import WatchFilter
 from execstream_server.domain.ratelimit import EventRateLimiter
 from execstream_server.domain.validation import (
     validate_ids,
@@ -41,90 +36,25 @@ from execstream_server.domain.validation import (
 )
 from execstream_server.domain.watch import WatchSession
 from execstream_server.store.base import AppendResult
+from execstream_server.transport.requests import (
+    decode_page_token,
+    encode_page_token,
+    first_request,
+    lenient,
+    reject_undecodable,
+    watch_filter_from,
+)
 from execstream_server.transport.status_map import internal_status, to_rpc_status
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "execstream.v1.ExecutionService"
 _MAX_IN_FLIGHT_REPORTS = 8
-_KNOWN_KINDS = frozenset(KIND_BY_BODY.values())
 T = TypeVar("T")
 
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status: grpc.Status) -> None:
     await context.abort(status.code, status.details, status.trailing_metadata)
-
-
-_TOKEN_PREFIX = "after:"
-
-
-def encode_page_token(task_id: str) -> str:
-    """Opaque to clients: the last task id of the page (pages are ordered by id)."""
-    return base64.urlsafe_b64encode((_TOKEN_PREFIX + task_id).encode()).decode()
-
-
-def decode_page_token(token: str) -> str:
-    if not token:
-        return ""
-    bad = InvalidArgumentError(
-        [FieldViolation("page_token", "is not a token from Snapshot.next_page_token")]
-    )
-    try:
-        text = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise bad from exc
-    if not text.startswith(_TOKEN_PREFIX):
-        raise bad
-    return text.removeprefix(_TOKEN_PREFIX)
-
-
-def watch_filter_from(request: service_pb.WatchExecutionRequest, limits: Limits) -> WatchFilter:
-    validate_ids(request.task_ids, "task_ids", limits)
-    validate_ids(request.sidecar_ids, "sidecar_ids", limits)
-    bad = [i for i, kind in enumerate(request.kinds) if kind not in _KNOWN_KINDS]
-    if bad:
-        raise InvalidArgumentError(
-            [FieldViolation(f"kinds[{i}]", "is not a known EventKind") for i in bad]
-        )
-    return WatchFilter(
-        task_ids=frozenset(request.task_ids) or None,
-        sidecar_ids=frozenset(request.sidecar_ids) or None,
-        kinds=frozenset(request.kinds) or None,
-    )
-
-
-class Undecodable:
-    """Stands in for a request whose bytes are not the expected protobuf message.
-
-    The deserializer cannot abort a call, so it returns this and the handler answers
-    INVALID_ARGUMENT (grpc-python would otherwise report a bare INTERNAL).
-    """
-
-    def __init__(self, message_name: str) -> None:
-        self.message_name = message_name
-
-    def error(self) -> InvalidArgumentError:
-        return InvalidArgumentError(
-            [FieldViolation("request", f"is not a valid {self.message_name} protobuf message")]
-        )
-
-
-def lenient(message_type: Any) -> Callable[[bytes], Any]:
-    """A request deserializer that returns ``Undecodable`` instead of raising."""
-    name = message_type.DESCRIPTOR.full_name
-
-    def parse(data: bytes) -> Any:
-        try:
-            return message_type.FromString(data)
-        except DecodeError:
-            return Undecodable(name)
-
-    return parse
-
-
-def _reject_undecodable(request: Any) -> None:
-    if isinstance(request, Undecodable):
-        raise request.error()
 
 
 class _ReportTally:
@@ -226,7 +156,7 @@ class ExecutionServicer:
             async for report in requests:
                 self._engine.check_serving()
                 try:
-                    _reject_undecodable(report)
+                    reject_undecodable(report)
                     validate_report(report, self._limits)
                     self._charge(report, token_key)
                 except ExecstreamError as exc:
@@ -296,11 +226,24 @@ class ExecutionServicer:
     ) -> None:
         await self._guard(context, self._watch(request, context))
 
+    async def watch_execution_stream(
+        self,
+        requests: AsyncIterator[service_pb.WatchExecutionRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
+        """WatchExecution as served (see ``rpc_handlers``): its one request, then the watch."""
+
+        async def watch() -> None:
+            request = await first_request(requests, "execstream.v1.WatchExecutionRequest")
+            await self._watch(request, context)
+
+        await self._guard(context, watch())
+
     async def _watch(
         self, request: service_pb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
         self._engine.check_serving()
-        _reject_undecodable(request)
+        reject_undecodable(request)
         watch_filter = watch_filter_from(request, self._limits)
         if self._engine.hub.watcher_count >= self._limits.max_watchers:
             raise LimitExceededError(
@@ -339,10 +282,25 @@ class ExecutionServicer:
         assert result is not None
         return result
 
+    async def get_snapshot_stream(
+        self,
+        requests: AsyncIterator[service_pb.GetSnapshotRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> service_pb.Snapshot:
+        """GetSnapshot as served (see ``rpc_handlers``): its one request, then the snapshot."""
+
+        async def snapshot() -> service_pb.Snapshot:
+            request = await first_request(requests, "execstream.v1.GetSnapshotRequest")
+            return await self._snapshot(request)
+
+        result = await self._guard(context, snapshot())
+        assert result is not None
+        return result
+
     async def _snapshot(self, request: service_pb.GetSnapshotRequest) -> service_pb.Snapshot:
         limits = self._limits
         self._engine.check_serving()
-        _reject_undecodable(request)
+        reject_undecodable(request)
         validate_ids(request.task_ids, "task_ids", limits)
         validate_statuses(request.statuses, "statuses")
         if request.page_size > limits.max_page_size:
@@ -372,20 +330,30 @@ def _identity(data: bytes) -> bytes:
 
 
 def rpc_handlers(servicer: ExecutionServicer) -> grpc.GenericRpcHandler:
-    """The generic handler serving execstream.v1.ExecutionService."""
+    """The generic handler serving execstream.v1.ExecutionService.
+
+    GetSnapshot and WatchExecution take one request, yet are served by request-streaming
+    handlers (identical on the wire): grpc-python answers nothing at all when a
+    unary-request call ends before a complete message arrived (a JSON body, or fewer bytes
+    than the 5-byte length prefix announced), so such a client waited for its deadline
+    while the call held server resources. A request-streaming handler sees the stream end
+    and answers INVALID_ARGUMENT (MALFORMED_MESSAGE) at once. ``methods.declared_type``
+    keeps metrics labels and stream caps on the declared types.
+    """
+
     handlers: dict[str, grpc.RpcMethodHandler] = {
         "ReportProgress": grpc.stream_unary_rpc_method_handler(
             servicer.report_progress,
             request_deserializer=lenient(service_pb.ProgressReport),
             response_serializer=service_pb.ReportProgressResponse.SerializeToString,
         ),
-        "WatchExecution": grpc.unary_stream_rpc_method_handler(
-            servicer.watch_execution,
+        "WatchExecution": grpc.stream_stream_rpc_method_handler(
+            servicer.watch_execution_stream,
             request_deserializer=lenient(service_pb.WatchExecutionRequest),
             response_serializer=_identity,
         ),
-        "GetSnapshot": grpc.unary_unary_rpc_method_handler(
-            servicer.get_snapshot,
+        "GetSnapshot": grpc.stream_unary_rpc_method_handler(
+            servicer.get_snapshot_stream,
             request_deserializer=lenient(service_pb.GetSnapshotRequest),
             response_serializer=service_pb.Snapshot.SerializeToString,
         ),
