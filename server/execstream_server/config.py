@@ -31,6 +31,8 @@ MAX_TASK_COST_NANOS = 2**62
 # Event times between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z (RFC 3339).
 MIN_TIMESTAMP_SECONDS = -62_135_596_800
 MAX_TIMESTAMP_SECONDS = 253_402_300_799
+# Backend names (Started.backend, Usage.backend): also metric label values.
+MAX_BACKEND_LENGTH = 64
 # The largest --max-event-bytes: every watcher with gRPC's default 4 MiB receive limit
 # must be able to read every stored event in a response of its own.
 MAX_EVENT_BYTES_CEILING = 3 * 1024 * 1024

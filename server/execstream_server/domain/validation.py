@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from execstream_server.config import Limits
+from execstream_server.config import MAX_BACKEND_LENGTH, Limits
 from execstream_server.domain.bounds import (
     check_timestamp,
     check_token_counts,
@@ -23,7 +23,6 @@ from execstream_server.domain.events import TERMINAL_STATUSES, status_name
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
 BACKEND_PATTERN = re.compile(r"[a-z0-9][a-z0-9._\-]*")
-MAX_BACKEND_LENGTH = 64
 ID_CHARSET = "[A-Za-z0-9._:-], starting with a letter or digit"
 _MAX_VIOLATIONS = 20
 
