@@ -22,12 +22,14 @@ from execstream.v1 import service_pb2 as service_pb
 from execstream_server.domain import engine as engine_module
 from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
+from execstream_server.store import redis as redis_module
 from execstream_server.store import sqlite as sqlite_module
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .support import faulty_serve
 from .support.helpers import error_details, report, stub_for, task_events, wait_for
 from .support.processes import ChildProcess, ServerProcess, free_port
+from .support.redis_server import RedisServer
 from .support.server_thread import ServerThread
 
 pytestmark = pytest.mark.server
@@ -139,6 +141,59 @@ def test_a_bug_after_admission_fails_the_replica_loudly_without_a_gap(
     assert watch.error is not None and watch.error.code() == grpc.StatusCode.UNAVAILABLE
     assert watch.progress[-1] == 3
     channel.close()
+
+
+def _redis_commit_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    settle = redis_module.settle  # type: ignore[attr-defined]
+
+    def buggy(plan: Any, first_revision: int) -> Any:
+        if any(sub.events[0].task_id == POISON for sub, _ in plan.outcomes):
+            raise RuntimeError("planted commit bug")
+        return settle(plan, first_revision)
+
+    monkeypatch.setattr(redis_module, "settle", buggy)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("plant", [_fold_bug, _redis_commit_bug], ids=["fold", "commit"])
+def test_a_bug_fails_a_redis_replica_loudly_without_a_gap(
+    server_factory: Callable[..., ServerThread],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    plant: Callable[[pytest.MonkeyPatch], None],
+) -> None:
+    redis_server = RedisServer(tmp_path / "redis").start()
+    try:
+        plant(monkeypatch)
+        server = server_factory(store=redis_server.url)
+        channel, stub = stub_for(server.address)
+        watch = Watch(server.address)
+        report(stub, "sc", task_events("a", 1))
+        wait_for(lambda: watch.revisions == [1, 2, 3])
+        caplog.clear()
+        with caplog.at_level(logging.ERROR), pytest.raises(grpc.RpcError) as info:
+            report(stub, "sc", task_events(POISON, 1), timeout=10)
+        # Redis holds the poison report either way; this replica's log reader may have
+        # applied it before the failure (3 or 6): no gap, and nothing after, is what counts.
+        applied = int(error_details(info.value)["ErrorInfo"].metadata["revision"])
+        assert applied in (3, 6)
+        _assert_replica_failed(info.value, applied)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetSnapshot(service_pb.GetSnapshotRequest(), timeout=10)
+        _assert_replica_failed(info.value, applied)
+        watch.thread.join(10)
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, errors
+        assert f"replica failed after revision {applied}" in errors[0]
+        seen = len(watch.revisions)  # ended at a revision it had, resumable with no gap
+        assert 3 <= seen <= applied
+        assert watch.revisions == list(range(1, seen + 1))
+        assert watch.progress[-1] == seen
+        channel.close()
+        server.stop()
+    finally:
+        redis_server.kill()
 
 
 def faulty_server(db: Path) -> ChildProcess:
