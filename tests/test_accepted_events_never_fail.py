@@ -215,7 +215,7 @@ async def _run(table: PriceTable, reports: list[service_pb.ProgressReport]) -> N
 
 
 @settings(
-    max_examples=80,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

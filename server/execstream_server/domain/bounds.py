@@ -40,7 +40,7 @@ TOKEN_FIELDS = (
 BILLED_FIELDS = TOKEN_FIELDS[:5]
 # Usage field 9 was cache_write_1h_tokens; it is reserved in the proto.
 _RETIRED_CACHE_WRITE_1H = 9
-_MAX_NANOS = 999_999_999
+MAX_NANOS = 999_999_999
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 UINT64_MAX = 2**64 - 1
@@ -103,11 +103,9 @@ def check_timestamp(time: timestamp_pb2.Timestamp, field: str, out: list[FieldVi
                 MAX_TIMESTAMP_SECONDS,
             )
         )
-    if not 0 <= time.nanos <= _MAX_NANOS:
+    if not 0 <= time.nanos <= MAX_NANOS:
         out.append(
-            FieldViolation(
-                f"{field}.nanos", f"is {time.nanos}; must be 0..{_MAX_NANOS}", _MAX_NANOS
-            )
+            FieldViolation(f"{field}.nanos", f"is {time.nanos}; must be 0..{MAX_NANOS}", MAX_NANOS)
         )
 
 

@@ -12,8 +12,14 @@ from collections.abc import Iterable
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from execstream_server.config import MAX_BACKEND_LENGTH, Limits
+from execstream_server.config import (
+    MAX_BACKEND_LENGTH,
+    MAX_TIMESTAMP_SECONDS,
+    MIN_TIMESTAMP_SECONDS,
+    Limits,
+)
 from execstream_server.domain.bounds import (
+    MAX_NANOS,
     check_timestamp,
     check_token_counts,
     event_size_violation,
@@ -183,8 +189,12 @@ def event_violations(
         out.append(
             FieldViolation(f"{field}.seq", "must be at least 1 (seq counts from 1 per task)")
         )
-    if event.HasField("time"):
-        check_timestamp(event.time, f"{field}.time", out)
+    time = event.time  # unset reads as 0: in range
+    if not (
+        MIN_TIMESTAMP_SECONDS <= time.seconds <= MAX_TIMESTAMP_SECONDS
+        and 0 <= time.nanos <= MAX_NANOS
+    ):
+        check_timestamp(time, f"{field}.time", out)
     _check_body(event, field, limits, out)
     return out
 
