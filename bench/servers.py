@@ -95,6 +95,8 @@ def execstream_process(store_flags: list[str], *extra: str) -> Execstream:
         str(port),
         "--metrics-port",
         str(metrics_port),
+        "--http-port",
+        "0",
         *store_flags,
         *BENCH_FLAGS,
         *extra,

@@ -27,6 +27,8 @@ from execstream_server.store.factory import display_url, open_store
 from execstream_server.transport.access import AccessInterceptor
 from execstream_server.transport.auth import TokenBook
 from execstream_server.transport.grpc_metrics import MetricsInterceptor
+from execstream_server.transport.http import HttpServer, build_application, tls_context
+from execstream_server.transport.inprocess import MethodRouter
 from execstream_server.transport.metrics import MetricsHttpServer, ServerMetrics
 from execstream_server.transport.servicer import SERVICE_NAME, ExecutionServicer, rpc_handlers
 
@@ -60,11 +62,13 @@ class App:
     observers: list[EngineObserver] = field(default_factory=list)
     port: int = 0
     metrics_port: int = 0
+    http_port: int = 0
     engine: Engine | None = None
     metrics: ServerMetrics | None = None
     health: Any = None
     _server: Any = None
     _metrics_http: MetricsHttpServer | None = None
+    _http: HttpServer | None = None
     # Set when the engine can no longer serve (its log reader died); ``serve`` then stops.
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     _health_updates: set[asyncio.Task[None]] = field(default_factory=set)
@@ -98,11 +102,11 @@ class App:
         access = AccessInterceptor(
             tokens=tokens, max_streams_per_client=limits.max_streams_per_client
         )
-        server = grpc.aio.server(
-            options=options, interceptors=[MetricsInterceptor(self.metrics.grpc), access]
-        )
+        interceptors = [MetricsInterceptor(self.metrics.grpc), access]
+        server = grpc.aio.server(options=options, interceptors=interceptors)
         servicer = ExecutionServicer(self.engine, config, observer=self.metrics)
-        server.add_generic_rpc_handlers((rpc_handlers(servicer),))
+        handlers = (rpc_handlers(servicer),)
+        server.add_generic_rpc_handlers(handlers)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
@@ -123,6 +127,30 @@ class App:
                 self.metrics.registry, config.metrics_host, config.metrics_port
             )
             self.metrics_port = self._metrics_http.port
+        if config.http_port:
+            try:
+                await self._start_http(MethodRouter(handlers, interceptors))
+            except BaseException:
+                await self.stop(0)
+                raise
+
+    async def _start_http(self, router: MethodRouter) -> None:
+        """The dashboard and gRPC-Web, through the same handlers and interceptors as gRPC."""
+        config = self.config
+        app = build_application(router, config, grpc_port=self.port)
+        self._http = HttpServer(app)
+        try:
+            self.http_port = await self._http.start(
+                config.http_host,
+                config.http_port,
+                ssl_context=tls_context(config),
+                grace=config.shutdown_grace_s,
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"--http-port {config.http_port} on {config.http_host}: {exc.strerror or exc} "
+                "(pick another with --http-port, or 0 to turn the dashboard off)"
+            ) from exc
 
     def _engine_failed(self, exc: Exception) -> None:
         """Turn unhealthy at once (load balancers drain us), then let ``serve`` stop.
@@ -150,7 +178,8 @@ class App:
             await self.health.enter_graceful_shutdown()
         if self.engine is not None:
             self.engine.hub.close()
-        await server.stop(grace)
+        http, self._http = self._http, None
+        await asyncio.gather(server.stop(grace), http.stop() if http else asyncio.sleep(0))
         if self.engine is not None:
             await self.engine.stop()
         if self._metrics_http is not None:
@@ -177,10 +206,11 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(config: ServerConfig) -> None:
-    """Refuse to listen beyond loopback with neither auth nor TLS, unless told --insecure.
+    """Refuse to listen beyond loopback without auth and TLS, unless told --insecure.
 
-    The /metrics endpoint has neither, and shows cost and usage by model: beyond loopback
-    it needs --insecure too (when it is on at all).
+    The rule holds for the gRPC port and for the HTTP port (dashboard and gRPC-Web) alike.
+    The /metrics endpoint has neither auth nor TLS, and shows cost and usage by model:
+    beyond loopback it needs --insecure too (when it is on at all).
     """
     if config.metrics_port and not is_loopback(config.metrics_host) and not config.insecure:
         raise ConfigError(
@@ -188,7 +218,13 @@ def check_exposure(config: ServerConfig) -> None:
             "loopback: it has no auth or TLS and shows cost and usage by model; pass "
             "--insecure to accept that"
         )
-    if is_loopback(config.host) or config.insecure:
+    _check_host(config, config.host, "--host")
+    if config.http_port:
+        _check_host(config, config.http_host, "--http-host")
+
+
+def _check_host(config: ServerConfig, host: str, flag: str) -> None:
+    if is_loopback(host) or config.insecure:
         return
     if config.auth_file and config.tls_cert:
         return
@@ -198,7 +234,7 @@ def check_exposure(config: ServerConfig) -> None:
         if not present
     )
     raise ConfigError(
-        f"--host {config.host}: refusing to listen beyond loopback without {missing}: anyone "
+        f"{flag} {host}: refusing to listen beyond loopback without {missing}: anyone "
         "who can reach the port could read or write tasks (in clear); pass --insecure to "
         "accept that"
     )
@@ -255,13 +291,18 @@ async def serve(config: ServerConfig) -> int:
         )
         or "plaintext, no auth"
     )
+    scheme = "https" if config.tls_cert else "http"
+    dashboard = (
+        f"{scheme}://{_bracket(config.http_host)}:{app.http_port}/" if app.http_port else "off"
+    )
     log.info(
-        "execstream %s listening on %s:%d (gRPC, %s) | metrics %s | store %s at revision %d, "
-        "%d tasks",
+        "execstream %s listening on %s:%d (gRPC, %s) | dashboard %s | metrics %s | store %s at "
+        "revision %d, %d tasks",
         __version__,
         config.host,
         app.port,
         security,
+        dashboard,
         metrics,
         display_url(config.store) if config.store else f"sqlite:{config.db}",
         app.engine.revision,

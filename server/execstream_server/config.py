@@ -82,6 +82,9 @@ class ServerConfig:
     store: str = ""
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    http_allow_origin: str = ""
     heartbeat_interval_s: float = 10.0
     shutdown_grace_s: float = 5.0
     retention: Retention = field(default_factory=Retention)
@@ -120,6 +123,19 @@ def parse_retention(text: str) -> Retention:
     if value.isdigit():
         return Retention(max_events=int(value))
     return Retention(max_age_s=parse_duration(value))
+
+
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$"
+)
+
+
+def parse_origin(text: str) -> str:
+    """One web origin, ``scheme://host[:port]`` (no path, no wildcard), or empty for none."""
+    value = text.strip().rstrip("/")
+    if value and not _ORIGIN.match(value):
+        raise ValueError(f"{text!r} is not an origin like https://dash.example.com:8443")
+    return value
 
 
 def _bool(text: str) -> bool:
@@ -161,6 +177,19 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("--metrics-host", "metrics_host", str, "address of the Prometheus /metrics endpoint"),
     Option("--metrics-port", "metrics_port", int, "Prometheus /metrics port (0 disables)", 0),
+    Option(
+        "--http-host",
+        "http_host",
+        str,
+        "address of the web dashboard and gRPC-Web (same rules as --host)",
+    ),
+    Option("--http-port", "http_port", int, "web dashboard and gRPC-Web port (0 disables)", 0),
+    Option(
+        "--http-allow-origin",
+        "http_allow_origin",
+        parse_origin,
+        "one other web origin (https://host:port) allowed to call gRPC-Web (CORS); default none",
+    ),
     Option(
         "--heartbeat-interval",
         "heartbeat_interval_s",

@@ -116,7 +116,8 @@ class ServerProcess(ChildProcess):
 
     ``ServerProcess(tmp / "x.db")`` runs the embedded store on that file;
     ``ServerProcess.on_store(directory, "redis://...")`` runs a replica on a shared store.
-    Metrics are served on their own free port when ``metrics`` is set.
+    Metrics are served on their own free port when ``metrics`` is set, and the dashboard
+    (gRPC-Web) on its own when ``http`` is set.
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class ServerProcess(ChildProcess):
         directory: Path | None = None,
         store_url: str = "",
         metrics: bool = False,
+        http: bool = False,
     ) -> None:
         if directory is None:
             assert db is not None, "give a db file or a directory"
@@ -135,6 +137,8 @@ class ServerProcess(ChildProcess):
         self.store_url = store_url
         self.extra = extra
         self.metrics_port = free_port() if metrics else 0
+        # The dashboard's HTTP port: off unless asked for (its default, 8080, is shared).
+        self.http_port = free_port() if http else 0
         port = free_port()
         store = ["--store", store_url] if store_url else ["--db", str(db)]
         args = [
@@ -147,6 +151,8 @@ class ServerProcess(ChildProcess):
             *store,
             "--metrics-port",
             str(self.metrics_port),
+            "--http-port",
+            str(self.http_port),
             *extra,
         ]
         super().__init__(args, port, directory / f"server-{port}.log")

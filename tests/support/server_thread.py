@@ -75,6 +75,7 @@ def make_config(tmp_path: Path, **overrides: Any) -> ServerConfig:
         port=0,
         db=str(tmp_path / "execstream.db"),
         metrics_port=0,
+        http_port=0,
         heartbeat_interval_s=overrides.pop("heartbeat_interval_s", 5.0),
         shutdown_grace_s=0.5,
         limits=dataclasses.replace(Limits(), **limits),

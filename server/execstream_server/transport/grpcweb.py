@@ -1,0 +1,187 @@
+"""The gRPC-Web wire format: content types, length-prefixed frames, the trailers frame.
+
+gRPC-Web (the protocol Envoy's grpc_web filter and the browser clients speak) carries gRPC
+over plain HTTP/1.1 or HTTP/2 responses: the body is a sequence of frames, each a flag byte,
+a 4-byte big-endian length and the payload. Flag 0x00 is a message; flag 0x80 is the
+trailers (``grpc-status``, ``grpc-message``, ``grpc-status-details-bin``) written as an
+HTTP/1 header block, since browsers cannot read HTTP trailers. ``application/grpc-web-text``
+is the same stream in base64, for clients that can only read text; every frame is encoded
+on its own so it can be flushed at once.
+
+Pure functions only: the HTTP server (``http.py``) does the I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MESSAGE_FLAG = 0x00
+COMPRESSED_FLAG = 0x01
+TRAILERS_FLAG = 0x80
+_HEADER = struct.Struct(">BI")
+HEADER_BYTES = _HEADER.size
+
+PROTO = "application/grpc-web+proto"
+TEXT = "application/grpc-web-text+proto"
+# What a request may say: bare grpc-web means +proto; -text is base64 of the same frames.
+_BINARY_TYPES = frozenset({"application/grpc-web", "application/grpc-web+proto"})
+_TEXT_TYPES = frozenset({"application/grpc-web-text", "application/grpc-web-text+proto"})
+# Headers of the HTTP request that are transport, not call metadata.
+_NOT_METADATA = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "connection",
+        "content-length",
+        "content-type",
+        "cookie",
+        "host",
+        "keep-alive",
+        "origin",
+        "referer",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "x-grpc-web",
+        "x-user-agent",
+    }
+)
+
+
+class FramingError(ValueError):
+    """The request body is not a well-formed gRPC-Web message stream."""
+
+
+@dataclass(frozen=True)
+class WireFormat:
+    """How one call is encoded: binary frames, or the same frames in base64 text."""
+
+    text: bool
+
+    @property
+    def content_type(self) -> str:
+        return TEXT if self.text else PROTO
+
+    def decode_body(self, body: bytes) -> bytes:
+        """The binary frames of a request body."""
+        if not self.text:
+            return body
+        try:
+            return _b64decode_chunks(body)
+        except (binascii.Error, ValueError) as exc:
+            raise FramingError("the grpc-web-text body is not base64") from exc
+
+    def encode(self, frame: bytes) -> bytes:
+        return base64.b64encode(frame) if self.text else frame
+
+
+def wire_format(content_type: str) -> WireFormat | None:
+    """The format a request's content type asks for, or None when it is not gRPC-Web."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in _BINARY_TYPES:
+        return WireFormat(text=False)
+    if media in _TEXT_TYPES:
+        return WireFormat(text=True)
+    return None
+
+
+def _b64decode_chunks(body: bytes) -> bytes:
+    """Base64 that may be several padded chunks one after the other (one per frame)."""
+    data = b"".join(body.split())
+    out = bytearray()
+    start = 0
+    while start < len(data):
+        end = data.find(b"=", start)
+        if end < 0:
+            end = len(data)
+        else:
+            while end < len(data) and data[end : end + 1] == b"=":
+                end += 1
+        out += base64.b64decode(data[start:end], validate=True)
+        start = end
+    return bytes(out)
+
+
+def message_frame(payload: bytes) -> bytes:
+    return _HEADER.pack(MESSAGE_FLAG, len(payload)) + payload
+
+
+def trailers_frame(trailers: Iterable[tuple[str, str]]) -> bytes:
+    block = "".join(f"{key}: {value}\r\n" for key, value in trailers).encode("ascii")
+    return _HEADER.pack(TRAILERS_FLAG, len(block)) + block
+
+
+def parse_messages(frames: bytes, *, max_message_bytes: int) -> list[bytes]:
+    """The message payloads of a request body; trailers frames from a client are ignored."""
+    messages: list[bytes] = []
+    offset = 0
+    while offset < len(frames):
+        if len(frames) - offset < HEADER_BYTES:
+            raise FramingError("the body ends inside a frame header")
+        flag, length = _HEADER.unpack_from(frames, offset)
+        offset += HEADER_BYTES
+        if length > max_message_bytes:
+            raise FramingError(
+                f"a request message of {length} bytes exceeds the limit of "
+                f"{max_message_bytes} (--max-message-bytes)"
+            )
+        if len(frames) - offset < length:
+            raise FramingError("the body ends inside a frame")
+        if flag & COMPRESSED_FLAG:
+            raise FramingError("compressed messages are not supported; send them uncompressed")
+        if not flag & TRAILERS_FLAG:
+            messages.append(frames[offset : offset + length])
+        offset += length
+    return messages
+
+
+def status_trailers(
+    code: int, message: str, trailing_metadata: Iterable[tuple[str, str | bytes]] = ()
+) -> list[tuple[str, str]]:
+    """The trailers of a finished call: status, percent-encoded message, binary details."""
+    trailers = [("grpc-status", str(code))]
+    if message:
+        trailers.append(("grpc-message", percent_encode(message)))
+    trailers.extend(header_pairs(trailing_metadata))
+    return trailers
+
+
+def header_pairs(metadata: Iterable[tuple[str, str | bytes]]) -> list[tuple[str, str]]:
+    """gRPC metadata as HTTP header pairs: ``-bin`` values in base64, as gRPC sends them."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in metadata:
+        if key.endswith("-bin"):
+            raw = value if isinstance(value, bytes) else value.encode()
+            pairs.append((key, base64.b64encode(raw).decode("ascii")))
+        else:
+            pairs.append((key, value.decode() if isinstance(value, bytes) else value))
+    return pairs
+
+
+def percent_encode(message: str) -> str:
+    """grpc-message encoding: UTF-8, with bytes outside printable ASCII (and %) escaped."""
+    return urllib.parse.quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def call_metadata(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str | bytes], ...]:
+    """The call metadata of a request: its headers, less HTTP's own; ``-bin`` decoded."""
+    metadata: list[tuple[str, str | bytes]] = []
+    for raw_key, value in headers:
+        key = raw_key.lower()
+        if key in _NOT_METADATA or key.startswith(("access-control-", "sec-", "grpc-")):
+            continue
+        if key.endswith("-bin"):
+            try:
+                metadata.append((key, base64.b64decode(value + "=" * (-len(value) % 4))))
+            except (binascii.Error, ValueError):
+                continue
+        else:
+            metadata.append((key, value))
+    return tuple(metadata)

@@ -1,0 +1,126 @@
+"""The HTTP port: the web dashboard's static files and gRPC-Web, in the server's process.
+
+One aiohttp application on ``--http-host``/``--http-port``: ``GET /`` serves the dashboard
+(built into ``execstream_server/web/static``), ``POST /execstream.v1.ExecutionService/*``
+serves gRPC-Web (``grpcweb_handler``). Every path is relative, so the whole site can sit
+under a reverse proxy's path prefix. Cross-origin calls are refused by browsers unless
+``--http-allow-origin`` names the one other origin allowed (CORS); the page itself is
+same-origin. TLS uses the gRPC port's PEM files.
+"""
+
+from __future__ import annotations
+
+import ssl
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from execstream_server.config import ServerConfig
+from execstream_server.transport.grpcweb_handler import EXPOSED_HEADERS, GrpcWebHandler
+from execstream_server.transport.inprocess import MethodRouter
+
+STATIC_DIR = Path(str(resources.files("execstream_server") / "web" / "static"))
+# The page loads only its own files and calls only its own origin.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        "style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+_ALLOWED_REQUEST_HEADERS = (
+    "authorization, content-type, grpc-timeout, x-grpc-web, x-user-agent, connect-protocol-version"
+)
+# Leave room for base64 (4/3) and frame headers around the largest message.
+_BODY_HEADROOM = 1024
+
+
+def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    """TLS from --tls-cert/--tls-key (and client certificates with --tls-client-ca)."""
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    if config.tls_client_ca:
+        context.load_verify_locations(config.tls_client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def build_application(
+    router: MethodRouter, config: ServerConfig, *, grpc_port: int, static_dir: Path = STATIC_DIR
+) -> web.Application:
+    """The aiohttp application (no socket): static page, gRPC-Web and CORS."""
+    max_message = config.limits.max_message_bytes
+    app = web.Application(
+        client_max_size=max_message * 4 // 3 + _BODY_HEADROOM,
+        middlewares=[_cors(config.http_allow_origin)],
+    )
+    calls = GrpcWebHandler(router, grpc_port=grpc_port, max_message_bytes=max_message)
+    app.router.add_post("/{service:[A-Za-z0-9_.]+}/{method:[A-Za-z0-9_]+}", calls)
+    index = static_dir / "index.html"
+
+    async def page(_request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(index, headers=_PAGE_HEADERS)
+
+    app.router.add_get("/", page)
+    app.router.add_get("/index.html", page)
+    app.router.add_static("/static/", static_dir, append_version=False)
+    return app
+
+
+def _cors(allowed_origin: str) -> Middleware:
+    """Answer preflights and mark responses for the one allowed origin; nothing otherwise."""
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin", "")
+        allowed = bool(allowed_origin) and origin == allowed_origin
+        if request.method == "OPTIONS":
+            if not allowed:
+                raise web.HTTPForbidden(text="origin not allowed (--http-allow-origin)\n")
+            return web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Allow-Methods": "POST",
+                    "Access-Control-Allow-Headers": _ALLOWED_REQUEST_HEADERS,
+                    "Access-Control-Max-Age": "600",
+                    "Vary": "Origin",
+                },
+            )
+        response = await handler(request)
+        if allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return cors
+
+
+class HttpServer:
+    """The running HTTP port; ``start`` binds it, ``stop`` ends calls within the grace."""
+
+    def __init__(self, app: web.Application) -> None:
+        # handler_cancellation: a browser that goes away cancels its watch at once.
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self.port = 0
+
+    async def start(
+        self, host: str, port: int, *, ssl_context: ssl.SSLContext | None, grace: float
+    ) -> int:
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, host, port, ssl_context=ssl_context, shutdown_timeout=grace
+        )
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self.port
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

@@ -1,0 +1,186 @@
+"""Run a gRPC method in-process, through the server's own handlers and interceptors.
+
+The gRPC-Web endpoint must apply exactly the policy native gRPC applies: the same access
+interceptor (tokens, roles, stream caps), the same metrics interceptor, the same servicer
+with its validation and limits. Rather than re-state any of it, ``MethodRouter`` resolves a
+method the way grpc.aio does (the generic handlers, wrapped by the interceptors in order,
+the first outermost), and ``invoke`` calls the resulting handler with ``CallContext``: the
+part of ``grpc.aio.ServicerContext`` those handlers use, backed by an HTTP response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from execstream_server.transport.status_map import internal_status
+
+log = logging.getLogger(__name__)
+
+Metadata = tuple[tuple[str, str | bytes], ...]
+WriteBytes = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CallDetails(grpc.HandlerCallDetails):
+    """What an interceptor sees of a call: the full method name and the request metadata."""
+
+    method: str
+    invocation_metadata: Metadata
+
+
+class CallContext:
+    """A servicer context for one in-process call; messages go to ``write_bytes``.
+
+    ``abort`` records the status and raises ``grpc.aio.AbortError`` as grpc.aio does, so
+    handlers that re-raise it (the servicer's error mapping) behave identically.
+    """
+
+    def __init__(
+        self,
+        *,
+        peer: str,
+        metadata: Metadata,
+        serializer: Callable[[Any], bytes] | None,
+        write_bytes: WriteBytes,
+        max_message_bytes: int,
+    ) -> None:
+        self._peer = peer
+        self._metadata = metadata
+        self._serialize = serializer or (lambda message: message)
+        self._write_bytes = write_bytes
+        self._max_message_bytes = max_message_bytes
+        self._code: grpc.StatusCode | None = None
+        self._details = ""
+        self._trailing: Metadata = ()
+        self._done = False
+
+    async def write(self, message: Any) -> None:
+        data = self._serialize(message)
+        if len(data) > self._max_message_bytes:
+            await self.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"a response message of {len(data)} bytes exceeds the limit of "
+                f"{self._max_message_bytes} (--max-message-bytes)",
+            )
+        await self._write_bytes(data)
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Metadata = ()
+    ) -> None:
+        if self._done:
+            raise grpc.aio.AbortError("the call has already ended")
+        self._code, self._details, self._trailing = code, details, tuple(trailing_metadata)
+        self._done = True
+        raise grpc.aio.AbortError(details)
+
+    def peer(self) -> str:
+        return self._peer
+
+    def invocation_metadata(self) -> Metadata:
+        return self._metadata
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def trailing_metadata(self) -> Metadata:
+        return self._trailing
+
+    def set_trailing_metadata(self, trailing_metadata: Metadata) -> None:
+        self._trailing = tuple(trailing_metadata)
+
+    async def send_initial_metadata(self, initial_metadata: Metadata) -> None:
+        """Accepted and dropped: execstream's responses carry no initial metadata."""
+
+    def cancelled(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return self._done
+
+    def time_remaining(self) -> float | None:
+        return None
+
+    def auth_context(self) -> dict[str, list[bytes]]:
+        return {}
+
+    def status(self) -> tuple[grpc.StatusCode, str, Metadata]:
+        """The call's final status (OK unless a handler aborted or set a code)."""
+        return self._code or grpc.StatusCode.OK, self._details, self._trailing
+
+
+GenericHandlers = Sequence[grpc.GenericRpcHandler]
+
+
+class MethodRouter:
+    """Finds a method's handler as grpc.aio does: generic handlers, wrapped by interceptors."""
+
+    def __init__(
+        self, handlers: GenericHandlers, interceptors: Sequence[grpc.aio.ServerInterceptor]
+    ) -> None:
+        self._handlers = tuple(handlers)
+        self._interceptors = tuple(interceptors)
+
+    async def resolve(self, details: CallDetails) -> grpc.RpcMethodHandler | None:
+        async def lookup(call: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+            for generic in self._handlers:
+                handler = generic.service(call)
+                if handler is not None:
+                    return handler
+            return None
+
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]] = lookup
+        for interceptor in reversed(self._interceptors):
+            continuation = _bind(interceptor, continuation)
+        return await continuation(details)
+
+
+def _bind(
+    interceptor: grpc.aio.ServerInterceptor,
+    continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+) -> Callable[[grpc.HandlerCallDetails], Awaitable[Any]]:
+    async def intercepted(details: grpc.HandlerCallDetails) -> Any:
+        return await interceptor.intercept_service(continuation, details)
+
+    return intercepted
+
+
+async def invoke(handler: grpc.RpcMethodHandler, request: bytes, context: CallContext) -> None:
+    """Run a unary-request handler to its end; the outcome is in ``context.status()``."""
+    try:
+        message = handler.request_deserializer(request) if handler.request_deserializer else request
+        if handler.response_streaming:
+            behavior = handler.unary_stream
+            if inspect.isasyncgenfunction(behavior):
+                async for response in behavior(message, context):
+                    await context.write(response)
+            else:
+                await behavior(message, context)
+        else:
+            response = await handler.unary_unary(message, context)
+            await context.write(response)
+    except grpc.aio.AbortError:
+        pass  # the status is in the context
+    except (asyncio.CancelledError, ConnectionError):
+        raise  # the client went away: nothing to report to it
+    except Exception:
+        log.exception("internal error in an in-process call")
+        status = internal_status("internal error; see the server log")
+        context.set_code(status.code)
+        context.set_details(status.details)
+        context.set_trailing_metadata(tuple(status.trailing_metadata))
