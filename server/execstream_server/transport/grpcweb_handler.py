@@ -158,15 +158,12 @@ def _response(fmt: grpcweb.WireFormat) -> web.StreamResponse:
 def _trailers_only(
     fmt: grpcweb.WireFormat, refusal: Refusal, *, http_status: int | None = None
 ) -> web.Response:
-    """A call that ends before any message: the status in the headers and in a trailers frame."""
+    """A call that ends before any message: its status in the headers, and an empty body."""
     trailers = grpcweb.status_trailers(
         refusal.code.value[0], refusal.message, refusal.trailing_metadata
     )
-    response = web.Response(
-        status=http_status or refusal.http_status,
-        body=fmt.encode(grpcweb.trailers_frame(trailers)),
-        content_type=fmt.content_type,
-    )
+    response = web.Response(status=http_status or refusal.http_status)
+    response.content_type = fmt.content_type
     for key, value in trailers:
         response.headers[key] = value
     return response
