@@ -11,6 +11,7 @@ import pytest
 from execstream.v1 import service_pb2_grpc
 
 from .support import needs
+from .support.browser import Browser, browser_missing
 from .support.server_thread import ServerFactory, ServerThread, make_config
 
 # Fixtures that start an execstream server: a test using one needs ``server``.
@@ -24,6 +25,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.server)
         if "redis_server" in fixtures and not item.get_closest_marker("redis"):
             item.add_marker(pytest.mark.redis)
+        if "browser" in fixtures and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
         if not any(item.get_closest_marker(need) for need in needs.NEEDS):
             item.add_marker(pytest.mark.unit)
 
@@ -63,3 +66,27 @@ def channel(server: ServerThread) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def stub(channel: grpc.Channel) -> service_pb2_grpc.ExecutionServiceStub:
     return service_pb2_grpc.ExecutionServiceStub(channel)
+
+
+# Screenshots and browser logs of the browser tests: CI artefacts, never committed.
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """A directory for this test's artefacts (screenshots), kept after the run."""
+    name: str = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    directory = ARTIFACTS / name
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def browser(artifacts: Path) -> Iterator[Browser]:
+    """A headless Debian chromium with a fresh profile, driven through playwright-core."""
+    missing = browser_missing()
+    if missing:
+        pytest.fail(f"browser tests need chromium and playwright-core: {missing}")
+    chromium = Browser(artifacts / "browser.log").start()
+    yield chromium
+    chromium.close()
