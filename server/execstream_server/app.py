@@ -138,13 +138,10 @@ class App:
         """The dashboard and gRPC-Web, through the same handlers and interceptors as gRPC."""
         config = self.config
         app = build_application(router, config, grpc_port=self.port)
-        self._http = HttpServer(app)
+        self._http = HttpServer(app, grace=config.shutdown_grace_s)
         try:
             self.http_port = await self._http.start(
-                config.http_host,
-                config.http_port,
-                ssl_context=tls_context(config),
-                grace=config.shutdown_grace_s,
+                config.http_host, config.http_port, ssl_context=tls_context(config)
             )
         except OSError as exc:
             raise ConfigError(

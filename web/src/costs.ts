@@ -68,33 +68,40 @@ export function taskCostTable(task: TaskState): HTMLTableElement {
   );
 }
 
+/** A model's summed figure: "unpriced" when no task of it had a price, else a floor. */
+function modelMoney(row: ModelTotals, nanos: bigint, signed = false): CostText {
+  const estimated = row.estimatedTasks > 0n;
+  const classes = [estimated ? "estimated" : ""].filter(Boolean);
+  if (row.unpricedTasks > 0n && row.unpricedTasks >= row.tasks) {
+    return { text: "unpriced", classes: ["unpriced"], nanos: nanos.toString() };
+  }
+  const floor = row.unpricedTasks > 0n ? "≥" : "";
+  if (floor) classes.push("unpriced");
+  if (signed && nanos > 0n) classes.push("saving");
+  if (signed && nanos < 0n) classes.push("overspend");
+  return {
+    text: floor + (estimated ? "≈" : "") + usd(nanos, { signed }),
+    classes,
+    nanos: nanos.toString(),
+  };
+}
+
 function modelRow(row: ModelTotals): HTMLTableRowElement {
   const unpriced = row.unpricedTasks > 0n;
-  const estimated = row.estimatedTasks > 0n;
-  const flag = [unpriced ? "unpriced" : "", estimated ? "estimated" : ""].filter(Boolean);
-  const costText = (nanos: bigint): CostText => ({
-    text: (estimated ? "≈" : "") + usd(nanos),
-    classes: flag,
-    nanos: nanos.toString(),
-  });
-  const saving = row.savingsNanos;
   return el(
     "tr",
     { "data-model": `${row.backend}/${row.model}` },
     el("td", { class: "c-model" }, backendModel(row.backend, row.model)),
     el("td", { class: "num" }, count(row.tasks)),
     ...tokenCells(row.usage),
-    moneyCell(costText(row.costNanos), "cost"),
-    moneyCell(costText(row.referenceCostNanos), "reference"),
-    moneyCell(
-      {
-        text: (estimated ? "≈" : "") + usd(saving, { signed: true }),
-        classes: [...flag, saving > 0n ? "saving" : saving < 0n ? "overspend" : ""],
-        nanos: saving.toString(),
-      },
-      "savings",
+    moneyCell(modelMoney(row, row.costNanos), "cost"),
+    moneyCell(modelMoney(row, row.referenceCostNanos), "reference"),
+    moneyCell(modelMoney(row, row.savingsNanos, true), "savings"),
+    el(
+      "td",
+      { class: unpriced ? "num unpriced" : "num" },
+      unpriced ? `${count(row.unpricedTasks)} unpriced` : "",
     ),
-    el("td", { class: unpriced ? "num unpriced" : "num" }, unpriced ? `${count(row.unpricedTasks)} unpriced` : ""),
   );
 }
 

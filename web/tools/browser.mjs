@@ -16,6 +16,8 @@ const profile = mkdtempSync(join(tmpdir(), "execstream-chromium-"));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
+  // Tests evaluate expressions in the page; the page's CSP (no eval) would refuse them.
+  bypassCSP: true,
   viewport: { width: 1280, height: 900 },
   args: [
     "--no-sandbox",

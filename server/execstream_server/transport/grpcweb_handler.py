@@ -74,7 +74,7 @@ class GrpcWebHandler:
         self._grpc_port = grpc_port
         self._max_message_bytes = max_message_bytes
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         fmt = grpcweb.wire_format(request.headers.get("Content-Type", ""))
         if fmt is None:
             refusal = _invalid(

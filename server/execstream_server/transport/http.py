@@ -61,7 +61,7 @@ def build_application(
         middlewares=[_cors(config.http_allow_origin)],
     )
     calls = GrpcWebHandler(router, grpc_port=grpc_port, max_message_bytes=max_message)
-    app.router.add_post("/{service:[A-Za-z0-9_.]+}/{method:[A-Za-z0-9_]+}", calls)
+    app.router.add_post("/{service:[A-Za-z0-9_.]+}/{method:[A-Za-z0-9_]+}", calls.handle)
     index = static_dir / "index.html"
 
     async def page(_request: web.Request) -> web.StreamResponse:
@@ -106,18 +106,16 @@ def _cors(allowed_origin: str) -> Middleware:
 class HttpServer:
     """The running HTTP port; ``start`` binds it, ``stop`` ends calls within the grace."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, *, grace: float) -> None:
         # handler_cancellation: a browser that goes away cancels its watch at once.
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=grace
+        )
         self.port = 0
 
-    async def start(
-        self, host: str, port: int, *, ssl_context: ssl.SSLContext | None, grace: float
-    ) -> int:
+    async def start(self, host: str, port: int, *, ssl_context: ssl.SSLContext | None) -> int:
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, host, port, ssl_context=ssl_context, shutdown_timeout=grace
-        )
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         return self.port
