@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import struct
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -138,7 +138,7 @@ class GrpcWebClient:
         *,
         headers: Mapping[str, str] | None = None,
         raw_body: bytes | None = None,
-    ) -> Iterator[WebReply]:
+    ) -> Generator[WebReply, None, None]:
         """Yield the reply after each frame: messages so far, then the trailers at the end."""
         body = raw_body if raw_body is not None else self.body(request)
         url = f"{self.base_url}/{SERVICE}/{method}"

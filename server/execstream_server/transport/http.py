@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from execstream_server.config import ServerConfig
 from execstream_server.transport.grpcweb_handler import EXPOSED_HEADERS, GrpcWebHandler
@@ -56,10 +55,8 @@ def build_application(
 ) -> web.Application:
     """The aiohttp application (no socket): static page, gRPC-Web and CORS."""
     max_message = config.limits.max_message_bytes
-    app = web.Application(
-        client_max_size=max_message * 4 // 3 + _BODY_HEADROOM,
-        middlewares=[_cors(config.http_allow_origin)],
-    )
+    app = web.Application(client_max_size=max_message * 4 // 3 + _BODY_HEADROOM)
+    _cors(app, config.http_allow_origin)
     calls = GrpcWebHandler(router, grpc_port=grpc_port, max_message_bytes=max_message)
     app.router.add_post("/{service:[A-Za-z0-9_.]+}/{method:[A-Za-z0-9_]+}", calls.handle)
     index = static_dir / "index.html"
@@ -73,34 +70,38 @@ def build_application(
     return app
 
 
-def _cors(allowed_origin: str) -> Middleware:
-    """Answer preflights and mark responses for the one allowed origin; nothing otherwise."""
+def _cors(app: web.Application, allowed_origin: str) -> None:
+    """Answer preflights and mark responses for the one allowed origin; nothing otherwise.
 
-    @web.middleware
-    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    Headers are added as each response is prepared, so streamed replies get them too.
+    """
+
+    def allowed(request: web.Request) -> str:
         origin = request.headers.get("Origin", "")
-        allowed = bool(allowed_origin) and origin == allowed_origin
-        if request.method == "OPTIONS":
-            if not allowed:
-                raise web.HTTPForbidden(text="origin not allowed (--http-allow-origin)\n")
-            return web.Response(
-                status=204,
-                headers={
-                    "Access-Control-Allow-Origin": origin,
-                    "Access-Control-Allow-Methods": "POST",
-                    "Access-Control-Allow-Headers": _ALLOWED_REQUEST_HEADERS,
-                    "Access-Control-Max-Age": "600",
-                    "Vary": "Origin",
-                },
-            )
-        response = await handler(request)
-        if allowed:
+        return origin if allowed_origin and origin == allowed_origin else ""
+
+    async def preflight(request: web.Request) -> web.Response:
+        origin = allowed(request)
+        if not origin:
+            raise web.HTTPForbidden(text="origin not allowed (--http-allow-origin)\n")
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": _ALLOWED_REQUEST_HEADERS,
+                "Access-Control-Max-Age": "600",
+            },
+        )
+
+    async def mark(request: web.Request, response: web.StreamResponse) -> None:
+        origin = allowed(request)
+        if origin:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
             response.headers["Vary"] = "Origin"
-        return response
 
-    return cors
+    app.router.add_route("OPTIONS", "/{path:.*}", preflight)
+    app.on_response_prepare.append(mark)
 
 
 class HttpServer:
