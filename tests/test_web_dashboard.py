@@ -8,6 +8,8 @@ carry the exact figure the text is formatted from).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -409,3 +411,98 @@ def test_a_server_restart_mid_stream_loses_and_repeats_nothing_on_the_page(
     assert revs == sorted(set(revs)) and len(revs) == 62
     assert rows(browser)["t"]["status"] == "succeeded"
     channel.close()
+
+
+def second_attempt(ev: events_pb.ExecutionEvent) -> events_pb.ExecutionEvent:
+    ev.attempt = 2
+    return ev
+
+
+def tour_events() -> dict[str, list[events_pb.ExecutionEvent]]:
+    """A few tasks as real sidecars report them: shell, local model, hosted agent."""
+    sonnet = "claude-sonnet-4-5"
+    agent = [
+        event(
+            "review-pr-412",
+            1,
+            "started",
+            backend="anthropic",
+            model=sonnet,
+            labels={"team": "web"},
+            description="review PR #412",
+        ),
+        event("review-pr-412", 2, "token", text="Reading the diff. "),
+        event(
+            "review-pr-412",
+            3,
+            "tool_call",
+            tool_name="read_file",
+            arguments_summary="src/cache.py",
+            result_summary="212 lines",
+            iteration=1,
+        ),
+        event("review-pr-412", 4, "token", text="The cache key ignores the locale, "),
+        event("review-pr-412", 5, "token", text="so two users can see each other's page.\n"),
+        event("review-pr-412", 6, "error", message="overloaded", code="http_529", retryable=True),
+        event(
+            "review-pr-412",
+            7,
+            "status",
+            status=events_pb.TASK_STATUS_RETRYING,
+            message="retrying after http_529",
+            usage=events_pb.Usage(model=sonnet, input_tokens=18000, output_tokens=140),
+        ),
+        second_attempt(event("review-pr-412", 8, "status", status=events_pb.TASK_STATUS_RUNNING)),
+        second_attempt(
+            event("review-pr-412", 9, "token", text="Suggest adding the locale to the key.")
+        ),
+        second_attempt(
+            event(
+                "review-pr-412",
+                10,
+                "finished",
+                usage=events_pb.Usage(
+                    model=sonnet, input_tokens=2400, cache_read_tokens=18000, output_tokens=420
+                ),
+            )
+        ),
+    ]
+    build = [
+        event("build-7", 1, "started", backend="shell", description="make test"),
+        event("build-7", 2, "stdout", text="building 14 targets\n"),
+        event("build-7", 3, "stderr", text="warning: disk is slow\n"),
+        event("build-7", 4, "stdout", text="tests: 212 passed\n"),
+        event("build-7", 5, "finished", exit_code=0),
+    ]
+    summary = [
+        event("summary", 1, "started", backend="ollama", model="llama3.2:3b"),
+        event("summary", 2, "token", text="The build passed."),
+        event(
+            "summary",
+            3,
+            "finished",
+            usage=events_pb.Usage(model="llama3.2:3b", input_tokens=1200, output_tokens=40),
+        ),
+    ]
+    live = [
+        event("draft-notes", 1, "started", backend="ollama", model="qwen2.5:7b"),
+        event("draft-notes", 2, "token", text="Release notes: faster cache, "),
+    ]
+    return {"ci": build, "laptop": summary, "agents": agent, "gpu-box": live}
+
+
+def test_tour_screenshot(web_server: ServerThread, browser: Browser, artifacts: Path) -> None:
+    """The README's picture: a task opened on its cost table and output panel, real data.
+
+    Saved as a test artefact; EXECSTREAM_UPDATE_SCREENSHOT=1 also writes docs/dashboard.png.
+    """
+    _, stub = stub_for(web_server.address)
+    for sidecar, events in tour_events().items():
+        report(stub, sidecar, events)
+    browser.viewport(1280, 820)
+    browser.goto(url(web_server) + "#/task/review-pr-412")
+    browser.wait(f"{event_nodes('review-pr-412')}.length === 10")
+    browser.wait("document.getElementById('spend').textContent.includes('spent $0.')")
+    shot = browser.screenshot(artifacts / "dashboard.png")
+    if os.environ.get("EXECSTREAM_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, Path(__file__).resolve().parents[1] / "docs" / "dashboard.png")

@@ -76,7 +76,7 @@ export class Header {
     setText(
       this.running,
       runningTasks
-        ? `running now: ${usd(running)} over ${count(runningTasks)} tasks` +
+        ? `running now: ${usd(running)} over ${count(runningTasks)} task${runningTasks === 1 ? "" : "s"}` +
             (unpricedRunning ? ` (${unpricedRunning} unpriced)` : "")
         : "",
     );
