@@ -21,7 +21,7 @@ from execstream.v1 import service_pb2 as service_pb
 from execstream_server.transport.auth import Role, create_token
 
 from .support.browser import Browser
-from .support.helpers import event, free_port, report, stub_for, task_events
+from .support.helpers import event, free_port, report, stub_for, task_events, wait_for
 from .support.processes import ServerProcess
 from .support.server_thread import ServerFactory, ServerThread
 
@@ -506,3 +506,36 @@ def test_tour_screenshot(web_server: ServerThread, browser: Browser, artifacts: 
     shot = browser.screenshot(artifacts / "dashboard.png")
     if os.environ.get("EXECSTREAM_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, Path(__file__).resolve().parents[1] / "docs" / "dashboard.png")
+
+
+def test_a_compacted_cursor_makes_the_page_list_again(tmp_path: Path, browser: Browser) -> None:
+    compacting = ("--retain-events", "5", "--compact-interval", "100ms")
+    db = tmp_path / "execstream.db"
+    web = ServerProcess(db, "--heartbeat-interval", "1s", *compacting, http=True).start()
+    try:
+        channel, stub = stub_for(web.address)
+        report(stub, "sc", task_events("early", 2))
+        browser.goto(f"http://127.0.0.1:{web.http_port}/#/task/early")
+        wait_live(browser)
+        channel.close()
+        web.terminate()
+        browser.wait("document.getElementById('conn').textContent === 'reconnecting…'", 15)
+        # Meanwhile, with the dashboard's port closed, the log moves on and is compacted.
+        interlude = ServerProcess(db, *compacting).start()
+        channel, stub = stub_for(interlude.address)
+        report(stub, "sc", *[task_events(f"later-{i}", 3) for i in range(5)])
+        wait_for(lambda: stub.GetSnapshot(service_pb.GetSnapshotRequest()).oldest_revision > 10, 20)
+        channel.close()
+        interlude.terminate()
+        web.start()
+        browser.wait("document.querySelectorAll('tr.task').length === 6", 30)
+        wait_live(browser)
+        assert {r["status"] for r in rows(browser).values()} == {"succeeded"}
+        browser.click("tr.task[data-task='early'] button.toggle")  # close the old panel
+        open_panel(browser, "early")
+        browser.wait(
+            f'document.querySelector("{PANEL.format(task="early")} .out-note")'
+            "?.textContent.includes('no longer retained')",
+        )
+    finally:
+        web.kill()
