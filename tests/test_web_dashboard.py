@@ -503,6 +503,7 @@ def test_tour_screenshot(web_server: ServerThread, browser: Browser, artifacts: 
     browser.goto(url(web_server) + "#/task/review-pr-412")
     browser.wait(f"{event_nodes('review-pr-412')}.length === 10")
     browser.wait("document.getElementById('spend').textContent.includes('spent $0.')")
+    browser.eval("window.scrollTo(0, 0)")
     shot = browser.screenshot(artifacts / "dashboard.png")
     if os.environ.get("EXECSTREAM_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, Path(__file__).resolve().parents[1] / "docs" / "dashboard.png")
@@ -539,3 +540,39 @@ def test_a_compacted_cursor_makes_the_page_list_again(tmp_path: Path, browser: B
         )
     finally:
         web.kill()
+
+
+def test_a_thousand_tasks_and_a_fast_stream_keep_the_panel_capped(
+    web_server: ServerThread, browser: Browser, artifacts: Path
+) -> None:
+    _, stub = stub_for(web_server.address)
+    many = [ev for i in range(1000) for ev in task_events(f"task-{i:04d}", 1)]
+    report(stub, "fleet", many[:2000], many[2000:])
+    report(stub, "fast", [event("fast", 1, "started")])
+    browser.goto(url(web_server) + "#/task/fast")
+    browser.wait("document.querySelectorAll('tr.task').length === 1001", 30)
+    browser.wait(f"{event_nodes('fast')}.length === 1")
+    browser.eval(
+        """window.__gaps = []; window.__long = [];
+        new PerformanceObserver(l => window.__long.push(...l.getEntries().map(e => e.duration)))
+            .observe({type: 'longtask'});
+        (function frame(last) { requestAnimationFrame(now => {
+            window.__gaps.push(now - last); frame(now); }); })(performance.now());"""
+    )
+    total, seq = 5000, 2
+    while seq <= total + 1:  # about 1,000 events a second, in batches of 100
+        batch = [event("fast", s, "token", text=f"t{s} ") for s in range(seq, seq + 100)]
+        report(stub, "fast", batch)
+        seq += 100
+        time.sleep(0.1)
+    last = f"t{seq - 1} "
+    panel = f'document.querySelector("{PANEL.format(task="fast")}")'
+    browser.wait(f"{panel}.lastElementChild?.textContent === {json.dumps(last)}", 30)
+    shown = browser.eval(f"{panel}.childElementCount")
+    hidden = int(browser.eval("document.querySelector('.output').dataset.hidden"))
+    assert shown == 2000 and hidden == (seq - 1) - shown
+    note = browser.eval("document.querySelector('.out-hidden').textContent")
+    assert note.startswith(f"{hidden:,} earlier entries hidden")
+    # Kept for people (speed is never asserted): frame gaps and long tasks of the page.
+    frames = browser.eval("({gaps: window.__gaps.slice(1), long_tasks: window.__long})")
+    (artifacts / "frames.json").write_text(json.dumps(frames))
