@@ -36,8 +36,10 @@ ENV EXECSTREAM_HOST=0.0.0.0 \
     EXECSTREAM_PORT=50051 \
     EXECSTREAM_DB=/var/lib/execstream/execstream.db \
     EXECSTREAM_METRICS_HOST=0.0.0.0 \
-    EXECSTREAM_METRICS_PORT=9464
-EXPOSE 50051 9464
+    EXECSTREAM_METRICS_PORT=9464 \
+    EXECSTREAM_HTTP_HOST=0.0.0.0 \
+    EXECSTREAM_HTTP_PORT=8080
+EXPOSE 50051 9464 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
   CMD ["execstream", "health", "--target", "127.0.0.1:50051"]
 ENTRYPOINT ["execstream"]
