@@ -98,7 +98,10 @@ export class LiveSync {
           this.listener.listed(listing, logChanged);
           mustList = false;
         }
-        mustList = await this.watch();
+        const ended = await this.watch();
+        mustList = ended === "relist";
+        // A stream the server ended at once, without a message, is retried with backoff.
+        if (ended === "quiet") await sleep(this.backoff.next(), this.wake.signal);
       } catch (error) {
         if (this.stopped) return;
         if (isCancel(error) && this.abort.signal.aborted) continue;
@@ -107,8 +110,8 @@ export class LiveSync {
     }
   }
 
-  /** Watch after the cursor until the stream ends; true when a relist is needed. */
-  private async watch(): Promise<boolean> {
+  /** Watch after the cursor until the stream ends: relist, or resume (quiet: nothing came). */
+  private async watch(): Promise<"relist" | "resume" | "quiet"> {
     let opened = false;
     const open = (): void => {
       if (opened) return;
@@ -121,11 +124,13 @@ export class LiveSync {
       { afterRevision: this.cursor },
       { signal: this.abort.signal, onHeader: open },
     );
+    let received = false;
     for await (const response of stream) {
       open();
+      received = true;
       const progress = response.progress;
       if (progress?.logId) {
-        if (this.logId && progress.logId !== this.logId) return true;
+        if (this.logId && progress.logId !== this.logId) return "relist";
         this.logId = progress.logId;
       }
       const fresh = response.events.filter((event) => event.revision > this.cursor);
@@ -135,7 +140,7 @@ export class LiveSync {
       }
       if (progress && progress.revision > this.cursor) this.cursor = progress.revision;
     }
-    return false; // ended cleanly (the server let it go): resume at once
+    return received ? "resume" : "quiet"; // ended cleanly (the server let it go)
   }
 
   /** Decide what a failure means; true when a relist is needed. */
