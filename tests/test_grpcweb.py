@@ -234,6 +234,7 @@ def test_the_page_is_served_with_a_strict_content_security_policy(web_server: Se
     assert "default-src 'self'" in page.headers["content-security-policy"]
     script = httpx.get(base + "/static/app.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert script.headers["cache-control"] == "no-cache"
     assert httpx.get(base + "/static/nope.js").status_code == 404
 
 

@@ -59,6 +59,10 @@ class FramingError(ValueError):
     """The request body is not a well-formed gRPC-Web message stream."""
 
 
+class MessageTooLargeError(FramingError):
+    """A request message is larger than --max-message-bytes."""
+
+
 @dataclass(frozen=True)
 class WireFormat:
     """How one call is encoded: binary frames, or the same frames in base64 text."""
@@ -128,7 +132,7 @@ def parse_messages(frames: bytes, *, max_message_bytes: int) -> list[bytes]:
         flag, length = _HEADER.unpack_from(frames, offset)
         offset += HEADER_BYTES
         if length > max_message_bytes:
-            raise FramingError(
+            raise MessageTooLargeError(
                 f"a request message of {length} bytes exceeds the limit of "
                 f"{max_message_bytes} (--max-message-bytes)"
             )

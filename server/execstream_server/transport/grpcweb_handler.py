@@ -137,9 +137,9 @@ async def _read_body(
             f"the request body exceeds the limit of {max_message_bytes} bytes "
             "(--max-message-bytes)",
         )
+    except grpcweb.MessageTooLargeError as exc:
+        return Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
     except grpcweb.FramingError as exc:
-        if "exceeds the limit" in str(exc):
-            return Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         return _invalid(str(exc))
     if len(messages) != 1:
         return _invalid(f"a unary request carries exactly one message, not {len(messages)}")

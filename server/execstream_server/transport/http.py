@@ -67,7 +67,15 @@ def build_application(
     app.router.add_get("/", page)
     app.router.add_get("/index.html", page)
     app.router.add_static("/static/", static_dir, append_version=False)
+    app.on_response_prepare.append(_revalidate_static)
     return app
+
+
+async def _revalidate_static(request: web.Request, response: web.StreamResponse) -> None:
+    """The bundle's names carry no version: browsers must revalidate it after an upgrade."""
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 def _cors(app: web.Application, allowed_origin: str) -> None:
