@@ -16,10 +16,11 @@ import httpx
 import pytest
 from execstream.v1 import service_pb2 as service_pb
 from execstream_server.transport.auth import Role, create_token
+from google.protobuf.message import Message
 
 from .support.certs import write_certs
 from .support.grpcweb_client import GrpcWebClient, frame
-from .support.helpers import event, free_port, report, stub_for, task_events, wait_for
+from .support.helpers import Stub, event, free_port, report, stub_for, task_events, wait_for
 from .support.server_thread import ServerFactory, ServerThread
 
 pytestmark = pytest.mark.server
@@ -165,22 +166,35 @@ def tokens(tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize(
-    ("who", "code"),
-    [("none", UNAUTHENTICATED), ("bogus", UNAUTHENTICATED), ("sidecar", PERMISSION_DENIED)],
-)
-def test_auth_refuses_without_a_valid_viewer_token(
-    server_factory: ServerFactory, tokens: dict[str, str], who: str, code: int
+def native_code(stub: Stub, method: str, request: Message, token: str) -> int:
+    metadata = [("authorization", f"Bearer {token}")] if token else []
+    try:
+        call = getattr(stub, method)(request, metadata=metadata, timeout=10)
+        if method == "WatchExecution":
+            next(iter(call))
+            call.cancel()
+    except grpc.RpcError as error:
+        return int(error.code().value[0])
+    return OK
+
+
+@pytest.mark.parametrize("who", ["none", "bogus", "sidecar", "viewer"])
+def test_auth_answers_each_token_as_native_grpc_does(
+    server_factory: ServerFactory, tokens: dict[str, str], who: str
 ) -> None:
     server = server_factory(http_port=free_port(), auth_file=tokens["file"])
     token = {"none": "", "bogus": "es_abc_def"}.get(who, tokens.get(who, ""))
     web = GrpcWebClient(f"http://127.0.0.1:{server.app.http_port}", token=token)
+    _, stub = stub_for(server.address)
     for method, request in [
         ("GetSnapshot", service_pb.GetSnapshotRequest()),
         ("WatchExecution", service_pb.WatchExecutionRequest(after_revision=0)),
     ]:
-        reply = web.call(method, request)
-        assert (reply.code, reply.messages) == (code, []), method
+        expected = native_code(stub, method, request, token)
+        first = next(web.stream(method, request))
+        assert (first.code if first.trailers or "grpc-status" in first.headers else OK) == expected
+        if who in ("none", "bogus"):
+            assert expected == UNAUTHENTICATED and first.messages == [], method
 
 
 def test_auth_accepts_a_viewer_token(server_factory: ServerFactory, tokens: dict[str, str]) -> None:
