@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,19 +160,27 @@ def _bind(
     return intercepted
 
 
+async def _one(message: Any) -> AsyncIterator[Any]:
+    yield message
+
+
 async def invoke(handler: grpc.RpcMethodHandler, request: bytes, context: CallContext) -> None:
     """Run a unary-request handler to its end; the outcome is in ``context.status()``."""
     try:
         message = handler.request_deserializer(request) if handler.request_deserializer else request
+        # The server may serve a one-request method with a request-streaming handler (to
+        # answer a truncated body at once); such a handler gets a stream of that one request.
+        argument: Any = _one(message) if handler.request_streaming else message
         if handler.response_streaming:
-            behavior = handler.unary_stream
+            behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
             if inspect.isasyncgenfunction(behavior):
-                async for response in behavior(message, context):
+                async for response in behavior(argument, context):
                     await context.write(response)
             else:
-                await behavior(message, context)
+                await behavior(argument, context)
         else:
-            response = await handler.unary_unary(message, context)
+            behavior = handler.stream_unary if handler.request_streaming else handler.unary_unary
+            response = await behavior(argument, context)
             await context.write(response)
     except grpc.aio.AbortError:
         pass  # the status is in the context
