@@ -71,6 +71,10 @@ class AsyncReporter:
         self._channel: grpc.aio.Channel | None = None
         self._sender: asyncio.Task[None] | None = None
         self.committed = 0  # events the server acknowledged (new or duplicate)
+        # Of those: stored by this reporter's calls, and acknowledged as already stored
+        # (someone reported that task and seq before, or a resend after a lost answer).
+        self.stored = 0
+        self.duplicates = 0
         self.last_revision = 0
 
     # -- lifecycle --------------------------------------------------------------------
@@ -241,6 +245,8 @@ class AsyncReporter:
             del self._pending[: len(batch)]
             self._settle(len(batch))
             self.last_revision = max(self.last_revision, response.last_revision)
+            self.stored += response.events_accepted
+            self.duplicates += response.duplicates
             return
 
     def _settle(self, count: int) -> None:
@@ -258,6 +264,7 @@ class AsyncReporter:
         kept = [e for e in self._pending if e.seq > last.get(e.task_id, 0)]
         dropped = len(self._pending) - len(kept)
         self._pending[:] = kept
+        self.stored += dropped  # committed by the call whose answer was lost
         self._settle(dropped)
 
     async def last_seqs(self, task_ids: Sequence[str]) -> dict[str, int]:

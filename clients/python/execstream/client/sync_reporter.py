@@ -143,5 +143,15 @@ class Reporter:
         return self._inner.committed
 
     @property
+    def stored(self) -> int:
+        """Events the server stored for this reporter (new ones)."""
+        return self._inner.stored
+
+    @property
+    def duplicates(self) -> int:
+        """Events the server acknowledged as already stored, and did not store again."""
+        return self._inner.duplicates
+
+    @property
     def pending(self) -> int:
         return self._inner.pending
