@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from execstream.client import Client, ConnectOptions, pb
-from execstream.v1 import state_pb2 as state_pb
+from execstream.client import pb
 
+from tests.support.cli import cli, replay, state, wait_for_descendant
 from tests.support.helpers import free_port
 from tests.support.llm_fakes import (
     FakeLlmServer,
@@ -32,34 +32,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path_factory.mktemp("cli") / "x.db").start()
     yield proc
     proc.kill()
-
-
-def cli(
-    server: ServerProcess | None, *args: str, stdin: str = "", target: str = ""
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EXECSTREAM_TARGET": target or (server.address if server else "")}
-    env.pop("EXECSTREAM_TOKEN", None)
-    return subprocess.run(
-        [sys.executable, "-m", "execstream", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-
-
-def replay(server: ServerProcess, task: str) -> list[dict[str, object]]:
-    done = cli(
-        server, "watch", "--json", "--from-revision", "0", "--task", task, "--until-finished"
-    )
-    return [json.loads(line) for line in done.stdout.splitlines()]
-
-
-def state(server: ServerProcess, task: str) -> state_pb.TaskState:
-    with Client(ConnectOptions(target=server.address)) as client:
-        (found,) = client.snapshot(task_ids=[task]).tasks
-        return found
 
 
 def test_run_streams_both_outputs_and_reports_the_exit_code(server: ServerProcess) -> None:
@@ -295,6 +267,7 @@ def test_run_signals_the_whole_process_group(server: ServerProcess) -> None:
     )  # fmt: skip
     assert proc.stdout is not None
     assert proc.stdout.readline() == "started\n"
+    wait_for_descendant(proc.pid, "sleep")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 128 + signal.SIGINT, "sleep, a grandchild, got the signal too"
     assert proc.stdout.read() == ""

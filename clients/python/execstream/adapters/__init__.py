@@ -18,7 +18,7 @@ from .errors import (
 )
 from .request import ChatMessage, ChatRequest, prompt_request
 from .retry import HOSTED_POLICY, LOCAL_POLICY, RetryPolicy
-from .run import LlmResult, TaskReporter, run_llm
+from .run import LlmResult, TaskReporter, run_llm, started_fields
 from .usage import TokenUsage, from_anthropic, from_ollama, from_openai
 
 __all__ = [
@@ -47,4 +47,5 @@ __all__ = [
     "from_openai",
     "prompt_request",
     "run_llm",
+    "started_fields",
 ]

@@ -67,6 +67,11 @@ class LlmResult:
         return self.outcome == events_pb.OUTCOME_SUCCEEDED
 
 
+def started_fields(backend: Backend, request: ChatRequest) -> dict[str, str]:
+    """What the task's ``started`` event says: backend, model and the prompt, shortened."""
+    return {"backend": backend.name, "model": request.model, "description": _describe(request)}
+
+
 async def run_llm(
     task: TaskReporter,
     backend: Backend,
@@ -74,10 +79,17 @@ async def run_llm(
     *,
     retry_policy: RetryPolicy | None = None,
     on_text: Callable[[str], None] | None = None,
+    report_started: bool = True,
 ) -> LlmResult:
-    """Stream ``request`` from ``backend``, reporting to ``task``; return how it ended."""
+    """Stream ``request`` from ``backend``, reporting to ``task``; return how it ended.
+
+    ``report_started=False`` when the caller has already committed the task's ``started``
+    event (``started_fields`` builds it), as ``execstream run-llm`` does before calling
+    the model, so a task id that is taken is refused before anything is billed.
+    """
     policy = retry_policy or backend.retry_policy
-    task.started(backend=backend.name, model=request.model, description=_describe(request))
+    if report_started:
+        task.started(**started_fields(backend, request))
     output: list[str] = []  # the current attempt's text
     async with make_client(request) as client:
         try:
