@@ -1,32 +1,31 @@
 """``execstream run -- CMD ARGS...``: a sidecar for shell work.
 
-The command's stdout and stderr are reported line by line as they are written (and still
-shown here), its exit code ends the task, and SIGINT/SIGTERM go to the command, which then
-ends the task as CANCELLED. The command runs in its own process group so a Ctrl-C reaches it
-once, through us, and we can tell a cancellation from a crash.
+Nothing runs until the server has committed the task's first event: an unreachable server
+(``--wait``) or a task id that is already taken ends ``run`` before the command starts.
+Then the command's stdout and stderr are reported line by line as they arrive (and still
+shown here), its exit code ends the task, and SIGINT/SIGTERM/SIGHUP go to the command's
+whole process group, which then ends the task as CANCELLED.
 """
 
 from __future__ import annotations
 
 import argparse
-import codecs
-import contextlib
 import os
 import shlex
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import uuid
-from collections.abc import Callable
 from types import FrameType
-from typing import IO
 
 from rich.console import Console
 
-from ..client import Client, Reporter, TaskReporter, pb
+from ..client import Backoff, Client, Reporter, TaskReporter, pb
+from .child import Child, Outputs
 from .connect import add_connection_args, options_from
+from .first_event import commit_first_event, started_event
+from .output_reader import OutputReader, Stream
+from .readiness import add_wait_arg, wait_until_ready
 
 
 def default_sidecar() -> str:
@@ -37,16 +36,28 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "run",
         help="run a command as a task, streaming its output",
-        description="Run CMD as a task: stream stdout/stderr, report its exit code.",
+        description="Run CMD as a task: stream its stdout and stderr, report its exit code. "
+        "The task's first event is committed before CMD starts; a task id that already "
+        "exists is refused and nothing runs.",
     )
-    parser.add_argument("--task", help="task id (default: run-<random>)")
+    parser.add_argument("--task", metavar="ID", help="task id (default: run-<random>, unique)")
     parser.add_argument(
-        "--sidecar", default=default_sidecar(), help="sidecar id (env EXECSTREAM_SIDECAR)"
+        "--sidecar",
+        metavar="ID",
+        default=default_sidecar(),
+        help="sidecar id (env EXECSTREAM_SIDECAR; default cli-<hostname>)",
     )
     parser.add_argument(
         "--label", action="append", default=[], metavar="KEY=VALUE", help="task label (repeatable)"
     )
     parser.add_argument("--quiet", action="store_true", help="do not echo the command's output")
+    parser.add_argument(
+        "--pty",
+        action="store_true",
+        help="give CMD a terminal for stdout and stderr: the exact order written, one stream "
+        "(reported as stdout), and line-buffered output from programs that buffer pipes",
+    )
+    add_wait_arg(parser)
     add_connection_args(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     parser.set_defaults(func=run)
@@ -62,58 +73,22 @@ def parse_labels(pairs: list[str]) -> dict[str, str]:
     return labels
 
 
-# The server takes at most 64 KiB of text per event; a longer line is sent in pieces.
-_CHUNK_BYTES = 60 * 1024
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A background process the command left behind may hold its pipes open this long.
 _PIPE_GRACE_S = 5.0
 
 
-class _Pump(threading.Thread):
-    """Forward one pipe of the command, line by line, as it is written.
+class _Forwarder:
+    """Signal handler: record each signal and pass it to the command's group once it runs."""
 
-    It always drains the pipe to its end, even after reporting failed, so the command never
-    blocks on a full pipe; the first failure is kept for the caller. A closed echo (our own
-    reader went away, ``| head``) only stops the echo.
-    """
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.child: Child | None = None
 
-    def __init__(self, stream: IO[bytes], report: Callable[[str], object], echo: IO[str] | None):
-        super().__init__(daemon=True)
-        self.stream, self.report, self.echo = stream, report, echo
-        self.failure: BaseException | None = None
-
-    def run(self) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        fd = self.stream.fileno()
-        pending = ""
-        while chunk := os.read(fd, 65536):
-            pending += decoder.decode(chunk)
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                self._forward(line + "\n")
-            while len(pending.encode()) > _CHUNK_BYTES:  # a huge line or a progress bar
-                head = pending.encode()[:_CHUNK_BYTES].decode("utf-8", errors="ignore")
-                self._forward(head)
-                pending = pending[len(head) :]
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            self._forward(pending)
-        self.stream.close()
-
-    def _forward(self, text: str) -> None:
-        if self.failure is not None:
-            return  # keep draining; what stopped us is reported once the command ends
-        try:
-            self.report(text)
-        except BaseException as exc:
-            self.failure = exc
-            return
-        if self.echo is not None:
-            try:
-                self.echo.write(text)
-                self.echo.flush()
-            except (BrokenPipeError, ValueError):
-                self.echo = None
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self.child is not None:
+            self.child.signal_group(signum)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,52 +98,73 @@ def run(args: argparse.Namespace) -> int:
     labels = parse_labels(args.label)
     task_id = args.task or f"run-{uuid.uuid4().hex[:12]}"
     err = Console(stderr=True, soft_wrap=True, highlight=False)
-    if not args.task:
-        err.print(f"[dim]task {task_id}[/]")
-    received: list[int] = []
-    child: subprocess.Popen[bytes] | None = None
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        """Record the signal; send it to the command's whole process group once it runs."""
-        received.append(signum)
-        if child is not None and child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signum)
-
-    # Handlers first: a signal arriving while the command starts must not orphan it.
-    previous = {sig: signal.signal(sig, forward) for sig in _SIGNALS}
+    options = options_from(args)
+    forwarder = _Forwarder()
+    # Handlers first (and unblocked: a parent may have blocked them): a signal arriving
+    # while the task is being created must cancel it, not orphan the command.
+    previous = {sig: signal.signal(sig, forwarder) for sig in _SIGNALS}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     try:
-        with Client(options_from(args)) as client, client.reporter(args.sidecar) as reporter:
-            task = reporter.task(task_id)
-            task.started(backend="shell", description=shlex.join(command), labels=labels)
-            try:
-                child = subprocess.Popen(
-                    command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-                )
-            except OSError as exc:
-                message = f"cannot run {command[0]}: {exc.strerror or exc}"
-                task.error(message, code="exec")
-                task.finished(pb.OUTCOME_FAILED, exit_code=127, error=message)
-                reporter.flush()
-                err.print(f"[bold red]error:[/] {message}")
-                return 127
-            if received:  # a signal came while it started
-                os.killpg(child.pid, received[0])
-            task.status(pb.TASK_STATUS_RUNNING, f"pid {child.pid}")
-            assert child.stdout is not None and child.stderr is not None
-            pumps = [
-                _Pump(child.stdout, task.stdout, None if args.quiet else sys.stdout),
-                _Pump(child.stderr, task.stderr, None if args.quiet else sys.stderr),
-            ]
-            for pump in pumps:
-                pump.start()
-            returncode = child.wait()
-            for pump in pumps:
-                pump.join(_PIPE_GRACE_S)
-            return _finish(task, reporter, returncode, received, pumps)
+        wait_until_ready(options, args.wait, err)
+        first = started_event(
+            task_id, args.sidecar, backend="shell", description=shlex.join(command), labels=labels
+        )
+        hint = "nothing was run; use a fresh --task id (or leave --task out for a unique one)"
+        commit_first_event(options, first, wait_s=args.wait, hint=hint, err=err)
+        if not args.task:
+            err.print(f"[dim]task {task_id}[/]")
+        backoff = Backoff(give_up_after=args.wait)
+        with Client(options) as client, client.reporter(args.sidecar, backoff=backoff) as reporter:
+            task = reporter.task(task_id, next_seq=2)
+            return _run_task(command, task, reporter, forwarder, args, err)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _run_task(
+    command: list[str],
+    task: TaskReporter,
+    reporter: Reporter,
+    forwarder: _Forwarder,
+    args: argparse.Namespace,
+    err: Console,
+) -> int:
+    if forwarder.received:  # a signal came before the command could start
+        name = signal.Signals(forwarder.received[0]).name
+        task.finished(pb.OUTCOME_CANCELLED, error=f"cancelled by {name} before the command ran")
+        reporter.flush()
+        return 128 + forwarder.received[0]
+    outputs = Outputs.pty() if args.pty else Outputs.pipes()
+    try:
+        child = forwarder.child = Child(command, outputs)
+    except OSError as exc:
+        outputs.close_child_ends()
+        message = f"cannot run {command[0]}: {exc.strerror or exc}"
+        task.error(message, code="exec")
+        task.finished(pb.OUTCOME_FAILED, exit_code=127, error=message)
+        reporter.flush()
+        err.print(f"[bold red]error:[/] {message}")
+        return 127
+    outputs.close_child_ends()
+    if forwarder.received:  # a signal came while it started
+        child.signal_group(forwarder.received[0])
+    task.status(pb.TASK_STATUS_RUNNING, f"pid {child.pid}")
+    reader = OutputReader(_streams(outputs, task, quiet=args.quiet))
+    reader.start()
+    returncode = child.wait()
+    reader.join(_PIPE_GRACE_S)
+    reader.stop_forwarding()
+    return _finish(task, reporter, returncode, forwarder.received, reader)
+
+
+def _streams(outputs: Outputs, task: TaskReporter, *, quiet: bool) -> list[Stream]:
+    if outputs.stderr is None:
+        return [(outputs.stdout, task.stdout, None if quiet else sys.stdout)]
+    return [
+        (outputs.stdout, task.stdout, None if quiet else sys.stdout),
+        (outputs.stderr, task.stderr, None if quiet else sys.stderr),
+    ]
 
 
 def _finish(
@@ -176,13 +172,12 @@ def _finish(
     reporter: Reporter,
     returncode: int,
     received: list[int],
-    pumps: list[_Pump],
+    reader: OutputReader,
 ) -> int:
     """End the task as the command ended; return this process's exit code."""
     exit_code = returncode if returncode >= 0 else 128 - returncode
-    for pump in pumps:
-        if pump.failure is not None:
-            raise pump.failure
+    if reader.failure is not None:
+        raise reader.failure
     if received:
         name = signal.Signals(received[0]).name
         task.status(pb.TASK_STATUS_RUNNING, f"{name} forwarded to the command")
