@@ -7,6 +7,7 @@ dim italic, tokens inline as they stream. Rich drops the colour when output is n
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -49,21 +50,61 @@ def cost_line(cost: events_pb.TaskCost) -> str:
     return " · ".join(parts)
 
 
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_one_hour_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
+def add_usage(total: events_pb.Usage, more: events_pb.Usage) -> None:
+    """Add ``more``'s token counts to ``total`` (as the server sums a task's attempts)."""
+    for name in _TOKEN_FIELDS:
+        setattr(total, name, getattr(total, name) + getattr(more, name))
+    total.estimated |= more.estimated
+
+
 def usage_line(usage: events_pb.Usage) -> str:
+    """``1,200 in / 40 out tokens (1,000 cache read, 12 reasoning)``."""
     text = f"{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens"
-    cached = usage.cache_read_tokens + usage.cache_write_tokens + usage.cache_write_one_hour_tokens
-    if cached:
-        text += f" ({cached:,} cache)"
-    return text
+    cache_write = usage.cache_write_tokens + usage.cache_write_one_hour_tokens
+    extra = [
+        f"{count:,} {what}"
+        for count, what in (
+            (usage.cache_read_tokens, "cache read"),
+            (cache_write, "cache write"),
+            (usage.reasoning_tokens, "reasoning"),
+        )
+        if count
+    ]
+    return f"{text} ({', '.join(extra)})" if extra else text
+
+
+def has_tokens(usage: events_pb.Usage) -> bool:
+    return any(getattr(usage, name) for name in _TOKEN_FIELDS)
+
+
+# Asked for a task's usage over all attempts when the watch did not see them all.
+UsageLookup = Callable[[str], "events_pb.Usage | None"]
 
 
 class EventPrinter:
-    """Prints a stream of events; keeps track of the current task and an open token line."""
+    """Prints a stream of events; keeps track of the current task and an open token line.
 
-    def __init__(self, console: Console) -> None:
+    A finished task's line shows the tokens of every attempt, as its cost does: the usage
+    of retried attempts (on RETRYING statuses and errors) is summed from the events seen
+    since the task's ``started``; for a task the watch joined midway, ``usage_of`` asks.
+    """
+
+    def __init__(self, console: Console, usage_of: UsageLookup | None = None) -> None:
         self.console = console
         self.current: str | None = None
         self.inline = False  # a token line is open (no newline yet)
+        self._usage_of = usage_of
+        self._retried_usage: dict[str, events_pb.Usage] = {}  # tasks seen from their start
 
     def _end_inline(self) -> None:
         if self.inline:
@@ -81,6 +122,7 @@ class EventPrinter:
     def print(self, event: events_pb.ExecutionEvent) -> None:
         self._header(event)
         kind = event.WhichOneof("body")
+        self._count_usage(event, kind)
         out = self.console
         if kind == "token":
             out.print(escape(event.token.text), end="", highlight=False, soft_wrap=True)
@@ -109,9 +151,29 @@ class EventPrinter:
             mark = "✓" if call.ok else "✗"
             out.print(f"[dim]{mark} tool {escape(call.tool_name)}[/]", highlight=False)
         elif kind == "finished":
-            self._finished(event.finished)
+            self._finished(event.task_id, event.finished)
 
-    def _finished(self, finished: events_pb.Finished) -> None:
+    def _count_usage(self, event: events_pb.ExecutionEvent, kind: str | None) -> None:
+        if kind == "started":
+            self._retried_usage[event.task_id] = events_pb.Usage()
+        total = self._retried_usage.get(event.task_id)
+        if total is None:
+            return
+        if kind == "status" and event.status.HasField("usage"):
+            add_usage(total, event.status.usage)
+        elif kind == "error" and event.error.HasField("usage"):
+            add_usage(total, event.error.usage)
+
+    def _task_usage(self, task_id: str, finished: events_pb.Finished) -> events_pb.Usage:
+        """The task's tokens over every attempt."""
+        retried = self._retried_usage.pop(task_id, None)
+        if retried is not None:
+            add_usage(retried, finished.usage)
+            return retried
+        looked_up = self._usage_of(task_id) if self._usage_of is not None else None
+        return looked_up if looked_up is not None else finished.usage
+
+    def _finished(self, task_id: str, finished: events_pb.Finished) -> None:
         outcome = outcome_name(finished.outcome)
         colour = {"SUCCEEDED": "green", "FAILED": "red"}.get(outcome, "yellow")
         parts = [f"[bold {colour}]{outcome}[/]"]
@@ -119,13 +181,10 @@ class EventPrinter:
             parts.append(f"exit {finished.exit_code}")
         if finished.error:
             parts.append(escape(finished.error))
-        if finished.HasField("usage") and (
-            finished.usage.input_tokens or finished.usage.output_tokens
-        ):
-            parts.append(usage_line(finished.usage))
-        usage = finished.usage
-        tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens
-        if finished.HasField("cost") and (tokens or finished.cost.unpriced):
+        usage = self._task_usage(task_id, finished)
+        if has_tokens(usage):
+            parts.append(usage_line(usage))
+        if finished.HasField("cost") and (has_tokens(usage) or finished.cost.unpriced):
             parts.append(escape(cost_line(finished.cost)))
         self.console.print(" · ".join(parts), highlight=False)
 

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from ..client import Backoff, Client, pb
 from .connect import add_connection_args, options_from
+from .readiness import add_wait_arg, wait_until_ready
 from .render import EventPrinter, event_json, status_name
 
 _TERMINAL = frozenset({pb.TASK_STATUS_SUCCEEDED, pb.TASK_STATUS_FAILED, pb.TASK_STATUS_CANCELLED})
@@ -19,9 +20,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="follow task output live, or replay it from a revision",
         description="Follow events live; reconnects and resumes without gap or duplicate.",
     )
-    parser.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
     parser.add_argument(
-        "--sidecar", action="append", default=[], help="only this sidecar's tasks (repeatable)"
+        "--task", metavar="ID", action="append", default=[], help="only this task (repeatable)"
+    )
+    parser.add_argument(
+        "--sidecar",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="only this sidecar's tasks (repeatable)",
     )
     parser.add_argument(
         "--from-revision",
@@ -35,13 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="exit once every --task has finished (exit 1 if one did not succeed)",
     )
-    parser.add_argument(
-        "--reconnect-for",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="keep reconnecting this long before giving up (default %(default)s)",
-    )
+    add_wait_arg(parser)
     add_connection_args(parser)
     parser.set_defaults(func=run)
 
@@ -55,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
     waiting = set(args.task) if args.until_finished else set()
     failed = False
     out = Console(soft_wrap=True, highlight=False)
-    printer = EventPrinter(out)
-    with Client(options_from(args)) as client:
+    options = options_from(args)
+    wait_until_ready(options, args.wait, Console(stderr=True, soft_wrap=True, highlight=False))
+    with Client(options) as client:
+        printer = EventPrinter(out, usage_of=lambda task_id: _task_usage(client, task_id))
         if waiting and after is None:
             # A task that finished before we started would never send its finish again.
             snapshot = client.snapshot(task_ids=sorted(waiting))
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             task_ids=args.task,
             sidecar_ids=args.sidecar,
             after_revision=after,
-            backoff=Backoff(give_up_after=args.reconnect_for),
+            backoff=Backoff(give_up_after=args.wait),
         )
         try:
             for event in events:
@@ -89,3 +92,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             printer.close()
     return 1 if failed else 0
+
+
+def _task_usage(client: Client, task_id: str) -> pb.Usage | None:
+    """A finished task's tokens over all attempts, from the snapshot."""
+    tasks = client.snapshot(task_ids=[task_id]).tasks
+    return tasks[0].usage if tasks else None

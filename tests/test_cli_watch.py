@@ -1,0 +1,86 @@
+"""``execstream watch``: the finish line counts every attempt; an absent server fails fast."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .support.cli import cli, replay, state
+from .support.helpers import free_port
+from .support.processes import ServerProcess
+
+pytestmark = pytest.mark.server
+
+MODEL = {"backend": "claude", "model": "claude-sonnet-5-5"}
+# A first attempt billed 5,000 in / 100 out and was retried; the second billed 5,000 / 800.
+RETRIED: list[dict[str, Any]] = [
+    {"started": MODEL},
+    {"token": {"text": "partial"}},
+    {
+        "status": {
+            "status": "TASK_STATUS_RETRYING",
+            "message": "overloaded",
+            "usage": {"input_tokens": 5000, "output_tokens": 100, "cache_read_tokens": 300},
+        }
+    },
+    {"attempt": 2, "token": {"text": "answer"}},
+    {
+        "attempt": 2,
+        "finished": {
+            "outcome": "OUTCOME_SUCCEEDED",
+            "usage": {"input_tokens": 5000, "output_tokens": 800, "reasoning_tokens": 200},
+        },
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("watch") / "watch.db").start()
+    yield proc
+    proc.kill()
+
+
+def report_retried(server: ServerProcess, task: str) -> None:
+    stdin = "".join(json.dumps({"task_id": task, **event}) + "\n" for event in RETRIED)
+    done = cli(server, "report", stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    usage = state(server, task).usage
+    assert (usage.input_tokens, usage.output_tokens) == (10_000, 900)
+
+
+def finish_line(server: ServerProcess, task: str, *from_revision: str) -> str:
+    done = cli(server, "watch", "--task", task, "--until-finished", *from_revision)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[-1]
+
+
+def test_the_finish_line_sums_the_tokens_of_every_attempt(server: ServerProcess) -> None:
+    report_retried(server, "retried")
+    line = finish_line(server, "retried", "--from-revision", "0")
+    assert line.startswith(
+        "SUCCEEDED · 10,000 in / 900 out tokens (300 cache read, 200 reasoning) · cost $"
+    )
+
+
+def test_a_watch_that_joins_after_a_retry_still_sums_every_attempt(
+    server: ServerProcess,
+) -> None:
+    report_retried(server, "joined")
+    events = replay(server, "joined")
+    second_attempt = next(int(str(e["revision"])) for e in events if e.get("attempt") == 2)
+    line = finish_line(server, "joined", "--from-revision", str(second_attempt))
+    assert line.startswith("SUCCEEDED · 10,000 in / 900 out tokens (300 cache read, 200 reasoning)")
+
+
+def test_watch_fails_fast_when_the_server_is_down() -> None:
+    target = f"127.0.0.1:{free_port()}"
+    done = cli(None, "watch", "--wait", "1", target=target)
+    assert done.returncode == 3
+    assert done.stderr.splitlines() == [
+        f"execstream at {target}: connection refused; retrying for up to 1s…",
+        f"error: cannot reach execstream at {target}: connection refused (gave up after 1s)",
+    ]
