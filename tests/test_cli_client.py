@@ -168,11 +168,14 @@ def test_snapshot_table_and_json(server: ServerProcess) -> None:
 
 def test_health_and_unreachable_server_are_one_line() -> None:
     target = f"127.0.0.1:{free_port()}"
-    done = cli(None, "snapshot", target=target)
+    done = cli(None, "snapshot", "--wait", "0", target=target)
     assert done.returncode == 3
     assert done.stderr == f"error: cannot reach execstream at {target}: connection refused\n"
     health = cli(None, "health", target=target)
-    assert health.returncode == 1 and health.stderr.count("\n") == 1
+    assert health.returncode == 3
+    assert health.stderr == (
+        f"unhealthy: cannot reach execstream at {target}: connection refused\n"
+    )
 
 
 def test_health_of_a_serving_server(server: ServerProcess) -> None:
@@ -291,4 +294,7 @@ def test_the_cli_honours_execstream_tls(server: ServerProcess) -> None:
         [sys.executable, "-m", "execstream", "health", "--timeout", "2"],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
-    assert done.returncode == 1, "a TLS handshake with a plaintext server cannot succeed"
+    assert done.returncode == 2, "a TLS handshake with a plaintext server cannot succeed"
+    assert done.stderr.endswith(
+        "the server does not use TLS: leave out --tls, --ca, --cert and --key\n"
+    )

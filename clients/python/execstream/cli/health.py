@@ -1,7 +1,8 @@
 """``execstream health``: the gRPC health check, for container HEALTHCHECKs and probes.
 
-Exit 0 when the server says SERVING, 1 otherwise (not serving, unreachable, timed out): a
-probe only needs healthy or not, and the one line on stderr says why.
+Exit 0 when the server says SERVING, 1 when it answers anything else (NOT_SERVING while it
+starts or drains, an unknown service), 3 when it cannot be reached in ``--timeout`` and 2
+when the TLS set-up cannot work, as for every command; the one line on stderr says why.
 """
 
 from __future__ import annotations
@@ -11,20 +12,35 @@ import argparse
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
+from rich.markup import escape
 
+from ..client.errors import refused
 from .connect import add_connection_args, options_from
+from .exit_codes import EXIT_FAILED
+from .readiness import describe_failure
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "health", help="check the server's gRPC health (exit 0 serving, 1 not)"
+        "health",
+        help="check the server's gRPC health (exit 0 serving, 1 not, 3 unreachable)",
+        description="Ask the server's standard gRPC health service (open without a token). "
+        "Exits 0 when SERVING, 1 when the server answers anything else, 3 when it cannot "
+        "be reached within --timeout: for container HEALTHCHECKs and probes.",
     )
     parser.add_argument(
         "--service",
+        metavar="NAME",
         default="",
         help="service to check (default: the whole server; e.g. execstream.v1.ExecutionService)",
     )
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="give up after this long (default %(default)g)",
+    )
     add_connection_args(parser)
     parser.set_defaults(func=run)
 
@@ -41,13 +57,16 @@ def run(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
             )
         except grpc.RpcError as error:
-            from ..client.errors import unreachable
-
-            err.print(f"[bold red]unhealthy:[/] {unreachable(options.target, error)}", markup=True)
-            return 1
+            code = error.code() if hasattr(error, "code") else None
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                line, exit_code = describe_failure(options, error)
+                err.print(f"[bold red]unhealthy:[/] {escape(line)}", markup=True)
+                return exit_code
+            err.print(f"[bold red]unhealthy:[/] {escape(str(refused(error)))}", markup=True)
+            return EXIT_FAILED
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     if response.status == health_pb2.HealthCheckResponse.SERVING:
         Console().print(f"[green]{status}[/] {options.target}", highlight=False)
         return 0
     err.print(f"[bold red]unhealthy:[/] {options.target} is {status}", markup=True)
-    return 1
+    return EXIT_FAILED

@@ -74,7 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_grpc_core(argv: Sequence[str]) -> None:
+    """Keep gRPC's C core from logging to our stderr (set before grpc is first imported).
+
+    It writes lines such as ``ssl_transport_security.cc:... Handshake failed`` beside our
+    own one-line error, which already says what went wrong. The server keeps its errors.
+    """
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR" if command == "serve" else "NONE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_grpc_core(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

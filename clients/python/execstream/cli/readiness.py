@@ -17,10 +17,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 
-from ..client.errors import Unreachable, details_of, unreachable
+from ..client.errors import Unreachable, unreachable
 from ..client.options import ConnectOptions
 from .errors import CommandError
-from .exit_codes import EXIT_USAGE
+from .exit_codes import EXIT_UNREACHABLE, EXIT_USAGE
 from .tls_probe import explain
 
 DEFAULT_WAIT_S = 10.0
@@ -65,7 +65,8 @@ def wait_until_ready(options: ConnectOptions, wait_s: float, err: Console) -> No
                 _refuse_misconfigured(options)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise Unreachable(options.target, f"{reason} (gave up after {wait_s:g}s)")
+                waited = f" (gave up after {wait_s:g}s)" if announced else ""
+                raise Unreachable(options.target, reason + waited)
             if not announced:
                 err.print(
                     f"[dim]execstream at {options.target}: {reason}; "
@@ -99,9 +100,9 @@ def _refuse_misconfigured(options: ConnectOptions) -> None:
         )
 
 
-def describe_failure(options: ConnectOptions, error: grpc.RpcError) -> str:
-    """One line for a failed connection, TLS problems named (``health`` uses it)."""
+def describe_failure(options: ConnectOptions, error: grpc.RpcError) -> tuple[str, int]:
+    """One line and the exit code for a failed connection, TLS problems named."""
     problem = explain(options)
     if problem is not None:
-        return f"cannot connect to execstream at {options.target}: {problem}"
-    return str(unreachable(options.target, error)) if details_of(error) else options.target
+        return f"cannot connect to execstream at {options.target}: {problem}", EXIT_USAGE
+    return str(unreachable(options.target, error)), EXIT_UNREACHABLE

@@ -13,6 +13,7 @@ from rich.table import Table
 from ..client import Client, pb
 from ..money import usd
 from .connect import add_connection_args, options_from
+from .readiness import add_wait_arg, wait_until_ready
 from .render import status_name
 
 STATUSES = [name.removeprefix("TASK_STATUS_").lower() for name in pb.TaskStatus.keys()][1:]  # noqa: SIM118
@@ -31,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
     parser.add_argument("--json", action="store_true", help="the Snapshot message as JSON")
+    add_wait_arg(parser)
     add_connection_args(parser)
     parser.set_defaults(func=run)
 
@@ -53,7 +55,9 @@ def _money(nanos: int, cost: pb.TaskCost | None = None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     statuses = [pb.TaskStatus.Value(f"TASK_STATUS_{name.upper()}") for name in args.status]
-    with Client(options_from(args)) as client:
+    options = options_from(args)
+    wait_until_ready(options, args.wait, Console(stderr=True, soft_wrap=True, highlight=False))
+    with Client(options) as client:
         snapshot = client.snapshot(task_ids=args.task, statuses=statuses)
     if args.json:
         body = MessageToDict(snapshot, preserving_proto_field_name=True)
