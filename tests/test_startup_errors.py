@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from execstream_server.store.factory import display_url
 
 from .support.helpers import free_port
+from .support.processes import ServerProcess
 
 
 @pytest.mark.parametrize(
@@ -65,3 +67,52 @@ def test_a_price_above_the_maximum_exits_2_with_one_line_naming_the_key(
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert 'models."m".input' in done.stderr and "above the maximum 4000" in done.stderr
+
+
+def serve(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "execstream", "serve", "--db", ":memory:", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "zero"),
+    [
+        ("--port", "0 for a free one"),
+        ("--metrics-port", "0 to turn metrics off"),
+        ("--http-port", "0 to turn the dashboard off"),
+    ],
+)
+def test_a_busy_port_is_one_line_naming_it(flag: str, zero: str, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        others = [f"{other}=0" for other in ("--port", "--metrics-port", "--http-port")]
+        done = serve(
+            *[o for o in others if not o.startswith(flag + "=")], flag, str(port), cwd=tmp_path
+        )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: {flag} {port}: cannot listen on 127.0.0.1:{port}: Address already in use "
+        f"(pick another {flag}, or {zero})\n"
+    )
+
+
+@pytest.mark.server
+def test_a_second_server_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    """gRPC's SO_REUSEPORT would let both listen and split the clients between them."""
+    first = ServerProcess(tmp_path / "first.db").start()
+    try:
+        done = serve(
+            "--port", str(first.port), "--metrics-port", "0", "--http-port", "0", cwd=tmp_path
+        )
+        assert done.returncode == 2
+        assert done.stderr.startswith(f"error: --port {first.port}: cannot listen on ")
+        assert done.stderr.count("\n") == 1
+    finally:
+        first.kill()

@@ -30,6 +30,11 @@ from execstream_server.transport.grpc_metrics import MetricsInterceptor
 from execstream_server.transport.http import HttpServer, build_application, tls_context
 from execstream_server.transport.inprocess import MethodRouter
 from execstream_server.transport.metrics import MetricsHttpServer, ServerMetrics
+from execstream_server.transport.ports import (
+    SERVER_SOCKET_OPTIONS,
+    listen_grpc,
+    port_error,
+)
 from execstream_server.transport.servicer import SERVICE_NAME, ExecutionServicer, rpc_handlers
 
 log = logging.getLogger("execstream")
@@ -95,6 +100,7 @@ class App:
         limits = config.limits
         options = [
             *SERVER_OPTIONS,
+            *SERVER_SOCKET_OPTIONS,
             ("grpc.max_receive_message_length", limits.max_message_bytes),
             ("grpc.max_send_message_length", limits.max_message_bytes),
         ]
@@ -112,27 +118,33 @@ class App:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        address = f"{_bracket(config.host)}:{config.port}"
-        credentials = server_credentials(config)
-        if credentials is None:
-            self.port = server.add_insecure_port(address)
-        else:
-            self.port = server.add_secure_port(address, credentials)
+        self._server = server  # from here on, a failure stops what started (the engine)
+        try:
+            await self._listen(server, MethodRouter(handlers, interceptors))
+        except BaseException:
+            await self.stop(0)
+            raise
+
+    async def _listen(self, server: grpc.aio.Server, router: MethodRouter) -> None:
+        """Take the ports and serve; a port that is taken is one line naming it."""
+        config = self.config
+        assert self.metrics is not None
+        self.port = listen_grpc(server, config.host, config.port, server_credentials(config))
         await server.start()
-        self._server = server
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if config.metrics_port:
-            self._metrics_http = MetricsHttpServer(
-                self.metrics.registry, config.metrics_host, config.metrics_port
-            )
+            try:
+                self._metrics_http = MetricsHttpServer(
+                    self.metrics.registry, config.metrics_host, config.metrics_port
+                )
+            except OSError as exc:
+                raise port_error(
+                    "--metrics-port", config.metrics_host, config.metrics_port, exc
+                ) from None
             self.metrics_port = self._metrics_http.port
         if config.http_port:
-            try:
-                await self._start_http(MethodRouter(handlers, interceptors))
-            except BaseException:
-                await self.stop(0)
-                raise
+            await self._start_http(router)
 
     async def _start_http(self, router: MethodRouter) -> None:
         """The dashboard and gRPC-Web, through the same handlers and interceptors as gRPC."""
@@ -144,10 +156,7 @@ class App:
                 config.http_host, config.http_port, ssl_context=tls_context(config)
             )
         except OSError as exc:
-            raise ConfigError(
-                f"--http-port {config.http_port} on {config.http_host}: {exc.strerror or exc} "
-                "(pick another with --http-port, or 0 to turn the dashboard off)"
-            ) from exc
+            raise port_error("--http-port", config.http_host, config.http_port, exc) from None
 
     def _engine_failed(self, exc: Exception) -> None:
         """Turn unhealthy at once (load balancers drain us), then let ``serve`` stop.

@@ -74,18 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_grpc_core(argv: Sequence[str]) -> None:
+def quiet_grpc_core() -> None:
     """Keep gRPC's C core from logging to our stderr (set before grpc is first imported).
 
-    It writes lines such as ``ssl_transport_security.cc:... Handshake failed`` beside our
-    own one-line error, which already says what went wrong. The server keeps its errors.
+    It writes lines such as ``ssl_transport_security.cc:... Handshake failed`` or
+    ``add_port.cc:... Failed to add port`` beside our own one-line error, which already
+    says what went wrong. ``GRPC_VERBOSITY=error`` (or ``debug``) in the environment wins.
     """
-    command = next((arg for arg in argv if not arg.startswith("-")), "")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR" if command == "serve" else "NONE")
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    quiet_grpc_core(sys.argv[1:] if argv is None else argv)
+    quiet_grpc_core()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
