@@ -157,10 +157,10 @@ def test_snapshot_table_and_json(server: ServerProcess) -> None:
     cli(server, "run", "--task", "snap-ok", "--", "true")
     table = cli(server, "snapshot", "--task", "snap-ok", "--task", "js-1")
     assert table.returncode == 0
-    rows = {line.split("│")[1].strip(): line for line in table.stdout.splitlines() if "│" in line}
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[3:] if line.strip()}
     assert "SUCCEEDED" in rows["snap-ok"] and "shell" in rows["snap-ok"]
     assert "$3.00" in rows["js-1"] and "1,000,000" in rows["js-1"]
-    assert any(line.lstrip("│ ").startswith("total") for line in table.stdout.splitlines())
+    assert "total" in rows
     as_json = json.loads(cli(server, "snapshot", "--json", "--status", "failed").stdout)
     assert as_json["tasks"] and {t["status"] for t in as_json["tasks"]} == {"TASK_STATUS_FAILED"}
     assert int(as_json["revision"]) >= 1

@@ -1,27 +1,41 @@
-"""``execstream snapshot``: every task's state and cost as a table, or JSON for scripts."""
+"""``execstream snapshot``: every task's state and cost as a table, CSV or JSON.
+
+The table fits the terminal (``snapshot_table``); ``--csv`` is one row per task with a
+documented column set for spreadsheets and warehouses (``snapshot_csv``); ``--json`` is the
+``Snapshot`` message in proto3 JSON (int64 amounts as strings).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
-from rich.table import Table
+
+from execstream.v1 import service_pb2 as service_pb
 
 from ..client import Client, pb
-from ..money import usd
 from .connect import add_connection_args, options_from
 from .readiness import add_wait_arg, wait_until_ready
-from .render import status_name
+from .snapshot_csv import write_csv
+from .snapshot_table import snapshot_table
 
 STATUSES = [name.removeprefix("TASK_STATUS_").lower() for name in pb.TaskStatus.keys()][1:]  # noqa: SIM118
+# Piped output has no terminal width: wide enough that nothing is cut or dropped.
+_PIPE_WIDTH = 250
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "snapshot", help="every task's status, tokens and cost, with totals"
+        "snapshot",
+        help="every task's status, tokens and cost, with totals",
+        description="Show every task (or the ones chosen with --task and --status) with its "
+        "status, tokens (input, cache read/write, output, reasoning), cost, reference cost "
+        "and savings. The table's totals are those of the rows shown; --csv and --json are "
+        "for programs.",
     )
     parser.add_argument(
         "--status",
@@ -30,27 +44,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         choices=STATUSES,
         help="only tasks in this status (repeatable)",
     )
-    parser.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
-    parser.add_argument("--json", action="store_true", help="the Snapshot message as JSON")
+    parser.add_argument(
+        "--task", metavar="ID", action="append", default=[], help="only this task (repeatable)"
+    )
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="the Snapshot message as JSON")
+    shown.add_argument(
+        "--csv",
+        action="store_true",
+        help="one row per task, for spreadsheets and warehouses (columns: docs/clients.md)",
+    )
     add_wait_arg(parser)
     add_connection_args(parser)
     parser.set_defaults(func=run)
-
-
-def _duration(start: Timestamp, end: Timestamp) -> str:
-    if not start.seconds or not end.seconds:
-        return "-"
-    seconds = (end.ToNanoseconds() - start.ToNanoseconds()) / 1e9
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _money(nanos: int, cost: pb.TaskCost | None = None) -> str:
-    if cost is not None and cost.unpriced:
-        return "unpriced"
-    return usd(nanos)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,45 +68,19 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         body = MessageToDict(snapshot, preserving_proto_field_name=True)
         print(json.dumps(body, indent=2, sort_keys=True))
-        return 0
-    table = Table(
-        title=f"execstream snapshot at revision {snapshot.revision}",
-        title_justify="left",
-        show_footer=True,
-    )
-    totals = snapshot.totals
-    columns = [
-        ("task", "left", "total"),
-        ("sidecar", "left", ""),
-        ("status", "left", f"{totals.tasks:,} tasks"),
-        ("backend", "left", ""),
-        ("model", "left", ""),
-        ("in", "right", f"{totals.usage.input_tokens:,}"),
-        ("out", "right", f"{totals.usage.output_tokens:,}"),
-        ("cost", "right", usd(totals.cost_nanos)),
-        ("reference", "right", usd(totals.reference_cost_nanos)),
-        ("savings", "right", usd(totals.savings_nanos)),
-        ("duration", "right", ""),
-    ]
-    for name, justify, footer in columns:
-        table.add_column(name, footer, justify=justify)  # type: ignore[arg-type]
-    for task in snapshot.tasks:
-        cost = task.cost if task.HasField("cost") else None
-        table.add_row(
-            task.task_id,
-            task.sidecar_id,
-            status_name(task.status),
-            task.backend or "-",
-            task.model or "-",
-            f"{task.usage.input_tokens:,}",
-            f"{task.usage.output_tokens:,}",
-            _money(task.cost.actual.total_nanos, cost),
-            _money(task.cost.reference.total_nanos, cost),
-            _money(task.cost.savings_nanos, cost),
-            _duration(task.started_time, task.finished_time),
-        )
-    console = Console(highlight=False)
-    if not console.is_terminal:  # a pipe or a file: never cut a task id or a price short
-        console = Console(highlight=False, width=250)
-    console.print(table)
+    elif args.csv:
+        sys.stdout.reconfigure(newline="")  # type: ignore[union-attr]  # csv writes CRLF
+        write_csv(snapshot, sys.stdout)
+    else:
+        _print_table(snapshot, filtered=bool(args.task or args.status))
     return 0
+
+
+def _print_table(snapshot: service_pb.Snapshot, *, filtered: bool) -> None:
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=_PIPE_WIDTH)
+    table, notes = snapshot_table(snapshot, console.width, filtered=filtered)
+    console.print(table)
+    for note in notes:
+        console.print(f"[dim]{note}[/]")

@@ -1,0 +1,119 @@
+"""``execstream snapshot --csv``: one row per task, for spreadsheets and warehouses.
+
+The columns are a stable, documented set (docs/clients.md, "Per-task cost in a spreadsheet
+or a warehouse"): new columns are only ever added at the end. Money comes twice: exact
+decimal USD for people and spreadsheets, and the integer nano-USD the service keeps, for
+sums that never drift. An unpriced task has empty money cells (its cost is unknown, not
+zero) and ``unpriced`` true. Times are RFC 3339 in UTC; an unset one is empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import IO
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from execstream.v1 import service_pb2 as service_pb
+from execstream.v1 import state_pb2 as state_pb
+
+from ..money import NANOS_PER_USD
+from .render import status_name
+
+Cell = Callable[[state_pb.TaskState], object]
+
+
+def _time(stamp: Timestamp) -> str:
+    if not stamp.seconds and not stamp.nanos:
+        return ""
+    return stamp.ToDatetime().isoformat(timespec="microseconds") + "Z"
+
+
+def _duration_s(task: state_pb.TaskState) -> str:
+    start, end = task.started_time, task.finished_time
+    if not start.seconds or not end.seconds:
+        return ""
+    return str(Decimal(end.ToNanoseconds() - start.ToNanoseconds()) / 10**9)
+
+
+def _usd(nanos: int) -> str:
+    return format(Decimal(nanos) / NANOS_PER_USD, "f")
+
+
+def _money(nanos_of: Callable[[state_pb.TaskState], int], *, usd: bool) -> Cell:
+    def cell(task: state_pb.TaskState) -> object:
+        if task.cost.unpriced:
+            return ""
+        nanos = nanos_of(task)
+        return _usd(nanos) if usd else nanos
+
+    return cell
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _actual(task: state_pb.TaskState) -> int:
+    return task.cost.actual.total_nanos
+
+
+def _reference(task: state_pb.TaskState) -> int:
+    return task.cost.reference.total_nanos
+
+
+def _savings(task: state_pb.TaskState) -> int:
+    return task.cost.savings_nanos
+
+
+COLUMNS: tuple[tuple[str, Cell], ...] = (
+    ("task_id", lambda t: t.task_id),
+    ("sidecar_id", lambda t: t.sidecar_id),
+    ("status", lambda t: status_name(t.status)),
+    ("backend", lambda t: t.backend),
+    ("model", lambda t: t.model),
+    ("labels", lambda t: json.dumps(dict(t.labels), sort_keys=True) if t.labels else ""),
+    ("created_time", lambda t: _time(t.created_time)),
+    ("started_time", lambda t: _time(t.started_time)),
+    ("finished_time", lambda t: _time(t.finished_time)),
+    ("duration_s", _duration_s),
+    ("attempt", lambda t: t.attempt),
+    ("exit_code", lambda t: t.exit_code if t.HasField("exit_code") else ""),
+    ("input_tokens", lambda t: t.usage.input_tokens),
+    ("cache_read_tokens", lambda t: t.usage.cache_read_tokens),
+    ("cache_write_tokens", lambda t: t.usage.cache_write_tokens),
+    ("cache_write_one_hour_tokens", lambda t: t.usage.cache_write_one_hour_tokens),
+    ("output_tokens", lambda t: t.usage.output_tokens),
+    ("reasoning_tokens", lambda t: t.usage.reasoning_tokens),
+    ("cost_usd", _money(_actual, usd=True)),
+    ("reference_cost_usd", _money(_reference, usd=True)),
+    ("savings_usd", _money(_savings, usd=True)),
+    ("cost_nanos", _money(_actual, usd=False)),
+    ("reference_cost_nanos", _money(_reference, usd=False)),
+    ("savings_nanos", _money(_savings, usd=False)),
+    ("reference_model", lambda t: t.cost.reference_model),
+    ("price_entry", lambda t: t.cost.price_entry),
+    ("pricing_version", lambda t: t.cost.pricing_version),
+    ("unpriced", lambda t: _flag(t.cost.unpriced)),
+    ("local", lambda t: _flag(t.cost.local)),
+    ("estimated", lambda t: _flag(t.cost.estimated or t.usage.estimated)),
+    ("error", lambda t: t.error),
+)
+# The last column is the snapshot's revision: the same for every row of one export, and
+# the point to watch from (or to export again after) for an incremental load.
+HEADER = (*(name for name, _ in COLUMNS), "snapshot_revision")
+
+
+def rows(snapshot: service_pb.Snapshot) -> Iterable[list[object]]:
+    for task in snapshot.tasks:
+        yield [*(cell(task) for _, cell in COLUMNS), snapshot.revision]
+
+
+def write_csv(snapshot: service_pb.Snapshot, out: IO[str]) -> None:
+    """The header, then one row per task (RFC 4180: commas, quotes where needed, CRLF)."""
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    writer.writerows(rows(snapshot))
