@@ -315,6 +315,30 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+# What --help shows for a flag's value, by how it is parsed; otherwise the flag's last word.
+_METAVARS: dict[Callable[[str], Any], str] = {
+    int: "N",
+    float: "N",
+    parse_duration: "DURATION",
+    parse_retention: "N|AGE",
+}
+_METAVAR_WORDS = {
+    "DB": "PATH",
+    "STORE": "URL",
+    "PRICING": "FILE",
+    "CERT": "FILE",
+    "KEY": "FILE",
+    "CA": "FILE",
+}
+
+
+def _metavar(option: Option) -> str:
+    if option.parse in _METAVARS:
+        return _METAVARS[option.parse]
+    word = option.flag.rsplit("-", 1)[-1].upper()
+    return _METAVAR_WORDS.get(word, word)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every option as a flag whose default comes from its EXECSTREAM_* variable."""
     for option in OPTIONS:
@@ -326,6 +350,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if option.parse is _bool:
             kwargs["action"] = "store_const"
             kwargs["const"] = "true"
+        else:
+            kwargs["metavar"] = _metavar(option)
         parser.add_argument(option.flag, **kwargs)
 
 

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from execstream.cli.connect import add_connection_args
+from execstream.cli.readiness import add_wait_arg
 from execstream.money import per_mtok, usd
 from rich.console import Console
 from rich.table import Table
@@ -46,14 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="price the finished tasks of a running server with this table (read-only)",
     )
-    parser.add_argument(
-        "--target",
-        default=os.environ.get("EXECSTREAM_TARGET", "127.0.0.1:50051"),
-        help="server for --reprice (env EXECSTREAM_TARGET)",
-    )
-    parser.add_argument(
-        "--token", default=os.environ.get("EXECSTREAM_TOKEN", ""), help="bearer token"
-    )
+    add_wait_arg(parser)
+    add_connection_args(parser)  # for --reprice, as every client command takes them
     parser.set_defaults(func=run)
 
 
@@ -143,30 +139,16 @@ def _prices(rates: Rates) -> list[str]:
     ]
 
 
-def _finished_tasks(target: str, token: str) -> list[state_pb2.TaskState]:
-    import grpc
-    from execstream.v1 import events_pb2 as events_pb
-    from execstream.v1 import service_pb2 as service_pb
-    from execstream.v1 import service_pb2_grpc
+def _finished_tasks(args: argparse.Namespace) -> list[state_pb2.TaskState]:
+    from execstream.cli.connect import options_from
+    from execstream.cli.readiness import wait_until_ready
+    from execstream.client import Client, pb
 
-    metadata = (("authorization", f"Bearer {token}"),) if token else ()
-    tasks: list[state_pb2.TaskState] = []
-    with grpc.insecure_channel(target) as channel:
-        stub = service_pb2_grpc.ExecutionServiceStub(channel)
-        page_token = ""
-        while True:
-            page = stub.GetSnapshot(
-                service_pb.GetSnapshotRequest(
-                    statuses=[events_pb.TASK_STATUS_SUCCEEDED, events_pb.TASK_STATUS_FAILED],
-                    page_token=page_token,
-                ),
-                metadata=metadata,
-                timeout=30,
-            )
-            tasks.extend(page.tasks)
-            page_token = page.next_page_token
-            if not page_token:
-                return tasks
+    options = options_from(args)
+    wait_until_ready(options, args.wait, Console(stderr=True, soft_wrap=True, highlight=False))
+    with Client(options) as client:
+        finished = [pb.TASK_STATUS_SUCCEEDED, pb.TASK_STATUS_FAILED]
+        return list(client.snapshot(statuses=finished).tasks)
 
 
 def _reprice(table: PriceTable, args: argparse.Namespace, out: Console) -> int:
@@ -175,7 +157,7 @@ def _reprice(table: PriceTable, args: argparse.Namespace, out: Console) -> int:
     A task's usage is priced as one request here, so a long-context tier can apply
     differently than it did to the task's separate chunks; the report says it is an estimate.
     """
-    tasks = _finished_tasks(args.target, args.token)
+    tasks = _finished_tasks(args)
     grid = Table(caption=f"today's table: version {table.version}; nothing is changed")
     for name, justify in (
         ("task", "left"),

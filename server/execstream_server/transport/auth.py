@@ -137,10 +137,40 @@ def create_token(path: str, role: Role, *, sidecar_id: str = "", note: str = "")
         note=note,
     )
     data["tokens"].append(asdict(entry))
+    _write(file, data)
+    return f"{TOKEN_PREFIX}{token_id}_{secret}"
+
+
+def token_entries(path: str) -> list[dict[str, str]]:
+    """The entries of a token file as stored: ids, roles, notes and hashes, never a token."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"--auth-file {path}: no such file")
+    return list(json.loads(file.read_text()).get("tokens", []))
+
+
+def revoke_token(path: str, token: str) -> dict[str, str]:
+    """Remove a token from the file, by id or as the whole token; return its entry."""
+    token_id = (
+        token[len(TOKEN_PREFIX) :].partition("_")[0] if token.startswith(TOKEN_PREFIX) else token
+    )
+    entries = token_entries(path)
+    kept = [entry for entry in entries if entry.get("id") != token_id]
+    if len(kept) == len(entries):
+        raise ConfigError(f"--auth-file {path}: no token with id {token_id!r}")
+    (removed,) = [entry for entry in entries if entry.get("id") == token_id]
+    file = Path(path)
+    data = json.loads(file.read_text())
+    data["tokens"] = kept
+    _write(file, data)
+    return removed
+
+
+def _write(file: Path, data: object) -> None:
+    """Replace the file atomically, readable by its owner only."""
     file.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
     with os.fdopen(fd, "w") as out:
         json.dump(data, out, indent=2)
     os.chmod(tmp, 0o600)
     os.replace(tmp, file)
-    return f"{TOKEN_PREFIX}{token_id}_{secret}"

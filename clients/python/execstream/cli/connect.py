@@ -13,20 +13,37 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
     env = os.environ.get
     group.add_argument(
         "--target",
+        metavar="HOST:PORT",
         default=env("EXECSTREAM_TARGET", DEFAULT_TARGET),
-        help="server address HOST:PORT (env EXECSTREAM_TARGET; default %(default)s)",
+        help=f"server address (env EXECSTREAM_TARGET; default {DEFAULT_TARGET})",
     )
     group.add_argument(
-        "--token", default=env("EXECSTREAM_TOKEN", ""), help="bearer token (env EXECSTREAM_TOKEN)"
+        "--token",
+        metavar="TOKEN",
+        default=env("EXECSTREAM_TOKEN", ""),
+        help="bearer token (env EXECSTREAM_TOKEN)",
     )
     group.add_argument(
         "--tls", action="store_true", help="use TLS with the system roots (env EXECSTREAM_TLS=1)"
     )
-    group.add_argument("--ca", default=env("EXECSTREAM_CA", ""), help="PEM CA bundle; enables TLS")
     group.add_argument(
-        "--cert", default=env("EXECSTREAM_CERT", ""), help="PEM client certificate (mTLS)"
+        "--ca",
+        metavar="FILE",
+        default=env("EXECSTREAM_CA", ""),
+        help="PEM CA bundle to trust; implies --tls (env EXECSTREAM_CA)",
     )
-    group.add_argument("--key", default=env("EXECSTREAM_KEY", ""), help="PEM key of --cert")
+    group.add_argument(
+        "--cert",
+        metavar="FILE",
+        default=env("EXECSTREAM_CERT", ""),
+        help="PEM client certificate, for mTLS (env EXECSTREAM_CERT)",
+    )
+    group.add_argument(
+        "--key",
+        metavar="FILE",
+        default=env("EXECSTREAM_KEY", ""),
+        help="PEM private key of --cert (env EXECSTREAM_KEY)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> ConnectOptions:
