@@ -7,35 +7,49 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from execstream.cli.main import main
 
 from .support.certs import write_certs
 from .support.cli import cli
 from .support.server_thread import ServerThread
 
 
-def test_token_list_and_revoke(tmp_path: Path) -> None:
+def execstream(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command in this process: (exit code, stdout, stderr)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_token_list_and_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tokens = str(tmp_path / "tokens.json")
-    made = cli(None, "token", "create", "--auth-file", tokens, "--role", "viewer", "--note", "ci")
-    assert made.returncode == 0, made.stderr
-    viewer = made.stdout.strip()
-    cli(None, "token", "create", "--auth-file", tokens, "--role", "sidecar", "--sidecar-id", "b7")
+    code, viewer, _ = execstream(
+        capsys, "token", "create", "--auth-file", tokens, "--role", "viewer", "--note", "ci"
+    )
+    assert code == 0
+    viewer = viewer.strip()
+    execstream(
+        capsys, "token", "create", "--auth-file", tokens, "--role", "sidecar", "--sidecar-id", "b7"
+    )
     ids = [entry["id"] for entry in json.loads(Path(tokens).read_text())["tokens"]]
 
-    listed = cli(None, "token", "list", "--auth-file", tokens, env={"COLUMNS": "100"})
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.startswith(f"{tokens}: 2 tokens")
-    assert all(token_id in listed.stdout for token_id in ids)
-    assert viewer not in listed.stdout and viewer.split("_")[-1] not in listed.stdout
+    code, listed, _ = execstream(capsys, "token", "list", "--auth-file", tokens)
+    assert code == 0
+    assert listed.startswith(f"{tokens}: 2 tokens\n")
+    assert all(token_id in listed for token_id in ids)
+    assert viewer not in listed and viewer.split("_")[-1] not in listed
 
-    revoked = cli(None, "token", "revoke", "--auth-file", tokens, viewer)
-    assert revoked.returncode == 0, revoked.stderr
-    assert revoked.stderr.startswith(f"revoked token {ids[0]} (viewer, ci) from {tokens};")
+    code, _, said = execstream(capsys, "token", "revoke", "--auth-file", tokens, viewer)
+    assert code == 0
+    assert said.startswith(f"revoked token {ids[0]} (viewer, ci) from {tokens};")
     assert [e["id"] for e in json.loads(Path(tokens).read_text())["tokens"]] == ids[1:]
-    assert "1 token\n" in cli(None, "token", "list", "--auth-file", tokens).stdout
+    assert execstream(capsys, "token", "list", "--auth-file", tokens)[1].startswith(
+        f"{tokens}: 1 token\n"
+    )
 
-    again = cli(None, "token", "revoke", "--auth-file", tokens, ids[0])
-    assert again.returncode == 2
-    assert again.stderr == f"error: --auth-file {tokens}: no token with id '{ids[0]}'\n"
+    code, _, said = execstream(capsys, "token", "revoke", "--auth-file", tokens, ids[0])
+    assert code == 2
+    assert said == f"error: --auth-file {tokens}: no token with id '{ids[0]}'\n"
 
 
 @pytest.mark.server

@@ -79,6 +79,7 @@ def serve(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("flag", "zero"),
     [
