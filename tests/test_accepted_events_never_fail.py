@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 from execstream.cli.render import EventPrinter, cost_line, event_json, usage_line
-from execstream.cli.snapshot import _duration, _money
+from execstream.cli.snapshot_csv import write_csv
+from execstream.cli.snapshot_table import snapshot_table
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream_server.config import (
@@ -174,12 +175,11 @@ def _render(engine: Engine) -> None:
     snapshot.totals.CopyFrom(page.totals)
     MessageToJson(snapshot)
     json.dumps(MessageToDict(snapshot, preserving_proto_field_name=True))
-    totals = snapshot.totals
-    for nanos_value in (totals.cost_nanos, totals.reference_cost_nanos, totals.savings_nanos):
-        _money(nanos_value)
+    for width in (80, 250):
+        table, notes = snapshot_table(snapshot, width, filtered=False)
+        Console(file=io.StringIO(), width=width).print(table, *notes)
+    write_csv(snapshot, io.StringIO())
     for task in snapshot.tasks:
-        _money(task.cost.actual.total_nanos, task.cost)
-        _duration(task.started_time, task.finished_time)
         cost_line(task.cost)
         usage_line(task.usage)
 
