@@ -25,7 +25,7 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
-from ..client.errors import ReportRefused, code_of, details_of, unreachable
+from ..client.errors import code_of, refused, unreachable
 from ..client.options import ConnectOptions
 from ..client.task import TaskReporter
 from .errors import CommandError
@@ -101,7 +101,7 @@ def _refusal(options: ConnectOptions, task_id: str, error: grpc.RpcError, hint: 
         return TaskTaken(f"task {task_id!r} already exists and has finished: {hint}")
     if reason == "TASK_OWNED_BY_OTHER_SIDECAR":
         return TaskTaken(f"task {task_id!r} belongs to another sidecar: {hint}")
-    return ReportRefused(code, details_of(error))
+    return refused(error)
 
 
 def error_reason(error: grpc.RpcError) -> str:
