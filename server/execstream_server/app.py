@@ -72,6 +72,7 @@ class App:
     metrics: ServerMetrics | None = None
     health: Any = None
     _server: Any = None
+    _access: AccessInterceptor | None = None
     _metrics_http: MetricsHttpServer | None = None
     _http: HttpServer | None = None
     # Set when the engine can no longer serve (its log reader died); ``serve`` then stops.
@@ -108,6 +109,7 @@ class App:
         access = AccessInterceptor(
             tokens=tokens, max_streams_per_client=limits.max_streams_per_client
         )
+        self._access = access
         interceptors = [MetricsInterceptor(self.metrics.grpc), access]
         server = grpc.aio.server(options=options, interceptors=interceptors)
         servicer = ExecutionServicer(self.engine, config, observer=self.metrics)
@@ -157,6 +159,19 @@ class App:
             )
         except OSError as exc:
             raise port_error("--http-port", config.http_host, config.http_port, exc) from None
+
+    def reload_tokens(self) -> bool:
+        """Re-read --auth-file (SIGHUP): later calls use it; a bad file keeps the old one."""
+        if self._access is None or not self.config.auth_file:
+            return False
+        try:
+            book = TokenBook.load(self.config.auth_file)
+        except ConfigError as exc:
+            log.warning("kept the previous tokens: %s", exc)
+            return False
+        self._access.tokens = book
+        log.info("reloaded %d tokens from %s", len(book), self.config.auth_file)
+        return True
 
     def _engine_failed(self, exc: Exception) -> None:
         """Turn unhealthy at once (load balancers drain us), then let ``serve`` stop.
@@ -318,6 +333,7 @@ async def serve(config: ServerConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, app.reload_tokens)
     try:
         stopping = asyncio.create_task(stop.wait())
         failing = asyncio.create_task(app.failed.wait())

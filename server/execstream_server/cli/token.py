@@ -14,7 +14,7 @@ from rich.table import Table
 
 from execstream_server.cli.failures import one_line_errors
 
-_RELOAD = "restart the server to apply it"
+_RELOAD = "send the server SIGHUP (or restart it) to apply it"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +41,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     create.add_argument(
         "--note", metavar="TEXT", default="", help="a note for people (who holds the token)"
+    )
+    create.add_argument(
+        "--expires",
+        metavar="TIME",
+        default="",
+        help="RFC 3339 time after which the token is refused (e.g. 2030-01-31T00:00:00Z)",
     )
     create.set_defaults(func=run_create)
 
@@ -72,7 +78,11 @@ def run_create(args: argparse.Namespace) -> int:
     from execstream_server.transport.auth import Role, create_token
 
     token = create_token(
-        args.auth_file, Role(args.role), sidecar_id=args.sidecar_id, note=args.note
+        args.auth_file,
+        Role(args.role),
+        sidecar_id=args.sidecar_id,
+        note=args.note,
+        expires=args.expires,
     )
     print(token)
     Console(stderr=True).print(

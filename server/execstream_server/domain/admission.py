@@ -20,6 +20,7 @@ from google.protobuf import timestamp_pb2
 from execstream_server.domain.bounds import task_tokens_violation, usage_tokens
 from execstream_server.domain.cost import Pricer, add_cost, has_tokens
 from execstream_server.domain.errors import (
+    IllegalTransitionError,
     InternalError,
     InvalidArgumentError,
     OwnershipError,
@@ -193,7 +194,7 @@ def admit(
                 result.last_seq[task_id] = gate.last_seq
                 continue
             if is_terminal(gate.status):
-                raise TaskFinishedError(task_id, event.seq)
+                raise TaskFinishedError(task_id, event.seq, gate.last_seq)
             if event.seq != gate.last_seq + 1:
                 raise SeqGapError(task_id, gate.last_seq + 1, event.seq)
         elif event.seq != 1:
@@ -221,7 +222,11 @@ def admit(
         else:
             _clear_server_fields(stamped)
             _check_task_tokens(gate, stamped, body, index)
-            gates[task_id] = advance_gate(gate, stamped, pricer)
+            try:
+                gates[task_id] = advance_gate(gate, stamped, pricer)
+            except IllegalTransitionError as exc:
+                exc.last_seq = gate.last_seq if gate is not None else 0
+                raise
         result.last_seq[task_id] = stamped.seq
         result.accepted.append(stamped)
     return result

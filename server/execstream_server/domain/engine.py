@@ -294,8 +294,12 @@ class Engine:
         statuses: frozenset[int],
         page_size: int,
         after_task_id: str,
+        owner: str | None = None,
     ) -> SnapshotPage:
-        """One page of tasks, ordered by id, with the totals, all at ``self.revision``."""
+        """One page of tasks, ordered by id, with the totals, all at ``self.revision``.
+
+        ``owner`` keeps only that sidecar's tasks (what a sidecar token may read).
+        """
         if task_ids:
             candidates: Sequence[str] = sorted(set(task_ids))
         else:
@@ -306,6 +310,8 @@ class Engine:
         for task_id in candidates[start:]:
             state = self.tasks.get(task_id)
             if state is None or (statuses and state.status not in statuses):
+                continue
+            if owner is not None and state.sidecar_id != owner:
                 continue
             if len(page) == page_size:
                 next_id = page[-1].task_id

@@ -1,25 +1,33 @@
 """Domain errors: what callers did wrong or what the server cannot do right now.
 
-The servicer maps each class to one gRPC status in one table (``status_map``); nothing here
-knows gRPC. Expected errors derive from ``ExecstreamError``; anything else is a bug and is
-reported as INTERNAL.
+Each class carries its ``reason``: the name of an ``ErrorReason`` value in
+protos/execstream/v1/errors.proto, sent as the google.rpc.ErrorInfo reason, and
+``metadata()`` holds exactly the keys documented beside that value. The servicer maps each
+class to one gRPC status in one table (``transport.status_map``); nothing here knows gRPC.
+Expected errors derive from ``ExecstreamError``; anything else is a bug, sent as
+INTERNAL_ERROR.
 
     ExecstreamError
-    ├── InvalidArgumentError     malformed input (field violations)    INVALID_ARGUMENT
-    │   └── MalformedMessageError  bytes that are no such message       INVALID_ARGUMENT
-    ├── SeqGapError              seq > last_seq + 1                    FAILED_PRECONDITION
-    ├── TaskFinishedError        event after the terminal event        FAILED_PRECONDITION
-    ├── IllegalTransitionError   status change the lifecycle forbids   FAILED_PRECONDITION
-    ├── OwnershipError           another sidecar's task                PERMISSION_DENIED
-    ├── SidecarMismatchError     token bound to another sidecar id     PERMISSION_DENIED
-    ├── RevisionCompactedError   after_revision older than retention   OUT_OF_RANGE
-    ├── WatcherTooSlowError      watcher stopped reading               RESOURCE_EXHAUSTED
-    ├── LimitExceededError       a configured limit (rate, count)      RESOURCE_EXHAUSTED
-    │   └── RateLimitedError     events per second                     RESOURCE_EXHAUSTED
-    ├── StoreUnavailableError    storage down; retry later             UNAVAILABLE
-    ├── ShuttingDownError        server is stopping                    UNAVAILABLE
-    ├── ReplicaFailedError       this replica failed and is exiting    UNAVAILABLE
-    └── InternalError            a bug confined to one request         INTERNAL
+    ├── InvalidArgumentError       INVALID_FIELD: field violations         INVALID_ARGUMENT
+    │   └── MalformedMessageError  MALFORMED_MESSAGE: undecodable bytes    INVALID_ARGUMENT
+    ├── SeqGapError                seq > last_seq + 1                      FAILED_PRECONDITION
+    ├── SeqConflictError           resent seq with other content           ALREADY_EXISTS
+    ├── TaskFinishedError          event after the terminal event          FAILED_PRECONDITION
+    ├── IllegalTransitionError     status change the lifecycle forbids     FAILED_PRECONDITION
+    ├── OwnershipError             another sidecar's task                  PERMISSION_DENIED
+    ├── SidecarMismatchError       token bound to another sidecar id       PERMISSION_DENIED
+    ├── RoleForbiddenError         the token's role may not call this      PERMISSION_DENIED
+    ├── TokenInvalidError          no, unknown or revoked token            UNAUTHENTICATED
+    │   └── TokenExpiredError      the token's expiry has passed           UNAUTHENTICATED
+    ├── RevisionCompactedError     after_revision older than retention     OUT_OF_RANGE
+    ├── RevisionInFutureError      after_revision beyond the head          OUT_OF_RANGE
+    ├── WatcherTooSlowError        watcher stopped reading                 RESOURCE_EXHAUSTED
+    ├── LimitExceededError         a count limit (watchers, streams)       RESOURCE_EXHAUSTED
+    │   └── RateLimitedError       events per second (retry later)         RESOURCE_EXHAUSTED
+    ├── StoreUnavailableError      storage down; retry later               UNAVAILABLE
+    ├── ShuttingDownError          server is stopping                      UNAVAILABLE
+    ├── ReplicaFailedError         this replica failed and is exiting      UNAVAILABLE
+    └── InternalError              a bug confined to one request           INTERNAL
 """
 
 from __future__ import annotations
@@ -28,9 +36,9 @@ from dataclasses import dataclass
 
 
 class ExecstreamError(Exception):
-    """Base of expected errors; ``reason`` is a stable machine-readable code."""
+    """Base of expected errors; ``reason`` names an ``ErrorReason`` value."""
 
-    reason: str = "EXECSTREAM_ERROR"
+    reason: str = "INTERNAL_ERROR"
 
     def metadata(self) -> dict[str, str]:
         """Return the key/value details a client can act on (ErrorInfo metadata)."""
@@ -41,7 +49,7 @@ class ExecstreamError(Exception):
 class FieldViolation:
     """One bad field: ``field`` is a path such as ``events[3].task_id``.
 
-    ``limit`` is the bound it passed, when a bound was passed (ErrorInfo metadata).
+    ``limit`` is the bound that was passed, when there is one (sent as ErrorInfo metadata).
     """
 
     field: str
@@ -92,38 +100,70 @@ class SeqGapError(ExecstreamError):
         )
 
     def metadata(self) -> dict[str, str]:
-        return {"task_id": self.task_id, "expected_seq": str(self.expected_seq)}
+        return {
+            "task_id": self.task_id,
+            "expected_seq": str(self.expected_seq),
+            "last_seq": str(self.expected_seq - 1),
+        }
+
+
+class SeqConflictError(ExecstreamError):
+    reason = "SEQ_CONFLICT"
+
+    def __init__(self, task_id: str, seq: int, last_seq: int) -> None:
+        self.task_id = task_id
+        self.seq = seq
+        self.last_seq = last_seq
+        super().__init__(
+            f"task {task_id!r}: seq {seq} was committed with other content; a resend must "
+            f"repeat the event as first sent (last committed seq {last_seq})"
+        )
+
+    def metadata(self) -> dict[str, str]:
+        return {"task_id": self.task_id, "seq": str(self.seq), "last_seq": str(self.last_seq)}
 
 
 class TaskFinishedError(ExecstreamError):
     reason = "TASK_FINISHED"
 
-    def __init__(self, task_id: str, seq: int) -> None:
+    def __init__(self, task_id: str, seq: int, last_seq: int) -> None:
         self.task_id = task_id
+        self.last_seq = last_seq
         super().__init__(f"task {task_id!r} has finished; event seq {seq} refused")
 
     def metadata(self) -> dict[str, str]:
-        return {"task_id": self.task_id}
+        return {"task_id": self.task_id, "last_seq": str(self.last_seq)}
 
 
 class IllegalTransitionError(ExecstreamError):
     reason = "ILLEGAL_TRANSITION"
 
-    def __init__(self, task_id: str, current: str, requested: str) -> None:
+    def __init__(self, task_id: str, current: str, requested: str, last_seq: int = 0) -> None:
         self.task_id = task_id
+        self.current = current
+        self.requested = requested
+        self.last_seq = last_seq  # admission fills it in (the lifecycle does not know it)
         super().__init__(f"task {task_id!r}: status {requested} not allowed after {current}")
 
     def metadata(self) -> dict[str, str]:
-        return {"task_id": self.task_id}
+        return {
+            "task_id": self.task_id,
+            "last_seq": str(self.last_seq),
+            "from": self.current,
+            "to": self.requested,
+        }
 
 
 class OwnershipError(ExecstreamError):
+    """Says only that the id is taken: never the owner, its seq or anything of the task."""
+
     reason = "TASK_OWNED_BY_OTHER_SIDECAR"
 
     def __init__(self, task_id: str, sidecar_id: str) -> None:
         self.task_id = task_id
         super().__init__(
-            f"task {task_id!r} belongs to another sidecar; sidecar {sidecar_id!r} may not write it"
+            f"task {task_id!r} was created by another sidecar; sidecar {sidecar_id!r} may not "
+            "write it (task ids are global: pick another)"
         )
 
     def metadata(self) -> dict[str, str]:
@@ -134,9 +174,40 @@ class SidecarMismatchError(ExecstreamError):
     reason = "SIDECAR_MISMATCH"
 
     def __init__(self, bound_to: str, claimed: str) -> None:
+        self.claimed = claimed
         super().__init__(
-            f"this token is bound to sidecar {bound_to!r}; it may not report as {claimed!r}"
+            f"this token is bound to sidecar {bound_to!r}; it may not act as {claimed!r}"
         )
+
+    def metadata(self) -> dict[str, str]:
+        return {"sidecar_id": self.claimed}
+
+
+class RoleForbiddenError(ExecstreamError):
+    reason = "ROLE_FORBIDDEN"
+
+    def __init__(self, role: str, method: str) -> None:
+        self.role = role
+        self.method = method
+        super().__init__(f"role {role} may not call {method.rsplit('/', 1)[-1]}")
+
+    def metadata(self) -> dict[str, str]:
+        return {"role": self.role, "method": self.method}
+
+
+class TokenInvalidError(ExecstreamError):
+    reason = "TOKEN_INVALID"
+
+
+class TokenExpiredError(TokenInvalidError):
+    reason = "TOKEN_EXPIRED"
+
+    def __init__(self, expired_at: str) -> None:
+        self.expired_at = expired_at
+        super().__init__(f"bearer token expired at {expired_at}")
+
+    def metadata(self) -> dict[str, str]:
+        return {"expired_at": self.expired_at}
 
 
 class RevisionCompactedError(ExecstreamError):
@@ -151,7 +222,30 @@ class RevisionCompactedError(ExecstreamError):
         )
 
     def metadata(self) -> dict[str, str]:
-        return {"oldest_revision": str(self.oldest_revision)}
+        return {
+            "after_revision": str(self.after_revision),
+            "oldest_revision": str(self.oldest_revision),
+        }
+
+
+class RevisionInFutureError(ExecstreamError):
+    reason = "REVISION_IN_FUTURE"
+
+    def __init__(self, after_revision: int, head_revision: int, log_id: str) -> None:
+        self.after_revision = after_revision
+        self.head_revision = head_revision
+        self.log_id = log_id
+        super().__init__(
+            f"after_revision {after_revision} is beyond the log's head {head_revision} "
+            f"(log {log_id}): a different or reset log; re-list with GetSnapshot"
+        )
+
+    def metadata(self) -> dict[str, str]:
+        return {
+            "after_revision": str(self.after_revision),
+            "head_revision": str(self.head_revision),
+            "log_id": self.log_id,
+        }
 
 
 class WatcherTooSlowError(ExecstreamError):
@@ -168,11 +262,20 @@ class WatcherTooSlowError(ExecstreamError):
 
 
 class LimitExceededError(ExecstreamError):
+    """A count limit of the server; ``limit`` names its flag and ``value`` its setting."""
+
     reason = "LIMIT_EXCEEDED"
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, limit: str, value: float, retry_after_s: float | None = None
+    ) -> None:
+        self.limit = limit
+        self.value = value
         self.retry_after_s = retry_after_s
         super().__init__(message)
+
+    def metadata(self) -> dict[str, str]:
+        return {"limit": self.limit, "value": f"{self.value:g}"}
 
 
 class RateLimitedError(LimitExceededError):
@@ -181,12 +284,7 @@ class RateLimitedError(LimitExceededError):
     reason = "RATE_LIMITED"
 
     def __init__(self, message: str, *, flag: str, value: float, retry_after_s: float) -> None:
-        self.flag = flag
-        self.value = value
-        super().__init__(message, retry_after_s=retry_after_s)
-
-    def metadata(self) -> dict[str, str]:
-        return {"limit": self.flag, "value": f"{self.value:g}"}
+        super().__init__(message, limit=flag, value=value, retry_after_s=retry_after_s)
 
 
 class StoreUnavailableError(ExecstreamError):
@@ -196,11 +294,18 @@ class StoreUnavailableError(ExecstreamError):
 class ShuttingDownError(ExecstreamError):
     reason = "SHUTTING_DOWN"
 
-    def __init__(self, resume_revision: int) -> None:
+    def __init__(self, resume_revision: int | None = None) -> None:
         self.resume_revision = resume_revision
-        super().__init__(f"server is shutting down; resume with after_revision={resume_revision}")
+        if resume_revision is None:
+            super().__init__("server is shutting down; retry on another replica or after restart")
+        else:
+            super().__init__(
+                f"server is shutting down; resume with after_revision={resume_revision}"
+            )
 
     def metadata(self) -> dict[str, str]:
+        if self.resume_revision is None:
+            return {}
         return {"resume_revision": str(self.resume_revision)}
 
 

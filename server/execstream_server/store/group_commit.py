@@ -69,11 +69,11 @@ class SubmissionQueue:
             if leftover is not None and not leftover.future.done():
                 leftover.future.set_exception(error)
 
-    async def close(self, writer: asyncio.Task[None], revision: int) -> None:
+    async def close(self, writer: asyncio.Task[None]) -> None:
         """Let the writer finish what was queued before this, then fail anything after."""
         if writer.done():  # it stopped after a failure: nobody would take the marker
-            self.fail_queued(ShuttingDownError(revision))
+            self.fail_queued(ShuttingDownError())
             return
         await self._queue.put(None)
         await writer
-        self.fail_queued(ShuttingDownError(revision))
+        self.fail_queued(ShuttingDownError())

@@ -198,7 +198,7 @@ class RedisStore:
         if self._failure is not None:
             raise self._failure
         if self._closed or self._pending is None:
-            raise ShuttingDownError(self._revision)
+            raise ShuttingDownError()
         if self._follower is not None and self._follower.failure is not None:
             raise self._follower.failure
         return await self._pending.submit(sidecar_id, events)
@@ -345,7 +345,7 @@ class RedisStore:
             return
         self._closed = True
         if self._writer_task is not None and self._pending is not None:
-            await self._pending.close(self._writer_task, self._revision)
+            await self._pending.close(self._writer_task)
         if self._follower is not None:
             await self._follower.stop()
         if self._client is not None:

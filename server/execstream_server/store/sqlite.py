@@ -191,7 +191,7 @@ class SqliteStore:
         if self._failure is not None:
             raise self._failure
         if self._closed or self._pending is None:
-            raise ShuttingDownError(self._revision)
+            raise ShuttingDownError()
         return await self._pending.submit(sidecar_id, events)
 
     async def _write_loop(self) -> None:
@@ -400,7 +400,7 @@ class SqliteStore:
             return
         self._closed = True
         if self._writer_task is not None and self._pending is not None:
-            await self._pending.close(self._writer_task, self._revision)
+            await self._pending.close(self._writer_task)
         self._writer.shutdown(wait=True)
         if self._readers is not self._writer:
             self._readers.shutdown(wait=True)

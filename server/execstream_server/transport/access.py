@@ -2,12 +2,16 @@
 
 Rejections keep the cardinality of the RPC they replace (a client-streaming RPC is refused
 by a client-streaming handler), otherwise grpc-python fails the call with a confusing
-INTERNAL. Health is open; reflection needs any valid token. A sidecar token may only report
-as its own sidecar id: the request stream is wrapped, so the check sees every message.
+INTERNAL; each carries ErrorInfo like every other status. Health is open; reflection needs
+any valid token. A sidecar token may only report as its own sidecar id: the request stream
+is wrapped, so the check sees every message. The verified principal is published to the
+handler through ``current_principal`` (a context variable set around the call), so the
+servicer can narrow what a sidecar token reads.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,9 +19,22 @@ from typing import Any
 
 import grpc
 
-from execstream_server.domain.errors import SidecarMismatchError
+from execstream_server.domain.errors import (
+    ExecstreamError,
+    LimitExceededError,
+    RoleForbiddenError,
+    SidecarMismatchError,
+    TokenInvalidError,
+)
 from execstream_server.transport.auth import OPEN_PREFIXES, REPORT, Principal, Role, TokenBook
 from execstream_server.transport.methods import declared_type
+from execstream_server.transport.status_map import to_rpc_status
+
+# The caller of the RPC being handled (None when auth is off or the method is open).
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "current_principal", default=None
+)
+_BEARER = "bearer "
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
 
@@ -29,11 +46,16 @@ def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> Any:
     return None
 
 
-def reject(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> Any:
-    """A handler of the same kind as ``handler`` that fails with ``code``."""
+async def abort_with_error(context: Any, exc: ExecstreamError) -> None:
+    status = to_rpc_status(exc)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def reject(handler: grpc.RpcMethodHandler, exc: ExecstreamError) -> Any:
+    """A handler of the same kind as ``handler`` that fails with ``exc``'s status."""
 
     async def deny(_request: Any, context: Any) -> None:
-        await context.abort(code, message)
+        await abort_with_error(context, exc)
 
     if handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(deny)
@@ -58,14 +80,25 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         self._max_streams = max_streams_per_client
         self._open_streams: Counter[str] = Counter()
 
-    def _authenticate(self, details: grpc.HandlerCallDetails) -> Principal | str:
-        """The caller's principal, or the reason for UNAUTHENTICATED."""
+    @property
+    def tokens(self) -> TokenBook | None:
+        return self._tokens
+
+    @tokens.setter
+    def tokens(self, book: TokenBook) -> None:
+        """Swap in a reloaded token file (later calls see it; open calls keep going)."""
+        self._tokens = book
+
+    def _authenticate(self, details: grpc.HandlerCallDetails) -> Principal:
+        """The caller's principal; raise TokenInvalidError (or TokenExpiredError)."""
         assert self._tokens is not None
         header = _metadata_value(details, "authorization")
-        if not isinstance(header, str) or not header.startswith("Bearer "):
-            return "missing bearer token: send metadata 'authorization: Bearer <token>'"
-        principal = self._tokens.verify(header.removeprefix("Bearer ").strip())
-        return principal if principal is not None else "invalid or unknown bearer token"
+        # RFC 6750 and RFC 9110: the scheme name is case-insensitive.
+        if not isinstance(header, str) or header[: len(_BEARER)].lower() != _BEARER:
+            raise TokenInvalidError(
+                "missing bearer token: send metadata 'authorization: Bearer <token>'"
+            )
+        return self._tokens.verify(header[len(_BEARER) :].strip())
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -76,19 +109,15 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             return handler
         principal: Principal | None = None
         if self._tokens is not None:
-            found = self._authenticate(handler_call_details)
-            if isinstance(found, str):
-                return reject(handler, grpc.StatusCode.UNAUTHENTICATED, found)
-            principal = found
+            try:
+                principal = self._authenticate(handler_call_details)
+            except TokenInvalidError as exc:
+                return reject(handler, exc)
             if not principal.may_call(method):
-                name = method.rsplit("/", 1)[-1]
-                return reject(
-                    handler,
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"role {principal.role.value} may not call {name}",
-                )
-        if principal is not None and principal.role is Role.SIDECAR and method == REPORT:
-            handler = _bind_sidecar(handler, principal.sidecar_id)
+                return reject(handler, RoleForbiddenError(principal.role.value, method))
+            if principal.role is Role.SIDECAR and method == REPORT:
+                handler = _bind_sidecar(handler, principal.sidecar_id)
+            handler = _with_principal(handler, principal)
         streaming = handler.request_streaming or handler.response_streaming
         kind = declared_type(
             method, request_streaming=streaming, response_streaming=streaming
@@ -106,10 +135,15 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         async def enter(context: Any) -> str:
             key = principal.token_id if principal else client_host(context.peer())
             if open_streams[key] >= limit:
-                await context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"client {key} has {open_streams[key]} open streams; the limit is {limit} "
-                    "(--max-streams-per-client)",
+                who = f"token {key}" if principal else f"client {key}"
+                await abort_with_error(
+                    context,
+                    LimitExceededError(
+                        f"{who} has {open_streams[key]} open streams; the limit is {limit} "
+                        "(--max-streams-per-client)",
+                        limit="--max-streams-per-client",
+                        value=limit,
+                    ),
                 )
             open_streams[key] += 1
             return key
@@ -163,6 +197,26 @@ def _rebuild(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> An
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(behavior, **kwargs)
     return grpc.unary_unary_rpc_method_handler(behavior, **kwargs)
+
+
+def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> Any:
+    """Publish ``principal`` in ``current_principal`` while the handler runs."""
+    inner = _behavior(handler)
+
+    if inspect.isasyncgenfunction(inner):
+
+        async def as_gen(request: Any, context: Any) -> AsyncIterator[Any]:
+            current_principal.set(principal)
+            async for response in inner(request, context):
+                yield response
+
+        return _rebuild(handler, as_gen)
+
+    async def as_call(request: Any, context: Any) -> Any:
+        current_principal.set(principal)
+        return await inner(request, context)
+
+    return _rebuild(handler, as_call)
 
 
 def _bind_sidecar(handler: grpc.RpcMethodHandler, sidecar_id: str) -> Any:

@@ -6,7 +6,10 @@ hash is enough (as for API keys elsewhere); the file never holds a token in clea
 ``execstream token create`` prints each token once.
 
 The file is JSON, rewritten atomically with mode 0600:
-``{"tokens": [{"id", "role", "sidecar_id", "salt", "sha256", "created", "note"}]}``.
+``{"tokens": [{"id", "role", "sidecar_id", "salt", "sha256", "created", "note", "expires"}]}``.
+``expires`` (RFC 3339, optional) ends a token's validity: after it the token is refused
+with TOKEN_EXPIRED. The server reloads the file on SIGHUP, so deleting an entry revokes it
+without a restart.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import secrets
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 from execstream_server.config import ConfigError
+from execstream_server.domain.errors import TokenExpiredError, TokenInvalidError
 
 TOKEN_PREFIX = "es_"
 
@@ -33,14 +38,16 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-# Which RPCs each role may call (full method names); health is open to everyone.
+# Which RPCs each role may call (full method names); health is open to everyone. A sidecar
+# may read the snapshot of its own tasks only (the servicer narrows it), so that it can
+# find where to resend from.
 REPORT = "/execstream.v1.ExecutionService/ReportProgress"
 WATCH = "/execstream.v1.ExecutionService/WatchExecution"
 SNAPSHOT = "/execstream.v1.ExecutionService/GetSnapshot"
 REFLECTION_PREFIX = "/grpc.reflection."
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 ALLOWED: dict[Role, frozenset[str]] = {
-    Role.SIDECAR: frozenset({REPORT}),
+    Role.SIDECAR: frozenset({REPORT, SNAPSHOT}),
     Role.VIEWER: frozenset({WATCH, SNAPSHOT}),
     Role.ADMIN: frozenset({REPORT, WATCH, SNAPSHOT}),
 }
@@ -67,6 +74,19 @@ class TokenEntry:
     sidecar_id: str = ""
     created: str = ""
     note: str = ""
+    expires: str = ""
+
+
+def parse_expiry(text: str) -> float:
+    """An RFC 3339 time (``2030-01-31T12:00:00Z``) as a Unix time; ValueError if not one."""
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (end it with Z or +00:00)")
+    return moment.timestamp()
+
+
+def format_expiry(unix_time: float) -> str:
+    return datetime.fromtimestamp(unix_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -78,6 +98,10 @@ class TokenBook:
 
     def __init__(self, entries: list[TokenEntry]) -> None:
         self._entries = {entry.id: entry for entry in entries}
+        self._expiry = {entry.id: parse_expiry(entry.expires) for entry in entries if entry.expires}
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     @classmethod
     def load(cls, path: str) -> TokenBook:
@@ -101,27 +125,52 @@ class TokenBook:
                 raise ConfigError(
                     f"--auth-file {path}: token {entry.id}: sidecar role needs sidecar_id"
                 )
+            if entry.expires:
+                try:
+                    parse_expiry(entry.expires)
+                except ValueError as exc:
+                    raise ConfigError(
+                        f"--auth-file {path}: token {entry.id}: expires: {exc}"
+                    ) from exc
         return cls(entries)
 
-    def verify(self, token: str) -> Principal | None:
-        """Return the principal of a valid token, else None (in constant time per entry)."""
+    def verify(self, token: str, *, now: float | None = None) -> Principal:
+        """Return the principal of a valid token (constant time per entry).
+
+        Raise TokenInvalidError for an unknown or wrong token, TokenExpiredError for a
+        genuine token past its expiry (checked after the secret, so it reveals nothing).
+        """
+        invalid = TokenInvalidError("invalid or unknown bearer token")
         if not token.startswith(TOKEN_PREFIX):
-            return None
+            raise invalid
         token_id, _, secret = token[len(TOKEN_PREFIX) :].partition("_")
         entry = self._entries.get(token_id)
         if entry is None:
             # Spend the same work as a real check so timing does not reveal which ids exist.
             hmac.compare_digest(_digest("00" * 16, secret), "0" * 64)
-            return None
+            raise invalid
         if not hmac.compare_digest(_digest(entry.salt, secret), entry.sha256):
-            return None
+            raise invalid
+        expiry = self._expiry.get(entry.id)
+        if expiry is not None and (time.time() if now is None else now) >= expiry:
+            raise TokenExpiredError(format_expiry(expiry))
         return Principal(token_id=entry.id, role=Role(entry.role), sidecar_id=entry.sidecar_id)
 
 
-def create_token(path: str, role: Role, *, sidecar_id: str = "", note: str = "") -> str:
-    """Add a token to the file (created if missing, mode 0600) and return it, once."""
+def create_token(
+    path: str, role: Role, *, sidecar_id: str = "", note: str = "", expires: str = ""
+) -> str:
+    """Add a token to the file (created if missing, mode 0600) and return it, once.
+
+    ``expires`` is an RFC 3339 time; empty means the token never expires.
+    """
     if role is Role.SIDECAR and not sidecar_id:
         raise ConfigError("token create: --sidecar-id is required for the sidecar role")
+    if expires:
+        try:
+            expires = format_expiry(parse_expiry(expires))
+        except ValueError as exc:
+            raise ConfigError(f"token create: --expires: {exc}") from exc
     file = Path(path)
     data = json.loads(file.read_text()) if file.exists() else {"tokens": []}
     token_id = secrets.token_hex(6)
@@ -135,6 +184,7 @@ def create_token(path: str, role: Role, *, sidecar_id: str = "", note: str = "")
         sidecar_id=sidecar_id,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         note=note,
+        expires=expires,
     )
     data["tokens"].append(asdict(entry))
     _write(file, data)

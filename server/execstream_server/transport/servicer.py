@@ -23,6 +23,7 @@ from execstream_server.domain.engine import Engine
 from execstream_server.domain.errors import (
     ExecstreamError,
     FieldViolation,
+    InternalError,
     InvalidArgumentError,
     LimitExceededError,
     RateLimitedError,
@@ -36,6 +37,8 @@ from execstream_server.domain.validation import (
 )
 from execstream_server.domain.watch import WatchSession
 from execstream_server.store.base import AppendResult
+from execstream_server.transport.access import current_principal
+from execstream_server.transport.auth import Role
 from execstream_server.transport.requests import (
     decode_page_token,
     encode_page_token,
@@ -44,7 +47,7 @@ from execstream_server.transport.requests import (
     reject_undecodable,
     watch_filter_from,
 )
-from execstream_server.transport.status_map import internal_status, to_rpc_status
+from execstream_server.transport.status_map import to_rpc_status
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +121,8 @@ class ExecutionServicer:
             raise
         except Exception:
             log.exception("internal error")
-            await abort_with(context, internal_status("internal error; see the server log"))
+            error = InternalError("internal error; see the server log")
+            await abort_with(context, to_rpc_status(error))
         return None
 
     # -- ReportProgress ------------------------------------------------------------------
@@ -249,6 +253,8 @@ class ExecutionServicer:
             raise LimitExceededError(
                 f"the server has {self._engine.hub.watcher_count} watchers; the limit is "
                 f"{self._limits.max_watchers} (--max-watchers)",
+                limit="--max-watchers",
+                value=self._limits.max_watchers,
                 retry_after_s=1.0,
             )
         after = request.after_revision if request.HasField("after_revision") else None
@@ -307,19 +313,26 @@ class ExecutionServicer:
             raise InvalidArgumentError(
                 [
                     FieldViolation(
-                        "page_size", f"is {request.page_size}; the limit is {limits.max_page_size}"
+                        "page_size",
+                        f"is {request.page_size}; the limit is {limits.max_page_size}",
+                        limit=limits.max_page_size,
                     )
                 ]
             )
+        principal = current_principal.get()
+        # A sidecar token reads its own tasks only, and no totals (they cover every task).
+        owner = principal.sidecar_id if principal and principal.role is Role.SIDECAR else None
         page = self._engine.snapshot(
             task_ids=list(request.task_ids),
             statuses=frozenset(request.statuses),
             page_size=request.page_size or limits.default_page_size,
             after_task_id=decode_page_token(request.page_token),
+            owner=owner,
         )
         snapshot = service_pb.Snapshot(revision=page.revision, oldest_revision=page.oldest_revision)
         snapshot.tasks.extend(page.tasks)
-        snapshot.totals.CopyFrom(page.totals)
+        if owner is None:
+            snapshot.totals.CopyFrom(page.totals)
         if page.next_task_id is not None:
             snapshot.next_page_token = encode_page_token(page.next_task_id)
         return snapshot

@@ -1,30 +1,45 @@
 """Domain errors to gRPC status, in one table, with machine-readable details attached.
 
-Details follow google.rpc (via grpcio-status): BadRequest field violations for
-INVALID_ARGUMENT, ErrorInfo (reason + metadata) for everything else, RetryInfo when the
-client should wait. The abort code and message equal the Status proto's, as required.
+Every status built here carries a google.rpc.Status (via grpcio-status) whose details hold
+an ErrorInfo (domain ``execstream.v1``, reason = the error's ``ErrorReason`` name, its
+documented metadata); INVALID_ARGUMENT adds BadRequest field violations and rate limits add
+RetryInfo plus the ``grpc-retry-pushback-ms`` trailer (gRPC's own retry pushback, honoured
+by gRPC clients whose retry policy covers the code). Callers may add details of their own
+(ReportProgress adds what its stream committed). The abort code and message equal the
+Status proto's, as grpcio-status requires.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import grpc
 from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from execstream_server.domain import errors
 
 DOMAIN = "execstream.v1"
+PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
 STATUS_BY_ERROR: dict[type[errors.ExecstreamError], grpc.StatusCode] = {
     errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.MalformedMessageError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.SeqGapError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.SeqConflictError: grpc.StatusCode.ALREADY_EXISTS,
     errors.TaskFinishedError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.IllegalTransitionError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.OwnershipError: grpc.StatusCode.PERMISSION_DENIED,
     errors.SidecarMismatchError: grpc.StatusCode.PERMISSION_DENIED,
+    errors.RoleForbiddenError: grpc.StatusCode.PERMISSION_DENIED,
+    errors.TokenInvalidError: grpc.StatusCode.UNAUTHENTICATED,
+    errors.TokenExpiredError: grpc.StatusCode.UNAUTHENTICATED,
     errors.RevisionCompactedError: grpc.StatusCode.OUT_OF_RANGE,
+    errors.RevisionInFutureError: grpc.StatusCode.OUT_OF_RANGE,
     errors.WatcherTooSlowError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.RateLimitedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.LimitExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.StoreUnavailableError: grpc.StatusCode.UNAVAILABLE,
     errors.ShuttingDownError: grpc.StatusCode.UNAVAILABLE,
@@ -41,32 +56,42 @@ def status_code_for(exc: errors.ExecstreamError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def _pack(message: object) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
+    packed.Pack(message)
     return packed
 
 
-def to_rpc_status(exc: errors.ExecstreamError) -> grpc.Status:
+def error_info(exc: errors.ExecstreamError) -> error_details_pb2.ErrorInfo:
+    info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN)
+    info.metadata.update(exc.metadata())
+    return info
+
+
+def to_rpc_status(exc: errors.ExecstreamError, extra: Iterable[Message] = ()) -> grpc.Status:
     """Build the grpc.Status (code, message, details trailer) for a domain error."""
     code = status_code_for(exc)
-    message = str(exc)
-    status = status_pb2.Status(code=code.value[0], message=message)
+    status = status_pb2.Status(code=code.value[0], message=str(exc))
+    status.details.append(_pack(error_info(exc)))
     if isinstance(exc, errors.InvalidArgumentError):
         bad = error_details_pb2.BadRequest()
         for violation in exc.violations:
             bad.field_violations.add(field=violation.field, description=violation.description)
         status.details.append(_pack(bad))
-    else:
-        info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN)
-        info.metadata.update(exc.metadata())
-        status.details.append(_pack(info))
-    if isinstance(exc, errors.LimitExceededError) and exc.retry_after_s is not None:
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if isinstance(exc, errors.LimitExceededError) and retry_after_s is not None:
         delay = duration_pb2.Duration()
-        delay.FromNanoseconds(int(exc.retry_after_s * 1e9))
+        delay.FromNanoseconds(int(retry_after_s * 1e9))
         status.details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    return rpc_status.to_status(status)
+    for message in extra:
+        status.details.append(_pack(message))
+    result = rpc_status.to_status(status)
+    if isinstance(exc, errors.RateLimitedError) and retry_after_s is not None:
+        pushback = (PUSHBACK_KEY, str(max(1, round(retry_after_s * 1000))))
+        # grpcio-status returns a namedtuple; keep its type, add the trailer.
+        return result._replace(trailing_metadata=(*result.trailing_metadata, pushback))
+    return result
 
 
 def internal_status(message: str) -> grpc.Status:
-    return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=message))
+    return to_rpc_status(errors.InternalError(message))
