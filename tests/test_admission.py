@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from execstream.v1 import events_pb2 as events_pb
-from execstream_server.domain.admission import Admission, Gate, admit
+from execstream_server.domain.admission import Admission, Gate, admit, content_digest
 from execstream_server.domain.errors import (
     IllegalTransitionError,
     OwnershipError,
+    SeqConflictError,
     SeqGapError,
     TaskFinishedError,
 )
@@ -84,3 +85,38 @@ def test_admission_stamps_sidecar_time_and_attempt_but_not_revision() -> None:
     assert (accepted.sidecar_id, accepted.revision, accepted.attempt) == ("sc", 0, 1)
     assert accepted.time == NOW
     assert incoming.sidecar_id == "spoofed", "the caller's message is not modified"
+
+
+def test_the_content_digest_ignores_time_server_costs_and_attempt_zero() -> None:
+    plain = event("t", 3, "finished")
+    stamped = event("t", 3, "finished")
+    stamped.attempt = 1
+    stamped.time.FromSeconds(1_700_000_000)
+    stamped.finished.cost.savings_nanos = 123
+    stamped.revision, stamped.sidecar_id = 9, "sc"
+    assert content_digest(plain) == content_digest(stamped)
+    assert len(content_digest(plain)) == 8
+
+
+def test_the_content_digest_covers_body_kind_fields_and_attempt() -> None:
+    base = content_digest(event("t", 1, "stdout", text="x"))
+    assert base != content_digest(event("t", 1, "stderr", text="x"))
+    assert base != content_digest(event("t", 1, "stdout", text="y"))
+    assert base != content_digest(event("t", 1, "stdout", text="x", attempt=2))
+
+
+def test_a_duplicate_with_other_content_is_a_conflict_naming_task_and_seq() -> None:
+    gates: dict[str, Gate] = {}
+    first = run(gates, "sc", event("t", 1, text="a"), event("t", 2, text="b"))
+    committed = {(e.task_id, e.seq): d for e, d in zip(first.accepted, first.digests, strict=True)}
+
+    def digest_of(task_id: str, seq: int) -> bytes | None:
+        return committed.get((task_id, seq))
+
+    same = admit("sc", [event("t", 2, text="b")], gates.get, UnpricedPricer(), NOW, digest_of)
+    assert (same.duplicates, same.unchecked) == (1, set())
+    with pytest.raises(SeqConflictError) as info:
+        admit("sc", [event("t", 2, text="c")], gates.get, UnpricedPricer(), NOW, digest_of)
+    assert info.value.metadata() == {"task_id": "t", "seq": "2", "last_seq": "2"}
+    unknown = admit("sc", [event("t", 1, text="z")], gates.get, UnpricedPricer(), NOW)
+    assert unknown.unchecked == {("t", 1)}, "a digest not fetched yet is asked for"

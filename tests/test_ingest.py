@@ -125,3 +125,20 @@ def test_empty_stream_returns_the_current_revision(stub: Stub) -> None:
     report(stub, "sc", task_events("t", 1))
     response = stub.ReportProgress(iter([]))
     assert (response.events_accepted, response.last_revision) == (0, 3)
+
+
+def test_a_resent_seq_with_other_content_is_already_exists_and_stores_nothing(
+    stub: Stub,
+) -> None:
+    report(stub, "sc", [event("t", 1, "started"), event("t", 2, text="first run\n")])
+    second_run = [event("t", 1, "started"), event("t", 2, text="second run\n"), event("t", 3)]
+    with pytest.raises(grpc.RpcError) as info:
+        report(stub, "sc", second_run)
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    detail = error_details(info.value)["ErrorInfo"]
+    assert (detail.reason, dict(detail.metadata)) == (
+        "SEQ_CONFLICT",
+        {"task_id": "t", "seq": "2", "last_seq": "2"},
+    )
+    state = snapshot(stub).tasks[0]
+    assert (state.last_seq, state.output_tail) == (2, "first run\n")

@@ -15,6 +15,7 @@ from execstream_server.config import Retention
 from execstream_server.domain.errors import (
     OwnershipError,
     RevisionCompactedError,
+    SeqConflictError,
     SeqGapError,
     ShuttingDownError,
     TaskFinishedError,
@@ -160,6 +161,79 @@ async def test_a_refused_report_leaves_reports_committed_with_it_whole(backend: 
     assert isinstance(outcomes[1], SeqGapError)
     assert {ev.task_id for ev in events} == {"good", "also"}
     assert [ev.revision for ev in events] == list(range(1, 12))
+
+
+# -- resent seqs: same content is a duplicate, other content a conflict --------------------
+def resent(task_id: str, seq: int, text: str, **fields: object) -> events_pb.ExecutionEvent:
+    return event(task_id, seq, "stdout", text=text, **fields)
+
+
+async def test_a_resend_differing_only_in_time_and_attempt_one_is_a_duplicate(
+    backend: Backend,
+) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", [resent("a", 1, "x"), resent("a", 2, "y")])
+        timed = resent("a", 1, "x", attempt=1)
+        timed.time.FromSeconds(1_700_000_000)
+        again = await store.append("sc", [timed, resent("a", 2, "y"), resent("a", 3, "z")])
+    assert (again.accepted, again.duplicates) == (1, 2)
+
+
+async def test_a_resend_with_other_content_is_a_conflict_and_stores_nothing(
+    backend: Backend,
+) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", [resent("a", 1, "x"), resent("a", 2, "y")])
+        with pytest.raises(SeqConflictError) as conflict:
+            await store.append("sc", [resent("b", 1, "new"), resent("a", 2, "other")])
+        events = await stored(store)
+    assert (conflict.value.task_id, conflict.value.seq, conflict.value.last_seq) == ("a", 2, 2)
+    assert [(ev.task_id, ev.seq) for ev in events] == [("a", 1), ("a", 2)]
+
+
+async def test_an_other_attempt_or_kind_under_a_committed_seq_is_a_conflict(
+    backend: Backend,
+) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", [event("a", 1, "started"), resent("a", 2, "x")])
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [resent("a", 2, "x", attempt=2)])
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [event("a", 2, "stderr", text="x")])
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [event("a", 1, "started", model="other")])
+
+
+async def test_conflicts_are_found_within_a_report_and_within_a_group(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [resent("a", 1, "x"), resent("a", 1, "changed")])
+        outcomes = await asyncio.gather(
+            store.append("sc", [resent("b", 1, "x")]),
+            store.append("sc", [resent("b", 1, "changed")]),
+            store.append("sc", [resent("b", 1, "x"), resent("b", 2, "y")]),
+            return_exceptions=True,
+        )
+        events = await stored(store)
+    assert isinstance(outcomes[1], SeqConflictError)
+    assert [(ev.task_id, ev.seq) for ev in events] == [("b", 1), ("b", 2)]
+
+
+async def test_digests_survive_reopen_and_follow_compaction(backend: Backend) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", [resent("a", 1, "x"), resent("a", 2, "y")])
+        await store.append("sc", task_events("done", 1))
+        await store.append("sc", task_events("later", 1))
+    async with backend.opened() as (store, _):
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [resent("a", 1, "changed")])
+        await store.checkpoint(await states_of(store), 8)
+        await store.compact(Retention(max_events=3))
+        # Compacted seqs cannot be compared: a resend is acknowledged as a duplicate.
+        compacted = await store.append("sc", task_events("done", 1))
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [event("later", 2, "stdout", text="changed")])
+    assert (compacted.accepted, compacted.duplicates) == (0, 3)
 
 
 async def test_finished_is_stamped_with_the_cost_of_every_attempt(backend: Backend) -> None:

@@ -5,10 +5,17 @@ status, backend, cost so far). ``admit`` is pure: given the gates it returns the
 store (stamped with sidecar_id, time and, on ``finished``, the task's total cost) and the
 gates after them, or raises for the whole report. A report is all-or-nothing, so a refused
 message leaves nothing half-written.
+
+A resent seq is a duplicate only if its content is the committed event's: each accepted
+event gets a ``content_digest`` that the store keeps beside it, and a duplicate's digest is
+compared with the committed one (``digest_of``). The stores fetch committed digests only
+for the duplicates admission reports as ``unchecked``, then admit again, so the common
+path never reads them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +31,7 @@ from execstream_server.domain.errors import (
     InternalError,
     InvalidArgumentError,
     OwnershipError,
+    SeqConflictError,
     SeqGapError,
     TaskFinishedError,
 )
@@ -46,14 +54,55 @@ class Gate:
     tokens: int = 0  # billed tokens so far, all buckets and attempts (bounds.MAX_TOKENS)
 
 
+SeqKey = tuple[str, int]  # (task_id, seq)
+DIGEST_BYTES = 8
+# What ``digest_of`` answers for a committed seq whose digest is gone (compacted) or was
+# never kept (an older store): it cannot be compared, so the resend counts as a duplicate.
+UNKNOWN_DIGEST = b""
+_COST_BODIES = frozenset({"finished", "status", "error"})
+
+
+def content_digest(event: events_pb.ExecutionEvent) -> bytes:
+    """8 bytes of BLAKE2b over what makes two sends of one (task, seq) the same event.
+
+    The content is the body (its kind and every field, except the costs the server
+    stamps) and the attempt (0 and 1 are the same). Left out: ``time`` (a resend may be
+    stamped anew, or carry none and get the server's clock), ``revision`` and
+    ``sidecar_id`` (the server's; ownership is checked apart), and task_id and seq (the key).
+    """
+    body = event.WhichOneof("body") or ""
+    part = getattr(event, body) if body else None
+    if part is not None and body in _COST_BODIES and part.HasField("cost"):
+        bare = type(part)()
+        bare.CopyFrom(part)
+        bare.ClearField("cost")
+        part = bare
+    data = part.SerializeToString(deterministic=True) if part is not None else b""
+    head = b"%d %s " % (event.attempt or 1, body.encode())
+    return hashlib.blake2b(head + data, digest_size=DIGEST_BYTES).digest()
+
+
 @dataclass(slots=True)
 class Admission:
-    """The outcome of admitting one report."""
+    """The outcome of admitting one report.
+
+    ``digests`` are the accepted events' content digests, in order; ``unchecked`` the
+    duplicates whose committed digest ``digest_of`` did not know yet (fetch, admit again).
+    """
 
     accepted: list[events_pb.ExecutionEvent] = field(default_factory=list)
     duplicates: int = 0
     gates: dict[str, Gate] = field(default_factory=dict)
     last_seq: dict[str, int] = field(default_factory=dict)
+    digests: list[bytes] = field(default_factory=list)
+    unchecked: set[SeqKey] = field(default_factory=set)
+
+
+DigestLookup = Callable[[str, int], bytes | None]
+
+
+def _no_digests(task_id: str, seq: int) -> bytes | None:
+    return None
 
 
 def _chunk_usage(event: events_pb.ExecutionEvent, body: str | None) -> events_pb.Usage | None:
@@ -173,16 +222,40 @@ def admission_bug(exc: Exception) -> InternalError:
     return InternalError("internal error admitting this report; see the server log")
 
 
+def _check_duplicate(
+    result: Admission,
+    own: dict[SeqKey, bytes],
+    digest_of: DigestLookup,
+    event: events_pb.ExecutionEvent,
+    last_seq: int,
+) -> None:
+    """Refuse a resent seq whose content differs from the committed (or earlier) one."""
+    key = (event.task_id, event.seq)
+    committed = own.get(key)
+    if committed is None:
+        committed = digest_of(*key)
+    if committed is None:
+        result.unchecked.add(key)
+    elif committed != UNKNOWN_DIGEST and committed != content_digest(event):
+        raise SeqConflictError(event.task_id, event.seq, last_seq)
+
+
 def admit(
     sidecar_id: str,
     events: Sequence[events_pb.ExecutionEvent],
     lookup: Callable[[str], Gate | None],
     pricer: Pricer,
     now: timestamp_pb2.Timestamp,
+    digest_of: DigestLookup = _no_digests,
 ) -> Admission:
-    """Admit one report's events in order; raise a domain error and admit none on refusal."""
+    """Admit one report's events in order; raise a domain error and admit none on refusal.
+
+    ``digest_of(task_id, seq)`` is the committed content digest of a seq at or below the
+    gate's last_seq: bytes, UNKNOWN_DIGEST, or None when not fetched yet.
+    """
     result = Admission()
     gates = result.gates
+    own: dict[SeqKey, bytes] = {}  # this report's accepted events, for resends within it
     for index, event in enumerate(events):
         task_id = event.task_id
         gate = gates.get(task_id) or lookup(task_id)
@@ -190,6 +263,7 @@ def admit(
             if gate.owner != sidecar_id:
                 raise OwnershipError(task_id, sidecar_id)
             if event.seq <= gate.last_seq:
+                _check_duplicate(result, own, digest_of, event, gate.last_seq)
                 result.duplicates += 1
                 result.last_seq[task_id] = gate.last_seq
                 continue
@@ -229,4 +303,7 @@ def admit(
                 raise
         result.last_seq[task_id] = stamped.seq
         result.accepted.append(stamped)
+        digest = content_digest(event)
+        result.digests.append(digest)
+        own[(task_id, stamped.seq)] = digest
     return result

@@ -33,6 +33,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError
 
 from execstream_server.config import ConfigError, Retention
+from execstream_server.domain.admission import DIGEST_BYTES, SeqKey
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.errors import (
     ExecstreamError,
@@ -43,6 +44,7 @@ from execstream_server.domain.errors import (
 )
 from execstream_server.domain.records import CommittedBatch, EventRecord
 from execstream_server.store.base import AppendResult, Recovery
+from execstream_server.store.group_admission import digest_at
 from execstream_server.store.group_commit import Submission, SubmissionQueue
 from execstream_server.store.redis_commit import GateCache, GroupPlan, plan_group, settle
 from execstream_server.store.redis_follower import LogFollower
@@ -256,9 +258,20 @@ class RedisStore:
     async def _commit(self, group: list[Submission]) -> tuple[GroupPlan, int]:
         """Admit and run the CAS until Redis agrees with the gates admission used."""
         assert self._scripts is not None
-        for _ in range(_MAX_CONFLICT_ROUNDS):
-            plan = plan_group(group, self._gates, self._pricer)
-            reply = await self._scripts.commit(self._revision, self.replica_id, plan.script_args())
+        digests: dict[SeqKey, bytes] = {}
+        rounds = 0
+        while rounds < _MAX_CONFLICT_ROUNDS:
+            plan = plan_group(group, self._gates, self._pricer, digests)
+            missing = plan.unchecked - digests.keys()
+            if missing:  # resent seqs: compare them with the committed content first
+                digests.update(await self._fetch_digests(missing))
+                continue
+            rounds += 1
+            args = plan.script_args()
+            digest_keys, digest_args = plan.digest_args(self.keys)
+            reply = await self._scripts.commit(
+                self._revision, self.replica_id, args, digest_keys, digest_args
+            )
             if reply.conflicts is not None:
                 self._gates.refresh(reply.conflicts)
                 continue
@@ -274,6 +287,19 @@ class RedisStore:
             "redis store: tasks kept changing under this report (another replica is writing "
             "them); retry"
         )
+
+    async def _fetch_digests(self, keys: set[SeqKey]) -> dict[SeqKey, bytes]:
+        """Committed digests of resent seqs (the duplicate path only)."""
+        assert self._client is not None
+        ordered = sorted(keys)
+        with unavailable_on_redis_error("digest read"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for task_id, seq in ordered:
+                    start = (seq - 1) * DIGEST_BYTES
+                    pipe.getrange(self.keys.digests(task_id), start, start + DIGEST_BYTES - 1)
+                values = await pipe.execute()
+        pairs = zip(ordered, values, strict=True)
+        return {key: digest_at(key[1], value, key[1]) for key, value in pairs}
 
     async def batches(self) -> AsyncIterator[CommittedBatch]:
         assert self._follower is not None, "open() first"
@@ -324,7 +350,30 @@ class RedisStore:
             deleted_total += deleted
             self._compacted_through = max(self._compacted_through, compacted)
             if compacted - before < _COMPACT_CHUNK:
+                await self._drop_compacted_digests(compacted)
                 return deleted_total
+
+    async def _drop_compacted_digests(self, compacted_through: int) -> None:
+        """Drop the digests of tasks whose finished event was compacted (all their events).
+
+        Running tasks keep theirs; a resend of a compacted seq is then a duplicate that
+        cannot be compared, as with SQLite.
+        """
+        assert self._client is not None
+        while True:
+            with unavailable_on_redis_error("digest cleanup"):
+                found = await self._client.zrangebyscore(
+                    self.keys.finished, "-inf", compacted_through, start=0, num=_COMPACT_CHUNK
+                )
+                task_ids = [bytes(t) for t in found if isinstance(t, bytes)]
+                if not task_ids:
+                    return
+                async with self._client.pipeline(transaction=True) as pipe:
+                    pipe.delete(*(self.keys.digests(t.decode()) for t in task_ids))
+                    pipe.zrem(self.keys.finished, *task_ids)
+                    await pipe.execute()
+            if len(task_ids) < _COMPACT_CHUNK:
+                return
 
     @property
     def oldest_revision(self) -> int:

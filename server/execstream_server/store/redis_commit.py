@@ -6,26 +6,30 @@ checks that every task the group touched still has the last_seq the cache said, 
 then assigns revisions and appends. A stale cache (another replica took the sidecar's
 stream, or an earlier reply was lost) comes back as a CONFLICT carrying the current gates;
 the group is admitted again with them. So a refusal, too, is decided on Redis's state.
+
+Content digests of accepted events go to one string per task (8 bytes per seq, written
+with SETRANGE at the seq's offset); a committed seq's digest never changes, so digests
+fetched for resent seqs before the CAS stay right whatever the CAS decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from execstream.v1 import events_pb2 as events_pb
-from google.protobuf import timestamp_pb2
 
-from execstream_server.domain.admission import Admission, Gate, admission_bug, admit
+from execstream_server.domain.admission import DIGEST_BYTES, Admission, Gate, SeqKey
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.errors import ExecstreamError
 from execstream_server.domain.events import kind_of
 from execstream_server.domain.lifecycle import is_terminal
 from execstream_server.domain.records import CommittedBatch, EventRecord, encode_varint
 from execstream_server.store.base import AppendResult
+from execstream_server.store.group_admission import admit_group, digest_chunks
 from execstream_server.store.group_commit import Submission
-from execstream_server.store.redis_scripts import gate_to_bytes
+from execstream_server.store.redis_scripts import RedisKeys, gate_to_bytes
 
 # ExecutionEvent.revision: field 4, varint (commit.lua appends the same bytes).
 _REVISION_TAG = b"\x20"
@@ -75,14 +79,23 @@ class GroupPlan:
     outcomes: list[tuple[Submission, Admission | ExecstreamError]] = field(default_factory=list)
     expected: dict[str, int] = field(default_factory=dict)
     gates: dict[str, Gate] = field(default_factory=dict)
+    unchecked: set[SeqKey] = field(default_factory=set)
     payloads: list[bytes] = field(default_factory=list)  # accepted events, serialized once
 
     @property
     def event_count(self) -> int:
         return sum(len(o.accepted) for _, o in self.outcomes if isinstance(o, Admission))
 
+    def digest_args(self, keys: RedisKeys) -> tuple[list[str], list[Any]]:
+        """``commit.lua``'s digest KEYS (one per task) and the ARGV that goes with them."""
+        chunks = digest_chunks(self.outcomes)
+        args: list[Any] = [len(chunks)]
+        for chunk in chunks:
+            args += [(chunk.first_seq - 1) * DIGEST_BYTES, bytes(chunk.digests)]
+        return [keys.digests(chunk.task_id) for chunk in chunks], args
+
     def script_args(self) -> list[Any]:
-        """``commit.lua``'s ARGV after known_revision."""
+        """``commit.lua``'s ARGV after known_revision and replica_id, before the digests."""
         args: list[Any] = [len(self.expected)]
         for task_id, last_seq in self.expected.items():
             args += [task_id, last_seq]
@@ -100,30 +113,20 @@ class GroupPlan:
         return args
 
 
-def plan_group(submissions: Sequence[Submission], cache: GateCache, pricer: Pricer) -> GroupPlan:
+def plan_group(
+    submissions: Sequence[Submission],
+    cache: GateCache,
+    pricer: Pricer,
+    digests: Mapping[SeqKey, bytes],
+) -> GroupPlan:
     """Admit each report in order, each seeing the gates the earlier ones left."""
     plan = GroupPlan()
-    overlay = plan.gates
-
-    def lookup(task_id: str) -> Gate | None:
-        return overlay.get(task_id) or cache.get(task_id)
-
-    now = timestamp_pb2.Timestamp()
-    now.GetCurrentTime()
     for sub in submissions:
         for event in sub.events:
             if event.task_id not in plan.expected:
                 plan.expected[event.task_id] = cache.last_seq(event.task_id)
-        try:
-            admission = admit(sub.sidecar_id, sub.events, lookup, pricer, now)
-        except ExecstreamError as exc:
-            plan.outcomes.append((sub, exc))
-            continue
-        except Exception as exc:  # a bug in admission: it touched nothing, refuse the one
-            plan.outcomes.append((sub, admission_bug(exc)))
-            continue
-        overlay.update(admission.gates)
-        plan.outcomes.append((sub, admission))
+    group = admit_group(submissions, cache.get, pricer, digests)
+    plan.outcomes, plan.gates, plan.unchecked = group.outcomes, group.gates, group.unchecked
     return plan
 
 

@@ -35,11 +35,20 @@ class RedisKeys:
     compacted_through: str  # string: events at or below it were trimmed
     replicas: str  # hash: replica_id -> the oldest revision it still needs
     replicas_seen: str  # zset: replica_id -> last heartbeat (ms, Redis clock)
+    log_id: str  # string: the log's identity, set once when the log is created
+    finished: str  # zset: task_id -> the revision of its finished event (digest cleanup)
+    digest_prefix: str  # + task_id: string, 8 bytes of content digest per seq
+
+    def digests(self, task_id: str) -> str:
+        return self.digest_prefix + task_id
 
     @classmethod
     def for_prefix(cls, prefix: str) -> RedisKeys:
         tag = "{" + prefix + "}"
         return cls(
+            log_id=f"{tag}:log_id",
+            finished=f"{tag}:finished",
+            digest_prefix=f"{tag}:digests:",
             revision=f"{tag}:revision",
             log=f"{tag}:log",
             gate_seqs=f"{tag}:gate_seqs",
@@ -135,14 +144,26 @@ class Scripts:
         self._heartbeat = client.register_script(_lua("heartbeat"))
 
     async def commit(
-        self, known_revision: int, replica_id: str, args: Sequence[Any]
+        self,
+        known_revision: int,
+        replica_id: str,
+        args: Sequence[Any],
+        digest_keys: Sequence[str],
+        digest_args: Sequence[Any],
     ) -> CommitReply:
         """Run ``commit.lua``; ``args`` is its ARGV after known_revision and replica_id."""
         keys = self._keys
         with unavailable_on_redis_error("commit"):
             reply = await self._commit(
-                keys=[keys.revision, keys.log, keys.gate_seqs, keys.gates],
-                args=[known_revision, replica_id, *args],
+                keys=[
+                    keys.revision,
+                    keys.log,
+                    keys.gate_seqs,
+                    keys.gates,
+                    keys.finished,
+                    *digest_keys,
+                ],
+                args=[known_revision, replica_id, *args, *digest_args],
             )
         tag = reply[0]
         if tag == b"OK":

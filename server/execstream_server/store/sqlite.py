@@ -18,16 +18,9 @@ from typing import Any
 
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
-from google.protobuf import timestamp_pb2
 
 from execstream_server.config import Retention
-from execstream_server.domain.admission import (
-    Gate,
-    admission_bug,
-    admit,
-    advance_gate,
-    gate_from_state,
-)
+from execstream_server.domain.admission import Gate, SeqKey, advance_gate, gate_from_state
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.errors import (
     ExecstreamError,
@@ -39,6 +32,7 @@ from execstream_server.domain.errors import (
 from execstream_server.domain.events import kind_of
 from execstream_server.domain.records import CommittedBatch, EventRecord
 from execstream_server.store.base import AppendResult, Recovery
+from execstream_server.store.group_admission import admit_checked, digest_at, digest_chunks
 from execstream_server.store.group_commit import Submission, SubmissionQueue
 
 log = logging.getLogger(__name__)
@@ -61,7 +55,20 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS digests (
+    revision  INTEGER PRIMARY KEY,  -- the last revision of the chunk's events
+    task_id   TEXT    NOT NULL,
+    first_seq INTEGER NOT NULL,
+    digests   BLOB    NOT NULL      -- 8 bytes per seq from first_seq on
+);
+CREATE INDEX IF NOT EXISTS digests_by_task ON digests(task_id, first_seq);
 """
+# A file from before digests gets the table at open; its events have none, so their resends
+# are acknowledged as duplicates without comparison (admission.UNKNOWN_DIGEST).
+_DIGEST_SQL = (
+    "SELECT first_seq, digests FROM digests WHERE task_id = ? AND first_seq <= ? "
+    "ORDER BY first_seq DESC LIMIT 1"
+)
 _COMPACT_CHUNK = 50_000
 _READ_SQL = (
     "SELECT revision, task_id, sidecar_id, kind, payload FROM events "
@@ -213,30 +220,17 @@ class SqliteStore:
                 return
 
     async def _commit(self, submissions: list[Submission]) -> None:
-        overlay: dict[str, Gate] = {}
-        gates = self._gates
-
-        def lookup(task_id: str) -> Gate | None:
-            return overlay.get(task_id) or gates.get(task_id)
-
-        now = timestamp_pb2.Timestamp()
-        now.GetCurrentTime()
+        group = await admit_checked(submissions, self._gates.get, self._pricer, self._fetch_digests)
         committed_at = time.time()
         revision = self._revision
         records: list[EventRecord] = []
         events: list[events_pb.ExecutionEvent] = []
         rows: list[tuple[int, str, int, str, int, float, bytes]] = []
         outcomes: list[tuple[Submission, ExecstreamError | AppendResult]] = []
-        for sub in submissions:
-            try:
-                admission = admit(sub.sidecar_id, sub.events, lookup, self._pricer, now)
-            except ExecstreamError as exc:
-                outcomes.append((sub, exc))
+        for sub, admission in group.outcomes:
+            if isinstance(admission, ExecstreamError):
+                outcomes.append((sub, admission))
                 continue
-            except Exception as exc:  # a bug in admission: it touched nothing, refuse the one
-                outcomes.append((sub, admission_bug(exc)))
-                continue
-            overlay.update(admission.gates)
             for event in admission.accepted:
                 revision += 1
                 event.revision = revision
@@ -260,8 +254,12 @@ class SqliteStore:
             )
             outcomes.append((sub, result))
         if rows:
+            chunks = [
+                (c.last_revision, c.task_id, c.first_seq, bytes(c.digests))
+                for c in digest_chunks(group.outcomes)
+            ]
             try:
-                await self._run(self._writer, self._insert_sync, rows)
+                await self._run(self._writer, self._insert_sync, rows, chunks)
             except StoreUnavailableError as exc:
                 if not self._unwritable:  # one line per outage, not one per commit
                     log.error("commits are failing: %s", exc)
@@ -274,7 +272,7 @@ class SqliteStore:
                 log.warning("sqlite store %s takes writes again", self.path)
                 self._unwritable = False
             self._revision = revision
-            gates.update(overlay)
+            self._gates.update(group.gates)
             self._batches.put_nowait(CommittedBatch(records, events))
         for sub, outcome in outcomes:
             if sub.future.done():
@@ -284,11 +282,34 @@ class SqliteStore:
             else:
                 sub.future.set_result(outcome)
 
-    def _insert_sync(self, rows: list[tuple[int, str, int, str, int, float, bytes]]) -> None:
+    async def _fetch_digests(self, keys: set[SeqKey]) -> dict[SeqKey, bytes]:
+        """Committed digests of resent seqs (the duplicate path only)."""
+        found: dict[SeqKey, bytes] = await self._run(self._writer, self._digests_sync, sorted(keys))
+        return found
+
+    def _digests_sync(self, keys: list[SeqKey]) -> dict[SeqKey, bytes]:
+        conn = self._conn()
+        found: dict[SeqKey, bytes] = {}
+        for task_id, seq in keys:
+            row = conn.execute(_DIGEST_SQL, (task_id, seq)).fetchone()
+            if row is not None:
+                found[(task_id, seq)] = digest_at(row[0], row[1], seq)
+        return found
+
+    def _insert_sync(
+        self,
+        rows: list[tuple[int, str, int, str, int, float, bytes]],
+        chunks: list[tuple[int, str, int, bytes]],
+    ) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO events(revision, task_id, seq, sidecar_id, kind, committed_at, "
+                "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.executemany("INSERT INTO digests VALUES (?, ?, ?, ?)", chunks)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
@@ -364,6 +385,7 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             deleted = conn.execute("DELETE FROM events WHERE revision <= ?", (through,)).rowcount
+            conn.execute("DELETE FROM digests WHERE revision <= ?", (through,))
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('compacted_through', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -49,8 +49,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Resend from `expected_seq`. Metadata: `task_id`, `expected_seq`, `last_seq`.
     """
     SEQ_CONFLICT: _ErrorReason.ValueType  # 4
-    """ALREADY_EXISTS: a resent (task, seq) differs from the committed event with that seq;
-    nothing of the report was stored. Metadata: `task_id`, `seq`, `last_seq`.
+    """ALREADY_EXISTS: a resent (task, seq) differs from the committed event with that seq
+    (see ExecutionEvent.seq for what is compared); nothing of the report was stored. The
+    sidecar is reusing a task id for other work (pick a new id) or lost track of what it
+    sent. Metadata: `task_id`, `seq`, `last_seq`.
     """
     TASK_FINISHED: _ErrorReason.ValueType  # 5
     """FAILED_PRECONDITION: the task has finished and accepts no more events.
@@ -133,8 +135,10 @@ SEQ_GAP: ErrorReason.ValueType  # 3
 Resend from `expected_seq`. Metadata: `task_id`, `expected_seq`, `last_seq`.
 """
 SEQ_CONFLICT: ErrorReason.ValueType  # 4
-"""ALREADY_EXISTS: a resent (task, seq) differs from the committed event with that seq;
-nothing of the report was stored. Metadata: `task_id`, `seq`, `last_seq`.
+"""ALREADY_EXISTS: a resent (task, seq) differs from the committed event with that seq
+(see ExecutionEvent.seq for what is compared); nothing of the report was stored. The
+sidecar is reusing a task id for other work (pick a new id) or lost track of what it
+sent. Metadata: `task_id`, `seq`, `last_seq`.
 """
 TASK_FINISHED: ErrorReason.ValueType  # 5
 """FAILED_PRECONDITION: the task has finished and accepts no more events.

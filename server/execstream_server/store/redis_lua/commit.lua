@@ -6,16 +6,22 @@
 -- "<revision>-0" and the revision patched into the payload, and stores the new gates.
 -- Every check comes before the first write: a refused group writes nothing.
 --
+-- It also writes each task's content digests (8 bytes per seq) at their seq's offset and
+-- records finished tasks by revision, so compaction can drop their digests later.
+--
 -- KEYS: 1 revision counter, 2 log stream, 3 gate_seqs (hash task_id -> last_seq),
---       4 gates (hash task_id -> serialized gate)
+--       4 gates (hash task_id -> serialized gate), 5 finished (zset task_id -> revision),
+--       6.. one digest string per task with accepted events (n_chunks of them)
 -- ARGV: known_revision, replica_id (marks the entries this replica wrote),
 --       n_checks, (task_id, expected_last_seq) * n_checks,
 --       n_gates, (task_id, last_seq, gate) * n_gates,
---       n_events, (task_id, sidecar_id, kind, payload) * n_events
+--       n_events, (task_id, sidecar_id, kind, payload) * n_events,
+--       n_chunks, (byte_offset, digests) * n_chunks
 -- Reply: {'OK', first_revision, last_revision}  (first > last when nothing was appended)
 --        {'CONFLICT', task_id, gate_or_empty, ...}  the current gates of the stale tasks
 --        {'LOST', revision}  Redis holds fewer revisions than this replica already saw
-local counter, stream, gate_seqs, gates = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local counter, stream, gate_seqs, gates, finished = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local FINISHED_KIND = '8'  -- EventKind.EVENT_KIND_FINISHED
 
 -- Protobuf base-128 varint; exact for revisions below 2^53.
 local function varint(n)
@@ -74,6 +80,13 @@ for _ = 1, n_events do
     'task_id', task_id, 'sidecar_id', sidecar_id, 'kind', kind, 'ms', committed_ms,
     'replica', replica_id,
     'payload', payload .. '\32' .. varint(revision))
+  if kind == FINISHED_KIND then
+    redis.call('ZADD', finished, string.format('%d', revision), task_id)
+  end
+end
+for c = 1, tonumber(take()) do
+  local offset, digests = tonumber(take()), take()
+  redis.call('SETRANGE', KEYS[5 + c], offset, digests)
 end
 redis.call('SET', counter, string.format('%d', revision))
 for g = 0, n_gates - 1 do

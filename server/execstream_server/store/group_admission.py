@@ -1,0 +1,138 @@
+"""Admission of a whole commit group, shared by the stores, with resent seqs checked.
+
+Each report of a group is admitted in order against the gates the earlier ones left (an
+overlay over the store's gates), and a resent seq is compared with the committed event's
+content digest. Digests are read only when a group holds a duplicate that no earlier
+report of the group explains: ``admit_checked`` fetches those and admits the group again,
+so a group without resends never reads one. Accepted digests are stored per task as one
+byte string of 8 bytes per seq (``DigestChunk``), so a commit writes one chunk per task,
+not one row per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from google.protobuf import timestamp_pb2
+
+from execstream_server.domain.admission import (
+    DIGEST_BYTES,
+    UNKNOWN_DIGEST,
+    Admission,
+    Gate,
+    SeqKey,
+    admission_bug,
+    admit,
+)
+from execstream_server.domain.cost import Pricer
+from execstream_server.domain.errors import ExecstreamError
+from execstream_server.store.group_commit import Submission
+
+Outcome = Admission | ExecstreamError
+FetchDigests = Callable[[set[SeqKey]], Awaitable[Mapping[SeqKey, bytes]]]
+
+
+@dataclass(slots=True)
+class GroupAdmission:
+    """Each report's outcome, the gates after the group, and the digests it still needs."""
+
+    outcomes: list[tuple[Submission, Outcome]] = field(default_factory=list)
+    gates: dict[str, Gate] = field(default_factory=dict)
+    unchecked: set[SeqKey] = field(default_factory=set)
+
+
+def admit_group(
+    submissions: Sequence[Submission],
+    gate_of: Callable[[str], Gate | None],
+    pricer: Pricer,
+    committed_digests: Mapping[SeqKey, bytes],
+) -> GroupAdmission:
+    """Admit each report in order, each seeing what the earlier ones accepted."""
+    group = GroupAdmission()
+    overlay = group.gates
+    accepted_digests: dict[SeqKey, bytes] = {}
+
+    def lookup(task_id: str) -> Gate | None:
+        return overlay.get(task_id) or gate_of(task_id)
+
+    def digest_of(task_id: str, seq: int) -> bytes | None:
+        key = (task_id, seq)
+        found = accepted_digests.get(key)
+        return found if found is not None else committed_digests.get(key)
+
+    now = timestamp_pb2.Timestamp()
+    now.GetCurrentTime()
+    for sub in submissions:
+        try:
+            admission = admit(sub.sidecar_id, sub.events, lookup, pricer, now, digest_of)
+        except ExecstreamError as exc:
+            group.outcomes.append((sub, exc))
+            continue
+        except Exception as exc:  # a bug in admission: it touched nothing, refuse the one
+            group.outcomes.append((sub, admission_bug(exc)))
+            continue
+        overlay.update(admission.gates)
+        for event, digest in zip(admission.accepted, admission.digests, strict=True):
+            accepted_digests[(event.task_id, event.seq)] = digest
+        group.unchecked |= admission.unchecked
+        group.outcomes.append((sub, admission))
+    return group
+
+
+async def admit_checked(
+    submissions: Sequence[Submission],
+    gate_of: Callable[[str], Gate | None],
+    pricer: Pricer,
+    fetch: FetchDigests,
+) -> GroupAdmission:
+    """``admit_group`` until every duplicate was compared (fetching digests as needed).
+
+    Each round fetches digests the previous one lacked; a refused report can change what
+    later reports see, so a round may ask for more, but never for a key twice.
+    """
+    known: dict[SeqKey, bytes] = {}
+    while True:
+        group = admit_group(submissions, gate_of, pricer, known)
+        missing = group.unchecked - known.keys()
+        if not missing:
+            return group
+        fetched = await fetch(missing)
+        for key in missing:
+            known[key] = fetched.get(key, UNKNOWN_DIGEST)
+
+
+@dataclass(slots=True)
+class DigestChunk:
+    """One task's accepted digests of one commit: seqs first_seq.. in order."""
+
+    task_id: str
+    first_seq: int
+    last_revision: int
+    digests: bytearray
+
+
+def digest_chunks(outcomes: Sequence[tuple[Submission, Outcome]]) -> list[DigestChunk]:
+    """The group's accepted digests per task (call after revisions were assigned)."""
+    chunks: dict[str, DigestChunk] = {}
+    for _, outcome in outcomes:
+        if isinstance(outcome, ExecstreamError):
+            continue
+        for event, digest in zip(outcome.accepted, outcome.digests, strict=True):
+            chunk = chunks.get(event.task_id)
+            if chunk is None:
+                chunk = chunks[event.task_id] = DigestChunk(
+                    event.task_id, event.seq, event.revision, bytearray()
+                )
+            chunk.digests += digest
+            chunk.last_revision = event.revision
+    return list(chunks.values())
+
+
+def digest_at(chunk_first_seq: int, chunk: bytes, seq: int) -> bytes:
+    """The digest of ``seq`` in a stored chunk starting at ``chunk_first_seq``."""
+    start = (seq - chunk_first_seq) * DIGEST_BYTES
+    found = chunk[start : start + DIGEST_BYTES] if start >= 0 else b""
+    if len(found) != DIGEST_BYTES or found == bytes(DIGEST_BYTES):
+        return UNKNOWN_DIGEST  # not kept (compacted, older store, or zero padding)
+    return bytes(found)
