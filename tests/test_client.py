@@ -292,8 +292,10 @@ def test_token_and_mtls_options_reach_every_call(
         with pytest.raises(ReportRefused) as refused, client.reporter("sc2") as other:
             other.task("not-mine").started(backend="shell")
         assert refused.value.code == grpc.StatusCode.PERMISSION_DENIED
+        # A sidecar token reads its own tasks' snapshot (to resend from), but cannot watch.
+        assert [t.task_id for t in client.snapshot().tasks] == ["secure-task"]
         with pytest.raises(ServerRefused) as not_a_viewer:
-            client.snapshot()
+            next(iter(client.watch(after_revision=0)))
         assert not_a_viewer.value.code == grpc.StatusCode.PERMISSION_DENIED
     viewer = dataclasses.replace(secure, token=viewer_token)
     with Client(viewer) as client:

@@ -41,7 +41,9 @@ def test_shutdown_ends_watchers_with_a_last_heartbeat_then_unavailable(
     health = health_pb2_grpc.HealthStub(channel)
     watch_health = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE))
     assert next(watch_health).status == health_pb2.HealthCheckResponse.SERVING
-    first = next(iter(call))
+    opening = next(call)
+    assert opening.progress.revision == 0 and not opening.events
+    first = next(call)
     assert len(first.events) == 3
     wait_for(lambda: server.call(lambda: server.engine.hub.watcher_count) == 1)
     server.stop(grace=2)

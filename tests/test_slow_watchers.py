@@ -9,7 +9,7 @@ import grpc
 import pytest
 from execstream.v1 import service_pb2 as service_pb
 
-from .support.helpers import event, report, stub_for
+from .support.helpers import error_details, event, report, stub_for
 from .support.processes import ServerProcess
 
 pytestmark = pytest.mark.server
@@ -83,10 +83,33 @@ def test_watcher_stalled_past_the_write_timeout_is_ended_with_its_resume_revisio
         next(iter(stalled))
         for i in range(1, 800):
             report(stub, "sc", [event(f"t{i}", 1, "stdout", text=CHUNK)])
+        received: list[int] = []
+
+        def read_all() -> None:
+            for message in stalled:
+                received.extend(e.revision for e in message.events)
+                if message.HasField("progress"):
+                    received.append(message.progress.revision)
+
         with pytest.raises(grpc.RpcError) as info:
-            for _ in stalled:
-                pass
+            read_all()
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "resume with after_revision=" in info.value.details()
+        detail = error_details(info.value)["ErrorInfo"]
+        assert detail.reason == "WATCHER_TOO_SLOW"
+        # The last revision the watcher was sent: following it neither repeats nor skips.
+        assert detail.metadata["resume_revision"] == str(max(received))
+        assert max(received) < 800, "the watcher was shed before it could catch up"
+        resumed = stub.WatchExecution(
+            service_pb.WatchExecutionRequest(after_revision=max(received)), timeout=60
+        )
+        for message in resumed:
+            if message.events:
+                assert message.events[0].revision == max(received) + 1
+                break
+        resumed.cancel()
+        log = server.log_text()
+        assert "Traceback" not in log and "ERROR" not in log
+        assert log.count("shed a watcher") == 1
     finally:
         server.kill()

@@ -152,7 +152,9 @@ def test_slow_watcher_catches_up_from_the_log_without_losing_events(
             "sc",
             [event(f"t{i}", 1, "stdout", text=big), event(f"t{i}", 2, "stdout", text=big)],
         )
-    wait_for(lambda: server.call(lambda: server.engine.hub.overflows) > 0)
+    assert server.app.metrics is not None
+    registry = server.app.metrics.registry
+    wait_for(lambda: (registry.get_sample_value("execstream_watch_overflows_total") or 0) > 0)
     got = read_events(call, 400)
     assert [e.revision for e in got] == list(range(1, 401))
 

@@ -98,6 +98,7 @@ class App:
         engine = self.engine
         engine.on_failure.append(self._engine_failed)
         self.metrics.watchers.set_function(lambda: engine.hub.watcher_count)
+        engine.hub.on_overflow = self.metrics.watch_overflows.inc
         limits = config.limits
         options = [
             *SERVER_OPTIONS,

@@ -67,6 +67,7 @@ class Limits:
     watch_max_events_per_response: int = 1024
     watch_max_bytes_per_response: int = 1024 * 1024
     watch_queue_bytes: int = 8 * 1024 * 1024
+    watch_total_bytes: int = 256 * 1024 * 1024
     watch_write_timeout_s: float = 5.0
     max_watchers: int = 10000
     max_streams_per_client: int = 256
@@ -280,7 +281,15 @@ OPTIONS: tuple[Option, ...] = (
         "--watch-queue-bytes",
         "limits.watch_queue_bytes",
         int,
-        "buffered bytes per watcher before it falls back to catching up from the log",
+        "bytes one watcher may hold: its live queue (past it, it catches up from the log) "
+        "or a catch-up page of the log and its responses",
+        1024,
+    ),
+    Option(
+        "--watch-total-bytes",
+        "limits.watch_total_bytes",
+        int,
+        "bytes all catching-up watchers may hold together; past it, catch-ups wait their turn",
         1024,
     ),
     Option(

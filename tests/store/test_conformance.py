@@ -423,3 +423,28 @@ async def test_append_after_close_is_refused(backend: Backend) -> None:
     await store.close()  # idempotent
     with pytest.raises(ShuttingDownError):
         await store.append("sc", [event("a", 1)])
+
+
+async def test_the_log_identity_is_chosen_once_and_kept(backend: Backend) -> None:
+    async with backend.opened() as (store, recovery):
+        first = recovery.log_id
+        assert store.log_id == first and len(first) >= 16
+        await store.append("sc", task_events("a", 1))
+        assert await store.head_revision() == 3
+    async with backend.opened() as (store, recovery):
+        assert recovery.log_id == store.log_id == first
+
+
+async def test_a_byte_bounded_read_returns_at_least_one_event_and_stops_near_the_bound(
+    backend: Backend,
+) -> None:
+    big = "x" * 10_000
+    async with backend.opened() as (store, _):
+        await store.append("sc", [event("a", seq, text=big) for seq in range(1, 41)])
+        one = await store.read(0, limit=100, max_bytes=1)
+        some = await store.read(0, limit=100, max_bytes=95_000)
+        everything = await store.read(0, limit=100)
+    # At least one event; past the bound by at most one small read (8 events).
+    assert one and one[0].revision == 1 and len(one) <= 8
+    assert 5 <= len(some) <= 10, len(some)
+    assert len(everything) == 40

@@ -20,7 +20,12 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import ServerConfig
-from execstream_server.domain.errors import ExecstreamError, ReplicaFailedError
+from execstream_server.domain.errors import (
+    ExecstreamError,
+    ReplicaFailedError,
+    RevisionInFutureError,
+    StoreUnavailableError,
+)
 from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
 from execstream_server.domain.records import CommittedBatch
@@ -63,6 +68,7 @@ class EngineObserver(Protocol):
 class SnapshotPage:
     revision: int
     oldest_revision: int
+    log_id: str
     tasks: list[state_pb.TaskState]
     totals: state_pb.Totals
     next_task_id: str | None
@@ -83,7 +89,11 @@ class Engine:
         self.tasks: dict[str, state_pb.TaskState] = {}
         self._sorted_ids: list[str] = []
         self.totals = TotalsBook()
-        self.hub = Hub(queue_bytes=config.limits.watch_queue_bytes)
+        self.hub = Hub(
+            queue_bytes=config.limits.watch_queue_bytes,
+            total_bytes=config.limits.watch_total_bytes,
+        )
+        self.log_id = ""
         self.revision = 0
         self._observers = list(observers)
         self._dirty: set[str] = set()
@@ -99,6 +109,7 @@ class Engine:
     async def start(self) -> None:
         """Open the store, rebuild state (checkpoint + fold of the events after it), go live."""
         recovery = await self.store.open()
+        self.log_id = recovery.log_id
         for state in recovery.tasks.values():
             self._put(None, state)
         self.revision = recovery.checkpoint_revision
@@ -241,6 +252,25 @@ class Engine:
             )
         self.check_serving()
 
+    async def check_resumable(self, after_revision: int, wait_s: float = 10.0) -> None:
+        """Refuse a resume point beyond the log's head (REVISION_IN_FUTURE).
+
+        A revision another replica committed but this one has not folded yet is waited for,
+        so a watcher moving between replicas is never refused for being ahead of one.
+        """
+        if after_revision <= self.revision:
+            return
+        head = await self.store.head_revision()
+        if after_revision > head:
+            raise RevisionInFutureError(after_revision, head, self.log_id)
+        try:
+            await self.wait_applied(after_revision, wait_s)
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"this replica has not applied revision {after_revision} within {wait_s:g}s "
+                f"(it is at {self.revision}); retry"
+            ) from None
+
     # -- background ----------------------------------------------------------------------
     async def _checkpoint(self) -> None:
         if self.failure is not None:
@@ -320,6 +350,7 @@ class Engine:
         return SnapshotPage(
             revision=self.revision,
             oldest_revision=self.store.oldest_revision,
+            log_id=self.log_id,
             tasks=page,
             totals=self.totals.to_proto(),
             next_task_id=next_id,

@@ -4,13 +4,17 @@
 watcher's bounded queue. A watcher whose queue would pass its byte bound is marked
 ``overflowed`` and its queue dropped: its own handler then catches up from the log and
 rejoins live (``watch.WatchSession``), so a slow reader costs memory up to the bound and
-never delays ingest or the others.
+never delays ingest or the others. Queued batches are shared by every watcher, so live
+watchers together hold at most one queue bound of batches; what each holds on its own is a
+catch-up page, and ``catch_up_budget`` bounds those across all watchers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from execstream_server.domain.records import CommittedBatch
@@ -52,15 +56,64 @@ class Watcher:
         return batches
 
 
+class ByteBudget:
+    """Bytes that watchers may hold at once; a reservation waits until there is room.
+
+    A reservation larger than the whole budget is let through when nothing else is held,
+    so a small budget slows catch-ups down but never stops them.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self.peak = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def waiting(self) -> int:
+        """Reservations waiting for room."""
+        return len(self._waiters)
+
+    def _fits(self, size: int) -> bool:
+        return self.used == 0 or self.used + size <= self.total
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        while not self._fits(size):
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.remove(waiter)
+        self.used += size  # no await since the check: nobody took the room meanwhile
+        self.peak = max(self.peak, self.used)
+        try:
+            yield
+        finally:
+            self.used -= size
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+
 class Hub:
     """Holds the published revision and the watchers; see the module docstring."""
 
-    def __init__(self, *, revision: int = 0, queue_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        *,
+        revision: int = 0,
+        queue_bytes: int = 8 * 1024 * 1024,
+        total_bytes: int = 256 * 1024 * 1024,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self.revision = revision
         self.queue_bytes = queue_bytes
+        self.catch_up_budget = ByteBudget(total_bytes)
         self._watchers: set[Watcher] = set()
         self.closing = False
-        self.overflows = 0
+        self.on_overflow = on_overflow
 
     @property
     def watcher_count(self) -> int:
@@ -94,7 +147,8 @@ class Hub:
                 watcher.overflowed = True
                 watcher.queue.clear()
                 watcher.queued_bytes = 0
-                self.overflows += 1
+                if self.on_overflow is not None:
+                    self.on_overflow()
             else:
                 watcher.queue.append(batch)
                 watcher.queued_bytes += size

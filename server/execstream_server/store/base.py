@@ -27,6 +27,8 @@ class Recovery:
     checkpoint_revision: int
     revision: int
     oldest_revision: int
+    # The log's identity: random, chosen when the log was created, kept with it.
+    log_id: str
 
 
 @dataclass(slots=True)
@@ -53,8 +55,17 @@ class LogStore(Protocol):
     def batches(self) -> AsyncIterator[CommittedBatch]:
         """Committed batches after the revision ``open`` returned, in order, forever."""
 
-    async def read(self, after_revision: int, *, limit: int) -> list[EventRecord]:
-        """Up to ``limit`` events with revision > after_revision; RevisionCompactedError if gone."""
+    async def read(
+        self, after_revision: int, *, limit: int, max_bytes: int | None = None
+    ) -> list[EventRecord]:
+        """Up to ``limit`` events with revision > after_revision; RevisionCompactedError if gone.
+
+        ``max_bytes`` bounds the payload bytes returned (about: a store may pass it by one
+        small read); at least one event comes back when there is one.
+        """
+
+    async def head_revision(self) -> int:
+        """The last revision committed to the log (for a shared log: by any replica)."""
 
     async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
         """Persist task states folded through ``revision`` (bounds the replay at restart)."""
@@ -65,6 +76,10 @@ class LogStore(Protocol):
     @property
     def shared(self) -> bool:
         """True when other replicas write the same log (each counts only its own commits)."""
+
+    @property
+    def log_id(self) -> str:
+        """The log's identity (as ``open`` returned it)."""
 
     @property
     def oldest_revision(self) -> int:

@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 _MAX_CONFLICT_ROUNDS = 16
 _COMPACT_CHUNK = 50_000
 _LOADING_POLL_S = 0.2
+_FIRST_READ_COUNT = 8  # a byte-bounded read asks for more once it knows event sizes
 
 
 def split_store_url(url: str) -> tuple[str, str]:
@@ -116,6 +117,7 @@ class RedisStore:
         self._writer_task: asyncio.Task[None] | None = None
         self._failure: ReplicaFailedError | None = None
         self._closed = False
+        self.log_id = ""
 
     # -- open ----------------------------------------------------------------------------
     def _connect(self, socket_timeout: float, max_connections: int) -> Redis:
@@ -141,7 +143,7 @@ class RedisStore:
         self._client = self._connect(self._command_timeout_s, 64)
         self._scripts = Scripts(self._client, self.keys)
         try:
-            bounds, states = await self._open_when_loaded(self._scripts)
+            bounds, states, self.log_id = await self._open_when_loaded(self._scripts)
         except BaseException:
             await self._client.aclose()
             self._client = None
@@ -170,12 +172,16 @@ class RedisStore:
             len(tasks),
         )
         return Recovery(
-            tasks, bounds.checkpoint_revision, bounds.revision, bounds.compacted_through + 1
+            tasks,
+            bounds.checkpoint_revision,
+            bounds.revision,
+            bounds.compacted_through + 1,
+            self.log_id,
         )
 
     async def _open_when_loaded(
         self, scripts: Scripts
-    ) -> tuple[LogBounds, list[state_pb.TaskState]]:
+    ) -> tuple[LogBounds, list[state_pb.TaskState], str]:
         """Wait out a Redis that is still loading its AOF; fail on anything else.
 
         A replica restarted together with Redis would otherwise exit on ``LOADING`` and
@@ -307,18 +313,43 @@ class RedisStore:
             yield batch
 
     # -- read ----------------------------------------------------------------------------
-    async def read(self, after_revision: int, *, limit: int) -> list[EventRecord]:
+    async def read(
+        self, after_revision: int, *, limit: int, max_bytes: int | None = None
+    ) -> list[EventRecord]:
+        records: list[EventRecord] = []
+        size, largest = 0, 1
+        count = limit if max_bytes is None else min(limit, _FIRST_READ_COUNT)
+        while True:
+            page = await self._read_page(after_revision, count)
+            records += page
+            if len(page) < count or len(records) >= limit or max_bytes is None:
+                return records
+            size += sum(len(r.payload) for r in page)
+            largest = max(largest, *(len(r.payload) for r in page))
+            if size >= max_bytes:
+                return records
+            # Ask for no more than the bytes left allow at the largest size seen so far.
+            count = min(limit - len(records), max(1, (max_bytes - size) // largest))
+            after_revision = page[-1].revision
+
+    async def _read_page(self, after_revision: int, count: int) -> list[EventRecord]:
         assert self._client is not None, "open() first"
         with unavailable_on_redis_error("read"):
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.get(self.keys.compacted_through)
-                pipe.xrange(self.keys.log, min=stream_id(after_revision + 1), max="+", count=limit)
+                pipe.xrange(self.keys.log, min=stream_id(after_revision + 1), max="+", count=count)
                 compacted_raw, entries = await pipe.execute()
         compacted = int(compacted_raw or 0)
         self._compacted_through = max(self._compacted_through, compacted)
         if after_revision < compacted:
             raise RevisionCompactedError(after_revision, compacted + 1)
         return [record_from_entry(entry_id, fields) for entry_id, fields in entries]
+
+    async def head_revision(self) -> int:
+        assert self._client is not None, "open() first"
+        with unavailable_on_redis_error("read the head revision"):
+            raw = await self._client.get(self.keys.revision)
+        return int(raw or 0)
 
     # -- checkpoint and compaction -------------------------------------------------------
     async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:

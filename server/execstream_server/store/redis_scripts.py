@@ -8,6 +8,7 @@ The scripts live in ``redis_lua/*.lua``; each documents its KEYS, ARGV and reply
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -213,10 +214,10 @@ class Scripts:
             )
         return int(deleted), int(compacted)
 
-    async def open(self, replica_id: str) -> tuple[LogBounds, list[state_pb.TaskState]]:
+    async def open(self, replica_id: str) -> tuple[LogBounds, list[state_pb.TaskState], str]:
         keys = self._keys
         with unavailable_on_redis_error("open"):
-            revision, checkpoint, compacted, flat = await self._open(
+            revision, checkpoint, compacted, flat, log_id = await self._open(
                 keys=[
                     keys.revision,
                     keys.checkpoint_revision,
@@ -224,11 +225,13 @@ class Scripts:
                     keys.task_states,
                     keys.replicas,
                     keys.replicas_seen,
+                    keys.log_id,
                 ],
-                args=[replica_id],
+                args=[replica_id, str(uuid.uuid4())],
             )
         states = [state_pb.TaskState.FromString(flat[i]) for i in range(1, len(flat), 2)]
-        return LogBounds(int(revision), int(checkpoint), int(compacted)), states
+        bounds = LogBounds(int(revision), int(checkpoint), int(compacted))
+        return bounds, states, log_id.decode()
 
     async def heartbeat(self, client: Redis, replica_id: str, cursor: int) -> LogBounds:
         """Register ``cursor`` for this replica, over ``client`` (the reader's connection)."""

@@ -31,8 +31,9 @@ from execstream_server.domain.errors import (
 )
 from execstream_server.domain.events import kind_of
 from execstream_server.domain.records import CommittedBatch, EventRecord
+from execstream_server.store import sqlite_meta
 from execstream_server.store.base import AppendResult, Recovery
-from execstream_server.store.group_admission import admit_checked, digest_at, digest_chunks
+from execstream_server.store.group_admission import admit_checked, digest_chunks
 from execstream_server.store.group_commit import Submission, SubmissionQueue
 
 log = logging.getLogger(__name__)
@@ -55,20 +56,7 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS digests (
-    revision  INTEGER PRIMARY KEY,  -- the last revision of the chunk's events
-    task_id   TEXT    NOT NULL,
-    first_seq INTEGER NOT NULL,
-    digests   BLOB    NOT NULL      -- 8 bytes per seq from first_seq on
-);
-CREATE INDEX IF NOT EXISTS digests_by_task ON digests(task_id, first_seq);
 """
-# A file from before digests gets the table at open; its events have none, so their resends
-# are acknowledged as duplicates without comparison (admission.UNKNOWN_DIGEST).
-_DIGEST_SQL = (
-    "SELECT first_seq, digests FROM digests WHERE task_id = ? AND first_seq <= ? "
-    "ORDER BY first_seq DESC LIMIT 1"
-)
 _COMPACT_CHUNK = 50_000
 _READ_SQL = (
     "SELECT revision, task_id, sidecar_id, kind, payload FROM events "
@@ -131,6 +119,7 @@ class SqliteStore:
         self._unwritable = False  # the last commit failed (logged once per outage)
         self._writer_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.log_id = ""
 
     # -- threads -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -153,18 +142,26 @@ class SqliteStore:
             raise StoreUnavailableError(describe_sqlite_error(self.path, exc)) from exc
 
     # -- open ----------------------------------------------------------------------------
-    def _open_sync(self) -> tuple[list[bytes], int, int, int]:
+    def _open_sync(self) -> tuple[list[bytes], int, int, int, str]:
         conn = self._conn()
-        conn.executescript(SCHEMA)
+        conn.executescript(SCHEMA + sqlite_meta.SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            log_id = sqlite_meta.ensure_log_id(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         max_rev = conn.execute("SELECT MAX(revision) FROM events").fetchone()[0] or 0
         checkpoint = int(meta.get("checkpoint_revision", 0))
         compacted = int(meta.get("compacted_through", 0))
         states = [row[0] for row in conn.execute("SELECT state FROM tasks")]
-        return states, checkpoint, compacted, max(max_rev, checkpoint, compacted)
+        return states, checkpoint, compacted, max(max_rev, checkpoint, compacted), log_id
 
     async def open(self) -> Recovery:
-        blobs, checkpoint, compacted, revision = await self._run(self._writer, self._open_sync)
+        opened = await self._run(self._writer, self._open_sync)
+        blobs, checkpoint, compacted, revision, self.log_id = opened
         tasks = {}
         for blob in blobs:
             state = state_pb.TaskState.FromString(blob)
@@ -175,7 +172,7 @@ class SqliteStore:
         await self._replay_gates(checkpoint)
         self._pending = SubmissionQueue(self._max_queued)
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
-        return Recovery(tasks, checkpoint, revision, compacted + 1)
+        return Recovery(tasks, checkpoint, revision, compacted + 1, self.log_id)
 
     async def _replay_gates(self, after: int) -> None:
         """Bring the gates past the checkpoint with the events committed after it."""
@@ -288,13 +285,7 @@ class SqliteStore:
         return found
 
     def _digests_sync(self, keys: list[SeqKey]) -> dict[SeqKey, bytes]:
-        conn = self._conn()
-        found: dict[SeqKey, bytes] = {}
-        for task_id, seq in keys:
-            row = conn.execute(_DIGEST_SQL, (task_id, seq)).fetchone()
-            if row is not None:
-                found[(task_id, seq)] = digest_at(row[0], row[1], seq)
-        return found
+        return sqlite_meta.committed_digests(self._conn(), keys)
 
     def _insert_sync(
         self,
@@ -309,7 +300,7 @@ class SqliteStore:
                 "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            conn.executemany("INSERT INTO digests VALUES (?, ?, ?, ?)", chunks)
+            sqlite_meta.insert_digests(conn, chunks)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
@@ -323,7 +314,9 @@ class SqliteStore:
             yield item
 
     # -- read ----------------------------------------------------------------------------
-    def _read_sync(self, after_revision: int, limit: int) -> tuple[int, list[tuple[Any, ...]]]:
+    def _read_sync(
+        self, after_revision: int, limit: int, max_bytes: int | None
+    ) -> tuple[int, list[tuple[Any, ...]]]:
         conn = self._conn()
         conn.execute("BEGIN")
         try:
@@ -331,12 +324,26 @@ class SqliteStore:
             compacted = int(row[0]) if row else 0
             if after_revision < compacted:
                 return compacted, []
-            return compacted, conn.execute(_READ_SQL, (after_revision, limit)).fetchall()
+            cursor = conn.execute(_READ_SQL, (after_revision, limit))
+            if max_bytes is None:
+                return compacted, cursor.fetchall()
+            rows: list[tuple[Any, ...]] = []
+            size = 0
+            for found in cursor:  # rows are fetched one by one: stop before the bound
+                size += len(found[4])
+                if rows and size > max_bytes:
+                    break
+                rows.append(found)
+            return compacted, rows
         finally:
             conn.execute("COMMIT")
 
-    async def read(self, after_revision: int, *, limit: int) -> list[EventRecord]:
-        compacted, rows = await self._run(self._readers, self._read_sync, after_revision, limit)
+    async def read(
+        self, after_revision: int, *, limit: int, max_bytes: int | None = None
+    ) -> list[EventRecord]:
+        compacted, rows = await self._run(
+            self._readers, self._read_sync, after_revision, limit, max_bytes
+        )
         if after_revision < compacted:
             raise RevisionCompactedError(after_revision, compacted + 1)
         return [EventRecord(*row) for row in rows]
@@ -385,7 +392,7 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             deleted = conn.execute("DELETE FROM events WHERE revision <= ?", (through,)).rowcount
-            conn.execute("DELETE FROM digests WHERE revision <= ?", (through,))
+            sqlite_meta.delete_digests(conn, through)
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('compacted_through', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -414,6 +421,9 @@ class SqliteStore:
 
     @property
     def revision(self) -> int:
+        return self._revision
+
+    async def head_revision(self) -> int:
         return self._revision
 
     # -- close ---------------------------------------------------------------------------

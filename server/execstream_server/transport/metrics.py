@@ -183,6 +183,11 @@ class ServerMetrics:
         for name in ("backend", "model"):
             self.label_overflow.labels(name)
         self.watchers = Gauge("execstream_watchers", "Open WatchExecution streams.", registry=reg)
+        self.watch_overflows = Counter(
+            "execstream_watch_overflows",
+            "Watchers whose live queue passed --watch-queue-bytes (they caught up from the log).",
+            registry=reg,
+        )
         self.revision = Gauge(
             "execstream_log_revision", "Latest revision folded by this server.", registry=reg
         )

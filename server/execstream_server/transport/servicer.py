@@ -258,6 +258,8 @@ class ExecutionServicer:
                 retry_after_s=1.0,
             )
         after = request.after_revision if request.HasField("after_revision") else None
+        if after is not None:
+            await self._engine.check_resumable(after)
         session = WatchSession(
             self._engine.hub,
             self._engine.store,
@@ -265,17 +267,34 @@ class ExecutionServicer:
             after,
             limits=self._limits,
             heartbeat_s=self._config.heartbeat_interval_s,
+            log_id=self._engine.log_id,
         )
+        await self._send_all(session, context)
+
+    async def _send_all(
+        self, session: WatchSession, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        """Write every response; a peer that stops reading past the timeout is shed.
+
+        A timed-out write was already handed to gRPC, which delivers it before the status,
+        so the resume revision is the one that response covers to: what the client has.
+        """
         timeout = self._limits.watch_write_timeout_s
         responses = session.responses()  # an async generator: closed explicitly below
         try:
-            async for response in responses:
+            async for response, through in responses:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for wraps each write in a Task.
                 try:
                     async with asyncio.timeout(timeout):
                         await context.write(response)
                 except TimeoutError:
-                    raise WatcherTooSlowError(session.cursor, timeout) from None
+                    log.info(
+                        "shed a watcher (%s) that read nothing for %gs; it may resume after %d",
+                        context.peer(),
+                        timeout,
+                        through,
+                    )
+                    raise WatcherTooSlowError(through, timeout) from None
         finally:
             with contextlib.suppress(Exception):
                 await responses.aclose()
@@ -329,7 +348,9 @@ class ExecutionServicer:
             after_task_id=decode_page_token(request.page_token),
             owner=owner,
         )
-        snapshot = service_pb.Snapshot(revision=page.revision, oldest_revision=page.oldest_revision)
+        snapshot = service_pb.Snapshot(
+            revision=page.revision, oldest_revision=page.oldest_revision, log_id=page.log_id
+        )
         snapshot.tasks.extend(page.tasks)
         if owner is None:
             snapshot.totals.CopyFrom(page.totals)

@@ -1,8 +1,9 @@
 """Resumable watching: reconnect after a drop and continue exactly after the last revision.
 
-The cursor is the highest revision delivered to the caller, or announced by a heartbeat
-(``Progress``: everything matching the watch up to it was sent). Resuming with
-``after_revision = cursor`` therefore neither repeats nor skips an event.
+The cursor is the highest revision delivered to the caller, or announced by a Progress
+(everything matching the watch up to it was sent). Resuming with ``after_revision =
+cursor`` therefore neither repeats nor skips an event. A live watch learns where it starts
+from the stream's first message, a Progress the server sends at once.
 """
 
 from __future__ import annotations
@@ -66,19 +67,6 @@ class WatchCursor:
         self.needs_relist = False
 
 
-# "Live from now" is pinned to a revision before the stream opens, so a reconnect before the
-# first event or heartbeat still resumes exactly where the watch began.
-_NOW = service_pb.GetSnapshotRequest(page_size=1)
-
-
-def _call(options: ConnectOptions) -> dict[str, object]:
-    return {"metadata": options.metadata, "timeout": 30.0}
-
-
-def _now_revision(snapshot: service_pb.Snapshot) -> int:
-    return snapshot.revision
-
-
 def _failed(
     cursor: WatchCursor, error: grpc.RpcError, target: str, on_relist: OnRelist | None
 ) -> bool:
@@ -109,8 +97,6 @@ def sync_watch(
                 if cursor.needs_relist and on_relist is not None:
                     query = SnapshotQuery(task_ids=cursor.task_ids)
                     cursor.relisted(sync_snapshot(stub, options, query), on_relist)
-                if cursor.revision is None:
-                    cursor.revision = _now_revision(stub.GetSnapshot(_NOW, **_call(options)))
                 for response in stub.WatchExecution(cursor.request(), metadata=options.metadata):
                     attempts.reset()
                     yield from cursor.accept(response)
@@ -140,9 +126,6 @@ async def async_watch(
                 if cursor.needs_relist and on_relist is not None:
                     query = SnapshotQuery(task_ids=cursor.task_ids)
                     cursor.relisted(await async_snapshot(stub, options, query), on_relist)
-                if cursor.revision is None:
-                    now = await stub.GetSnapshot(_NOW, **_call(options))
-                    cursor.revision = _now_revision(now)
                 call = stub.WatchExecution(cursor.request(), metadata=options.metadata)
                 async for response in call:
                     attempts.reset()
