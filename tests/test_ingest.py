@@ -142,3 +142,49 @@ def test_a_resent_seq_with_other_content_is_already_exists_and_stores_nothing(
     )
     state = snapshot(stub).tasks[0]
     assert (state.last_seq, state.output_tail) == (2, "first run\n")
+
+
+def committed_of(error: grpc.RpcError) -> service_pb.ReportProgressResponse:
+    committed: service_pb.ReportProgressResponse = error_details(error)["ReportProgressResponse"]
+    return committed
+
+
+def test_a_refused_stream_tells_what_is_committed_for_every_task_it_touched(stub: Stub) -> None:
+    report(stub, "other", [event("theirs", 1)])
+    report(stub, "sc", [event("old", 1), event("old", 2)])
+    with pytest.raises(grpc.RpcError) as info:
+        report(
+            stub,
+            "sc",
+            [event("a", 1), event("a", 2), event("old", 2), event("old", 3)],
+            [event("b", 1), event("a", 9)],
+        )
+    committed = committed_of(info.value)
+    assert (committed.events_accepted, committed.duplicates, committed.last_revision) == (3, 1, 6)
+    assert [(t.task_id, t.last_seq) for t in committed.tasks] == [("a", 2), ("b", 0), ("old", 3)]
+    with pytest.raises(grpc.RpcError) as denied:
+        report(stub, "sc", [event("mine", 1), event("theirs", 2)])
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    tasks = [(t.task_id, t.last_seq) for t in committed_of(denied.value).tasks]
+    assert tasks == [("mine", 0)], "nothing about another sidecar's task"
+
+
+def test_an_undecodable_report_is_malformed_message_with_what_is_committed(
+    channel: grpc.Channel,
+) -> None:
+    ingest = channel.stream_unary(
+        "/execstream.v1.ExecutionService/ReportProgress",
+        request_serializer=lambda raw: raw,
+        response_deserializer=service_pb.ReportProgressResponse.FromString,
+    )
+    first = service_pb.ProgressReport(sidecar_id="sc", events=[event("t", 1)])
+    with pytest.raises(grpc.RpcError) as info:
+        ingest(iter([first.SerializeToString(), b"\xff\xff\xff"]), timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    detail = error_details(info.value)["ErrorInfo"]
+    assert (detail.reason, dict(detail.metadata)) == (
+        "MALFORMED_MESSAGE",
+        {"message": "execstream.v1.ProgressReport"},
+    )
+    committed = committed_of(info.value)
+    assert [(t.task_id, t.last_seq) for t in committed.tasks] == [("t", 1)]

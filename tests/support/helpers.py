@@ -110,7 +110,10 @@ def collect_watch(
 
 
 def error_details(error: grpc.RpcError) -> dict[str, Any]:
-    """Decode google.rpc details of a failed call: {'ErrorInfo': ..., 'BadRequest': ...}."""
+    """Decode google.rpc details of a failed call: {'ErrorInfo': ..., 'BadRequest': ...}.
+
+    A failed ReportProgress also has 'ReportProgressResponse' (what the stream committed).
+    """
     from google.rpc import error_details_pb2
     from grpc_status import rpc_status
 
@@ -124,6 +127,7 @@ def error_details(error: grpc.RpcError) -> dict[str, Any]:
             error_details_pb2.ErrorInfo,
             error_details_pb2.BadRequest,
             error_details_pb2.RetryInfo,
+            service_pb.ReportProgressResponse,
         ):
             if detail.Is(cls.DESCRIPTOR):
                 message = cls()

@@ -8,7 +8,7 @@ includes batches other replicas wrote. Readers catch up with ``read``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,6 +16,7 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import Retention
+from execstream_server.domain.admission import Gate
 from execstream_server.domain.records import CommittedBatch, EventRecord
 
 
@@ -64,6 +65,12 @@ class LogStore(Protocol):
         small read); at least one event comes back when there is one.
         """
 
+    async def committed_seqs(self, tasks: Mapping[str, str]) -> dict[str, int]:
+        """The committed last seq of each task (task_id -> the sidecar asking).
+
+        0 for a task that does not exist; tasks owned by another sidecar are left out.
+        """
+
     async def head_revision(self) -> int:
         """The last revision committed to the log (for a shared log: by any replica)."""
 
@@ -87,3 +94,17 @@ class LogStore(Protocol):
 
     async def close(self) -> None:
         """Flush and release everything; idempotent."""
+
+
+def committed_seqs(
+    gate_of: Callable[[str], Gate | None], tasks: Mapping[str, str]
+) -> dict[str, int]:
+    """``LogStore.committed_seqs`` over committed gates."""
+    found: dict[str, int] = {}
+    for task_id, sidecar_id in tasks.items():
+        gate = gate_of(task_id)
+        if gate is None:
+            found[task_id] = 0
+        elif gate.owner == sidecar_id:
+            found[task_id] = gate.last_seq
+    return found

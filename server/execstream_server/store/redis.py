@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from execstream.v1 import events_pb2 as events_pb
@@ -43,7 +43,7 @@ from execstream_server.domain.errors import (
     StoreUnavailableError,
 )
 from execstream_server.domain.records import CommittedBatch, EventRecord
-from execstream_server.store.base import AppendResult, Recovery
+from execstream_server.store.base import AppendResult, Recovery, committed_seqs
 from execstream_server.store.group_admission import digest_at
 from execstream_server.store.group_commit import Submission, SubmissionQueue
 from execstream_server.store.redis_commit import GateCache, GroupPlan, plan_group, settle
@@ -52,6 +52,7 @@ from execstream_server.store.redis_scripts import (
     LogBounds,
     RedisKeys,
     Scripts,
+    gate_from_bytes,
     record_from_entry,
     stream_id,
     unavailable_on_redis_error,
@@ -344,6 +345,17 @@ class RedisStore:
         if after_revision < compacted:
             raise RevisionCompactedError(after_revision, compacted + 1)
         return [record_from_entry(entry_id, fields) for entry_id, fields in entries]
+
+    async def committed_seqs(self, tasks: Mapping[str, str]) -> dict[str, int]:
+        assert self._client is not None, "open() first"
+        ids = list(tasks)
+        if not ids:
+            return {}
+        with unavailable_on_redis_error("read gates"):
+            blobs = await self._client.hmget(self.keys.gates, ids)
+        pairs = zip(ids, blobs, strict=True)
+        gates = {t: gate_from_bytes(b) for t, b in pairs if isinstance(b, bytes) and b}
+        return committed_seqs(gates.get, tasks)
 
     async def head_revision(self) -> int:
         assert self._client is not None, "open() first"

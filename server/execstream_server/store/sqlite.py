@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,7 +32,7 @@ from execstream_server.domain.errors import (
 from execstream_server.domain.events import kind_of
 from execstream_server.domain.records import CommittedBatch, EventRecord
 from execstream_server.store import sqlite_meta
-from execstream_server.store.base import AppendResult, Recovery
+from execstream_server.store.base import AppendResult, Recovery, committed_seqs
 from execstream_server.store.group_admission import admit_checked, digest_chunks
 from execstream_server.store.group_commit import Submission, SubmissionQueue
 
@@ -425,6 +425,9 @@ class SqliteStore:
 
     async def head_revision(self) -> int:
         return self._revision
+
+    async def committed_seqs(self, tasks: Mapping[str, str]) -> dict[str, int]:
+        return committed_seqs(self._gates.get, tasks)
 
     # -- close ---------------------------------------------------------------------------
     async def close(self) -> None:

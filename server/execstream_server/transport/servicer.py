@@ -12,11 +12,12 @@ import contextlib
 import hashlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import grpc
 from execstream.v1 import service_pb2 as service_pb
+from google.protobuf.message import Message
 
 from execstream_server.config import ServerConfig
 from execstream_server.domain.engine import Engine
@@ -39,6 +40,7 @@ from execstream_server.domain.watch import WatchSession
 from execstream_server.store.base import AppendResult
 from execstream_server.transport.access import current_principal
 from execstream_server.transport.auth import Role
+from execstream_server.transport.report_tally import ReportTally
 from execstream_server.transport.requests import (
     decode_page_token,
     encode_page_token,
@@ -58,25 +60,6 @@ T = TypeVar("T")
 
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], status: grpc.Status) -> None:
     await context.abort(status.code, status.details, status.trailing_metadata)
-
-
-class _ReportTally:
-    """Sums what one ReportProgress stream got accepted."""
-
-    def __init__(self) -> None:
-        self.response = service_pb.ReportProgressResponse()
-        self.last_seq: dict[str, int] = {}
-
-    def add(self, result: AppendResult) -> None:
-        self.response.events_accepted += result.accepted
-        self.response.duplicates += result.duplicates
-        self.response.last_revision = max(self.response.last_revision, result.last_revision)
-        self.last_seq.update(result.last_seq)
-
-    def finish(self) -> service_pb.ReportProgressResponse:
-        for task_id in sorted(self.last_seq):
-            self.response.tasks.add(task_id=task_id, last_seq=self.last_seq[task_id])
-        return self.response
 
 
 class IngestObserver(Protocol):
@@ -110,19 +93,26 @@ class ExecutionServicer:
         )
 
     async def _guard(
-        self, context: grpc.aio.ServicerContext[Any, Any], work: Awaitable[T]
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        work: Awaitable[T],
+        details: Callable[[], Awaitable[Message]] | None = None,
     ) -> T | None:
-        """Run a handler body and map domain errors to status (the one place that does)."""
+        """Run a handler body and map domain errors to status (the one place that does).
+
+        ``details`` adds a message of the handler's own to the error's status details.
+        """
         try:
             return await work
         except ExecstreamError as exc:
-            await abort_with(context, to_rpc_status(exc))
+            error: ExecstreamError = exc
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception:
             log.exception("internal error")
             error = InternalError("internal error; see the server log")
-            await abort_with(context, to_rpc_status(error))
+        extra = [await details()] if details is not None else []
+        await abort_with(context, to_rpc_status(error, extra))
         return None
 
     # -- ReportProgress ------------------------------------------------------------------
@@ -131,7 +121,13 @@ class ExecutionServicer:
         requests: AsyncIterator[service_pb.ProgressReport],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> service_pb.ReportProgressResponse:
-        result = await self._guard(context, self._ingest(requests, self._token_key(context)))
+        tally = ReportTally()
+
+        async def committed() -> Message:
+            return await tally.committed(self._engine.store)
+
+        work = self._ingest(requests, tally, self._token_key(context))
+        result = await self._guard(context, work, committed)
         assert result is not None
         return result
 
@@ -150,9 +146,11 @@ class ExecutionServicer:
         return ""
 
     async def _ingest(
-        self, requests: AsyncIterator[service_pb.ProgressReport], token_key: str
+        self,
+        requests: AsyncIterator[service_pb.ProgressReport],
+        tally: ReportTally,
+        token_key: str,
     ) -> service_pb.ReportProgressResponse:
-        tally = _ReportTally()
         in_flight: deque[asyncio.Task[AppendResult]] = deque()
         store = self._engine.store
         sizes: deque[int] = deque()
@@ -162,6 +160,7 @@ class ExecutionServicer:
                 try:
                     reject_undecodable(report)
                     validate_report(report, self._limits)
+                    tally.touch(report)
                     self._charge(report, token_key)
                 except ExecstreamError as exc:
                     events = len(getattr(report, "events", ()))
@@ -179,8 +178,9 @@ class ExecutionServicer:
                 await self._settle(in_flight, sizes, tally)
         except BaseException:
             # Let already submitted reports settle so the error reflects a definite state.
-            if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
+            for result in await asyncio.gather(*in_flight, return_exceptions=True):
+                if isinstance(result, AppendResult):
+                    tally.add(result)
             raise
         response = tally.finish()
         if response.last_revision == 0:
@@ -213,7 +213,7 @@ class ExecutionServicer:
         self,
         in_flight: deque[asyncio.Task[AppendResult]],
         sizes: deque[int],
-        tally: _ReportTally,
+        tally: ReportTally,
     ) -> None:
         events = sizes.popleft()
         try:
