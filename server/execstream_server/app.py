@@ -72,6 +72,7 @@ class App:
     metrics: ServerMetrics | None = None
     health: Any = None
     _server: Any = None
+    _servicer: ExecutionServicer | None = None
     _access: AccessInterceptor | None = None
     _metrics_http: MetricsHttpServer | None = None
     _http: HttpServer | None = None
@@ -114,6 +115,7 @@ class App:
         interceptors = [MetricsInterceptor(self.metrics.grpc), access]
         server = grpc.aio.server(options=options, interceptors=interceptors)
         servicer = ExecutionServicer(self.engine, config, observer=self.metrics)
+        self._servicer = servicer
         handlers = (rpc_handlers(servicer),)
         server.add_generic_rpc_handlers(handlers)
         self.health = health.aio.HealthServicer()
@@ -200,8 +202,15 @@ class App:
             await self.health.enter_graceful_shutdown()
         if self.engine is not None:
             self.engine.hub.close()
+        # Streams end with SHUTTING_DOWN (see transport.drain) before gRPC stops: what is
+        # still open after the grace is cancelled by gRPC.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if self._servicer is not None and not await self._servicer.drain.start(grace):
+            log.warning("%d streams still open after the grace", self._servicer.drain.open_streams)
+        left = max(0.0, grace - (loop.time() - started))
         http, self._http = self._http, None
-        await asyncio.gather(server.stop(grace), http.stop() if http else asyncio.sleep(0))
+        await asyncio.gather(server.stop(left), http.stop() if http else asyncio.sleep(0))
         if self.engine is not None:
             await self.engine.stop()
         if self._metrics_http is not None:

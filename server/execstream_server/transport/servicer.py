@@ -40,6 +40,7 @@ from execstream_server.domain.watch import WatchSession
 from execstream_server.store.base import AppendResult
 from execstream_server.transport.access import current_principal
 from execstream_server.transport.auth import Role
+from execstream_server.transport.drain import Drain, EndOfStream
 from execstream_server.transport.report_tally import ReportTally
 from execstream_server.transport.requests import (
     decode_page_token,
@@ -88,6 +89,7 @@ class ExecutionServicer:
         self._config = config
         self._limits = config.limits
         self._observer = observer or _NoObserver()
+        self.drain = Drain()
         self._rate = EventRateLimiter(
             rate=self._limits.sidecar_events_per_second, burst=self._limits.sidecar_burst_events
         )
@@ -127,7 +129,8 @@ class ExecutionServicer:
             return await tally.committed(self._engine.store)
 
         work = self._ingest(requests, tally, self._token_key(context))
-        result = await self._guard(context, work, committed)
+        with self.drain.stream():
+            result = await self._guard(context, work, committed)
         assert result is not None
         return result
 
@@ -155,7 +158,11 @@ class ExecutionServicer:
         store = self._engine.store
         sizes: deque[int] = deque()
         try:
-            async for report in requests:
+            while True:
+                try:
+                    report = await self.drain.next_request(requests)
+                except EndOfStream:
+                    break
                 self._engine.check_serving()
                 try:
                     reject_undecodable(report)
@@ -228,7 +235,8 @@ class ExecutionServicer:
     async def watch_execution(
         self, request: service_pb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
-        await self._guard(context, self._watch(request, context))
+        with self.drain.stream():
+            await self._guard(context, self._watch(request, context))
 
     async def watch_execution_stream(
         self,
@@ -241,7 +249,8 @@ class ExecutionServicer:
             request = await first_request(requests, "execstream.v1.WatchExecutionRequest")
             await self._watch(request, context)
 
-        await self._guard(context, watch())
+        with self.drain.stream():
+            await self._guard(context, watch())
 
     async def _watch(
         self, request: service_pb.WatchExecutionRequest, context: grpc.aio.ServicerContext[Any, Any]
