@@ -319,3 +319,25 @@ def test_stream_caps_count_per_token_not_per_address(
     )
     for call in calls:
         call.cancel()
+
+
+def test_health_list_is_open_and_reflection_v1_needs_a_token(
+    secured: ServerThread, tokens: dict[str, str]
+) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    channel, _ = stub_for(secured.address)
+    health = health_pb2_grpc.HealthStub(channel)
+    assert health.List(health_pb2.HealthListRequest(), timeout=10).statuses
+    call = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    with pytest.raises(grpc.RpcError) as info:
+        next(iter(call(iter([request]), timeout=10)))
+    assert error_details(info.value)["ErrorInfo"].reason == "TOKEN_INVALID"
+    for role in ("sidecar", "viewer", "admin"):
+        answer = next(iter(call(iter([request]), metadata=bearer(tokens[role]), timeout=10)))
+        assert answer.list_services_response.service

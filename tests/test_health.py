@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from execstream.v1 import service_pb2 as service_pb
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -30,6 +33,42 @@ def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
     request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE)
     response = next(iter(stub.ServerReflectionInfo(iter([request]))))
     assert response.file_descriptor_response.file_descriptor_proto
+
+
+def test_health_list_answers_every_service(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    listed = health.List(health_pb2.HealthListRequest(), timeout=10)
+    statuses = {name: answer.status for name, answer in listed.statuses.items()}
+    serving = health_pb2.HealthCheckResponse.SERVING
+    assert statuses == {"": serving, SERVICE: serving}
+
+
+def reflect_v1(channel: grpc.Channel, request: reflection_pb2.ServerReflectionRequest) -> Any:
+    """Call reflection v1 (its messages are v1alpha's, field for field)."""
+    call = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    return next(iter(call(iter([request]), timeout=10)))
+
+
+def test_reflection_v1_lists_and_describes_the_services(channel: grpc.Channel) -> None:
+    listed = reflect_v1(channel, reflection_pb2.ServerReflectionRequest(list_services=""))
+    names = {s.name for s in listed.list_services_response.service}
+    assert names == {
+        SERVICE,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+    for symbol, package in (
+        (SERVICE, "execstream.v1"),
+        ("grpc.reflection.v1.ServerReflection", "grpc.reflection.v1"),
+    ):
+        request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)
+        found = reflect_v1(channel, request).file_descriptor_response.file_descriptor_proto
+        assert package in {descriptor_pb2.FileDescriptorProto.FromString(f).package for f in found}
 
 
 def test_shutdown_ends_watchers_with_a_last_heartbeat_then_unavailable(

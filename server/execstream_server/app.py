@@ -18,7 +18,6 @@ from typing import Any
 import grpc
 from execstream import __version__
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from execstream_server.config import ConfigError, ServerConfig
 from execstream_server.domain.engine import Engine, EngineObserver
@@ -29,6 +28,7 @@ from execstream_server.transport.auth import TokenBook
 from execstream_server.transport.grpc_metrics import MetricsInterceptor
 from execstream_server.transport.http import HttpServer, build_application, tls_context
 from execstream_server.transport.inprocess import MethodRouter
+from execstream_server.transport.introspection import Health, add_reflection
 from execstream_server.transport.metrics import MetricsHttpServer, ServerMetrics
 from execstream_server.transport.ports import (
     SERVER_SOCKET_OPTIONS,
@@ -118,11 +118,9 @@ class App:
         self._servicer = servicer
         handlers = (rpc_handlers(servicer),)
         server.add_generic_rpc_handlers(handlers)
-        self.health = health.aio.HealthServicer()
+        self.health = Health()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        add_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
         self._server = server  # from here on, a failure stops what started (the engine)
         try:
             await self._listen(server, MethodRouter(handlers, interceptors))
