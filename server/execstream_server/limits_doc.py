@@ -42,9 +42,12 @@ FLAG_REFUSALS: dict[str, str] = {
     " `output_tail_truncated`",
     "--max-page-size": f"{_FIELD} `page_size`",
     "--watch-queue-bytes": "nothing: the watcher catches up from the log, then goes live again",
+    "--watch-total-bytes": "nothing: a catch-up waits until other watchers' pages are written"
+    " (live watchers never wait)",
     "--watch-write-timeout": "RESOURCE_EXHAUSTED `WATCHER_TOO_SLOW` with `resume_revision`",
     "--max-watchers": "RESOURCE_EXHAUSTED `LIMIT_EXCEEDED` with RetryInfo",
-    "--max-streams-per-client": "RESOURCE_EXHAUSTED (per token with auth, else per peer address)",
+    "--max-streams-per-client": "RESOURCE_EXHAUSTED `LIMIT_EXCEEDED` (per token with auth, else"
+    " per peer address)",
     "--sidecar-events-per-second": "RESOURCE_EXHAUSTED `RATE_LIMITED` with RetryInfo; every event"
     " counts, per sidecar and per token; a report that finishes a task may borrow one burst",
     "--sidecar-burst-events": "as above: the bucket's size, and the most a finishing report may"

@@ -6,12 +6,17 @@ google.rpc.Status in the `grpc-status-details-bin` trailer with a google.rpc.Err
 whose `domain` is "execstream.v1" and whose `reason` is the name of an ErrorReason
 value below (for example "SEQ_GAP"). Its `metadata` holds the keys listed beside each
 value, all as decimal or plain strings. INVALID_ARGUMENT also carries a
-google.rpc.BadRequest with one field violation per bad field; RESOURCE_EXHAUSTED from a
-rate limit also carries a google.rpc.RetryInfo. The google/rpc protos are vendored
-beside this file, so every generator finds them offline.
+google.rpc.BadRequest with one field violation per bad field; RATE_LIMITED also
+carries a google.rpc.RetryInfo and the `grpc-retry-pushback-ms` trailer (gRPC's own
+pushback, honoured by gRPC clients whose retry policy covers RESOURCE_EXHAUSTED). Every
+error of ReportProgress's handler also carries an execstream.v1.ReportProgressResponse
+(what the stream committed). The google/rpc protos are vendored beside this file, so
+every generator finds them offline.
 
 Statuses that gRPC itself produces before a request reaches execstream (a message over
-the size limit, a deadline, a dropped connection) carry no ErrorInfo.
+the size limit, a deadline, a dropped connection, a call arriving after the server
+stopped listening) carry no ErrorInfo; nor do the standard grpc.health.v1 and
+grpc.reflection services, which answer as their own specifications say.
 """
 
 from google.protobuf import descriptor as _descriptor
@@ -63,7 +68,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Metadata: `task_id`, `last_seq`, `from` and `to` (status names, e.g. RUNNING).
     """
     TASK_OWNED_BY_OTHER_SIDECAR: _ErrorReason.ValueType  # 7
-    """PERMISSION_DENIED: the task was created by another sidecar. Metadata: `task_id`."""
+    """PERMISSION_DENIED: the task was created by another sidecar. Task ids are global, so
+    this says that the id is taken, and nothing else: not the owner, not its seq or
+    state. Metadata: `task_id`.
+    """
     SIDECAR_MISMATCH: _ErrorReason.ValueType  # 8
     """PERMISSION_DENIED: the bearer token is bound to another sidecar id than the report's.
     Metadata: `sidecar_id` (the one claimed).
@@ -93,7 +101,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     after_revision = resume_revision).
     """
     RATE_LIMITED: _ErrorReason.ValueType  # 15
-    """RESOURCE_EXHAUSTED: a rate limit; RetryInfo says when to retry.
+    """RESOURCE_EXHAUSTED: a rate limit; RetryInfo (and the grpc-retry-pushback-ms trailer)
+    says when to retry.
     Metadata: `limit` (the flag's name, e.g. `--sidecar-events-per-second`), `value`.
     """
     LIMIT_EXCEEDED: _ErrorReason.ValueType  # 16
@@ -105,7 +114,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     is down). Retry with backoff; acknowledged events are safe. Metadata: none.
     """
     SHUTTING_DOWN: _ErrorReason.ValueType  # 18
-    """UNAVAILABLE: the server is shutting down. Metadata: `resume_revision` on watches."""
+    """UNAVAILABLE: the server is shutting down; streams open at the stop and streams
+    arriving while it drains end with it. A watch resumes with after_revision =
+    resume_revision on another replica or after the restart; a ReportProgress resends
+    from its ReportProgressResponse detail. Metadata: `resume_revision` on watches.
+    """
     REPLICA_FAILED: _ErrorReason.ValueType  # 19
     """UNAVAILABLE: this replica hit an internal failure and stopped taking work; it is
     NOT_SERVING and about to exit for its supervisor to restart it. Retry on another
@@ -149,7 +162,10 @@ ILLEGAL_TRANSITION: ErrorReason.ValueType  # 6
 Metadata: `task_id`, `last_seq`, `from` and `to` (status names, e.g. RUNNING).
 """
 TASK_OWNED_BY_OTHER_SIDECAR: ErrorReason.ValueType  # 7
-"""PERMISSION_DENIED: the task was created by another sidecar. Metadata: `task_id`."""
+"""PERMISSION_DENIED: the task was created by another sidecar. Task ids are global, so
+this says that the id is taken, and nothing else: not the owner, not its seq or
+state. Metadata: `task_id`.
+"""
 SIDECAR_MISMATCH: ErrorReason.ValueType  # 8
 """PERMISSION_DENIED: the bearer token is bound to another sidecar id than the report's.
 Metadata: `sidecar_id` (the one claimed).
@@ -179,7 +195,8 @@ Metadata: `resume_revision` (the last revision this stream sent: watch again wit
 after_revision = resume_revision).
 """
 RATE_LIMITED: ErrorReason.ValueType  # 15
-"""RESOURCE_EXHAUSTED: a rate limit; RetryInfo says when to retry.
+"""RESOURCE_EXHAUSTED: a rate limit; RetryInfo (and the grpc-retry-pushback-ms trailer)
+says when to retry.
 Metadata: `limit` (the flag's name, e.g. `--sidecar-events-per-second`), `value`.
 """
 LIMIT_EXCEEDED: ErrorReason.ValueType  # 16
@@ -191,7 +208,11 @@ STORE_UNAVAILABLE: ErrorReason.ValueType  # 17
 is down). Retry with backoff; acknowledged events are safe. Metadata: none.
 """
 SHUTTING_DOWN: ErrorReason.ValueType  # 18
-"""UNAVAILABLE: the server is shutting down. Metadata: `resume_revision` on watches."""
+"""UNAVAILABLE: the server is shutting down; streams open at the stop and streams
+arriving while it drains end with it. A watch resumes with after_revision =
+resume_revision on another replica or after the restart; a ReportProgress resends
+from its ReportProgressResponse detail. Metadata: `resume_revision` on watches.
+"""
 REPLICA_FAILED: ErrorReason.ValueType  # 19
 """UNAVAILABLE: this replica hit an internal failure and stopped taking work; it is
 NOT_SERVING and about to exit for its supervisor to restart it. Retry on another

@@ -6,12 +6,17 @@ google.rpc.Status in the `grpc-status-details-bin` trailer with a google.rpc.Err
 whose `domain` is "execstream.v1" and whose `reason` is the name of an ErrorReason
 value below (for example "SEQ_GAP"). Its `metadata` holds the keys listed beside each
 value, all as decimal or plain strings. INVALID_ARGUMENT also carries a
-google.rpc.BadRequest with one field violation per bad field; RESOURCE_EXHAUSTED from a
-rate limit also carries a google.rpc.RetryInfo. The google/rpc protos are vendored
-beside this file, so every generator finds them offline.
+google.rpc.BadRequest with one field violation per bad field; RATE_LIMITED also
+carries a google.rpc.RetryInfo and the `grpc-retry-pushback-ms` trailer (gRPC's own
+pushback, honoured by gRPC clients whose retry policy covers RESOURCE_EXHAUSTED). Every
+error of ReportProgress's handler also carries an execstream.v1.ReportProgressResponse
+(what the stream committed). The google/rpc protos are vendored beside this file, so
+every generator finds them offline.
 
 Statuses that gRPC itself produces before a request reaches execstream (a message over
-the size limit, a deadline, a dropped connection) carry no ErrorInfo.
+the size limit, a deadline, a dropped connection, a call arriving after the server
+stopped listening) carry no ErrorInfo; nor do the standard grpc.health.v1 and
+grpc.reflection services, which answer as their own specifications say.
 """
 
 from collections import abc as _abc

@@ -53,7 +53,7 @@ Global___ProgressReport: _TypeAlias = ProgressReport  # noqa: Y015
 
 @_typing.final
 class TaskAck(_message.Message):
-    """The last accepted seq of one task."""
+    """The last committed seq of one task."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -62,7 +62,7 @@ class TaskAck(_message.Message):
     task_id: _builtins.str
     """The task."""
     last_seq: _builtins.int
-    """Its last accepted seq after this stream."""
+    """Its last committed seq (0: nothing of it is committed). Resend from last_seq + 1."""
     def __init__(
         self,
         *,
@@ -79,7 +79,10 @@ Global___TaskAck: _TypeAlias = TaskAck  # noqa: Y015
 
 @_typing.final
 class ReportProgressResponse(_message.Message):
-    """The answer to a ReportProgress stream."""
+    """The answer to a ReportProgress stream; also packed in the details of every error the
+    stream ends with (there `tasks` lists every task the stream touched, up to 4096, with
+    the seq the store has committed; tasks of another sidecar are left out).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -166,9 +169,10 @@ class Progress(_message.Message):
     Every watch opens with a Progress naming the revision it starts after and the log's
     identity, at once (before any event). A watch that replays (after_revision set) sends
     one Progress with `caught_up` set when the replay has reached the live head; a live
-    watch sets `caught_up` on its first message. Later Progress messages are heartbeats,
-    sent when the stream is idle (every 10 s by default), and the last message before a
-    graceful end.
+    watch, or a replay with nothing to replay, sets `caught_up` on its first message.
+    Later Progress messages are heartbeats, sent when the stream was idle for the
+    server's heartbeat interval (10 s by default, --heartbeat-interval), and the last
+    message before a graceful end (then the status: SHUTTING_DOWN).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -292,8 +296,11 @@ class Snapshot(_message.Message):
     LOG_ID_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     """The state is exactly the fold of events up to this revision. For a gap-free live view,
-    call WatchExecution(after_revision = revision). Later pages may be at a later revision:
-    watch from the smallest and skip events at or below each task's last_revision.
+    call WatchExecution(after_revision = revision). Pages are not pinned: each is read at
+    the revision it carries, so later pages may be at later revisions. To follow a paged
+    snapshot exactly, watch from the smallest page revision and skip, for each listed
+    task, the events at or below its last_revision; a task created between pages whose
+    id sorts into an earlier page is not listed, and all its events come in the watch.
     """
     next_page_token: _builtins.str
     """Pass as page_token for the next page; empty on the last page."""
@@ -309,7 +316,9 @@ class Snapshot(_message.Message):
 
     @_builtins.property
     def totals(self) -> _state_pb2.Totals:
-        """Totals over every task (not just this page or filter), at `revision`."""
+        """Totals over every task (not just this page or filter), at `revision`. Unset for a
+        sidecar token, which may only read its own tasks.
+        """
 
     def __init__(
         self,

@@ -40,22 +40,31 @@ class ExecutionServiceStub:
 
     Each ProgressReport is all-or-nothing: if any of its events is refused, none of that
     message's events is stored and the stream ends with the error; events of earlier
-    messages stay committed. Errors: INVALID_ARGUMENT (a malformed event; details carry
-    google.rpc.BadRequest), FAILED_PRECONDITION (a seq gap: ErrorInfo reason SEQ_GAP with
-    the expected seq; an event after the task finished: TASK_FINISHED), PERMISSION_DENIED
-    (another sidecar's task), RESOURCE_EXHAUSTED (limits), UNAVAILABLE (storage down or
-    the server shutting down: resend from the snapshot's last_seq).
+    messages stay committed. Errors (ErrorInfo reasons in errors.proto): INVALID_ARGUMENT
+    (INVALID_FIELD with google.rpc.BadRequest, MALFORMED_MESSAGE), FAILED_PRECONDITION
+    (SEQ_GAP, TASK_FINISHED, ILLEGAL_TRANSITION), ALREADY_EXISTS (SEQ_CONFLICT: a resent
+    seq with other content), PERMISSION_DENIED (TASK_OWNED_BY_OTHER_SIDECAR,
+    SIDECAR_MISMATCH), RESOURCE_EXHAUSTED (RATE_LIMITED), UNAVAILABLE (STORE_UNAVAILABLE,
+    SHUTTING_DOWN). Every error this RPC's handler sends also carries, in the
+    google.rpc.Status details, a ReportProgressResponse: what the stream got committed
+    and, for each task it touched (the refused report's included), the committed
+    last_seq, so the sidecar resends from last_seq + 1 without another call.
     """
     WatchExecution: _grpc.UnaryStreamMultiCallable[_service_pb2.WatchExecutionRequest, _service_pb2.WatchExecutionResponse]
     """Watch events as they are committed, optionally replaying from a revision first.
-    Errors: OUT_OF_RANGE when after_revision is older than the retained history (ErrorInfo
-    reason REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot),
-    RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the revision
-    to resume after), UNAVAILABLE when the server shuts down (resume after the last
-    revision received).
+    The stream opens at once with a Progress (see Progress for the stream's shape).
+    Errors: OUT_OF_RANGE when after_revision is older than the retained history
+    (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
+    beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
+    RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
+    revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
+    when the server shuts down (SHUTTING_DOWN with the revision to resume after).
     """
     GetSnapshot: _grpc.UnaryUnaryMultiCallable[_service_pb2.GetSnapshotRequest, _service_pb2.Snapshot]
-    """The state of tasks and the totals, exactly the fold of the log up to `revision`."""
+    """The state of tasks and the totals, exactly the fold of the log up to `revision`.
+    With a sidecar token it lists only the tasks that sidecar created, and no totals, so
+    a sidecar can read its tasks' last_seq to resend from.
+    """
 
 @_typing.type_check_only
 class ExecutionServiceAsyncStub(ExecutionServiceStub):
@@ -69,22 +78,31 @@ class ExecutionServiceAsyncStub(ExecutionServiceStub):
 
     Each ProgressReport is all-or-nothing: if any of its events is refused, none of that
     message's events is stored and the stream ends with the error; events of earlier
-    messages stay committed. Errors: INVALID_ARGUMENT (a malformed event; details carry
-    google.rpc.BadRequest), FAILED_PRECONDITION (a seq gap: ErrorInfo reason SEQ_GAP with
-    the expected seq; an event after the task finished: TASK_FINISHED), PERMISSION_DENIED
-    (another sidecar's task), RESOURCE_EXHAUSTED (limits), UNAVAILABLE (storage down or
-    the server shutting down: resend from the snapshot's last_seq).
+    messages stay committed. Errors (ErrorInfo reasons in errors.proto): INVALID_ARGUMENT
+    (INVALID_FIELD with google.rpc.BadRequest, MALFORMED_MESSAGE), FAILED_PRECONDITION
+    (SEQ_GAP, TASK_FINISHED, ILLEGAL_TRANSITION), ALREADY_EXISTS (SEQ_CONFLICT: a resent
+    seq with other content), PERMISSION_DENIED (TASK_OWNED_BY_OTHER_SIDECAR,
+    SIDECAR_MISMATCH), RESOURCE_EXHAUSTED (RATE_LIMITED), UNAVAILABLE (STORE_UNAVAILABLE,
+    SHUTTING_DOWN). Every error this RPC's handler sends also carries, in the
+    google.rpc.Status details, a ReportProgressResponse: what the stream got committed
+    and, for each task it touched (the refused report's included), the committed
+    last_seq, so the sidecar resends from last_seq + 1 without another call.
     """
     WatchExecution: _aio.UnaryStreamMultiCallable[_service_pb2.WatchExecutionRequest, _service_pb2.WatchExecutionResponse]  # type: ignore[assignment]
     """Watch events as they are committed, optionally replaying from a revision first.
-    Errors: OUT_OF_RANGE when after_revision is older than the retained history (ErrorInfo
-    reason REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot),
-    RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the revision
-    to resume after), UNAVAILABLE when the server shuts down (resume after the last
-    revision received).
+    The stream opens at once with a Progress (see Progress for the stream's shape).
+    Errors: OUT_OF_RANGE when after_revision is older than the retained history
+    (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
+    beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
+    RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
+    revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
+    when the server shuts down (SHUTTING_DOWN with the revision to resume after).
     """
     GetSnapshot: _aio.UnaryUnaryMultiCallable[_service_pb2.GetSnapshotRequest, _service_pb2.Snapshot]  # type: ignore[assignment]
-    """The state of tasks and the totals, exactly the fold of the log up to `revision`."""
+    """The state of tasks and the totals, exactly the fold of the log up to `revision`.
+    With a sidecar token it lists only the tasks that sidecar created, and no totals, so
+    a sidecar can read its tasks' last_seq to resend from.
+    """
 
 class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
     """The execution progress hub."""
@@ -101,11 +119,15 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Each ProgressReport is all-or-nothing: if any of its events is refused, none of that
         message's events is stored and the stream ends with the error; events of earlier
-        messages stay committed. Errors: INVALID_ARGUMENT (a malformed event; details carry
-        google.rpc.BadRequest), FAILED_PRECONDITION (a seq gap: ErrorInfo reason SEQ_GAP with
-        the expected seq; an event after the task finished: TASK_FINISHED), PERMISSION_DENIED
-        (another sidecar's task), RESOURCE_EXHAUSTED (limits), UNAVAILABLE (storage down or
-        the server shutting down: resend from the snapshot's last_seq).
+        messages stay committed. Errors (ErrorInfo reasons in errors.proto): INVALID_ARGUMENT
+        (INVALID_FIELD with google.rpc.BadRequest, MALFORMED_MESSAGE), FAILED_PRECONDITION
+        (SEQ_GAP, TASK_FINISHED, ILLEGAL_TRANSITION), ALREADY_EXISTS (SEQ_CONFLICT: a resent
+        seq with other content), PERMISSION_DENIED (TASK_OWNED_BY_OTHER_SIDECAR,
+        SIDECAR_MISMATCH), RESOURCE_EXHAUSTED (RATE_LIMITED), UNAVAILABLE (STORE_UNAVAILABLE,
+        SHUTTING_DOWN). Every error this RPC's handler sends also carries, in the
+        google.rpc.Status details, a ReportProgressResponse: what the stream got committed
+        and, for each task it touched (the refused report's included), the committed
+        last_seq, so the sidecar resends from last_seq + 1 without another call.
         """
 
     @_abc_1.abstractmethod
@@ -115,11 +137,13 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_service_pb2.WatchExecutionResponse], _abc.AsyncIterator[_service_pb2.WatchExecutionResponse]]:
         """Watch events as they are committed, optionally replaying from a revision first.
-        Errors: OUT_OF_RANGE when after_revision is older than the retained history (ErrorInfo
-        reason REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot),
-        RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the revision
-        to resume after), UNAVAILABLE when the server shuts down (resume after the last
-        revision received).
+        The stream opens at once with a Progress (see Progress for the stream's shape).
+        Errors: OUT_OF_RANGE when after_revision is older than the retained history
+        (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
+        beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
+        RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
+        revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
+        when the server shuts down (SHUTTING_DOWN with the revision to resume after).
         """
 
     @_abc_1.abstractmethod
@@ -128,6 +152,9 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _service_pb2.GetSnapshotRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_service_pb2.Snapshot, _abc.Awaitable[_service_pb2.Snapshot]]:
-        """The state of tasks and the totals, exactly the fold of the log up to `revision`."""
+        """The state of tasks and the totals, exactly the fold of the log up to `revision`.
+        With a sidecar token it lists only the tasks that sidecar created, and no totals, so
+        a sidecar can read its tasks' last_seq to resend from.
+        """
 
 def add_ExecutionServiceServicer_to_server(servicer: ExecutionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
