@@ -84,10 +84,17 @@ describe('a real execstream server', () => {
   test('a duplicate seq is acknowledged and not stored again', async () => {
     const stdout = (seq, text) => ({ taskId: 'dup-task', seq, stdout: { text } });
     await client.report('node-sidecar', [stdout(1, 'one'), stdout(2, 'two')]);
-    const again = await client.report('node-sidecar', [stdout(2, 'two again')]);
+    const again = await client.report('node-sidecar', [stdout(2, 'two')]);
     assert.equal(again.duplicates, 1);
     assert.equal(again.eventsAccepted, 0);
     assert.deepEqual(again.tasks, [{ taskId: 'dup-task', lastSeq: 2 }]);
+    await assert.rejects(
+      client.report('node-sidecar', [stdout(2, 'other content')]),
+      (error) => {
+        assert.ok(error instanceof ReportRefused);
+        assert.equal(codeName(error.code), 'ALREADY_EXISTS');
+        return true;
+      });
     await client.report('node-sidecar',
       [{ taskId: 'dup-task', seq: 3, finished: { outcome: 'OUTCOME_SUCCEEDED' } }]);
 
