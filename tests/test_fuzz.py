@@ -85,6 +85,7 @@ EXPECTED = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.ALREADY_EXISTS,  # a generated resend of a seq with other content
     grpc.StatusCode.PERMISSION_DENIED,
 }
 
