@@ -71,15 +71,24 @@ def content_digest(event: events_pb.ExecutionEvent) -> bytes:
     ``sidecar_id`` (the server's; ownership is checked apart), and task_id and seq (the key).
     """
     body = event.WhichOneof("body") or ""
-    part = getattr(event, body) if body else None
-    if part is not None and body in _COST_BODIES and part.HasField("cost"):
+    key = (body, event.attempt or 1)
+    head = _HEADS.get(key)
+    if head is None:
+        head = _HEADS[key] = b"%d %s " % (key[1], body.encode())
+    if not body:
+        return hashlib.blake2b(head, digest_size=DIGEST_BYTES).digest()
+    part = getattr(event, body)
+    if body in _COST_BODIES and part.HasField("cost"):
         bare = type(part)()
         bare.CopyFrom(part)
         bare.ClearField("cost")
         part = bare
-    data = part.SerializeToString(deterministic=True) if part is not None else b""
-    head = b"%d %s " % (event.attempt or 1, body.encode())
+    data = part.SerializeToString(deterministic=True)
     return hashlib.blake2b(head + data, digest_size=DIGEST_BYTES).digest()
+
+
+# The digest's prefix per (body, attempt): a handful of kinds, and attempts are few.
+_HEADS: dict[tuple[str, int], bytes] = {}
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from execstream.v1 import events_pb2 as events_pb
 from google.protobuf import timestamp_pb2
 
 from execstream_server.domain.admission import (
@@ -109,24 +110,30 @@ class DigestChunk:
     task_id: str
     first_seq: int
     last_revision: int
-    digests: bytearray
+    digests: bytes
 
 
 def digest_chunks(outcomes: Sequence[tuple[Submission, Outcome]]) -> list[DigestChunk]:
     """The group's accepted digests per task (call after revisions were assigned)."""
-    chunks: dict[str, DigestChunk] = {}
+    parts: dict[str, list[bytes]] = {}
+    first: dict[str, events_pb.ExecutionEvent] = {}
+    last: dict[str, events_pb.ExecutionEvent] = {}
     for _, outcome in outcomes:
         if isinstance(outcome, ExecstreamError):
             continue
         for event, digest in zip(outcome.accepted, outcome.digests, strict=True):
-            chunk = chunks.get(event.task_id)
-            if chunk is None:
-                chunk = chunks[event.task_id] = DigestChunk(
-                    event.task_id, event.seq, event.revision, bytearray()
-                )
-            chunk.digests += digest
-            chunk.last_revision = event.revision
-    return list(chunks.values())
+            task_id = event.task_id
+            found = parts.get(task_id)
+            if found is None:
+                parts[task_id] = [digest]
+                first[task_id] = event
+            else:
+                found.append(digest)
+            last[task_id] = event
+    return [
+        DigestChunk(task_id, first[task_id].seq, last[task_id].revision, b"".join(digests))
+        for task_id, digests in parts.items()
+    ]
 
 
 def digest_at(chunk_first_seq: int, chunk: bytes, seq: int) -> bytes:

@@ -91,7 +91,7 @@ class GroupPlan:
         chunks = digest_chunks(self.outcomes)
         args: list[Any] = [len(chunks)]
         for chunk in chunks:
-            args += [(chunk.first_seq - 1) * DIGEST_BYTES, bytes(chunk.digests)]
+            args += [(chunk.first_seq - 1) * DIGEST_BYTES, chunk.digests]
         return [keys.digests(chunk.task_id) for chunk in chunks], args
 
     def script_args(self) -> list[Any]:

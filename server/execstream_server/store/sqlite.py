@@ -252,7 +252,7 @@ class SqliteStore:
             outcomes.append((sub, result))
         if rows:
             chunks = [
-                (c.last_revision, c.task_id, c.first_seq, bytes(c.digests))
+                (c.last_revision, c.task_id, c.first_seq, c.digests)
                 for c in digest_chunks(group.outcomes)
             ]
             try:
