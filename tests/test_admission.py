@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from execstream.v1 import events_pb2 as events_pb
-from execstream_server.domain.admission import Admission, Gate, admit, content_digest
+from execstream_server.domain.admission import Admission, Gate, admit
+from execstream_server.domain.digests import content_digest
 from execstream_server.domain.errors import (
     IllegalTransitionError,
     OwnershipError,

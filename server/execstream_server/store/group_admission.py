@@ -17,16 +17,9 @@ from dataclasses import dataclass, field
 from execstream.v1 import events_pb2 as events_pb
 from google.protobuf import timestamp_pb2
 
-from execstream_server.domain.admission import (
-    DIGEST_BYTES,
-    UNKNOWN_DIGEST,
-    Admission,
-    Gate,
-    SeqKey,
-    admission_bug,
-    admit,
-)
+from execstream_server.domain.admission import Admission, Gate, admission_bug, admit
 from execstream_server.domain.cost import Pricer
+from execstream_server.domain.digests import DIGEST_BYTES, UNKNOWN_DIGEST, SeqKey
 from execstream_server.domain.errors import ExecstreamError
 from execstream_server.store.group_commit import Submission
 

@@ -33,8 +33,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError
 
 from execstream_server.config import ConfigError, Retention
-from execstream_server.domain.admission import DIGEST_BYTES, SeqKey
 from execstream_server.domain.cost import Pricer
+from execstream_server.domain.digests import DIGEST_BYTES, SeqKey
 from execstream_server.domain.errors import (
     ExecstreamError,
     ReplicaFailedError,

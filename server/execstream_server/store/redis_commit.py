@@ -20,8 +20,9 @@ from typing import Any
 
 from execstream.v1 import events_pb2 as events_pb
 
-from execstream_server.domain.admission import DIGEST_BYTES, Admission, Gate, SeqKey
+from execstream_server.domain.admission import Admission, Gate
 from execstream_server.domain.cost import Pricer
+from execstream_server.domain.digests import DIGEST_BYTES, SeqKey
 from execstream_server.domain.errors import ExecstreamError
 from execstream_server.domain.events import kind_of
 from execstream_server.domain.lifecycle import is_terminal

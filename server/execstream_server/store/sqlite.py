@@ -20,8 +20,9 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import Retention
-from execstream_server.domain.admission import Gate, SeqKey, advance_gate, gate_from_state
+from execstream_server.domain.admission import Gate, advance_gate, gate_from_state
 from execstream_server.domain.cost import Pricer
+from execstream_server.domain.digests import SeqKey
 from execstream_server.domain.errors import (
     ExecstreamError,
     ReplicaFailedError,

@@ -15,7 +15,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 
-from execstream_server.domain.admission import SeqKey
+from execstream_server.domain.digests import SeqKey
 from execstream_server.store.group_admission import digest_at
 
 SCHEMA = """
