@@ -88,18 +88,19 @@ def test_open_streams_end_with_shutting_down_and_where_to_resume(
 def test_streams_arriving_while_the_server_drains_are_refused_with_shutting_down(
     server_factory: Callable[..., ServerThread],
 ) -> None:
-    # A watcher that stops reading holds the drain open until its write times out; streams
-    # that arrive meanwhile reach the handlers, which refuse them.
+    # A watcher that stops reading holds the drain open (until the test cancels it: its
+    # write timeout is longer than the test); streams that arrive meanwhile reach the
+    # handlers, which refuse them.
     server = server_factory(
-        shutdown_grace_s=20, limits={"watch_write_timeout_s": 4.0, "max_message_bytes": 2**22}
+        shutdown_grace_s=60, limits={"watch_write_timeout_s": 60.0, "max_message_bytes": 2**22}
     )
     channel, stub = stub_for(server.address)
-    for i in range(40):
-        report(stub, "sc", [event(f"big{i}", 1, text="x" * 60_000)])
+    for i in range(0, 160, 8):  # ~10 MB of history: more than gRPC buffers for a reader
+        report(stub, "sc", [event(f"big{j}", 1, text="x" * 60_000) for j in range(i, i + 8)])
     stalled = stub.WatchExecution(service_pb.WatchExecutionRequest(after_revision=0), timeout=60)
     next(stalled)
     wait_for(lambda: server.call(lambda: server.engine.hub.watcher_count) == 1)
-    stopping = threading.Thread(target=server.stop, kwargs={"grace": 20})
+    stopping = threading.Thread(target=server.stop, kwargs={"grace": 60})
     stopping.start()
     health = health_pb2_grpc.HealthStub(channel)
     serving = health_pb2.HealthCheckResponse.SERVING
@@ -112,5 +113,6 @@ def test_streams_arriving_while_the_server_drains_are_refused_with_shutting_down
     with pytest.raises(grpc.RpcError) as report_refused:
         report(stub, "sc", [event("late", 1)])
     assert shutting_down(report_refused.value) == {}
-    stalled.cancel()
-    stopping.join(30)
+    stalled.cancel()  # the drain ends, and the server stops
+    stopping.join(60)
+    assert not stopping.is_alive()
