@@ -190,22 +190,28 @@ class App:
                 task.add_done_callback(self._health_updates.discard)
         self.failed.set()
 
+    async def drain(self, grace: float) -> None:
+        """The first half of a stop: NOT_SERVING, then every stream ends with SHUTTING_DOWN.
+
+        Streams that arrive from now on are refused the same way (see transport.drain);
+        what is still open after ``grace`` is left to gRPC, which cancels it.
+        """
+        with contextlib.suppress(Exception):
+            await self.health.enter_graceful_shutdown()
+        if self.engine is not None:
+            self.engine.hub.close()
+        if self._servicer is not None and not await self._servicer.drain.start(grace):
+            log.warning("%d streams still open after the grace", self._servicer.drain.open_streams)
+
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop; idempotent."""
         server, self._server = self._server, None
         if server is None:
             return
         grace = self.config.shutdown_grace_s if grace is None else grace
-        with contextlib.suppress(Exception):
-            await self.health.enter_graceful_shutdown()
-        if self.engine is not None:
-            self.engine.hub.close()
-        # Streams end with SHUTTING_DOWN (see transport.drain) before gRPC stops: what is
-        # still open after the grace is cancelled by gRPC.
         loop = asyncio.get_running_loop()
         started = loop.time()
-        if self._servicer is not None and not await self._servicer.drain.start(grace):
-            log.warning("%d streams still open after the grace", self._servicer.drain.open_streams)
+        await self.drain(grace)
         left = max(0.0, grace - (loop.time() - started))
         http, self._http = self._http, None
         await asyncio.gather(server.stop(left), http.stop() if http else asyncio.sleep(0))
