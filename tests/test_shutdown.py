@@ -104,3 +104,11 @@ def test_streams_arriving_while_the_server_drains_are_refused_with_shutting_down
     committed = error_details(report_refused.value)["ReportProgressResponse"]
     assert [(t.task_id, t.last_seq) for t in committed.tasks] == []
     assert server.call(lambda: server.engine.revision) == 3, "nothing of it was stored"
+
+
+async def test_a_drain_with_no_open_stream_is_done_at_once_even_with_no_grace() -> None:
+    from execstream_server.transport.drain import Drain
+
+    drain = Drain()
+    assert await drain.start(0.0), "nothing open: nothing left after the grace"
+    assert drain.draining

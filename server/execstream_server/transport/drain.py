@@ -77,6 +77,8 @@ class Drain:
         for task in list(self._reading):
             self._woken.add(task)
             task.cancel()
+        if not self._open:
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), grace_s)
         except TimeoutError:
