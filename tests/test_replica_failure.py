@@ -209,6 +209,8 @@ def faulty_server(db: Path) -> ChildProcess:
         str(db),
         "--metrics-port",
         "0",
+        "--http-port",
+        "0",
     ]
     return ChildProcess(args, port, db.parent / f"faulty-{port}.log")
 
