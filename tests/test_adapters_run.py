@@ -25,7 +25,7 @@ from .support.llm_fakes import (
     openai_usage,
 )
 
-FAST = RetryPolicy(max_retries=2, base_delay_s=0.001, max_delay_s=0.01)
+FAST = RetryPolicy(max_retries=2, initial=0.001, maximum=0.01)
 
 
 @dataclasses.dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 
 import grpc
@@ -13,12 +13,21 @@ from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .backoff import Backoff
-from .errors import translate
+from .errors import ExecstreamError, ReportRefused, status_of, translate, unreachable
 from .options import ConnectOptions
 from .reporter import DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BATCH, AsyncReporter
 from .snapshot import SnapshotQuery, async_snapshot, sync_snapshot
 from .sync_reporter import Reporter
-from .watch import OnRelist, WatchCursor, async_watch, sync_watch
+from .watch import AsyncWatch, OnRelist, ServerTraits, Watch, WatchCursor
+
+# A single ReportProgress call is bounded like a reporter's: it returns after a commit.
+_REPORT_TIMEOUT = 30.0
+
+
+def _report_error(target: str, error: grpc.RpcError) -> ExecstreamError:
+    if status_of(error).code == grpc.StatusCode.UNAVAILABLE:
+        return unreachable(target, error)
+    return ReportRefused(status_of(error))
 
 
 class Client:
@@ -28,6 +37,7 @@ class Client:
         self.options = options or ConnectOptions.from_env(**kwargs)
         self._channel = self.options.channel()
         self._stub = service_pb2_grpc.ExecutionServiceStub(self._channel)
+        self._traits = ServerTraits()
 
     def __enter__(self) -> Client:
         return self
@@ -75,19 +85,44 @@ class Client:
         sidecar_ids: Sequence[str] = (),
         kinds: Sequence[events_pb.EventKind.ValueType] = (),
         after_revision: int | None = None,
+        log_id: str = "",
         on_relist: OnRelist | None = None,
         backoff: Backoff | None = None,
-    ) -> Iterator[events_pb.ExecutionEvent]:
+    ) -> Watch:
         """Events in revision order, forever; reconnects and resumes with no gap or duplicate.
 
-        ``after_revision`` None watches live from now, 0 replays everything retained. When the
-        resume point was compacted away, raises ``ResyncRequired``, or, given ``on_relist``,
-        passes it a fresh snapshot and continues from that snapshot's revision.
+        ``after_revision`` None watches live from now, 0 replays everything retained; pass the
+        snapshot's ``log_id`` with its revision so a replaced store is noticed. When the watch
+        cannot resume (compacted away, a revision in the future, another log) it raises
+        ``ResyncRequired``, or, given ``on_relist``, passes that a fresh snapshot and
+        continues from the snapshot's revision.
         """
         cursor = WatchCursor(
-            task_ids=task_ids, sidecar_ids=sidecar_ids, kinds=kinds, after_revision=after_revision
+            task_ids=task_ids,
+            sidecar_ids=sidecar_ids,
+            kinds=kinds,
+            after_revision=after_revision,
+            log_id=log_id,
+            traits=self._traits,
         )
-        return sync_watch(self.options, cursor, backoff=backoff or Backoff(), on_relist=on_relist)
+        return Watch(self.options, cursor, backoff=backoff or Backoff(), on_relist=on_relist)
+
+    def report(
+        self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
+    ) -> service_pb.ReportProgressResponse:
+        """One ReportProgress call with events numbered by the caller, not retried.
+
+        For sidecars that keep their own seqs; a refusal raises ``ReportRefused`` with the
+        server's reason (``SEQ_GAP``, ``SEQ_CONFLICT``, ...) and metadata.
+        """
+        report = service_pb.ProgressReport(sidecar_id=sidecar_id, events=events)
+        try:
+            response: service_pb.ReportProgressResponse = self._stub.ReportProgress(
+                iter([report]), metadata=self.options.metadata, timeout=_REPORT_TIMEOUT
+            )
+            return response
+        except grpc.RpcError as error:
+            raise _report_error(self.options.target, error) from None
 
     def reporter(
         self,
@@ -114,6 +149,7 @@ class AsyncClient:
         self.options = options or ConnectOptions.from_env(**kwargs)
         self._channel = self.options.aio_channel()
         self._stub = service_pb2_grpc.ExecutionServiceStub(self._channel)
+        self._traits = ServerTraits()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -161,14 +197,33 @@ class AsyncClient:
         sidecar_ids: Sequence[str] = (),
         kinds: Sequence[events_pb.EventKind.ValueType] = (),
         after_revision: int | None = None,
+        log_id: str = "",
         on_relist: OnRelist | None = None,
         backoff: Backoff | None = None,
-    ) -> AsyncIterator[events_pb.ExecutionEvent]:
+    ) -> AsyncWatch:
         """As ``Client.watch``, as an async iterator."""
         cursor = WatchCursor(
-            task_ids=task_ids, sidecar_ids=sidecar_ids, kinds=kinds, after_revision=after_revision
+            task_ids=task_ids,
+            sidecar_ids=sidecar_ids,
+            kinds=kinds,
+            after_revision=after_revision,
+            log_id=log_id,
+            traits=self._traits,
         )
-        return async_watch(self.options, cursor, backoff=backoff or Backoff(), on_relist=on_relist)
+        return AsyncWatch(self.options, cursor, backoff=backoff or Backoff(), on_relist=on_relist)
+
+    async def report(
+        self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
+    ) -> service_pb.ReportProgressResponse:
+        """As ``Client.report``."""
+        report = service_pb.ProgressReport(sidecar_id=sidecar_id, events=events)
+        try:
+            answer: service_pb.ReportProgressResponse = await self._stub.ReportProgress(
+                iter([report]), metadata=self.options.metadata, timeout=_REPORT_TIMEOUT
+            )
+            return answer
+        except grpc.aio.AioRpcError as error:
+            raise _report_error(self.options.target, error) from None
 
     def reporter(
         self,

@@ -13,6 +13,8 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
+from .service_config import service_config_json
+
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 # Keepalive pings notice a dead server behind a silent network path (a watcher could otherwise
@@ -77,7 +79,13 @@ class ConnectOptions:
         )
 
     def _options(self) -> list[tuple[str, int | str]]:
-        options: list[tuple[str, int | str]] = list(_CHANNEL_OPTIONS)
+        # The shared retry table: grpc retries single calls (a snapshot page, a report)
+        # on the codes it lists, with its backoff.
+        options: list[tuple[str, int | str]] = [
+            *_CHANNEL_OPTIONS,
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", service_config_json()),
+        ]
         if self.server_name:
             options.append(("grpc.ssl_target_name_override", self.server_name))
         return options

@@ -21,9 +21,10 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
-from .backoff import PERMANENT, Backoff
-from .errors import ExecstreamError, ReportRefused, code_of, details_of, translate, unreachable
+from .backoff import Attempts, Backoff
+from .errors import ExecstreamError, ReportRefused, status_of, translate, unreachable
 from .options import ConnectOptions
+from .retrying import Action, decide
 from .snapshot import SnapshotQuery, async_snapshot
 from .task import TaskReporter
 
@@ -232,11 +233,7 @@ class AsyncReporter:
                     self._messages(batch), metadata=self.options.metadata, timeout=_RPC_TIMEOUT
                 )
             except grpc.aio.AioRpcError as error:
-                # Resending is always safe (the server skips seqs it has), so only an answer
-                # about the events themselves or our credentials ends the reporter.
-                if code_of(error) in PERMANENT:
-                    raise ReportRefused(code_of(error), details_of(error)) from None
-                delay = attempts.next_delay()
+                delay = self._retry_delay(attempts, error)
                 if delay is None:
                     raise unreachable(self.options.target, error) from None
                 await asyncio.sleep(delay)
@@ -248,6 +245,21 @@ class AsyncReporter:
             self.stored += response.events_accepted
             self.duplicates += response.duplicates
             return
+
+    def _retry_delay(self, attempts: Attempts, error: grpc.aio.AioRpcError) -> float | None:
+        """The wait before resending after ``error``; raise when resending cannot help.
+
+        The shared rules (``retrying``) decide, with one addition: this call's own deadline
+        passing is a lost answer, not the caller's deadline, and resending is safe (the
+        server skips the seqs it has).
+        """
+        status = status_of(error)
+        decision = decide("ReportProgress", status)
+        if status.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return attempts.next_delay()
+        if decision.action is not Action.RETRY:
+            raise ReportRefused(status) from None
+        return attempts.next_delay(at_least=decision.wait)
 
     def _settle(self, count: int) -> None:
         self.committed += count
