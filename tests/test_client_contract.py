@@ -42,6 +42,9 @@ def test_a_seq_gap_is_refused_with_its_reason_and_expected_seq(client: Client) -
     assert refused.value.status.domain == "execstream.v1"
     assert refused.value.metadata["expected_seq"] == "1"
     assert refused.value.metadata["task_id"] == "gap"
+    committed = refused.value.status.committed
+    assert committed is not None
+    assert [(t.task_id, t.last_seq) for t in committed.tasks] == [("gap", 0)]
 
 
 def test_a_resend_with_other_content_is_a_seq_conflict(client: Client) -> None:

@@ -8,10 +8,14 @@
 //
 // Every refusal carries the google.rpc.Status details of the `grpc-status-details-bin`
 // trailer, decoded once into StatusDetails: the ErrorInfo reason (an ErrorReason name from
-// errors.proto) and metadata, the BadRequest field violations and the RetryInfo delay.
+// errors.proto) and metadata, the BadRequest field violations, the RetryInfo delay, and for a
+// refused ReportProgress the ReportProgressResponse of what is committed.
 import { Code, ConnectError } from '@connectrpc/connect';
 import { durationMs } from '@bufbuild/protobuf/wkt';
 import { Code as RpcCode } from './gen/google/rpc/code_pb.js';
+import {
+  type ReportProgressResponse, ReportProgressResponseSchema,
+} from './gen/execstream/v1/service_pb.js';
 import {
   BadRequestSchema, ErrorInfoSchema, RetryInfoSchema,
 } from './gen/google/rpc/error_details_pb.js';
@@ -35,6 +39,8 @@ export interface StatusDetails {
   readonly fieldViolations: readonly FieldViolation[];
   /** RetryInfo: how long the server asks us to wait, if it said. */
   readonly retryDelayMs: number | null;
+  /** A refused ReportProgress: what the stream got committed, and each task's last seq. */
+  readonly committed: ReportProgressResponse | null;
 }
 
 /** The gRPC name of a status number, e.g. 9 -> "FAILED_PRECONDITION". */
@@ -78,6 +84,7 @@ export function statusOf(error: ConnectError): StatusDetails {
   const [info] = error.findDetails(ErrorInfoSchema);
   const violations = error.findDetails(BadRequestSchema).flatMap((bad) => bad.fieldViolations);
   const [retry] = error.findDetails(RetryInfoSchema);
+  const [committed] = error.findDetails(ReportProgressResponseSchema);
   return Object.freeze({
     code: callCode(error),
     message: error.rawMessage,
@@ -86,6 +93,7 @@ export function statusOf(error: ConnectError): StatusDetails {
     metadata: Object.freeze({ ...(info?.metadata ?? {}) }),
     fieldViolations: violations.map(({ field, description }) => ({ field, description })),
     retryDelayMs: retry?.retryDelay ? durationMs(retry.retryDelay) : null,
+    committed: committed ?? null,
   });
 }
 

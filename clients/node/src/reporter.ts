@@ -179,7 +179,7 @@ export class Reporter {
         const delay = this.retryDelayMs(attempts, error);
         if (delay === null) throw unreachable(this.target, error);
         await sleep(delay);
-        await this.dropCommitted();
+        await this.dropCommitted(isCallError(error) ? statusOf(error).committed : null);
       }
     }
   }
@@ -196,12 +196,15 @@ export class Reporter {
     return attempts.nextDelayMs(decision.waitMs);
   }
 
-  /** After a broken stream: forget pending events the server committed before it broke. */
-  private async dropCommitted(): Promise<void> {
+  /** After a broken stream: forget pending events the server committed before it broke. A
+   * refusal says what is committed per task (`told`); a stream that broke without a word is
+   * asked a snapshot instead. */
+  private async dropCommitted(told: ReportProgressResponse | null): Promise<void> {
     const taskIds = [...new Set(this.pending.map((event) => event.taskId))];
+    const toldSeqs = new Map((told?.tasks ?? []).map((ack) => [ack.taskId, ack.lastSeq]));
     let last: Map<string, bigint>;
     try {
-      last = await this.lastSeqs(taskIds);
+      last = taskIds.every((id) => toldSeqs.has(id)) ? toldSeqs : await this.lastSeqs(taskIds);
     } catch (error) {
       if (!isCallError(error)) throw error;
       return; // still down: the resend's dedupe covers it

@@ -83,6 +83,8 @@ describe('a real execstream server', () => {
       assert.equal(error.status.domain, 'execstream.v1');
       assert.equal(error.metadata.expected_seq, '1');
       assert.equal(error.metadata.task_id, 'ts-task-2');
+      assert.deepEqual(error.status.committed?.tasks.map((t) => [t.taskId, t.lastSeq]),
+        [['ts-task-2', 0n]]);
       return true;
     });
   });

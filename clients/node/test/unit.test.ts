@@ -16,7 +16,7 @@ import {
 
 const status = (fields: Partial<StatusDetails>): StatusDetails => ({
   code: 'UNKNOWN', message: '', reason: '', domain: 'execstream.v1', metadata: {},
-  fieldViolations: [], retryDelayMs: null, ...fields,
+  fieldViolations: [], retryDelayMs: null, committed: null, ...fields,
 });
 
 describe('the shared retry table', () => {

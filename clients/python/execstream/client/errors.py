@@ -8,8 +8,9 @@
 
 Every refusal carries the decoded ``google.rpc.Status`` details from the
 ``grpc-status-details-bin`` trailer as ``StatusDetails``: the ``ErrorInfo`` reason (a name
-of ``ErrorReason`` in errors.proto) and metadata, ``BadRequest`` field violations, and the
-``RetryInfo`` delay.
+of ``ErrorReason`` in errors.proto) and metadata, ``BadRequest`` field violations, the
+``RetryInfo`` delay, and for a refused ReportProgress the ``ReportProgressResponse`` of what
+is committed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Iterable, Mapping
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+
+from execstream.v1 import service_pb2 as service_pb
 
 DOMAIN = "execstream.v1"
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -43,6 +46,8 @@ class StatusDetails:
     metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
     field_violations: tuple[FieldViolation, ...] = ()
     retry_delay: float | None = None  # RetryInfo: seconds the server asks us to wait
+    # A refused ReportProgress: what the stream got committed, and each task's last seq.
+    committed: service_pb.ReportProgressResponse | None = None
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
@@ -60,6 +65,7 @@ def _unpack(status: StatusDetails, details: Iterable[object]) -> StatusDetails:
     info = error_details_pb2.ErrorInfo()
     bad = error_details_pb2.BadRequest()
     retry = error_details_pb2.RetryInfo()
+    committed = service_pb.ReportProgressResponse()
     for packed in details:
         if packed.Is(info.DESCRIPTOR):  # type: ignore[attr-defined]
             packed.Unpack(info)  # type: ignore[attr-defined]
@@ -75,6 +81,9 @@ def _unpack(status: StatusDetails, details: Iterable[object]) -> StatusDetails:
             status = dataclasses.replace(
                 status, retry_delay=retry.retry_delay.ToNanoseconds() / 1e9
             )
+        elif packed.Is(committed.DESCRIPTOR):  # type: ignore[attr-defined]
+            packed.Unpack(committed)  # type: ignore[attr-defined]
+            status = dataclasses.replace(status, committed=committed)
     return status
 
 

@@ -237,7 +237,7 @@ class AsyncReporter:
                 if delay is None:
                     raise unreachable(self.options.target, error) from None
                 await asyncio.sleep(delay)
-                await self._drop_committed()
+                await self._drop_committed(status_of(error).committed)
                 continue  # nothing left when the lost answer was for a committed batch
             del self._pending[: len(batch)]
             self._settle(len(batch))
@@ -266,13 +266,21 @@ class AsyncReporter:
         self._settled += count
         self._progress.set()
 
-    async def _drop_committed(self) -> None:
-        """After a broken stream: forget pending events the server committed before it broke."""
+    async def _drop_committed(self, told: service_pb.ReportProgressResponse | None) -> None:
+        """After a broken stream: forget pending events the server committed before it broke.
+
+        A refusal says what is committed per task (``told``); a stream that broke without a
+        word is asked a snapshot instead.
+        """
         task_ids = sorted({event.task_id for event in self._pending})
+        told_seqs = {ack.task_id: ack.last_seq for ack in told.tasks} if told else {}
         try:
-            last = await self.last_seqs(task_ids)
+            if set(task_ids) <= set(told_seqs):
+                last = told_seqs
+            else:
+                last = await self.last_seqs(task_ids)
         except grpc.aio.AioRpcError:
-            return  # still down (or a sidecar-only token): the resend's dedupe covers it
+            return  # still down: the resend's dedupe covers it
         kept = [e for e in self._pending if e.seq > last.get(e.task_id, 0)]
         dropped = len(self._pending) - len(kept)
         self._pending[:] = kept
