@@ -52,6 +52,11 @@ def test_unavailable_is_retried() -> None:
     assert decide("WatchExecution", status(grpc.StatusCode.UNAVAILABLE)).action is Action.RETRY
 
 
+def test_a_stream_reset_under_the_call_is_retried_like_unavailable() -> None:
+    # The client never decides about its own cancellations: CANCELLED is RST_STREAM CANCEL.
+    assert decide("ReportProgress", status(grpc.StatusCode.CANCELLED)).action is Action.RETRY
+
+
 def test_a_rate_limit_waits_at_least_what_retry_info_asks() -> None:
     limited = status(grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED", retry_delay=2.5)
     decision = decide("ReportProgress", limited)

@@ -55,9 +55,9 @@ export function isCallError(error: unknown): error is ConnectError {
 
 // Node errors that mean the connection went away under a call. gRPC names that UNAVAILABLE
 // (grpc-go, grpc-java and grpcio all do); the Node transport reports a reset connection as
-// ABORTED, and the streams of a session that died as CANCELLED (RST_STREAM CANCEL), neither
-// of which is retried, so the client names both as gRPC does. The client never passes its own
-// cancellations through here: a watch that was cancelled ends quietly before.
+// ABORTED, and closes the streams of a session that died (a server gone, a failed TLS
+// handshake) with CANCEL, so the client names both as gRPC does: a server it cannot reach.
+// The client never passes its own cancellations through here (a cancelled watch ends first).
 const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ECONNABORTED',
   'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_INVALID_SESSION',
   'ERR_STREAM_PREMATURE_CLOSE']);

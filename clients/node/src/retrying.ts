@@ -10,6 +10,8 @@
 //   resume_revision;
 // - RESOURCE_EXHAUSTED without a reason (gRPC's own "message too large"): never again;
 // - OUT_OF_RANGE on a watch: re-list (a snapshot), never a blind retry;
+// - CANCELLED: the client never decides about a call it cancelled itself, so this is a stream
+//   reset under it (RST_STREAM CANCEL from a server going away or a proxy): as UNAVAILABLE;
 // - anything else: stop and raise.
 import type { StatusDetails } from './errors.js';
 import { type Method, retryPolicy } from './service_config.js';
@@ -23,7 +25,9 @@ export type Decision =
   | { readonly action: 'stop' };
 
 export function decide(method: Method, status: StatusDetails): Decision {
-  if (retryPolicy(method).retryableCodes.has(status.code)) return { action: 'retry', waitMs: 0 };
+  if (retryPolicy(method).retryableCodes.has(status.code) || status.code === 'CANCELLED') {
+    return { action: 'retry', waitMs: 0 };
+  }
   if (status.code === 'RESOURCE_EXHAUSTED') {
     if (RETRY_REASONS.has(status.reason)) {
       return { action: 'retry', waitMs: status.retryDelayMs ?? 0 };

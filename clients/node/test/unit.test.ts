@@ -43,6 +43,10 @@ describe('the reason rules', () => {
     }
   });
 
+  test('a stream reset under the call (CANCELLED) is retried like UNAVAILABLE', () => {
+    assert.equal(decide('ReportProgress', status({ code: 'CANCELLED' })).action, 'retry');
+  });
+
   test('a rate limit waits at least what RetryInfo asks', () => {
     const decision = decide('ReportProgress',
       status({ code: 'RESOURCE_EXHAUSTED', reason: 'RATE_LIMITED', retryDelayMs: 2500 }));

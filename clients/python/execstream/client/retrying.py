@@ -11,6 +11,8 @@ here (docs/api.md, "Retrying", says why each one holds):
   ``resume_revision``;
 - RESOURCE_EXHAUSTED without a reason (gRPC's own "message too large"): never again;
 - OUT_OF_RANGE on a watch: re-list (a snapshot), never a blind retry;
+- CANCELLED: the client never decides about a call it cancelled itself, so this is a stream
+  reset under it (RST_STREAM CANCEL from a server going away or a proxy): as UNAVAILABLE;
 - anything else: stop and raise.
 """
 
@@ -43,7 +45,7 @@ class Decision:
 
 def decide(method: str, status: StatusDetails) -> Decision:
     """The rule for ``status`` from a call of ``method`` (e.g. ``"WatchExecution"``)."""
-    if status.code in retry_policy(method).retryable:
+    if status.code in retry_policy(method).retryable or status.code == grpc.StatusCode.CANCELLED:
         return Decision(Action.RETRY)
     if status.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         if status.reason in _RETRY_REASONS:
