@@ -50,7 +50,7 @@ export const ProgressReportSchema: GenMessage<ProgressReport> = /*@__PURE__*/
   messageDesc(file_execstream_v1_service, 0);
 
 /**
- * The last accepted seq of one task.
+ * The last committed seq of one task.
  *
  * @generated from message execstream.v1.TaskAck
  */
@@ -63,7 +63,7 @@ export type TaskAck = Message<"execstream.v1.TaskAck"> & {
   taskId: string;
 
   /**
-   * Its last accepted seq after this stream.
+   * Its last committed seq (0: nothing of it is committed). Resend from last_seq + 1.
    *
    * @generated from field: uint64 last_seq = 2;
    */
@@ -78,7 +78,9 @@ export const TaskAckSchema: GenMessage<TaskAck> = /*@__PURE__*/
   messageDesc(file_execstream_v1_service, 1);
 
 /**
- * The answer to a ReportProgress stream.
+ * The answer to a ReportProgress stream; also packed in the details of every error the
+ * stream ends with (there `tasks` lists every task the stream touched, up to 4096, with
+ * the seq the store has committed; tasks of another sidecar are left out).
  *
  * @generated from message execstream.v1.ReportProgressResponse
  */
@@ -169,9 +171,10 @@ export const WatchExecutionRequestSchema: GenMessage<WatchExecutionRequest> = /*
  * Every watch opens with a Progress naming the revision it starts after and the log's
  * identity, at once (before any event). A watch that replays (after_revision set) sends
  * one Progress with `caught_up` set when the replay has reached the live head; a live
- * watch sets `caught_up` on its first message. Later Progress messages are heartbeats,
- * sent when the stream is idle (every 10 s by default), and the last message before a
- * graceful end.
+ * watch, or a replay with nothing to replay, sets `caught_up` on its first message.
+ * Later Progress messages are heartbeats, sent when the stream was idle for the
+ * server's heartbeat interval (10 s by default, --heartbeat-interval), and the last
+ * message before a graceful end (then the status: SHUTTING_DOWN).
  *
  * @generated from message execstream.v1.Progress
  */
@@ -294,8 +297,11 @@ export const GetSnapshotRequestSchema: GenMessage<GetSnapshotRequest> = /*@__PUR
 export type Snapshot = Message<"execstream.v1.Snapshot"> & {
   /**
    * The state is exactly the fold of events up to this revision. For a gap-free live view,
-   * call WatchExecution(after_revision = revision). Later pages may be at a later revision:
-   * watch from the smallest and skip events at or below each task's last_revision.
+   * call WatchExecution(after_revision = revision). Pages are not pinned: each is read at
+   * the revision it carries, so later pages may be at later revisions. To follow a paged
+   * snapshot exactly, watch from the smallest page revision and skip, for each listed
+   * task, the events at or below its last_revision; a task created between pages whose
+   * id sorts into an earlier page is not listed, and all its events come in the watch.
    *
    * @generated from field: uint64 revision = 1;
    */
@@ -309,7 +315,8 @@ export type Snapshot = Message<"execstream.v1.Snapshot"> & {
   tasks: TaskState[];
 
   /**
-   * Totals over every task (not just this page or filter), at `revision`.
+   * Totals over every task (not just this page or filter), at `revision`. Unset for a
+   * sidecar token, which may only read its own tasks.
    *
    * @generated from field: execstream.v1.Totals totals = 3;
    */
@@ -358,11 +365,15 @@ export const ExecutionService: GenService<{
    *
    * Each ProgressReport is all-or-nothing: if any of its events is refused, none of that
    * message's events is stored and the stream ends with the error; events of earlier
-   * messages stay committed. Errors: INVALID_ARGUMENT (a malformed event; details carry
-   * google.rpc.BadRequest), FAILED_PRECONDITION (a seq gap: ErrorInfo reason SEQ_GAP with
-   * the expected seq; an event after the task finished: TASK_FINISHED), PERMISSION_DENIED
-   * (another sidecar's task), RESOURCE_EXHAUSTED (limits), UNAVAILABLE (storage down or
-   * the server shutting down: resend from the snapshot's last_seq).
+   * messages stay committed. Errors (ErrorInfo reasons in errors.proto): INVALID_ARGUMENT
+   * (INVALID_FIELD with google.rpc.BadRequest, MALFORMED_MESSAGE), FAILED_PRECONDITION
+   * (SEQ_GAP, TASK_FINISHED, ILLEGAL_TRANSITION), ALREADY_EXISTS (SEQ_CONFLICT: a resent
+   * seq with other content), PERMISSION_DENIED (TASK_OWNED_BY_OTHER_SIDECAR,
+   * SIDECAR_MISMATCH), RESOURCE_EXHAUSTED (RATE_LIMITED), UNAVAILABLE (STORE_UNAVAILABLE,
+   * SHUTTING_DOWN). Every error this RPC's handler sends also carries, in the
+   * google.rpc.Status details, a ReportProgressResponse: what the stream got committed
+   * and, for each task it touched (the refused report's included), the committed
+   * last_seq, so the sidecar resends from last_seq + 1 without another call.
    *
    * @generated from rpc execstream.v1.ExecutionService.ReportProgress
    */
@@ -373,11 +384,13 @@ export const ExecutionService: GenService<{
   },
   /**
    * Watch events as they are committed, optionally replaying from a revision first.
-   * Errors: OUT_OF_RANGE when after_revision is older than the retained history (ErrorInfo
-   * reason REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot),
-   * RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the revision
-   * to resume after), UNAVAILABLE when the server shuts down (resume after the last
-   * revision received).
+   * The stream opens at once with a Progress (see Progress for the stream's shape).
+   * Errors: OUT_OF_RANGE when after_revision is older than the retained history
+   * (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
+   * beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
+   * RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
+   * revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
+   * when the server shuts down (SHUTTING_DOWN with the revision to resume after).
    *
    * @generated from rpc execstream.v1.ExecutionService.WatchExecution
    */
@@ -388,6 +401,8 @@ export const ExecutionService: GenService<{
   },
   /**
    * The state of tasks and the totals, exactly the fold of the log up to `revision`.
+   * With a sidecar token it lists only the tasks that sidecar created, and no totals, so
+   * a sidecar can read its tasks' last_seq to resend from.
    *
    * @generated from rpc execstream.v1.ExecutionService.GetSnapshot
    */
