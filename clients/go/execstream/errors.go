@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,6 +26,7 @@ const Domain = "execstream.v1"
 type Error struct {
 	Code       codes.Code
 	Message    string
+	Domain     string // the ErrorInfo domain: Domain, or "" when there was no ErrorInfo
 	Reason     execstreamv1.ErrorReason
 	ReasonName string            // the reason as sent, even one this client does not know
 	Metadata   map[string]string // ErrorInfo metadata; the keys are listed in errors.proto
@@ -39,6 +41,10 @@ func (e *Error) Error() string {
 	}
 	return fmt.Sprintf("execstream: %s (%s): %s", e.Code, e.ReasonName, e.Message)
 }
+
+// CodeName is the status code as gRPC names it everywhere ("FAILED_PRECONDITION"); Go's
+// codes.Code.String() says "FailedPrecondition".
+func (e *Error) CodeName() string { return rpccode.Code_name[int32(e.Code)] }
 
 // GRPCStatus makes status.Code and status.FromError work on an *Error.
 func (e *Error) GRPCStatus() *status.Status { return e.status }
@@ -85,7 +91,7 @@ func DecodeError(err error) *Error {
 			if detail.GetDomain() != Domain || decoded.ReasonName != "" {
 				continue
 			}
-			decoded.ReasonName = detail.GetReason()
+			decoded.Domain, decoded.ReasonName = detail.GetDomain(), detail.GetReason()
 			decoded.Reason = execstreamv1.ErrorReason(execstreamv1.ErrorReason_value[detail.GetReason()])
 			for key, value := range detail.GetMetadata() {
 				decoded.Metadata[key] = value

@@ -157,17 +157,32 @@ func (r *Reporter) recover(ctx context.Context, tries *attempts, err error) erro
 	return nil
 }
 
-// send streams batch (in messages of maxBatch events) and waits for the commit.
 func (r *Reporter) send(ctx context.Context, batch []*execstreamv1.ExecutionEvent) (*execstreamv1.ReportProgressResponse, error) {
+	return report(ctx, r.client, r.sidecarID, batch, r.maxBatch)
+}
+
+// Report is one ReportProgress call with events exactly as given (seqs included: nothing
+// is numbered, nothing is resent), in messages of DefaultMaxBatch events. It returns the
+// server's response once the events are committed, or its refusal, decoded by DecodeError.
+func Report(ctx context.Context, client execstreamv1.ExecutionServiceClient, sidecarID string, events []*execstreamv1.ExecutionEvent) (*execstreamv1.ReportProgressResponse, error) {
+	response, err := report(ctx, client, sidecarID, events, DefaultMaxBatch)
+	if decoded := DecodeError(err); decoded != nil {
+		return nil, decoded
+	}
+	return response, err
+}
+
+// report streams events (in messages of maxBatch events) and waits for the commit.
+func report(ctx context.Context, client execstreamv1.ExecutionServiceClient, sidecarID string, events []*execstreamv1.ExecutionEvent, maxBatch int) (*execstreamv1.ReportProgressResponse, error) {
 	streamCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := r.client.ReportProgress(streamCtx)
+	stream, err := client.ReportProgress(streamCtx)
 	if err != nil {
 		return nil, err
 	}
-	for start := 0; start < len(batch); start += r.maxBatch {
-		end := min(start+r.maxBatch, len(batch))
-		message := &execstreamv1.ProgressReport{SidecarId: r.sidecarID, Events: batch[start:end]}
+	for start := 0; start < len(events); start += maxBatch {
+		end := min(start+maxBatch, len(events))
+		message := &execstreamv1.ProgressReport{SidecarId: sidecarID, Events: events[start:end]}
 		if err := stream.Send(message); err != nil {
 			if errors.Is(err, io.EOF) { // the server ended the call: its status says why
 				break
@@ -222,20 +237,14 @@ func (r *Reporter) lastSeqs(ctx context.Context, taskIDs []string) (map[string]u
 	for _, id := range taskIDs {
 		lastSeq[id] = 0
 	}
-	request := &execstreamv1.GetSnapshotRequest{TaskIds: taskIDs}
-	for {
-		page, err := r.client.GetSnapshot(ctx, request)
-		if err != nil {
-			return nil, err
-		}
-		for _, task := range page.GetTasks() {
-			lastSeq[task.GetTaskId()] = task.GetLastSeq()
-		}
-		if page.GetNextPageToken() == "" {
-			return lastSeq, nil
-		}
-		request.PageToken = page.GetNextPageToken()
+	snapshot, err := Snapshot(ctx, r.client, &execstreamv1.GetSnapshotRequest{TaskIds: taskIDs})
+	if err != nil {
+		return nil, err
 	}
+	for _, task := range snapshot.GetTasks() {
+		lastSeq[task.GetTaskId()] = task.GetLastSeq()
+	}
+	return lastSeq, nil
 }
 
 func acks(lastSeq map[string]uint64) []*execstreamv1.TaskAck {

@@ -123,23 +123,16 @@ func TestSeqGapIsRefusedWithTheExpectedSeq(t *testing.T) {
 	ctx, server := testContext(t), testserver.Start(t)
 	client := server.Client()
 	send := func(seq uint64) error {
-		stream, err := client.ReportProgress(ctx)
-		if err != nil {
-			return err
-		}
 		event := stdout("x\n")
 		event.TaskId, event.Seq = "gap", seq
-		if err := stream.Send(&execstreamv1.ProgressReport{SidecarId: "go-sidecar", Events: []*execstreamv1.ExecutionEvent{event}}); err != nil {
-			return err
-		}
-		_, err = stream.CloseAndRecv()
+		_, err := execstream.Report(ctx, client, "go-sidecar", []*execstreamv1.ExecutionEvent{event})
 		return err
 	}
 	if err := send(1); err != nil {
 		t.Fatal(err)
 	}
 	refused := execstream.DecodeError(send(3))
-	if refused == nil || refused.Code != codes.FailedPrecondition || refused.Reason != execstreamv1.ErrorReason_SEQ_GAP {
+	if refused == nil || refused.CodeName() != "FAILED_PRECONDITION" || refused.Reason != execstreamv1.ErrorReason_SEQ_GAP {
 		t.Fatalf("got %v, want FAILED_PRECONDITION SEQ_GAP", refused)
 	}
 	if expected, ok := refused.Uint("expected_seq"); !ok || expected != 2 || refused.Metadata["task_id"] != "gap" {

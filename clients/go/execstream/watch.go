@@ -87,6 +87,20 @@ func (w *Watch) Next() (*execstreamv1.ExecutionEvent, error) {
 	return event, nil
 }
 
+// Start opens the stream, unless it is open, and waits for its first Progress, which
+// names the revision the watch starts after (for a live watch: "now"); it returns that
+// revision. Next does the same by itself; call Start when the start point must be known
+// before going on (e.g. before reporting what a live watch must see). Events that arrive
+// meanwhile are kept for Next.
+func (w *Watch) Start() (uint64, error) {
+	for !w.streamOpened {
+		if err := w.receive(); err != nil {
+			return 0, err
+		}
+	}
+	return w.revision, nil
+}
+
 // Revision is the cursor: the revision the watch would resume after. ok is false while a
 // live watch has not yet heard where it starts.
 func (w *Watch) Revision() (revision uint64, ok bool) { return w.revision, w.hasRevision }

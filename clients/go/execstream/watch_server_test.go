@@ -79,6 +79,9 @@ func TestLiveWatchStartsExactlyAtItsFirstProgress(t *testing.T) {
 		},
 	})
 	defer watch.Close()
+	if start, err := watch.Start(); err != nil || start != 3 {
+		t.Fatalf("Start() = %d, %v; want 3", start, err)
+	}
 	next := make(chan *execstreamv1.ExecutionEvent, 1)
 	go func() {
 		event, err := watch.Next()
