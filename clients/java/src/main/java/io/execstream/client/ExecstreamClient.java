@@ -1,0 +1,163 @@
+package io.execstream.client;
+
+import io.execstream.v1.ExecutionEvent;
+import io.execstream.v1.ExecutionServiceGrpc;
+import io.execstream.v1.GetSnapshotRequest;
+import io.execstream.v1.ReportProgressResponse;
+import io.execstream.v1.Snapshot;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ChannelCredentials;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ClientInterceptors;
+import io.grpc.ForwardingClientCall;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A connection to execstream with the shared service config (retry codes and backoff) and
+ * the bearer token, and the thin helpers over the generated stubs: a resumable {@link Watch},
+ * a seq-numbering {@link Reporter}, one-call {@link #report} and all-pages {@link #snapshot}.
+ * For anything else use {@link #stub()} or {@link #blockingStub()}, the generated ones.
+ */
+public final class ExecstreamClient implements AutoCloseable {
+  private static final Metadata.Key<String> AUTHORIZATION =
+      Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+  private final ManagedChannel channel;
+  private final Channel intercepted;
+
+  /** Connects (lazily, as grpc-java channels do) as {@code options} say. */
+  public ExecstreamClient(ConnectOptions options, ClientInterceptor... interceptors) {
+    this.channel =
+        Grpc.newChannelBuilder(options.targetOrDefault(), credentials(options))
+            .defaultServiceConfig(ServiceConfig.asMap())
+            .enableRetry()
+            .build();
+    Channel withToken =
+        options.token() == null || options.token().isEmpty()
+            ? channel
+            : ClientInterceptors.intercept(channel, bearer(options.token()));
+    this.intercepted = ClientInterceptors.intercept(withToken, interceptors);
+  }
+
+  /** The generated async stub on this connection. */
+  public ExecutionServiceGrpc.ExecutionServiceStub stub() {
+    return ExecutionServiceGrpc.newStub(intercepted);
+  }
+
+  /** The generated blocking stub on this connection. */
+  public ExecutionServiceGrpc.ExecutionServiceBlockingStub blockingStub() {
+    return ExecutionServiceGrpc.newBlockingStub(intercepted);
+  }
+
+  /** A watch; it opens its stream on the first {@link Watch#start} or {@link Watch#next}. */
+  public Watch watch(WatchOptions options) {
+    return new Watch(blockingStub(), options);
+  }
+
+  /** A reporter for {@code sidecarId} with the default batch size and reconnect budget. */
+  public Reporter reporter(String sidecarId) {
+    return new Reporter(this, sidecarId, Reporter.DEFAULT_MAX_BATCH, Reporter.DEFAULT_GIVE_UP_AFTER);
+  }
+
+  /**
+   * One ReportProgress call with {@code events} exactly as given (seqs included: nothing is
+   * numbered, nothing is resent). Returns once they are committed.
+   *
+   * @throws ExecstreamException the server's refusal, decoded
+   */
+  public ReportProgressResponse report(String sidecarId, List<ExecutionEvent> events) {
+    try {
+      return Reporter.call(stub(), sidecarId, events, Reporter.DEFAULT_MAX_BATCH);
+    } catch (StatusRuntimeException e) {
+      throw ExecstreamException.decode(e);
+    }
+  }
+
+  /**
+   * Every page of GetSnapshot as one Snapshot: the first page with the later pages' tasks
+   * appended. Later pages may be at later revisions; the first page's revision is the one to
+   * watch from (skip a task's watched events at or below its last_revision).
+   *
+   * @throws ExecstreamException the server's refusal, decoded
+   */
+  public Snapshot snapshot(GetSnapshotRequest request) {
+    Snapshot.Builder merged = null;
+    GetSnapshotRequest.Builder next = request.toBuilder();
+    try {
+      while (true) {
+        Snapshot page = blockingStub().getSnapshot(next.build());
+        if (merged == null) {
+          merged = page.toBuilder();
+        } else {
+          merged.addAllTasks(page.getTasksList());
+        }
+        if (page.getNextPageToken().isEmpty()) {
+          return merged.setNextPageToken("").build();
+        }
+        next.setPageToken(page.getNextPageToken());
+      }
+    } catch (StatusRuntimeException e) {
+      throw ExecstreamException.decode(e);
+    }
+  }
+
+  /** Closes the connection, waiting up to 5 s for calls in flight. */
+  @Override
+  public void close() {
+    channel.shutdownNow();
+    try {
+      channel.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static ChannelCredentials credentials(ConnectOptions options) {
+    if (!options.tls()) {
+      return InsecureChannelCredentials.create();
+    }
+    try {
+      TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
+      if (options.caFile() != null) {
+        tls.trustManager(options.caFile().toFile());
+      }
+      if (options.certFile() != null) {
+        tls.keyManager(options.certFile().toFile(), options.keyFile().toFile());
+      }
+      return tls.build();
+    } catch (IOException e) {
+      throw new UncheckedIOException("TLS files: " + e.getMessage(), e);
+    }
+  }
+
+  /** Sends the token in the metadata key the server reads, on every call. */
+  private static ClientInterceptor bearer(String token) {
+    String value = "Bearer " + token;
+    return new ClientInterceptor() {
+      @Override
+      public <Q, R> ClientCall<Q, R> interceptCall(
+          MethodDescriptor<Q, R> method, CallOptions callOptions, Channel next) {
+        return new ForwardingClientCall.SimpleForwardingClientCall<>(
+            next.newCall(method, callOptions)) {
+          @Override
+          public void start(Listener<R> listener, Metadata headers) {
+            headers.put(AUTHORIZATION, value);
+            super.start(listener, headers);
+          }
+        };
+      }
+    };
+  }
+}
