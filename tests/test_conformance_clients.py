@@ -44,6 +44,17 @@ class RunnerSpec:
 
 
 RUNNERS: dict[str, RunnerSpec] = {
+    "go": RunnerSpec(
+        toolchain=("go",),
+        build=(("go", "build", "-C", "clients/go", "-o", "bin/conformance", "./cmd/conformance"),),
+        command=("clients/go/bin/conformance",),
+    ),
+    "java": RunnerSpec(
+        # -o: scripts/dev-setup prefetched every Maven artifact; nothing downloads here.
+        toolchain=("java", "mvn"),
+        build=(("mvn", "-B", "-q", "-o", "-f", "clients/java/pom.xml", "process-test-classes"),),
+        command=("clients/java/scripts/run-conformance",),
+    ),
     "python": RunnerSpec(
         toolchain=(),
         build=(),
