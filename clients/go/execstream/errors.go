@@ -32,7 +32,10 @@ type Error struct {
 	Metadata   map[string]string // ErrorInfo metadata; the keys are listed in errors.proto
 	Violations []*errdetails.BadRequest_FieldViolation
 	RetryDelay time.Duration // from google.rpc.RetryInfo (rate limits); 0 when absent
-	status     *status.Status
+	// Committed is what a refused ReportProgress stream got committed: per task it touched,
+	// the store's last seq. nil when the status did not say (other calls, dropped streams).
+	Committed *execstreamv1.ReportProgressResponse
+	status    *status.Status
 }
 
 func (e *Error) Error() string {
@@ -100,6 +103,8 @@ func DecodeError(err error) *Error {
 			decoded.Violations = append(decoded.Violations, detail.GetFieldViolations()...)
 		case *errdetails.RetryInfo:
 			decoded.RetryDelay = detail.GetRetryDelay().AsDuration()
+		case *execstreamv1.ReportProgressResponse:
+			decoded.Committed = detail
 		}
 	}
 	return decoded

@@ -24,9 +24,10 @@ type ReporterOptions struct {
 // Reporter is a sidecar's side of ReportProgress. Each Task numbers its events (seq from
 // 1, or on from where the server stands for ResumeTask); events wait in memory until
 // Flush sends them in batches over one stream and returns once the server has committed
-// them. When a stream breaks with a retryable code, Flush asks GetSnapshot for each
-// pending task's last_seq, drops what the server already has and resends the rest, so
-// every event is stored exactly once. If the snapshot is refused (a token that may not
+// them. When a stream breaks with a retryable code (or a rate limit), Flush drops what
+// the server already has and resends the rest, so every event is stored exactly once: the
+// refusal says what is committed per task, and a stream that broke without a word is
+// asked GetSnapshot for each pending task's last_seq. If the snapshot is refused (a token that may not
 // read it), it resends everything pending: the server acknowledges the repeats as
 // duplicates without storing them again.
 //
@@ -148,13 +149,31 @@ func (r *Reporter) recover(ctx context.Context, tries *attempts, err error) erro
 	} else if err := tries.wait(ctx, decoded); err != nil {
 		return err
 	}
-	// When the snapshot cannot be read (the server is still down, or the token may not
-	// read it), everything pending is resent: the server acknowledges repeats as
-	// duplicates, and a send to a server still down fails and waits again.
-	if lastSeq, err := r.lastSeqs(ctx, r.pendingTasks()); err == nil {
+	// A refusal says what is committed for every task the stream touched; a stream that
+	// broke without a word is asked a snapshot. When the snapshot cannot be read (the
+	// server is still down, or the token may not read it), everything pending is resent:
+	// the server acknowledges repeats as duplicates, and a send to a server still down
+	// fails and waits again.
+	if told := decoded.Committed; told != nil && covers(told.GetTasks(), r.pendingTasks()) {
+		r.committed(told.GetTasks())
+	} else if lastSeq, err := r.lastSeqs(ctx, r.pendingTasks()); err == nil {
 		r.committed(acks(lastSeq))
 	}
 	return nil
+}
+
+// covers reports whether acks name every task in taskIDs.
+func covers(acks []*execstreamv1.TaskAck, taskIDs []string) bool {
+	named := make(map[string]bool, len(acks))
+	for _, ack := range acks {
+		named[ack.GetTaskId()] = true
+	}
+	for _, id := range taskIDs {
+		if !named[id] {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Reporter) send(ctx context.Context, batch []*execstreamv1.ExecutionEvent) (*execstreamv1.ReportProgressResponse, error) {

@@ -185,3 +185,55 @@ func TestOneHourCacheWriteIsBilled(t *testing.T) {
 		t.Fatalf("cache_write_nanos %d, want 3000000000", got)
 	}
 }
+
+// countSnapshots counts GetSnapshot calls.
+func countSnapshots(calls *int) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, request, reply any, cc *grpc.ClientConn,
+		invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if method == execstreamv1.ExecutionService_GetSnapshot_FullMethodName {
+			*calls++
+		}
+		return invoker(ctx, method, request, reply, cc, opts...)
+	}
+}
+
+// countReports counts ReportProgress calls.
+func countReports(calls *int) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+		streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if method == execstreamv1.ExecutionService_ReportProgress_FullMethodName {
+			*calls++
+		}
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+}
+
+func TestRateLimitedFlushResendsWhatTheRefusalSaysIsMissing(t *testing.T) {
+	ctx := testContext(t)
+	server := testserver.Start(t, "--sidecar-events-per-second", "20", "--sidecar-burst-events", "5")
+	snapshots, reports := 0, 0
+	conn, err := execstream.Dial(execstream.Options{Target: server.Address()},
+		grpc.WithUnaryInterceptor(countSnapshots(&snapshots)), grpc.WithStreamInterceptor(countReports(&reports)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := execstreamv1.NewExecutionServiceClient(conn)
+	reporter := execstream.NewReporter(client, "go-sidecar", execstream.ReporterOptions{MaxBatch: 5})
+	task := reporter.Task("limited")
+	for i := range 12 {
+		task.Stdout(fmt.Sprintf("line %d\n", i))
+	}
+	if err := reporter.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if reports < 2 {
+		t.Fatalf("%d ReportProgress calls: the rate limit never refused a report", reports)
+	}
+	if snapshots != 0 {
+		t.Errorf("%d GetSnapshot calls: the refusal's committed seqs were not used", snapshots)
+	}
+	if state := snapshotTask(ctx, t, client, "limited"); state.GetLastSeq() != 12 || state.GetEventCount() != 12 {
+		t.Fatalf("last_seq %d, event_count %d; want 12 and 12", state.GetLastSeq(), state.GetEventCount())
+	}
+}
