@@ -6,6 +6,7 @@ import com.google.rpc.BadRequest;
 import com.google.rpc.ErrorInfo;
 import com.google.rpc.RetryInfo;
 import io.execstream.v1.ErrorReason;
+import io.execstream.v1.ReportProgressResponse;
 import io.grpc.Status;
 import io.grpc.protobuf.StatusProto;
 import java.time.Duration;
@@ -13,6 +14,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
@@ -35,6 +37,7 @@ public class ExecstreamException extends RuntimeException {
   private final Map<String, String> metadata;
   private final List<BadRequest.FieldViolation> violations;
   private final Duration retryDelay;
+  private final ReportProgressResponse committed;
 
   private ExecstreamException(
       Status status,
@@ -43,6 +46,7 @@ public class ExecstreamException extends RuntimeException {
       Map<String, String> metadata,
       List<BadRequest.FieldViolation> violations,
       Duration retryDelay,
+      ReportProgressResponse committed,
       Throwable cause) {
     super(describe(status, reasonName), cause);
     this.code = status.getCode();
@@ -52,6 +56,7 @@ public class ExecstreamException extends RuntimeException {
     this.metadata = Map.copyOf(metadata);
     this.violations = List.copyOf(violations);
     this.retryDelay = retryDelay;
+    this.committed = committed;
   }
 
   /** Copies another decoded error (for subclasses that add what the caller should do). */
@@ -64,6 +69,7 @@ public class ExecstreamException extends RuntimeException {
     this.metadata = other.metadata;
     this.violations = other.violations;
     this.retryDelay = other.retryDelay;
+    this.committed = other.committed;
   }
 
   /**
@@ -82,6 +88,7 @@ public class ExecstreamException extends RuntimeException {
     Map<String, String> metadata = new HashMap<>();
     List<BadRequest.FieldViolation> violations = new ArrayList<>();
     Duration retryDelay = Duration.ZERO;
+    ReportProgressResponse committed = null;
     for (Any detail : details == null ? List.<Any>of() : details.getDetailsList()) {
       try {
         if (detail.is(ErrorInfo.class) && reason.isEmpty()) {
@@ -96,13 +103,16 @@ public class ExecstreamException extends RuntimeException {
         } else if (detail.is(RetryInfo.class)) {
           com.google.protobuf.Duration delay = detail.unpack(RetryInfo.class).getRetryDelay();
           retryDelay = Duration.ofSeconds(delay.getSeconds(), delay.getNanos());
+        } else if (detail.is(ReportProgressResponse.class)) {
+          committed = detail.unpack(ReportProgressResponse.class);
         }
       } catch (InvalidProtocolBufferException e) {
         // A detail that does not parse is not one the client can act on; the code and
         // message still are.
       }
     }
-    return new ExecstreamException(status, domain, reason, metadata, violations, retryDelay, error);
+    return new ExecstreamException(
+        status, domain, reason, metadata, violations, retryDelay, committed, error);
   }
 
   /** The gRPC status code. */
@@ -168,6 +178,14 @@ public class ExecstreamException extends RuntimeException {
   /** The RetryInfo delay (rate limits); zero when absent. */
   public Duration retryDelay() {
     return retryDelay;
+  }
+
+  /**
+   * What a refused ReportProgress stream got committed: per task it touched, the store's last
+   * seq. Empty when the status did not say (other calls, streams that broke without a word).
+   */
+  public Optional<ReportProgressResponse> committed() {
+    return Optional.ofNullable(committed);
   }
 
   private static String describe(Status status, String reason) {

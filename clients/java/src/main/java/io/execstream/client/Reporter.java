@@ -26,9 +26,10 @@ import java.util.concurrent.ExecutionException;
  * A sidecar's side of ReportProgress. Each {@link Task} numbers its events (seq from 1, or on
  * from where the server stands for {@link #resumeTask}); events wait in memory until {@link
  * #flush} sends them in batches over one stream and returns once the server has committed
- * them. When a stream breaks with a retryable code, flush asks GetSnapshot for each pending
- * task's last_seq, drops what the server already has and resends the rest, so every event is
- * stored exactly once. If the snapshot is refused (a token that may not read it), it resends
+ * them. When a stream breaks with a retryable code (or a rate limit), flush drops what the
+ * server already has and resends the rest, so every event is stored exactly once: the refusal
+ * says what is committed per task, and a stream that broke without a word is asked
+ * GetSnapshot for each pending task's last_seq. If the snapshot is refused (a token that may not read it), it resends
  * everything pending: the server acknowledges the repeats as duplicates without storing them
  * again.
  *
@@ -132,17 +133,27 @@ public final class Reporter {
     } else {
       tries.await(refusal, never);
     }
-    // When the snapshot cannot be read (the server is still down, or the token may not read
-    // it), everything pending is resent: the server acknowledges repeats as duplicates, and a
-    // send to a server still down fails and waits again.
+    // A refusal says what is committed for every task the stream touched; a stream that broke
+    // without a word is asked a snapshot. When the snapshot cannot be read (the server is still
+    // down, or the token may not read it), everything pending is resent: the server
+    // acknowledges repeats as duplicates, and a send to a server still down fails and waits.
+    List<String> tasks = pendingTasks();
+    if (refusal.committed().isPresent() && covers(refusal.committed().get().getTasksList(), tasks)) {
+      committed(refusal.committed().get().getTasksList());
+      return;
+    }
     try {
-      Map<String, Long> lastSeq = lastSeqs(pendingTasks());
+      Map<String, Long> lastSeq = lastSeqs(tasks);
       List<TaskAck> acks = new ArrayList<>();
       lastSeq.forEach((task, seq) -> acks.add(TaskAck.newBuilder().setTaskId(task).setLastSeq(seq).build()));
       committed(acks);
     } catch (ExecstreamException unreadable) {
       // resend everything pending
     }
+  }
+
+  private static boolean covers(List<TaskAck> acks, List<String> taskIds) {
+    return acks.stream().map(TaskAck::getTaskId).toList().containsAll(taskIds);
   }
 
   /**

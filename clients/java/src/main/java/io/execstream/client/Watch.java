@@ -181,7 +181,7 @@ public final class Watch implements AutoCloseable {
   }
 
   /** What a broken stream means: return to reconnect, or throw. */
-  private void failed(StatusRuntimeException error) {
+  void failed(StatusRuntimeException error) {
     if (closed.getCount() == 0) {
       throw new CancellationException("the watch was closed");
     }
@@ -208,7 +208,7 @@ public final class Watch implements AutoCloseable {
     throw decoded;
   }
 
-  private void accept(WatchExecutionResponse response) {
+  void accept(WatchExecutionResponse response) {
     for (ExecutionEvent event : response.getEventsList()) {
       if (hasRevision && Long.compareUnsigned(event.getRevision(), revision) <= 0) {
         continue; // already delivered before a reconnect

@@ -2,6 +2,7 @@ package io.execstream.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.execstream.v1.ErrorReason;
 import io.execstream.v1.ExecutionEvent;
@@ -200,6 +201,44 @@ class ReporterServerTest {
       assertEquals(1_000_000, state.getUsage().getCacheWriteOneHourTokens());
       // 1,000,000 tokens at 3.00 USD per million: 3 USD.
       assertEquals(3_000_000_000L, state.getCost().getActual().getCacheWriteNanos());
+    }
+  }
+
+  /** Counts the calls of one method. */
+  static ClientInterceptor counting(MethodDescriptor<?, ?> counted, AtomicInteger calls) {
+    return new ClientInterceptor() {
+      @Override
+      public <Q, R> ClientCall<Q, R> interceptCall(
+          MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+        if (method.equals(counted)) {
+          calls.incrementAndGet();
+        }
+        return next.newCall(method, options);
+      }
+    };
+  }
+
+  @Test
+  void aRateLimitedFlushResendsWhatTheRefusalSaysIsMissing() {
+    AtomicInteger snapshots = new AtomicInteger();
+    AtomicInteger reports = new AtomicInteger();
+    try (TestServer server = TestServer.start(
+            directory, "--sidecar-events-per-second", "20", "--sidecar-burst-events", "5");
+        ExecstreamClient counted = new ExecstreamClient(ConnectOptions.of(server.address(), ""),
+            counting(ExecutionServiceGrpc.getGetSnapshotMethod(), snapshots),
+            counting(ExecutionServiceGrpc.getReportProgressMethod(), reports));
+        ExecstreamClient client = new ExecstreamClient(ConnectOptions.of(server.address(), ""))) {
+      Reporter reporter = counted.reporter("java-sidecar").withMaxBatch(5);
+      Task task = reporter.task("limited");
+      for (int i = 0; i < 12; i++) {
+        task.stdout("line " + i + "\n");
+      }
+      reporter.flush();
+      assertTrue(reports.get() >= 2, "the rate limit never refused a report");
+      assertEquals(0, snapshots.get(), "GetSnapshot calls: the refusal's committed seqs were not used");
+      TaskState state = task(client, "limited");
+      assertEquals(12, state.getLastSeq());
+      assertEquals(12, state.getEventCount());
     }
   }
 }
