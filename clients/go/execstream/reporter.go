@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	execstreamv1 "github.com/execstream/execstream/clients/go/gen/execstream/v1"
@@ -15,10 +16,14 @@ import (
 // DefaultMaxBatch is how many events the reporter puts in one ProgressReport message.
 const DefaultMaxBatch = 1000
 
+// CallTimeout bounds one ReportProgress call and one GetSnapshot page, so that a call whose
+// answer is lost does not hang; the reporter then resends, which is safe.
+const CallTimeout = 30 * time.Second
+
 // ReporterOptions tune a Reporter; the zero value takes the defaults.
 type ReporterOptions struct {
 	MaxBatch    int           // events per ProgressReport message (DefaultMaxBatch when zero)
-	GiveUpAfter time.Duration // consecutive failures before Flush gives up (DefaultGiveUpAfter)
+	GiveUpAfter time.Duration // consecutive failures before Flush gives up (0: DefaultGiveUpAfter, <0: never)
 }
 
 // Reporter is a sidecar's side of ReportProgress. Each Task numbers its events (seq from
@@ -51,13 +56,9 @@ func NewReporter(client execstreamv1.ExecutionServiceClient, sidecarID string, o
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
-	giveUp := options.GiveUpAfter
-	if giveUp <= 0 {
-		giveUp = DefaultGiveUpAfter
-	}
 	return &Reporter{
 		client: client, sidecarID: sidecarID, maxBatch: maxBatch,
-		policy: mustRetryPolicy("ReportProgress"), giveUp: giveUp, nextSeq: map[string]uint64{},
+		policy: mustRetryPolicy("ReportProgress"), giveUp: options.GiveUpAfter, nextSeq: map[string]uint64{},
 	}
 }
 
@@ -113,7 +114,7 @@ func (r *Reporter) enqueue(taskID string, event *execstreamv1.ExecutionEvent) ui
 func (r *Reporter) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	tries := attempts{policy: r.policy, giveUpAfter: r.giveUp}
+	tries := newAttempts(r.policy, r.giveUp)
 	for {
 		batch := r.pendingCopy()
 		if len(batch) == 0 {
@@ -140,13 +141,18 @@ func (r *Reporter) recover(ctx context.Context, tries *attempts, err error) erro
 	if decoded == nil {
 		return err
 	}
-	if decoded.Reason == execstreamv1.ErrorReason_RATE_LIMITED && decoded.RetryDelay > 0 {
-		if err := sleep(ctx, decoded.RetryDelay); err != nil {
-			return err
-		}
-	} else if !r.policy.Retryable(decoded.Code) {
+	verdict := decide(r.policy, "ReportProgress", decoded)
+	if decoded.Code == codes.DeadlineExceeded { // this reporter's own CallTimeout: the answer is lost
+		verdict = decision{action: actionRetry}
+	}
+	if verdict.action != actionRetry {
 		return decoded
-	} else if err := tries.wait(ctx, decoded); err != nil {
+	}
+	var atLeast time.Duration
+	if verdict.atLeast {
+		atLeast = decoded.RetryDelay
+	}
+	if err := tries.wait(ctx, decoded, atLeast); err != nil {
 		return err
 	}
 	// A refusal says what is committed for every task the stream touched; a stream that
@@ -191,9 +197,10 @@ func Report(ctx context.Context, client execstreamv1.ExecutionServiceClient, sid
 	return response, err
 }
 
-// report streams events (in messages of maxBatch events) and waits for the commit.
+// report streams events (in messages of maxBatch events) and waits for the commit, for
+// CallTimeout at most.
 func report(ctx context.Context, client execstreamv1.ExecutionServiceClient, sidecarID string, events []*execstreamv1.ExecutionEvent, maxBatch int) (*execstreamv1.ReportProgressResponse, error) {
-	streamCtx, cancel := context.WithCancel(ctx)
+	streamCtx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
 	stream, err := client.ReportProgress(streamCtx)
 	if err != nil {
@@ -272,15 +279,4 @@ func acks(lastSeq map[string]uint64) []*execstreamv1.TaskAck {
 		tasks = append(tasks, &execstreamv1.TaskAck{TaskId: id, LastSeq: seq})
 	}
 	return tasks
-}
-
-func sleep(ctx context.Context, delay time.Duration) error {
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
 }

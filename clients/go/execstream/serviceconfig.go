@@ -45,9 +45,8 @@ func (p RetryPolicy) Retryable(code codes.Code) bool {
 	return false
 }
 
-// Backoff is the longest wait before attempt number n (from 0) following a failure:
-// InitialBackoff * BackoffMultiplier^n, at most MaxBackoff. gRPC waits a random time
-// between 0 and this bound; so do the helpers.
+// Backoff is the wait before attempt number n (from 0) following a failure, before
+// jitter: InitialBackoff * BackoffMultiplier^n, at most MaxBackoff.
 func (p RetryPolicy) Backoff(n int) time.Duration {
 	bound := float64(p.InitialBackoff)
 	for i := 0; i < n && bound < float64(p.MaxBackoff); i++ {

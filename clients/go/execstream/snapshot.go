@@ -11,12 +11,15 @@ import (
 // Snapshot reads every page of GetSnapshot(request) as one Snapshot: the first page with
 // the tasks of the later ones appended. Later pages may be at later revisions; the first
 // page's revision is the one to watch from (skip a task's watched events at or below its
-// last_revision). request is not modified.
+// last_revision), with WatchOptions.LogID set to its log_id. Each page is bounded by
+// CallTimeout and retried by the service config. request is not modified.
 func Snapshot(ctx context.Context, client execstreamv1.ExecutionServiceClient, request *execstreamv1.GetSnapshotRequest) (*execstreamv1.Snapshot, error) {
 	request = proto.Clone(request).(*execstreamv1.GetSnapshotRequest)
 	var merged *execstreamv1.Snapshot
 	for {
-		page, err := client.GetSnapshot(ctx, request)
+		pageCtx, cancel := context.WithTimeout(ctx, CallTimeout)
+		page, err := client.GetSnapshot(pageCtx, request)
+		cancel()
 		if err != nil {
 			if decoded := DecodeError(err); decoded != nil {
 				return nil, decoded

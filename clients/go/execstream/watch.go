@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	execstreamv1 "github.com/execstream/execstream/clients/go/gen/execstream/v1"
@@ -20,7 +19,11 @@ type WatchOptions struct {
 	// AfterRevision nil watches live from now; a value replays every retained event after
 	// it first (0 replays from the beginning), then continues live.
 	AfterRevision *uint64
-	// GiveUpAfter bounds consecutive failed reconnects (DefaultGiveUpAfter when zero).
+	// LogID, when set, is the log the watch must be on (a snapshot's log_id, for
+	// list-then-watch): another log is a ResyncRequired from the first Progress.
+	LogID string
+	// GiveUpAfter bounds consecutive failed reconnects (DefaultGiveUpAfter when zero,
+	// never when negative).
 	GiveUpAfter time.Duration
 	// OnProgress, when set, sees every Progress (the opening one of each stream, the
 	// caught-up marker, heartbeats), after the watch has taken its revision.
@@ -34,8 +37,9 @@ type WatchOptions struct {
 // says everything matching the watch up to its revision was sent; the first Progress of
 // a stream names the exact revision the stream starts after). On a drop it reopens with
 // after_revision = cursor, so nothing is skipped and nothing repeats. It reconnects by the
-// codes and backoff of the shared service config, resumes at once after WATCHER_TOO_SLOW,
-// and returns *ResyncRequired when it cannot resume (OUT_OF_RANGE, or a new log_id).
+// codes and backoff of the shared service config and the reason rules of retrying.go
+// (at once after WATCHER_TOO_SLOW), and returns *ResyncRequired when it cannot resume
+// (OUT_OF_RANGE, or a new log_id).
 //
 // A Watch is not safe for concurrent use; call Next from one goroutine.
 type Watch struct {
@@ -61,12 +65,8 @@ type Watch struct {
 // watch, reconnects included; Close ends it early.
 func NewWatch(ctx context.Context, client execstreamv1.ExecutionServiceClient, options WatchOptions) *Watch {
 	ctx, cancel := context.WithCancel(ctx)
-	giveUp := options.GiveUpAfter
-	if giveUp <= 0 {
-		giveUp = DefaultGiveUpAfter
-	}
-	w := &Watch{ctx: ctx, cancel: cancel, client: client, options: options}
-	w.attempts = attempts{policy: mustRetryPolicy("WatchExecution"), giveUpAfter: giveUp}
+	w := &Watch{ctx: ctx, cancel: cancel, client: client, options: options, logID: options.LogID}
+	w.attempts = newAttempts(mustRetryPolicy("WatchExecution"), options.GiveUpAfter)
 	if options.AfterRevision != nil {
 		w.revision, w.hasRevision = *options.AfterRevision, true
 	}
@@ -158,31 +158,36 @@ func (w *Watch) dropStream() {
 
 // failed decides what a broken stream means: nil to reconnect, or the error to return.
 func (w *Watch) failed(err error) error {
-	if w.ctx.Err() != nil {
+	if w.ctx.Err() != nil { // closed or the caller's context ended: not a server's doing
 		return w.ctx.Err()
 	}
 	if errors.Is(err, io.EOF) { // the server ended the stream (it is draining): reconnect
 		w.reconnects++
-		return w.attempts.wait(w.ctx, errors.New("execstream: the server ended the watch"))
+		return w.attempts.wait(w.ctx, errors.New("execstream: the server ended the watch"), 0)
 	}
 	decoded := DecodeError(err)
 	if decoded == nil {
 		return err
 	}
-	if resume, ok := decoded.Uint("resume_revision"); ok && (!w.hasRevision || resume < w.revision) {
-		// The server names the last revision it sent. What this watch received is the
-		// truth; taking the lower of the two can only repeat events, which accept drops.
-		w.revision, w.hasRevision = resume, true
-	}
-	switch {
-	case decoded.Code == codes.OutOfRange:
+	verdict := decide(w.attempts.policy, "WatchExecution", decoded)
+	switch verdict.action {
+	case actionRelist:
 		return &ResyncRequired{AfterRevision: w.revision, OldLogID: w.logID, Cause: decoded}
-	case decoded.Reason == execstreamv1.ErrorReason_WATCHER_TOO_SLOW:
+	case actionResume:
+		if !w.hasRevision || verdict.resumeRevision < w.revision {
+			// The server names the last revision it sent. What this watch received is the
+			// truth; the lower of the two can only repeat events, which accept drops.
+			w.revision, w.hasRevision = verdict.resumeRevision, true
+		}
 		w.reconnects++
 		return nil
-	case w.attempts.policy.Retryable(decoded.Code):
+	case actionRetry:
 		w.reconnects++
-		return w.attempts.wait(w.ctx, decoded)
+		var atLeast time.Duration
+		if verdict.atLeast {
+			atLeast = decoded.RetryDelay
+		}
+		return w.attempts.wait(w.ctx, decoded, atLeast)
 	}
 	return decoded
 }

@@ -99,3 +99,13 @@ func TestAHeartbeatAdvancesTheCursor(t *testing.T) {
 		t.Fatalf("cursor %d on %q, want 9 on log-a", revision, watch.LogID())
 	}
 }
+
+func TestAWatchOnAnotherLogThanTheSnapshotsAsksForAResync(t *testing.T) {
+	watch := NewWatch(context.Background(), nil, WatchOptions{AfterRevision: proto.Uint64(5), LogID: "log-a"})
+	defer watch.Close()
+	err := watch.accept(&execstreamv1.WatchExecutionResponse{Progress: &execstreamv1.Progress{Revision: 5, LogId: "log-b"}})
+	var resync *ResyncRequired
+	if !errors.As(err, &resync) || resync.OldLogID != "log-a" || resync.NewLogID != "log-b" {
+		t.Fatalf("got %v, want ResyncRequired from log-a to log-b", err)
+	}
+}
