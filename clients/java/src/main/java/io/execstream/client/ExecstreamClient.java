@@ -88,7 +88,9 @@ public final class ExecstreamClient implements AutoCloseable {
   /**
    * Every page of GetSnapshot as one Snapshot: the first page with the later pages' tasks
    * appended. Later pages may be at later revisions; the first page's revision is the one to
-   * watch from (skip a task's watched events at or below its last_revision).
+   * watch from (skip a task's watched events at or below its last_revision), with {@link
+   * WatchOptions#withLogId} its log_id. Each page is bounded by {@link Reporter#CALL_TIMEOUT}
+   * and retried by the service config.
    *
    * @throws ExecstreamException the server's refusal, decoded
    */
@@ -97,7 +99,9 @@ public final class ExecstreamClient implements AutoCloseable {
     GetSnapshotRequest.Builder next = request.toBuilder();
     try {
       while (true) {
-        Snapshot page = blockingStub().getSnapshot(next.build());
+        Snapshot page = blockingStub()
+            .withDeadlineAfter(Reporter.CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+            .getSnapshot(next.build());
         if (merged == null) {
           merged = page.toBuilder();
         } else {

@@ -1,7 +1,6 @@
 package io.execstream.client;
 
 import com.google.protobuf.util.Timestamps;
-import io.execstream.v1.ErrorReason;
 import io.execstream.v1.ExecutionEvent;
 import io.execstream.v1.ExecutionServiceGrpc;
 import io.execstream.v1.GetSnapshotRequest;
@@ -9,6 +8,7 @@ import io.execstream.v1.ProgressReport;
 import io.execstream.v1.ReportProgressResponse;
 import io.execstream.v1.TaskAck;
 import io.execstream.v1.TaskState;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
@@ -21,6 +21,7 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A sidecar's side of ReportProgress. Each {@link Task} numbers its events (seq from 1, or on
@@ -42,6 +43,12 @@ public final class Reporter {
   /** How long consecutive failures may last before flush gives up. */
   public static final Duration DEFAULT_GIVE_UP_AFTER = Duration.ofSeconds(60);
 
+  /**
+   * Bounds one ReportProgress call and one GetSnapshot page, so that a call whose answer is
+   * lost does not hang; the reporter then resends, which is safe.
+   */
+  public static final Duration CALL_TIMEOUT = Duration.ofSeconds(30);
+
   private final ExecstreamClient client;
   private final String sidecarId;
   private final int maxBatch;
@@ -56,6 +63,11 @@ public final class Reporter {
     this.sidecarId = sidecarId;
     this.maxBatch = maxBatch;
     this.giveUpAfter = giveUpAfter;
+  }
+
+  /** The same reporter with another reconnect budget (negative: never give up). */
+  public Reporter withGiveUpAfter(Duration budget) {
+    return new Reporter(client, sidecarId, maxBatch, budget);
   }
 
   /** The same reporter settings with another batch size (events per message). */
@@ -126,13 +138,14 @@ public final class Reporter {
 
   /** Returns to resend what the server lacks, or throws. */
   private void recover(Attempts tries, CountDownLatch never, ExecstreamException refusal) {
-    if (refusal.reason() == ErrorReason.RATE_LIMITED && !refusal.retryDelay().isZero()) {
-      sleep(refusal.retryDelay());
-    } else if (!policy.retryable(refusal.code())) {
-      throw refusal;
-    } else {
-      tries.await(refusal, never);
+    Retrying.Decision verdict = Retrying.decide(policy, "ReportProgress", refusal);
+    if (refusal.code() == Status.Code.DEADLINE_EXCEEDED) { // this reporter's own bound: the answer is lost
+      verdict = Retrying.Decision.of(Retrying.Action.RETRY);
     }
+    if (verdict.action() != Retrying.Action.RETRY) {
+      throw refusal;
+    }
+    tries.await(refusal, verdict.atLeast() ? refusal.retryDelay() : Duration.ZERO, never);
     // A refusal says what is committed for every task the stream touched; a stream that broke
     // without a word is asked a snapshot. When the snapshot cannot be read (the server is still
     // down, or the token may not read it), everything pending is resent: the server
@@ -167,7 +180,7 @@ public final class Reporter {
       int maxBatch) {
     CompletableFuture<ReportProgressResponse> answer = new CompletableFuture<>();
     StreamObserver<ProgressReport> requests =
-        stub.reportProgress(
+        stub.withDeadlineAfter(CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).reportProgress(
             new StreamObserver<>() {
               @Override
               public void onNext(ReportProgressResponse response) {
@@ -233,14 +246,5 @@ public final class Reporter {
       lastSeq.put(task.getTaskId(), task.getLastSeq());
     }
     return lastSeq;
-  }
-
-  private static void sleep(Duration delay) {
-    try {
-      Thread.sleep(delay.toMillis());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new CancellationException("interrupted");
-    }
   }
 }

@@ -9,6 +9,7 @@ import io.execstream.v1.WatchExecutionResponse;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.OptionalLong;
@@ -23,9 +24,9 @@ import java.util.concurrent.CountDownLatch;
  * says everything matching the watch up to its revision was sent; the first Progress of a
  * stream names the exact revision the stream starts after). On a drop it reopens with
  * after_revision = cursor, so nothing is skipped and nothing repeats. It reconnects by the
- * codes and backoff of the shared service config, resumes at once after WATCHER_TOO_SLOW, and
- * throws {@link ResyncRequiredException} when it cannot resume (OUT_OF_RANGE, or a new
- * log_id).
+ * codes and backoff of the shared service config and the reason rules of {@link Retrying}
+ * (at once after WATCHER_TOO_SLOW), and throws {@link ResyncRequiredException} when it cannot
+ * resume (OUT_OF_RANGE, or a new log_id, or another log than {@link WatchOptions#logId}).
  *
  * <p>Call {@link #next} from one thread; {@link #close} may be called from any.
  */
@@ -42,14 +43,14 @@ public final class Watch implements AutoCloseable {
   private boolean caughtUp;
   private long revision;
   private boolean hasRevision;
-  private String logId = "";
+  private String logId;
   private int reconnects;
 
   Watch(ExecutionServiceGrpc.ExecutionServiceBlockingStub stub, WatchOptions options) {
     this.stub = stub;
     this.options = options;
-    this.attempts =
-        new Attempts(ServiceConfig.retryPolicy("WatchExecution"), options.giveUpAfter());
+    this.attempts = new Attempts(ServiceConfig.retryPolicy("WatchExecution"), options.giveUpAfter());
+    this.logId = options.logId();
     if (options.afterRevision().isPresent()) {
       revision = options.afterRevision().getAsLong();
       hasRevision = true;
@@ -126,7 +127,7 @@ public final class Watch implements AutoCloseable {
       if (!stream.hasNext()) { // the server ended the stream (it is draining): reconnect
         dropStream();
         reconnects++;
-        attempts.await(new StreamEnded(), closed);
+        attempts.await(new StreamEnded(), Duration.ZERO, closed);
         return;
       }
       response = stream.next();
@@ -182,30 +183,29 @@ public final class Watch implements AutoCloseable {
 
   /** What a broken stream means: return to reconnect, or throw. */
   void failed(StatusRuntimeException error) {
-    if (closed.getCount() == 0) {
+    if (closed.getCount() == 0) { // closed by the caller: not the server's doing
       throw new CancellationException("the watch was closed");
     }
     ExecstreamException decoded = ExecstreamException.decode(error);
-    OptionalLong resume = decoded.metadataLong("resume_revision");
-    if (resume.isPresent() && (!hasRevision || Long.compareUnsigned(resume.getAsLong(), revision) < 0)) {
-      // The server names the last revision it sent. What this watch received is the truth;
-      // taking the lower of the two can only repeat events, which accept() drops.
-      revision = resume.getAsLong();
-      hasRevision = true;
+    Retrying.Decision verdict = Retrying.decide(attempts.policy(), "WatchExecution", decoded);
+    switch (verdict.action()) {
+      case RELIST -> throw new ResyncRequiredException(revision, logId, decoded);
+      case RESUME -> {
+        long resume = verdict.resumeRevision().getAsLong();
+        if (!hasRevision || Long.compareUnsigned(resume, revision) < 0) {
+          // The server names the last revision it sent. What this watch received is the
+          // truth; the lower of the two can only repeat events, which accept() drops.
+          revision = resume;
+          hasRevision = true;
+        }
+        reconnects++;
+      }
+      case RETRY -> {
+        reconnects++;
+        attempts.await(decoded, verdict.atLeast() ? decoded.retryDelay() : Duration.ZERO, closed);
+      }
+      default -> throw decoded;
     }
-    if (decoded.code() == Status.Code.OUT_OF_RANGE) {
-      throw new ResyncRequiredException(revision, logId, decoded);
-    }
-    if (decoded.reason() == ErrorReason.WATCHER_TOO_SLOW) {
-      reconnects++;
-      return;
-    }
-    if (attempts.policy().retryable(decoded.code())) {
-      reconnects++;
-      attempts.await(decoded, closed);
-      return;
-    }
-    throw decoded;
   }
 
   void accept(WatchExecutionResponse response) {

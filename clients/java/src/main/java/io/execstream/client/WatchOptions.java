@@ -15,7 +15,9 @@ import java.util.function.Consumer;
  * @param kinds only these kinds of event (empty: all)
  * @param afterRevision empty: live from now; a value replays every retained event after it
  *     (0: from the beginning), then continues live
- * @param giveUpAfter how long consecutive failed reconnects may last
+ * @param logId the log the watch must be on (a snapshot's log_id, for list-then-watch): another
+ *     log is a ResyncRequiredException from the first Progress; "" for any
+ * @param giveUpAfter how long consecutive failed reconnects may last (negative: forever)
  * @param onProgress sees every Progress (opening, caught-up marker, heartbeats), or null
  */
 public record WatchOptions(
@@ -23,6 +25,7 @@ public record WatchOptions(
     List<String> sidecarIds,
     List<EventKind> kinds,
     OptionalLong afterRevision,
+    String logId,
     Duration giveUpAfter,
     Consumer<Progress> onProgress) {
   /** The default reconnect budget. */
@@ -31,7 +34,7 @@ public record WatchOptions(
   /** Every event, live from now. */
   public static WatchOptions live() {
     return new WatchOptions(
-        List.of(), List.of(), List.of(), OptionalLong.empty(), DEFAULT_GIVE_UP_AFTER, null);
+        List.of(), List.of(), List.of(), OptionalLong.empty(), "", DEFAULT_GIVE_UP_AFTER, null);
   }
 
   /** Every event after {@code revision}, then live. */
@@ -42,22 +45,28 @@ public record WatchOptions(
   /** The same, replaying after {@code revision}. */
   public WatchOptions withAfterRevision(long revision) {
     return new WatchOptions(
-        taskIds, sidecarIds, kinds, OptionalLong.of(revision), giveUpAfter, onProgress);
+        taskIds, sidecarIds, kinds, OptionalLong.of(revision), logId, giveUpAfter, onProgress);
   }
 
   /** The same, for these tasks only. */
   public WatchOptions withTaskIds(List<String> ids) {
     return new WatchOptions(
-        List.copyOf(ids), sidecarIds, kinds, afterRevision, giveUpAfter, onProgress);
+        List.copyOf(ids), sidecarIds, kinds, afterRevision, logId, giveUpAfter, onProgress);
   }
 
   /** The same, calling {@code consumer} with every Progress. */
   public WatchOptions withOnProgress(Consumer<Progress> consumer) {
-    return new WatchOptions(taskIds, sidecarIds, kinds, afterRevision, giveUpAfter, consumer);
+    return new WatchOptions(
+        taskIds, sidecarIds, kinds, afterRevision, logId, giveUpAfter, consumer);
   }
 
   /** The same, with another reconnect budget. */
   public WatchOptions withGiveUpAfter(Duration budget) {
-    return new WatchOptions(taskIds, sidecarIds, kinds, afterRevision, budget, onProgress);
+    return new WatchOptions(taskIds, sidecarIds, kinds, afterRevision, logId, budget, onProgress);
+  }
+
+  /** The same, on the log {@code id} only (a snapshot's log_id). */
+  public WatchOptions withLogId(String id) {
+    return new WatchOptions(taskIds, sidecarIds, kinds, afterRevision, id, giveUpAfter, onProgress);
   }
 }

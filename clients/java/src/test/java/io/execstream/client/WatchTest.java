@@ -83,4 +83,14 @@ class WatchTest {
         .setProgress(Progress.newBuilder().setRevision(9)).build());
     assertEquals(OptionalLong.of(9), watch.revision());
   }
+
+  @Test
+  void aWatchOnAnotherLogThanTheSnapshotsAsksForAResync() {
+    Watch watch = new Watch(null, WatchOptions.after(5).withLogId("log-a"));
+    ResyncRequiredException resync = assertThrows(ResyncRequiredException.class,
+        () -> watch.accept(WatchExecutionResponse.newBuilder()
+            .setProgress(Progress.newBuilder().setRevision(5).setLogId("log-b")).build()));
+    assertEquals("log-a", resync.oldLogId());
+    assertEquals("log-b", resync.newLogId());
+  }
 }
