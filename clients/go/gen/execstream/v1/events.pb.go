@@ -244,7 +244,13 @@ type ExecutionEvent struct {
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
 	// Per-task sequence number assigned by the sidecar: 1 for the task's first event,
 	// then +1 for each next event. An event whose seq is at or below the task's last
-	// accepted seq is a duplicate: acknowledged and not stored again. A seq above
+	// accepted seq is a resend: if its content is the committed event's it is a duplicate,
+	// acknowledged and not stored again; otherwise the report is refused with
+	// ALREADY_EXISTS (SEQ_CONFLICT). The content is the body (its kind and every field but
+	// the server-stamped costs) and the attempt (0 counts as 1); `time`, `revision` and
+	// `sidecar_id` are not compared, so a resend may carry a new time or none. A resend of
+	// an event older than the retained log, or committed by a server version that kept no
+	// content digests, cannot be compared and is acknowledged as a duplicate. A seq above
 	// last_seq + 1 is a gap and is refused with FAILED_PRECONDITION. 0 is invalid.
 	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	// When the event happened, on the sidecar's clock. If unset, the server fills in the

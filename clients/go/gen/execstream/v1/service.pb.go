@@ -80,12 +80,12 @@ func (x *ProgressReport) GetEvents() []*ExecutionEvent {
 	return nil
 }
 
-// The last accepted seq of one task.
+// The last committed seq of one task.
 type TaskAck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The task.
 	TaskId string `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	// Its last accepted seq after this stream.
+	// Its last committed seq (0: nothing of it is committed). Resend from last_seq + 1.
 	LastSeq       uint64 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -135,7 +135,9 @@ func (x *TaskAck) GetLastSeq() uint64 {
 	return 0
 }
 
-// The answer to a ReportProgress stream.
+// The answer to a ReportProgress stream; also packed in the details of every error the
+// stream ends with (there `tasks` lists every task the stream touched, up to 4096, with
+// the seq the store has committed; tasks of another sidecar are left out).
 type ReportProgressResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Events stored by this stream.
@@ -288,9 +290,10 @@ func (x *WatchExecutionRequest) GetAfterRevision() uint64 {
 // Every watch opens with a Progress naming the revision it starts after and the log's
 // identity, at once (before any event). A watch that replays (after_revision set) sends
 // one Progress with `caught_up` set when the replay has reached the live head; a live
-// watch sets `caught_up` on its first message. Later Progress messages are heartbeats,
-// sent when the stream is idle (every 10 s by default), and the last message before a
-// graceful end.
+// watch, or a replay with nothing to replay, sets `caught_up` on its first message.
+// Later Progress messages are heartbeats, sent when the stream was idle for the
+// server's heartbeat interval (10 s by default, --heartbeat-interval), and the last
+// message before a graceful end (then the status: SHUTTING_DOWN).
 type Progress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resume from here (after_revision = revision) after a disconnect.
@@ -499,12 +502,16 @@ func (x *GetSnapshotRequest) GetPageToken() string {
 type Snapshot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The state is exactly the fold of events up to this revision. For a gap-free live view,
-	// call WatchExecution(after_revision = revision). Later pages may be at a later revision:
-	// watch from the smallest and skip events at or below each task's last_revision.
+	// call WatchExecution(after_revision = revision). Pages are not pinned: each is read at
+	// the revision it carries, so later pages may be at later revisions. To follow a paged
+	// snapshot exactly, watch from the smallest page revision and skip, for each listed
+	// task, the events at or below its last_revision; a task created between pages whose
+	// id sorts into an earlier page is not listed, and all its events come in the watch.
 	Revision uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
 	// The tasks of this page.
 	Tasks []*TaskState `protobuf:"bytes,2,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	// Totals over every task (not just this page or filter), at `revision`.
+	// Totals over every task (not just this page or filter), at `revision`. Unset for a
+	// sidecar token, which may only read its own tasks.
 	Totals *Totals `protobuf:"bytes,3,opt,name=totals,proto3" json:"totals,omitempty"`
 	// Pass as page_token for the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`

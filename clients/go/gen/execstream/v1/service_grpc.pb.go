@@ -38,20 +38,28 @@ type ExecutionServiceClient interface {
 	//
 	// Each ProgressReport is all-or-nothing: if any of its events is refused, none of that
 	// message's events is stored and the stream ends with the error; events of earlier
-	// messages stay committed. Errors: INVALID_ARGUMENT (a malformed event; details carry
-	// google.rpc.BadRequest), FAILED_PRECONDITION (a seq gap: ErrorInfo reason SEQ_GAP with
-	// the expected seq; an event after the task finished: TASK_FINISHED), PERMISSION_DENIED
-	// (another sidecar's task), RESOURCE_EXHAUSTED (limits), UNAVAILABLE (storage down or
-	// the server shutting down: resend from the snapshot's last_seq).
+	// messages stay committed. Errors (ErrorInfo reasons in errors.proto): INVALID_ARGUMENT
+	// (INVALID_FIELD with google.rpc.BadRequest, MALFORMED_MESSAGE), FAILED_PRECONDITION
+	// (SEQ_GAP, TASK_FINISHED, ILLEGAL_TRANSITION), ALREADY_EXISTS (SEQ_CONFLICT: a resent
+	// seq with other content), PERMISSION_DENIED (TASK_OWNED_BY_OTHER_SIDECAR,
+	// SIDECAR_MISMATCH), RESOURCE_EXHAUSTED (RATE_LIMITED), UNAVAILABLE (STORE_UNAVAILABLE,
+	// SHUTTING_DOWN). Every error this RPC's handler sends also carries, in the
+	// google.rpc.Status details, a ReportProgressResponse: what the stream got committed
+	// and, for each task it touched (the refused report's included), the committed
+	// last_seq, so the sidecar resends from last_seq + 1 without another call.
 	ReportProgress(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ProgressReport, ReportProgressResponse], error)
 	// Watch events as they are committed, optionally replaying from a revision first.
-	// Errors: OUT_OF_RANGE when after_revision is older than the retained history (ErrorInfo
-	// reason REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot),
-	// RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the revision
-	// to resume after), UNAVAILABLE when the server shuts down (resume after the last
-	// revision received).
+	// The stream opens at once with a Progress (see Progress for the stream's shape).
+	// Errors: OUT_OF_RANGE when after_revision is older than the retained history
+	// (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
+	// beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
+	// RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
+	// revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
+	// when the server shuts down (SHUTTING_DOWN with the revision to resume after).
 	WatchExecution(ctx context.Context, in *WatchExecutionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchExecutionResponse], error)
 	// The state of tasks and the totals, exactly the fold of the log up to `revision`.
+	// With a sidecar token it lists only the tasks that sidecar created, and no totals, so
+	// a sidecar can read its tasks' last_seq to resend from.
 	GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (*Snapshot, error)
 }
 
@@ -117,20 +125,28 @@ type ExecutionServiceServer interface {
 	//
 	// Each ProgressReport is all-or-nothing: if any of its events is refused, none of that
 	// message's events is stored and the stream ends with the error; events of earlier
-	// messages stay committed. Errors: INVALID_ARGUMENT (a malformed event; details carry
-	// google.rpc.BadRequest), FAILED_PRECONDITION (a seq gap: ErrorInfo reason SEQ_GAP with
-	// the expected seq; an event after the task finished: TASK_FINISHED), PERMISSION_DENIED
-	// (another sidecar's task), RESOURCE_EXHAUSTED (limits), UNAVAILABLE (storage down or
-	// the server shutting down: resend from the snapshot's last_seq).
+	// messages stay committed. Errors (ErrorInfo reasons in errors.proto): INVALID_ARGUMENT
+	// (INVALID_FIELD with google.rpc.BadRequest, MALFORMED_MESSAGE), FAILED_PRECONDITION
+	// (SEQ_GAP, TASK_FINISHED, ILLEGAL_TRANSITION), ALREADY_EXISTS (SEQ_CONFLICT: a resent
+	// seq with other content), PERMISSION_DENIED (TASK_OWNED_BY_OTHER_SIDECAR,
+	// SIDECAR_MISMATCH), RESOURCE_EXHAUSTED (RATE_LIMITED), UNAVAILABLE (STORE_UNAVAILABLE,
+	// SHUTTING_DOWN). Every error this RPC's handler sends also carries, in the
+	// google.rpc.Status details, a ReportProgressResponse: what the stream got committed
+	// and, for each task it touched (the refused report's included), the committed
+	// last_seq, so the sidecar resends from last_seq + 1 without another call.
 	ReportProgress(grpc.ClientStreamingServer[ProgressReport, ReportProgressResponse]) error
 	// Watch events as they are committed, optionally replaying from a revision first.
-	// Errors: OUT_OF_RANGE when after_revision is older than the retained history (ErrorInfo
-	// reason REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot),
-	// RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the revision
-	// to resume after), UNAVAILABLE when the server shuts down (resume after the last
-	// revision received).
+	// The stream opens at once with a Progress (see Progress for the stream's shape).
+	// Errors: OUT_OF_RANGE when after_revision is older than the retained history
+	// (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
+	// beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
+	// RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
+	// revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
+	// when the server shuts down (SHUTTING_DOWN with the revision to resume after).
 	WatchExecution(*WatchExecutionRequest, grpc.ServerStreamingServer[WatchExecutionResponse]) error
 	// The state of tasks and the totals, exactly the fold of the log up to `revision`.
+	// With a sidecar token it lists only the tasks that sidecar created, and no totals, so
+	// a sidecar can read its tasks' last_seq to resend from.
 	GetSnapshot(context.Context, *GetSnapshotRequest) (*Snapshot, error)
 	mustEmbedUnimplementedExecutionServiceServer()
 }
