@@ -17,16 +17,22 @@ from pathlib import Path
 from rich.console import Console
 
 from .context import Bench
+from .pressure import batch_curve, overload, sidecar_curve, stores
 from .profile import FULL, SMOKE
 from .results import Report, Row, markdown, table
 from .servers import BenchError, StoreSetup, redis_available
 from .state import idle, replay, snapshot
-from .throughput import fanout, ingest, latency
+from .throughput import crowd, fanout, ingest, latency
 
 SCENARIOS: dict[str, Callable[[Bench], list[Row]]] = {
     "ingest": ingest,
     "fanout": fanout,
     "latency": latency,
+    "crowd": crowd,
+    "curve-sidecars": sidecar_curve,
+    "curve-batch": batch_curve,
+    "overload": overload,
+    "stores": stores,
     "replay": replay,  # also measures restart recovery over the same log
     "snapshot": snapshot,
     "idle": idle,

@@ -40,8 +40,12 @@ class Bench:
         self.say = say
 
     @contextmanager
-    def execstream(self, *extra: str) -> Iterator[Execstream]:
-        server = execstream_process(self.store.fresh(), *extra)
+    def execstream(
+        self, *extra: str, store_flags: list[str] | None = None, store: StoreSetup | None = None
+    ) -> Iterator[Execstream]:
+        """A fresh server on a fresh log (or on ``store_flags``, to reopen a log)."""
+        flags = store_flags if store_flags is not None else (store or self.store).fresh()
+        server = execstream_process(flags, *extra)
         server.start()
         try:
             yield server

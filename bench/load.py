@@ -54,8 +54,14 @@ class SidecarResult:
     accepted: int = 0
     duplicates: int = 0
     started_at: float = 0.0
-    finished_at: float = 0.0
+    last_sent_at: float = 0.0  # when the last report was handed to gRPC (the stream closed)
+    finished_at: float = 0.0  # when the response (the acknowledgement of all) arrived
     error: str = ""
+
+    @property
+    def ack_lag_s(self) -> float:
+        """From the last send to its acknowledgement: what a sidecar waits under load."""
+        return self.finished_at - self.last_sent_at
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class WatcherSpec:
     latency_skip: int = 0  # warm-up events per stream not counted in latency
     timeout_s: float = 300.0
     streams_per_connection: int = 50  # gRPC servers commonly cap concurrent streams at 100
+    # Active watchers get a connection each (as real viewers) unless this shares them.
+    share_connections: bool = False
 
 
 @dataclass
@@ -127,6 +135,7 @@ async def _report(spec: SidecarSpec, ready: Any, go: Any) -> SidecarResult:
             await call.write(source.report(count, stamp=spec.stamp))
             result.sent += count
         await call.done_writing()
+        result.last_sent_at = time.time()
         response = await call
         result.finished_at = time.time()
         result.accepted, result.duplicates = response.events_accepted, response.duplicates
@@ -200,7 +209,7 @@ async def _read(
 async def _watch(spec: WatcherSpec, ready: Any, stop: Any, subscribed: Any) -> WatcherResult:
     result = WatcherResult(streams=[StreamTally() for _ in range(spec.streams)])
     channel_count = max(1, -(-spec.streams // spec.streams_per_connection))
-    if spec.expect_events:
+    if spec.expect_events and not spec.share_connections:
         channel_count = spec.streams  # one connection per active watcher, as real viewers
     channels = [
         grpc.aio.insecure_channel(spec.address, options=CHANNEL_OPTIONS)

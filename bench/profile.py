@@ -28,6 +28,21 @@ class Profile:
     snapshot_page: int
     idle_watchers: int
     watcher_processes: int
+    # Curves: ingest at S sidecars (events/report = ingest_batch), and at B events/report (S =
+    # ingest_sidecars), each for curve_duration_s.
+    sidecar_curve: tuple[int, ...]
+    batch_curve: tuple[int, ...]
+    curve_duration_s: float
+    # Many viewers of a modest stream: crowd_watchers streams sharing connections of 50.
+    crowd_watchers: int
+    crowd_rate: float
+    crowd_duration_s: float
+    crowd_probes: int
+    # Overload: sidecars sending flat out; what matters is how long the last ack takes.
+    overload_sidecars: int
+    overload_duration_s: float
+    # Restart with checkpoints on: events sent after the log was checkpointed, then SIGKILL.
+    restart_tail_events: int
 
 
 FULL = Profile(
@@ -40,7 +55,7 @@ FULL = Profile(
     fanout_batch=64,
     fanout_delivered=10_000_000,
     fanout_max_events=500_000,
-    latency_loads=((10, 10_000.0), (100, 1_000.0)),
+    latency_loads=((1, 1_000.0), (10, 1_000.0), (100, 1_000.0), (10, 10_000.0)),
     latency_batch=10,
     latency_duration_s=10.0,
     latency_warmup_s=1.0,
@@ -50,6 +65,16 @@ FULL = Profile(
     snapshot_page=10_000,
     idle_watchers=10_000,
     watcher_processes=4,
+    sidecar_curve=(1, 4, 16),
+    batch_curve=(1, 16, 64, 256),
+    curve_duration_s=6.0,
+    crowd_watchers=2_000,
+    crowd_rate=100.0,
+    crowd_duration_s=10.0,
+    crowd_probes=40,
+    overload_sidecars=16,
+    overload_duration_s=8.0,
+    restart_tail_events=50_000,
 )
 
 SMOKE = Profile(
@@ -72,4 +97,14 @@ SMOKE = Profile(
     snapshot_page=250,
     idle_watchers=20,
     watcher_processes=2,
+    sidecar_curve=(1,),
+    batch_curve=(4,),
+    curve_duration_s=0.3,
+    crowd_watchers=20,
+    crowd_rate=100.0,
+    crowd_duration_s=0.5,
+    crowd_probes=4,
+    overload_sidecars=2,
+    overload_duration_s=0.3,
+    restart_tail_events=500,
 )

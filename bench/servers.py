@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ class BenchError(Exception):
 
 
 _LOGS = Path(tempfile.gettempdir()) / "execstream-bench"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Process(ChildProcess):
@@ -43,6 +45,11 @@ class Process(ChildProcess):
         self.terminate()
         self.proc = None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process used so far (all its threads)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
     def kill(self) -> None:
         super().kill()
         self.proc = None
@@ -56,19 +63,32 @@ def relay_process() -> Process:
 class Execstream(Process):
     """``python -m execstream serve`` with bench-friendly limits; metrics on their own port."""
 
-    def __init__(self, args: list[str], port: int, *, metrics_port: int, extra: list[str]) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        port: int,
+        *,
+        metrics_port: int,
+        extra: list[str],
+        store_flags: list[str],
+    ) -> None:
         super().__init__(args, port)
         self.metrics_port = metrics_port
         self.extra = extra
+        self.store_flags = store_flags  # where its log is: another server can reopen it
 
-    def watchers(self) -> int:
-        """The server's own count of open watch streams (the execstream_watchers gauge)."""
+    def metric(self, name: str) -> float:
+        """One unlabelled sample from the server's /metrics."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:
             for line in response.read().decode().splitlines():
-                if line.startswith("execstream_watchers "):
-                    return int(float(line.split()[1]))
-        raise BenchError("the metrics endpoint has no execstream_watchers gauge")
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        raise BenchError(f"the metrics endpoint has no {name}")
+
+    def watchers(self) -> int:
+        """The server's own count of open watch streams (the execstream_watchers gauge)."""
+        return int(self.metric("execstream_watchers"))
 
 
 # Rate limits and stream caps are production guards; the bench measures raw capacity.
@@ -101,7 +121,9 @@ def execstream_process(store_flags: list[str], *extra: str) -> Execstream:
         *BENCH_FLAGS,
         *extra,
     ]
-    return Execstream(args, port, metrics_port=metrics_port, extra=list(extra))
+    return Execstream(
+        args, port, metrics_port=metrics_port, extra=list(extra), store_flags=list(store_flags)
+    )
 
 
 def redis_available() -> bool:

@@ -30,48 +30,46 @@ def both(bench: Bench, measure: Callable[[Process, bool], object]) -> tuple[obje
     return measured, baseline
 
 
-def _ingest(bench: Bench, batch: int, duration: float, name: str) -> Row:
-    profile = bench.profile
-    params = {
-        "S": profile.ingest_sidecars,
-        "events/report": batch,
-        "duration_s": duration,
-        "watchers": 0,
-    }
+def ingest_once(bench: Bench, sidecars: int, batch: int, duration: float, name: str) -> list[Row]:
+    """Sidecars stream reports as fast as the server takes them, for ``duration``.
+
+    Two rows: events acknowledged per second, and the server's CPU per event (all threads,
+    from /proc), both against the relay.
+    """
+    params = {"S": sidecars, "events/report": batch, "duration_s": duration, "watchers": 0}
     bench.say(f"{name}: {params}")
 
-    def measure(server: Process, durable: bool) -> float:
+    def measure(server: Process, durable: bool) -> tuple[float, float]:
         with LoadRun() as run:
             specs = bench.sidecars(
-                server.address, "ing", profile.ingest_sidecars, 10**9, batch, duration_s=duration
+                server.address, "ing", sidecars, 10**9, batch, duration_s=duration
             )
+            cpu_before = server.cpu_seconds()
             results = run.run_sidecars(specs)
+            cpu = server.cpu_seconds() - cpu_before
         label = "execstream" if durable else "relay"
         sent = check_acknowledged(results, label)
         if durable:
             revision, _ = server_revision(server.address)
             check(revision == sent, f"execstream: {sent} events acknowledged, log at {revision}")
-        return ingest_rate(results)
+        return ingest_rate(results), cpu * 1e6 / max(sent, 1)
 
     measured, baseline = both(bench, measure)
-    assert isinstance(measured, float) and isinstance(baseline, float)
-    target = ("ratio>=", 0.5) if batch > 1 else None
-    return Row(
-        name,
-        params,
-        "durable ingest" if batch > 1 else "ingest",
-        "events/s",
-        measured,
-        baseline,
-        target,
-    )
+    assert isinstance(measured, tuple) and isinstance(baseline, tuple)
+    target = ("ratio>=", 0.25) if batch > 1 else ("ratio>=", 0.5)
+    metric = "durable ingest" if batch > 1 else "ingest"
+    return [
+        Row(name, params, metric, "events/s", measured[0], baseline[0], target),
+        Row(name, params, "server CPU", "us/event", measured[1], baseline[1]),
+    ]
 
 
 def ingest(bench: Bench) -> list[Row]:
     profile = bench.profile
+    sidecars, duration = profile.ingest_sidecars, profile.ingest_duration_s
     return [
-        _ingest(bench, profile.ingest_batch, profile.ingest_duration_s, "ingest"),
-        _ingest(bench, 1, profile.ingest_duration_s / 2, "ingest-single"),
+        *ingest_once(bench, sidecars, profile.ingest_batch, duration, "ingest"),
+        *ingest_once(bench, sidecars, 1, duration / 2, "ingest-single"),
     ]
 
 
@@ -84,6 +82,7 @@ def watcher_specs(
     durable: bool,
     probes: int = 0,
     skip: int = 0,
+    share_connections: bool = False,
 ) -> list[WatcherSpec]:
     processes = min(streams, bench.profile.watcher_processes)
     share, rest = divmod(streams, processes)
@@ -99,6 +98,7 @@ def watcher_specs(
                 check_revisions=durable,
                 latency_streams=min(count, probe_share + (1 if i < probe_rest else 0)),
                 latency_skip=skip,
+                share_connections=share_connections,
             )
         )
     return specs
@@ -125,11 +125,19 @@ def _deliver(
     rate: float | None = None,
     probes: int = 0,
     skip: int = 0,
+    share_connections: bool = False,
 ) -> tuple[float, list[WatcherResult]]:
     label = "execstream" if durable else "relay"
     with LoadRun() as run:
         specs = watcher_specs(
-            bench, server.address, k, total, durable=durable, probes=probes, skip=skip
+            bench,
+            server.address,
+            k,
+            total,
+            durable=durable,
+            probes=probes,
+            skip=skip,
+            share_connections=share_connections,
         )
         subscribe(run, server, k, specs)
         sides = bench.sidecars(
@@ -142,6 +150,15 @@ def _deliver(
     last = max(t.last_at for w in watched for t in w.streams)
     first = min(r.started_at for r in results)
     return delivered / (last - first), watched
+
+
+def deliver_rate(bench: Bench, server: Process, durable: bool, k: int, total: int) -> float:
+    """Delivered events/s: K watchers, the fan-out sidecars sending ``total`` flat out."""
+    profile = bench.profile
+    rate, _ = _deliver(
+        bench, server, durable, k, total, profile.fanout_batch, profile.fanout_sidecars
+    )
+    return rate
 
 
 def fanout(bench: Bench) -> list[Row]:
@@ -158,14 +175,11 @@ def fanout(bench: Bench) -> list[Row]:
         bench.say(f"fanout: {params}")
 
         def measure(server: Process, durable: bool, k: int = k, total: int = total) -> float:
-            rate, _ = _deliver(
-                bench, server, durable, k, total, profile.fanout_batch, profile.fanout_sidecars
-            )
-            return rate
+            return deliver_rate(bench, server, durable, k, total)
 
         measured, baseline = both(bench, measure)
         assert isinstance(measured, float) and isinstance(baseline, float)
-        target = ("ratio>=", 0.5) if k >= 10 else None
+        target = ("ratio>=", 1.0) if k >= 10 else None
         rows.append(Row("fanout", params, "delivered", "events/s", measured, baseline, target))
     return rows
 
@@ -184,61 +198,99 @@ def percentile(histogram: Counter[int], fraction: float) -> float:
     return float(max(histogram))
 
 
+def latency_rows(
+    bench: Bench,
+    name: str,
+    k: int,
+    rate: float,
+    duration: float,
+    *,
+    probes: int,
+    share_connections: bool = False,
+) -> list[Row]:
+    """p50/p99/p999 of send-to-receive per event, K watchers, one sidecar at ``rate``."""
+    profile = bench.profile
+    total = int(rate * duration)
+    skip = int(rate * profile.latency_warmup_s)
+    probes = min(k, probes)
+    params = {
+        "K": k,
+        "offered": f"{rate:g}/s",
+        "events/report": profile.latency_batch,
+        "duration_s": duration,
+        "probes": probes,
+    }
+    bench.say(f"{name}: {params}")
+
+    def measure(server: Process, durable: bool) -> Counter[int]:
+        _, watched = _deliver(
+            bench,
+            server,
+            durable,
+            k,
+            total,
+            profile.latency_batch,
+            1,
+            rate=rate,
+            probes=probes,
+            skip=skip,
+            share_connections=share_connections,
+        )
+        merged: Counter[int] = Counter()
+        for result in watched:
+            merged.update(result.latency_us)
+        return merged
+
+    measured, baseline = both(bench, measure)
+    assert isinstance(measured, Counter) and isinstance(baseline, Counter)
+    rows = []
+    for metric, fraction in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999)):
+        target = ("ratio<=", 2.0) if metric == "p99" else None
+        rows.append(
+            Row(
+                name,
+                params,
+                metric,
+                "ms",
+                percentile(measured, fraction) / 1000,
+                percentile(baseline, fraction) / 1000,
+                target,
+            )
+        )
+    return rows
+
+
 def latency(bench: Bench) -> list[Row]:
     profile = bench.profile
     rows = []
     for k, rate in profile.latency_loads:
-        total = int(rate * profile.latency_duration_s)
-        skip = int(rate * profile.latency_warmup_s)
-        probes = min(k, profile.latency_probe_streams)
-        params = {
-            "K": k,
-            "offered": f"{rate:g}/s",
-            "events/report": profile.latency_batch,
-            "duration_s": profile.latency_duration_s,
-            "probes": probes,
-        }
-        bench.say(f"latency: {params}")
+        rows += latency_rows(
+            bench,
+            "latency",
+            k,
+            rate,
+            profile.latency_duration_s,
+            probes=profile.latency_probe_streams,
+        )
+    return rows
 
-        def measure(
-            server: Process,
-            durable: bool,
-            k: int = k,
-            rate: float = rate,
-            total: int = total,
-            skip: int = skip,
-            probes: int = probes,
-        ) -> Counter[int]:
-            _, watched = _deliver(
-                bench,
-                server,
-                durable,
-                k,
-                total,
-                profile.latency_batch,
-                1,
-                rate=rate,
-                probes=probes,
-                skip=skip,
-            )
-            merged: Counter[int] = Counter()
-            for result in watched:
-                merged.update(result.latency_us)
-            return merged
 
-        measured, baseline = both(bench, measure)
-        assert isinstance(measured, Counter) and isinstance(baseline, Counter)
-        for name, fraction in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999)):
-            target = ("ratio<=", 2.0) if name == "p99" else None
-            rows.append(
-                Row(
-                    "latency",
-                    params,
-                    name,
-                    "ms",
-                    percentile(measured, fraction) / 1000,
-                    percentile(baseline, fraction) / 1000,
-                    target,
-                )
-            )
+def crowd(bench: Bench) -> list[Row]:
+    """Many viewers of a modest stream (2,000 at 100 events/s in the full run).
+
+    Streams share connections (50 each): the watcher processes could not hold one TCP
+    connection and channel per stream at this count without becoming the bottleneck.
+    """
+    profile = bench.profile
+    rows = latency_rows(
+        bench,
+        "crowd",
+        profile.crowd_watchers,
+        profile.crowd_rate,
+        profile.crowd_duration_s,
+        probes=profile.crowd_probes,
+        share_connections=True,
+    )
+    p99 = next(row for row in rows if row.metric == "p99")
+    rows.append(Row("crowd", p99.params, "p99, absolute", "ms", p99.execstream, None, ("<=", 50.0)))
     return rows
