@@ -19,6 +19,7 @@ from rich.console import Console
 from .context import Bench
 from .pressure import batch_curve, overload, sidecar_curve, stores
 from .profile import FULL, SMOKE
+from .profiling import profile_stages
 from .results import Report, Row, markdown, table
 from .servers import BenchError, StoreSetup, redis_available
 from .state import idle, replay, snapshot
@@ -59,13 +60,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="sqlite",
         help="execstream's store (redis needs redis-server on PATH and the redis store)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the server with py-spy under ingest; print µs/event per stage",
+    )
+    parser.add_argument("--profile-sidecars", type=int, default=4, metavar="S")
+    parser.add_argument("--profile-batch", type=int, default=64, metavar="N")
+    parser.add_argument("--profile-seconds", type=float, default=5.0, metavar="SECONDS")
     return parser.parse_args(argv)
+
+
+def run_profile(args: argparse.Namespace, console: Console, out: Console) -> int:
+    """The stage table (Markdown) on stdout and in ``--markdown`` if given."""
+    seconds = 1.0 if args.smoke else args.profile_seconds
+    with tempfile.TemporaryDirectory(prefix="execstream-bench-") as directory:
+        store = StoreSetup(args.store, Path(directory))
+        try:
+            with console.status("profiling") as status:
+                bench = Bench(SMOKE if args.smoke else FULL, store, say=status.update)
+                text = profile_stages(bench, args.profile_sidecars, args.profile_batch, seconds)
+        except BenchError as exc:
+            console.print(f"[red]profile: {exc}[/]")
+            return 1
+        finally:
+            store.close()
+    load = os.getloadavg()[0]
+    text += f"\n1-minute load average {load:.1f} after the run ({os.cpu_count()} CPUs).\n"
+    out.print(text, markup=False, highlight=False)
+    if args.markdown:
+        args.markdown.write_text(text)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(stderr=True)
     out = Console(width=None if sys.stdout.isatty() else 200)
+    if args.profile:
+        return run_profile(args, console, out)
     profile = SMOKE if args.smoke else FULL
     names = [("replay" if n == "recovery" else n) for n in args.scenario or SCENARIOS]
     report = Report(mode=profile.name, store=args.store)
