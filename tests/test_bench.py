@@ -9,6 +9,8 @@ from collections import Counter
 
 from execstream.v1 import service_pb2 as service_pb
 
+from bench import median as bench_median
+from bench.median import merge
 from bench.results import Report, Row
 from bench.throughput import percentile
 from bench.wire import EventSource
@@ -48,3 +50,22 @@ def test_ratio_and_target_verdicts_in_the_json() -> None:
         (0.6, True, "ratio >= 0.5"),
         (3.0, False, "ratio <= 2"),
     ]
+
+
+def test_medians_take_each_runs_ratio_and_list_the_loads() -> None:
+    def run(value: float, base: float, load: str) -> dict[str, object]:
+        report = Report(mode="full", store="sqlite")
+        report.rows.append(
+            Row("ingest", {"S": 4}, "durable ingest", "events/s", value, base, ("ratio>=", 0.25))
+        )
+        report.notes.append(f"ingest: 1-minute load average {load}")
+        return report.to_json()
+
+    runs = [run(100, 1000, "1.0"), run(300, 1000, "2.0"), run(50, 100, "3.0")]
+    (row,) = merge(runs)
+    assert (row["execstream"], row["baseline"]) == (100, 1000)
+    assert row["ratio"] == 0.3 and row["ratios"] == [0.1, 0.3, 0.5]
+    assert row["met"] == [False, True, True]
+    text = bench_median.markdown(runs)
+    assert "| 0.30 (0.10 / 0.30 / 0.50) | ratio >= 0.25 | mixed |" in text
+    assert "load average 3.0" in text
