@@ -19,7 +19,7 @@ from rich.console import Console
 from .context import Bench
 from .pressure import batch_curve, overload, sidecar_curve, stores
 from .profile import FULL, SMOKE
-from .profiling import profile_stages
+from .profiling import profile_stages, profile_watch
 from .results import Report, Row, markdown, table
 from .servers import BenchError, StoreSetup, redis_available
 from .state import idle, replay, snapshot
@@ -68,6 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-sidecars", type=int, default=4, metavar="S")
     parser.add_argument("--profile-batch", type=int, default=64, metavar="N")
     parser.add_argument("--profile-seconds", type=float, default=5.0, metavar="SECONDS")
+    parser.add_argument(
+        "--profile-watchers",
+        type=int,
+        default=0,
+        metavar="K",
+        help="profile fan-out instead: K watchers of one sidecar at --profile-rate",
+    )
+    parser.add_argument("--profile-rate", type=float, default=100.0, metavar="EVENTS_PER_S")
     return parser.parse_args(argv)
 
 
@@ -79,7 +87,10 @@ def run_profile(args: argparse.Namespace, console: Console, out: Console) -> int
         try:
             with console.status("profiling") as status:
                 bench = Bench(SMOKE if args.smoke else FULL, store, say=status.update)
-                text = profile_stages(bench, args.profile_sidecars, args.profile_batch, seconds)
+                if args.profile_watchers:
+                    text = profile_watch(bench, args.profile_watchers, args.profile_rate, seconds)
+                else:
+                    text = profile_stages(bench, args.profile_sidecars, args.profile_batch, seconds)
         except BenchError as exc:
             console.print(f"[red]profile: {exc}[/]")
             return 1

@@ -20,6 +20,7 @@ from .harness import LoadRun
 from .load import SidecarResult
 from .servers import BenchError, Execstream, Process
 from .stages import StageTable, parse_raw
+from .throughput import deliver_at
 
 RATE_HZ = 250
 
@@ -88,6 +89,62 @@ def sample(
         raise failure[0]
     events = after - before if durable else round(ingest_rate(results) * elapsed)
     return StageTable(events=events, seconds=elapsed, rate_hz=RATE_HZ, threads=threads)
+
+
+def sample_watch(
+    bench: Bench, server: Process, watchers: int, rate: float, warmup_s: float, seconds: float
+) -> StageTable:
+    """K watchers (sharing connections) of one sidecar offering ``rate``; sample mid-run.
+
+    Events are counted as offered (each delivered K times): the table reads as server time
+    per event ingested and fanned out to every watcher.
+    """
+    total_s = warmup_s + seconds + 2.0
+    failure: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            deliver_at(bench, server, watchers, rate, total_s)
+        except BaseException as exc:  # reported below, in the calling thread
+            failure.append(exc)
+
+    loader = threading.Thread(target=drive, name="bench-watch-load")
+    loader.start()
+    # Subscribing thousands of streams takes a while; wait for it before sampling.
+    time.sleep(warmup_s + 0.5)
+    if isinstance(server, Execstream):
+        deadline = time.monotonic() + 120
+        while server.watchers() < watchers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(warmup_s)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="execstream-profile-") as directory:
+        out = Path(directory) / "raw.txt"
+        _record(server.pid, seconds, out)
+        elapsed = time.perf_counter() - started
+        threads = parse_raw(out.read_text().splitlines())
+    loader.join()
+    if failure:
+        raise failure[0]
+    return StageTable(
+        events=round(rate * elapsed), seconds=elapsed, rate_hz=RATE_HZ, threads=threads
+    )
+
+
+def profile_watch(bench: Bench, watchers: int, rate: float, seconds: float) -> str:
+    """Markdown: execstream's and the relay's stage tables under a fan-out load."""
+    warmup = min(2.0, seconds)
+    py_spy()
+    with bench.execstream() as server:
+        measured = sample_watch(bench, server, watchers, rate, warmup, seconds)
+    with bench.relay() as relay:
+        baseline = sample_watch(bench, relay, watchers, rate, warmup, seconds)
+    load = f"K={watchers} watchers, {rate:g} events/s offered"
+    return (
+        measured.markdown(f"execstream ({bench.store.kind}), {load}")
+        + "\n"
+        + baseline.markdown(f"relay, {load}")
+    )
 
 
 def profile_stages(bench: Bench, sidecars: int, batch: int, seconds: float) -> str:

@@ -198,6 +198,21 @@ def percentile(histogram: Counter[int], fraction: float) -> float:
     return float(max(histogram))
 
 
+def deliver_at(bench: Bench, server: Process, k: int, rate: float, duration: float) -> None:
+    """K watchers sharing connections, one sidecar offering ``rate`` for ``duration``."""
+    _deliver(
+        bench,
+        server,
+        isinstance(server, Execstream),
+        k,
+        int(rate * duration),
+        bench.profile.latency_batch,
+        1,
+        rate=rate,
+        share_connections=True,
+    )
+
+
 def latency_rows(
     bench: Bench,
     name: str,
