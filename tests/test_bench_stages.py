@@ -29,6 +29,11 @@ def test_the_innermost_recognised_frame_names_the_stage() -> None:
     assert stage_of([*frames, _COMMIT, _ADMIT, _GATE]) == "admission"
     assert stage_of([*frames, _COMMIT]) == "revision stamping+serialisation"
     assert stage_of(frames) == "event loop and gRPC core"
+    # An interceptor's wrapper awaiting the real write counts as the write, its counter as metrics.
+    write = "_CountingContext.write (execstream_server/transport/grpc_metrics.py:48)"
+    inc = "MutexValue.inc (prometheus_client/values.py:20)"
+    assert stage_of([*frames, write]) == "fan-out: writes"
+    assert stage_of([*frames, write, inc]) == "metrics/interceptors"
 
 
 def test_a_parked_thread_is_idle_only_when_parked_is_its_innermost_frame() -> None:
