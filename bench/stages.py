@@ -50,6 +50,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("metrics/interceptors", "*", "transport/access.py"),
     ("metrics/interceptors", "*", "prometheus_client/"),
     ("validation+rate limit", "*", "domain/validation.py"),
+    ("validation+rate limit", "*", "domain/bounds.py"),
     ("validation+rate limit", "*", "domain/ratelimit.py"),
     ("validation+rate limit", "_charge", "transport/servicer.py"),
     ("admission", "*", "domain/admission.py"),
@@ -83,6 +84,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("commit bookkeeping", "add", "transport/servicer.py"),
     ("commit bookkeeping", "finish", "transport/servicer.py"),
     ("receive+decode", "*", "transport/servicer.py"),
+    ("receive+decode", "*", "transport/requests.py"),
     ("receive+decode", "*", "grpc/aio/"),
 )
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<path>[^()]*?)(?::\d+)?\)$")
