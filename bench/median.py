@@ -17,10 +17,13 @@ from typing import Any
 from .results import fmt, params_text
 
 Key = tuple[str, str, str, str]
+# Parameters that report what a run achieved rather than what it asked for.
+MEASURED_PARAMS = frozenset({"held", "relay_held"})
 
 
 def _key(row: dict[str, Any]) -> Key:
-    return row["scenario"], params_text(row["params"]), row["metric"], row["unit"]
+    asked = {k: v for k, v in row["params"].items() if k not in MEASURED_PARAMS}
+    return row["scenario"], params_text(asked), row["metric"], row["unit"]
 
 
 def _median(values: list[float | None]) -> float | None:

@@ -24,8 +24,9 @@ def _restart_s(server: Execstream) -> float:
     """SIGKILL ``server`` and start it again: seconds until GetSnapshot answers."""
     server.kill()
     started = time.perf_counter()
-    server.start()
-    wait_ready(server.address)
+    # A refold of a big log on a busy machine can take minutes before the port opens.
+    server.start(timeout=600)
+    wait_ready(server.address, timeout=600)
     return time.perf_counter() - started
 
 

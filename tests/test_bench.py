@@ -69,3 +69,13 @@ def test_medians_take_each_runs_ratio_and_list_the_loads() -> None:
     text = bench_median.markdown(runs)
     assert "| 0.30 (0.10 / 0.30 / 0.50) | ratio >= 0.25 | mixed |" in text
     assert "load average 3.0" in text
+
+
+def test_runs_that_held_different_counts_still_merge_into_one_row() -> None:
+    def run(held: int) -> dict[str, object]:
+        report = Report(mode="full", store="sqlite")
+        report.rows.append(Row("idle", {"watchers": 10, "held": held}, "RSS", "MB", 1.0 * held))
+        return report.to_json()
+
+    (row,) = merge([run(9), run(10), run(8)])
+    assert row["execstream"] == 9.0 and row["params"] == "watchers=10"
