@@ -38,6 +38,9 @@ class Profile:
     crowd_rate: float
     crowd_duration_s: float
     crowd_probes: int
+    # Events per report: 10 makes every watcher take 10 writes/s (20k/s for 2,000, about a
+    # grpc.aio server's whole capacity on one core here); 50 keeps writes well inside it.
+    crowd_batches: tuple[int, ...]
     # Overload: sidecars sending flat out; what matters is how long the last ack takes.
     overload_sidecars: int
     overload_duration_s: float
@@ -72,6 +75,7 @@ FULL = Profile(
     crowd_rate=100.0,
     crowd_duration_s=10.0,
     crowd_probes=40,
+    crowd_batches=(10, 50),
     overload_sidecars=16,
     overload_duration_s=8.0,
     restart_tail_events=50_000,
@@ -104,6 +108,7 @@ SMOKE = Profile(
     crowd_rate=100.0,
     crowd_duration_s=0.5,
     crowd_probes=4,
+    crowd_batches=(10,),
     overload_sidecars=2,
     overload_duration_s=0.3,
     restart_tail_events=500,
