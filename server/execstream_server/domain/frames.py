@@ -44,7 +44,7 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     if pos >= len(data):
         raise FrameError("truncated varint")
     byte = data[pos]
@@ -123,7 +123,7 @@ def entry_offsets(data: bytes) -> list[int]:
         if data[pos] != _TAG_ENTRY:
             raise FrameError(f"unexpected tag {data[pos]:#x} at {pos} in a watch frame")
         offsets.append(pos)
-        length, pos = _read_varint(data, pos + 1)
+        length, pos = read_varint(data, pos + 1)
         pos += length
     if pos != end:
         raise FrameError("a watch frame's last entry runs past its end")
@@ -158,10 +158,10 @@ def report_events(data: bytes) -> tuple[bytes, list[bytes]]:
     events: list[bytes] = []
     pos, end = 0, len(data)
     while pos < end:
-        tag, pos = _read_varint(data, pos)
+        tag, pos = read_varint(data, pos)
         wire = tag & 7
         if wire == 2:
-            length, pos = _read_varint(data, pos)
+            length, pos = read_varint(data, pos)
             if pos + length > end:
                 raise FrameError("a length-delimited field runs past the report's end")
             if tag == _TAG_REPORT_EVENT:
@@ -170,7 +170,7 @@ def report_events(data: bytes) -> tuple[bytes, list[bytes]]:
                 sidecar = data[pos : pos + length]
             pos += length
         elif wire == 0:
-            _, pos = _read_varint(data, pos)
+            _, pos = read_varint(data, pos)
         elif wire == 1:
             pos += 8
         elif wire == 5:
