@@ -73,3 +73,18 @@ async def test_releasing_more_than_acquired_is_a_bug_said_loudly() -> None:
 def test_an_empty_budget_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         IntakeBudget(0)
+
+
+async def test_a_report_gives_its_events_back_when_its_commit_ends_either_way() -> None:
+    budget = IntakeBudget(10)
+    await budget.acquire(4)
+    await budget.acquire(6)
+    loop = asyncio.get_running_loop()
+    committed, refused = loop.create_future(), loop.create_future()
+    budget.release_after(committed, 4)
+    budget.release_after(refused, 6)
+    committed.set_result(None)
+    refused.set_exception(RuntimeError("refused"))
+    await asyncio.sleep(0)  # done callbacks run on the next loop step
+    assert budget.in_flight == 0
+    refused.exception()  # retrieved: no "never retrieved" warning

@@ -51,6 +51,10 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_connection_idle_ms", 300_000),
     ("grpc.max_connection_age_ms", 1_800_000),
     ("grpc.max_connection_age_grace_ms", 60_000),
+    # BDP probing grows a stream's flow-control window while the connection looks fast, so a
+    # sidecar could park a minute of events in buffers the handler has not read; at 64 KiB
+    # per stream the intake budget (--intake-max-events) is what bounds unacknowledged work.
+    ("grpc.http2.bdp_probe", 0),
 )
 
 

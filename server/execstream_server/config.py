@@ -73,6 +73,7 @@ class Limits:
     max_streams_per_client: int = 256
     sidecar_events_per_second: float = 5000.0
     sidecar_burst_events: int = 20000
+    intake_max_events: int = 8192
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,6 +278,13 @@ OPTIONS: tuple[Option, ...] = (
         0,
     ),
     Option("--max-page-size", "limits.max_page_size", int, "tasks per GetSnapshot page", 1),
+    Option(
+        "--intake-max-events",
+        "limits.intake_max_events",
+        int,
+        "events read from ReportProgress streams and not yet committed, over all streams",
+        1,
+    ),
     Option(
         "--watch-queue-bytes",
         "limits.watch_queue_bytes",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Any
 
 
 class IntakeBudget:
@@ -52,6 +53,14 @@ class IntakeBudget:
         if self.in_flight < 0:
             raise RuntimeError("intake budget released more than was acquired")
         self._wake()
+
+    def release_after(self, future: asyncio.Future[Any], events: int) -> None:
+        """Give ``events`` back when ``future`` (a report's commit) is done, whatever its end."""
+
+        def release(_: asyncio.Future[Any]) -> None:
+            self.release(events)
+
+        future.add_done_callback(release)
 
     def _wake(self) -> None:
         waiters = self._waiters

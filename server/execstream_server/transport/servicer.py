@@ -30,6 +30,7 @@ from execstream_server.domain.errors import (
     RateLimitedError,
     WatcherTooSlowError,
 )
+from execstream_server.domain.intake import IntakeBudget
 from execstream_server.domain.ratelimit import EventRateLimiter
 from execstream_server.domain.validation import (
     validate_ids,
@@ -90,6 +91,8 @@ class ExecutionServicer:
         self._limits = config.limits
         self._observer = observer or _NoObserver()
         self.drain = Drain()
+        # Events read but not yet committed, over every stream: spent, streams stop reading.
+        self.intake = IntakeBudget(self._limits.intake_max_events)
         self._rate = EventRateLimiter(
             rate=self._limits.sidecar_events_per_second, burst=self._limits.sidecar_burst_events
         )
@@ -173,10 +176,14 @@ class ExecutionServicer:
                     events = len(getattr(report, "events", ()))
                     self._observer.on_rejected(exc.reason.lower(), events)
                     raise
-                sizes.append(len(report.events))
-                in_flight.append(
-                    asyncio.ensure_future(store.append(report.sidecar_id, report.events))
-                )
+                count = len(report.events)
+                # Not reading the next message while the budget is spent is the backpressure:
+                # the sidecar's HTTP/2 window fills and its writes wait.
+                await self.intake.acquire(count)
+                sizes.append(count)
+                appended = asyncio.ensure_future(store.append(report.sidecar_id, report.events))
+                self.intake.release_after(appended, count)
+                in_flight.append(appended)
                 while in_flight and (
                     len(in_flight) > _MAX_IN_FLIGHT_REPORTS or in_flight[0].done()
                 ):
