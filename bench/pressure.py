@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import threading
 
 from .context import Bench, check, check_acknowledged, ingest_rate, server_revision
 from .harness import LoadRun
@@ -46,8 +47,9 @@ def overload(bench: Bench) -> list[Row]:
     params = {"S": sidecars, "events/report": profile.ingest_batch, "duration_s": duration}
     bench.say(f"overload: {params}")
 
-    def measure(server: Process, durable: bool) -> tuple[float, float, float]:
-        with LoadRun() as run:
+    def measure(server: Process, durable: bool) -> tuple[float, float, float, float]:
+        before = server.rss_bytes()
+        with LoadRun() as run, _PeakRss(server) as peak:
             specs = bench.sidecars(
                 server.address, "ovl", sidecars, 10**9, profile.ingest_batch, duration_s=duration
             )
@@ -57,7 +59,8 @@ def overload(bench: Bench) -> list[Row]:
             revision, _ = server_revision(server.address)
             check(revision == sent, f"execstream: {sent} events acknowledged, log at {revision}")
         lags = [r.ack_lag_s for r in results]
-        return max(lags), statistics.median(lags), ingest_rate(results)
+        grown = (peak.bytes - before) / 1e6
+        return max(lags), statistics.median(lags), ingest_rate(results), grown
 
     measured, baseline = both(bench, measure)
     assert isinstance(measured, tuple) and isinstance(baseline, tuple)
@@ -67,7 +70,32 @@ def overload(bench: Bench) -> list[Row]:
         ),
         Row("overload", params, "ack lag, median sidecar", "s", measured[1], baseline[1]),
         Row("overload", params, "acknowledged", "events/s", measured[2], baseline[2]),
+        # Memory the server grew by: what it buffered that its handlers had not read.
+        Row("overload", params, "server RSS growth, peak", "MB", measured[3], baseline[3]),
     ]
+
+
+class _PeakRss:
+    """Samples a server's RSS every 50 ms on a thread while the block runs; keeps the peak."""
+
+    def __init__(self, server: Process) -> None:
+        self._server = server
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
+        self.bytes = 0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.bytes = max(self.bytes, self._server.rss_bytes())
+
+    def __enter__(self) -> _PeakRss:
+        self.bytes = self._server.rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def stores(bench: Bench) -> list[Row]:

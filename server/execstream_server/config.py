@@ -73,7 +73,7 @@ class Limits:
     max_streams_per_client: int = 256
     sidecar_events_per_second: float = 5000.0
     sidecar_burst_events: int = 20000
-    intake_max_events: int = 8192
+    intake_max_events: int = 4096
 
 
 @dataclass(frozen=True, kw_only=True)
