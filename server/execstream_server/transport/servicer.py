@@ -52,6 +52,7 @@ from execstream_server.transport.requests import (
     watch_filter_from,
 )
 from execstream_server.transport.status_map import to_rpc_status
+from execstream_server.transport.write_watchdog import WriteWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class ExecutionServicer:
         self.drain = Drain()
         # Events read but not yet committed, over every stream: spent, streams stop reading.
         self.intake = IntakeBudget(self._limits.intake_max_events)
+        self._writes = WriteWatchdog(self._limits.watch_write_timeout_s)
         self._rate = EventRateLimiter(
             rate=self._limits.sidecar_events_per_second, burst=self._limits.sidecar_burst_events
         )
@@ -299,10 +301,9 @@ class ExecutionServicer:
         responses = session.responses()  # an async generator: closed explicitly below
         try:
             async for response, through in responses:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for wraps each write in a Task.
+                # One sweep over all writes, not a timer per write (see write_watchdog).
                 try:
-                    async with asyncio.timeout(timeout):
-                        await context.write(response)
+                    await self._writes.write(context.write(response))
                 except TimeoutError:
                     log.info(
                         "shed a watcher (%s) that read nothing for %gs; it may resume after %d",
