@@ -52,3 +52,15 @@ async def test_only_the_stalled_writer_of_many_is_ended() -> None:
     )
     assert isinstance(results[0], TimeoutError)
     assert list(results[1:]) == [20, 20]
+
+
+async def test_close_stops_the_sweep_even_with_a_write_pending() -> None:
+    watchdog = WriteWatchdog(60.0)
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    writer = asyncio.ensure_future(watchdog.write(never))
+    await asyncio.sleep(0)
+    await watchdog.close()
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    assert watchdog.pending == 0

@@ -219,6 +219,8 @@ class App:
         left = max(0.0, grace - (loop.time() - started))
         http, self._http = self._http, None
         await asyncio.gather(server.stop(left), http.stop() if http else asyncio.sleep(0))
+        if self._servicer is not None:
+            await self._servicer.close()
         if self.engine is not None:
             await self.engine.stop()
         if self._metrics_http is not None:

@@ -99,6 +99,10 @@ class ExecutionServicer:
             rate=self._limits.sidecar_events_per_second, burst=self._limits.sidecar_burst_events
         )
 
+    async def close(self) -> None:
+        """Stop background work once the gRPC server has stopped (the write watchdog)."""
+        await self._writes.close()
+
     async def _guard(
         self,
         context: grpc.aio.ServicerContext[Any, Any],

@@ -14,6 +14,7 @@ before awaiting and removes it right after, with no suspension point in between.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 
 
@@ -49,6 +50,14 @@ class WriteWatchdog:
                 self._expired.discard(task)
                 task.uncancel()
 
+    async def close(self) -> None:
+        """Stop the sweep (the server stopped; its writes were cancelled with their streams)."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
     @property
     def pending(self) -> int:
         """Writes in progress (for tests and metrics)."""
@@ -65,4 +74,5 @@ class WriteWatchdog:
                         self._expired.add(task)
                         task.cancel()
         finally:
-            self._sweeper = None
+            if self._sweeper is asyncio.current_task():
+                self._sweeper = None
