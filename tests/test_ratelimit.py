@@ -191,3 +191,39 @@ def test_streams_per_client_are_capped(server_factory: Callable[..., ServerThrea
     )
     for call in open_calls:
         call.cancel()
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda t, i: "Bearer " + " " * i + t,
+        lambda t, i: ("bearer", "BEARER", "BeArEr")[i % 3] + " " + t + " " * i,
+    ],
+    ids=["whitespace", "scheme-case"],
+)
+def test_respelling_the_authorization_header_shares_the_tokens_bucket(
+    server_factory: Callable[..., ServerThread],
+    tmp_path: Path,
+    spell: Callable[[str, int], str],
+) -> None:
+    """The bucket is the authenticated token's, not the header's bytes."""
+    tokens = str(tmp_path / "tokens.json")
+    admin = create_token(tokens, Role.ADMIN)
+    server = server_factory(
+        auth_file=tokens, limits={"sidecar_events_per_second": 1, "sidecar_burst_events": 10}
+    )
+    channel, stub = stub_for(server.address)
+    accepted = 0
+    refusals = []
+    for i in range(6):  # 6 sidecars x 3 events, each header spelled differently
+        messages = [
+            service_pb.ProgressReport(sidecar_id=f"sc-{i}", events=task_events(f"t{i}", 2)[:3])
+        ]
+        md = [("authorization", spell(admin, i))]
+        try:
+            accepted += stub.ReportProgress(iter(messages), metadata=md, timeout=10).events_accepted
+        except grpc.RpcError as exc:
+            refusals.append((exc.code(), "this token exceeds" in exc.details()))
+    assert refusals and set(refusals) == {(grpc.StatusCode.RESOURCE_EXHAUSTED, True)}
+    assert accepted <= 10 + 3  # one burst, plus what a second refills at most
+    channel.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -137,25 +136,21 @@ class ExecutionServicer:
         async def committed() -> Message:
             return await tally.committed(self._engine.store)
 
-        work = self._ingest(requests, tally, self._token_key(context))
+        work = self._ingest(requests, tally, self._token_key())
         with self.drain.stream():
             result = await self._guard(context, work, committed)
         assert result is not None
         return result
 
-    def _token_key(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
-        """The rate-limit key of the caller's bearer token ('' without auth).
+    @staticmethod
+    def _token_key() -> str:
+        """The rate-limit key of the caller's token ('' without auth).
 
-        The access interceptor has verified the token already; a digest keys the bucket,
-        so tokens never sit in memory longer than the call.
+        The token's id as the access interceptor verified it, never the header's bytes: a
+        header respelled (spaces, the scheme's case) is the same token and the same bucket.
         """
-        if not self._config.auth_file:
-            return ""
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization" and isinstance(value, str):
-                digest = hashlib.blake2b(value.encode(), digest_size=12).hexdigest()
-                return f"token:{digest}"
-        return ""
+        principal = current_principal.get()
+        return f"token:{principal.token_id}" if principal is not None else ""
 
     async def _ingest(
         self,
