@@ -63,6 +63,7 @@ class Limits:
     max_filter_ids: int = 1000
     default_page_size: int = 1000
     max_page_size: int = 10000
+    max_totals_models: int = 1000
     output_tail_bytes: int = 4096
     watch_max_events_per_response: int = 1024
     watch_max_bytes_per_response: int = 1024 * 1024
@@ -284,6 +285,14 @@ OPTIONS: tuple[Option, ...] = (
         int,
         "events read from ReportProgress streams and not yet committed, over all streams",
         1,
+    ),
+    Option(
+        "--max-totals-models",
+        "limits.max_totals_models",
+        int,
+        "(backend, model) rows in a snapshot's totals (by_model); the rest are summed in "
+        "one 'other' row",
+        0,
     ),
     Option(
         "--watch-queue-bytes",

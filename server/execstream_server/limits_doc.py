@@ -40,10 +40,13 @@ FLAG_REFUSALS: dict[str, str] = {
     " stay below it",
     "--output-tail-bytes": "nothing: a snapshot keeps the last bytes and sets"
     " `output_tail_truncated`",
-    "--max-page-size": f"{_FIELD} `page_size`",
     "--intake-max-events": "nothing refused: the server stops reading ReportProgress streams "
     "until commits catch up, so sidecars' writes wait (a report larger than the bound goes "
     "alone)",
+    "--max-page-size": f"{_FIELD} `page_size`, with `limit`",
+    "--max-totals-models": "nothing: the costliest pairs (then most tokens, most tasks) keep"
+    " their rows, within a quarter of `--max-message-bytes`; the rest are summed in one"
+    " `other` row whose `folded_models` counts them",
     "--watch-queue-bytes": "nothing: the watcher catches up from the log, then goes live again",
     "--watch-total-bytes": "nothing: a catch-up waits until other watchers' pages are written"
     " (live watchers never wait)",

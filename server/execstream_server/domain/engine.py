@@ -88,7 +88,11 @@ class Engine:
         self.config = config
         self.tasks: dict[str, state_pb.TaskState] = {}
         self._sorted_ids: list[str] = []
-        self.totals = TotalsBook()
+        self.totals = TotalsBook(
+            max_models=config.limits.max_totals_models,
+            # The totals travel in every snapshot page: they take at most a quarter of it.
+            max_bytes=config.limits.max_message_bytes // 4,
+        )
         self.hub = Hub(
             queue_bytes=config.limits.watch_queue_bytes,
             total_bytes=config.limits.watch_total_bytes,

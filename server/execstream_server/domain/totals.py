@@ -7,10 +7,18 @@ Sums are kept as Python integers, exact whatever the number of tasks. Admission 
 task (``bounds``), but nothing bounds how many tasks there are, so a sum can outgrow the
 int64/uint64 field it is shown in: the field then holds its largest value (saturates) and
 one warning is logged, instead of the snapshot failing for everyone.
+
+``by_model`` is bounded too: each distinct (backend, model) pair would add a row to every
+snapshot, and clients choose the names. The sums of every pair are kept, but at most
+``max_models`` rows, within ``max_bytes``, are shown: the pairs that cost most (then have
+the most tokens, then the most tasks, then by name), so the choice depends only on the
+sums, never on the order tasks were folded or recovered in; the rest are summed in one
+``other`` row.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +37,13 @@ from execstream_server.domain.lifecycle import is_terminal
 
 log = logging.getLogger(__name__)
 
+OTHER = "other"
+# A by_model entry's tag and length prefix, beside its ModelTotals bytes.
+_ENTRY_OVERHEAD = 4
+# Room kept in ``max_bytes`` for the ``other`` row (its names are short, its numbers
+# at most 10 bytes each).
+_OTHER_ROW_BYTES = 256
+
 
 @dataclass(slots=True)
 class _ModelSums:
@@ -39,11 +54,28 @@ class _ModelSums:
     unpriced_tasks: int = 0
     estimated_tasks: int = 0
 
+    def add(self, other: _ModelSums) -> None:
+        self.tasks += other.tasks
+        self.usage.update(other.usage)
+        self.cost_nanos += other.cost_nanos
+        self.reference_nanos += other.reference_nanos
+        self.unpriced_tasks += other.unpriced_tasks
+        self.estimated_tasks += other.estimated_tasks
+
+
+def _rank(item: tuple[tuple[str, str], _ModelSums]) -> tuple[int, int, int, str, str]:
+    """Highest cost first, then most tokens (unpriced and local models cost 0), then most
+    tasks, then by name: a total order over the sums, whatever order they were added in."""
+    (backend, model), sums = item
+    return (-sums.cost_nanos, -sums.usage.total(), -sums.tasks, backend, model)
+
 
 class TotalsBook:
     """See the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_models: int = 1000, max_bytes: int = 2 * 1024 * 1024) -> None:
+        self.max_models = max_models
+        self.max_bytes = max_bytes
         self.tasks = 0
         self.by_status: Counter[int] = Counter()
         self.usage: Counter[str] = Counter()
@@ -52,6 +84,7 @@ class TotalsBook:
         self.unpriced_tasks = 0
         self.by_model: dict[tuple[str, str], _ModelSums] = {}
         self._warned = False
+        self._rendered: state_pb.Totals | None = None  # to_proto's, until the next update
 
     def update(self, old: state_pb.TaskState | None, new: state_pb.TaskState) -> None:
         """Account for one task moving from ``old`` (None when new) to ``new``.
@@ -61,6 +94,7 @@ class TotalsBook:
         """
         if old is not None and old.status == new.status and old.usage == new.usage:
             return
+        self._rendered = None
         if old is None:
             self.tasks += 1
         else:
@@ -115,6 +149,14 @@ class TotalsBook:
             setattr(usage, name, self._uint64(counts[name]))
 
     def to_proto(self) -> state_pb.Totals:
+        """The totals as a snapshot shows them (rendered once per change, copied out)."""
+        if self._rendered is None:
+            self._rendered = self._render()
+        totals = state_pb.Totals()
+        totals.CopyFrom(self._rendered)
+        return totals
+
+    def _render(self) -> state_pb.Totals:
         totals = state_pb.Totals(
             tasks=self.tasks,
             cost_nanos=self._int64(self.cost_nanos),
@@ -126,16 +168,46 @@ class TotalsBook:
             if self.by_status[status]:
                 totals.by_status.add(status=status, tasks=self.by_status[status])
         self._usage(totals.usage, self.usage)
-        for (backend, model), sums in sorted(self.by_model.items()):
-            entry = totals.by_model.add(
-                backend=backend,
-                model=model,
-                tasks=sums.tasks,
-                cost_nanos=self._int64(sums.cost_nanos),
-                reference_cost_nanos=self._int64(sums.reference_nanos),
-                savings_nanos=self._int64(sums.reference_nanos - sums.cost_nanos),
-                unpriced_tasks=sums.unpriced_tasks,
-                estimated_tasks=sums.estimated_tasks,
-            )
-            self._usage(entry.usage, sums.usage)
+        rows, other, folded = self._model_rows()
+        totals.by_model.extend(sorted(rows, key=lambda row: (row.backend, row.model)))
+        if folded:
+            row = self._row(OTHER, OTHER, other)
+            row.folded_models = folded
+            totals.by_model.append(row)
         return totals
+
+    def _model_rows(self) -> tuple[list[state_pb.ModelTotals], _ModelSums, int]:
+        """The rows shown (see the module docstring), the sums of the rest and their count."""
+        ranked: list[tuple[tuple[str, str], _ModelSums]]
+        if len(self.by_model) <= self.max_models:
+            ranked = sorted(self.by_model.items(), key=_rank)
+        else:
+            ranked = heapq.nsmallest(self.max_models, self.by_model.items(), key=_rank)
+        rows: list[state_pb.ModelTotals] = []
+        used = _OTHER_ROW_BYTES
+        for (backend, model), sums in ranked:
+            row = self._row(backend, model, sums)
+            used += row.ByteSize() + _ENTRY_OVERHEAD
+            if used > self.max_bytes:
+                break
+            rows.append(row)
+        shown = {(row.backend, row.model) for row in rows}
+        other = _ModelSums()
+        for key, sums in self.by_model.items():
+            if key not in shown:
+                other.add(sums)
+        return rows, other, len(self.by_model) - len(rows)
+
+    def _row(self, backend: str, model: str, sums: _ModelSums) -> state_pb.ModelTotals:
+        row = state_pb.ModelTotals(
+            backend=backend,
+            model=model,
+            tasks=sums.tasks,
+            cost_nanos=self._int64(sums.cost_nanos),
+            reference_cost_nanos=self._int64(sums.reference_nanos),
+            savings_nanos=self._int64(sums.reference_nanos - sums.cost_nanos),
+            unpriced_tasks=sums.unpriced_tasks,
+            estimated_tasks=sums.estimated_tasks,
+        )
+        self._usage(row.usage, sums.usage)
+        return row

@@ -213,6 +213,7 @@ class ModelTotals(_message.Message):
     SAVINGS_NANOS_FIELD_NUMBER: _builtins.int
     UNPRICED_TASKS_FIELD_NUMBER: _builtins.int
     ESTIMATED_TASKS_FIELD_NUMBER: _builtins.int
+    FOLDED_MODELS_FIELD_NUMBER: _builtins.int
     backend: _builtins.str
     """The backend."""
     model: _builtins.str
@@ -229,6 +230,10 @@ class ModelTotals(_message.Message):
     """Finished tasks whose model had no price."""
     estimated_tasks: _builtins.int
     """Finished tasks whose usage was partly estimated."""
+    folded_models: _builtins.int
+    """In the row whose backend and model are both "other": how many (backend, model) pairs
+    it sums, those beyond the server's by_model bound. 0 in every other row.
+    """
     @_builtins.property
     def usage(self) -> _events_pb2.Usage:
         """Summed usage (model and backend left empty)."""
@@ -245,10 +250,11 @@ class ModelTotals(_message.Message):
         savings_nanos: _builtins.int = ...,
         unpriced_tasks: _builtins.int = ...,
         estimated_tasks: _builtins.int = ...,
+        folded_models: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "cost_nanos", b"cost_nanos", "estimated_tasks", b"estimated_tasks", "model", b"model", "reference_cost_nanos", b"reference_cost_nanos", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "cost_nanos", b"cost_nanos", "estimated_tasks", b"estimated_tasks", "folded_models", b"folded_models", "model", b"model", "reference_cost_nanos", b"reference_cost_nanos", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -288,7 +294,13 @@ class Totals(_message.Message):
 
     @_builtins.property
     def by_model(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelTotals]:
-        """Per backend and model, sorted by backend then model."""
+        """Per backend and model, sorted by backend then model. Bounded: at most the server's
+        --max-totals-models rows (1000 by default) within a quarter of its message size
+        limit; past that, the pairs with the highest cost (then the most tokens, then the
+        most tasks) keep their rows and the rest are summed in one last row whose backend and
+        model are "other" (see ModelTotals.folded_models). Which pairs keep rows depends only
+        on the sums, so every replica and every restart shows the same rows.
+        """
 
     def __init__(
         self,

@@ -347,8 +347,11 @@ type ModelTotals struct {
 	UnpricedTasks uint64 `protobuf:"varint,8,opt,name=unpriced_tasks,json=unpricedTasks,proto3" json:"unpriced_tasks,omitempty"`
 	// Finished tasks whose usage was partly estimated.
 	EstimatedTasks uint64 `protobuf:"varint,9,opt,name=estimated_tasks,json=estimatedTasks,proto3" json:"estimated_tasks,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// In the row whose backend and model are both "other": how many (backend, model) pairs
+	// it sums, those beyond the server's by_model bound. 0 in every other row.
+	FoldedModels  uint64 `protobuf:"varint,10,opt,name=folded_models,json=foldedModels,proto3" json:"folded_models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ModelTotals) Reset() {
@@ -444,6 +447,13 @@ func (x *ModelTotals) GetEstimatedTasks() uint64 {
 	return 0
 }
 
+func (x *ModelTotals) GetFoldedModels() uint64 {
+	if x != nil {
+		return x.FoldedModels
+	}
+	return 0
+}
+
 // Totals over every task in the store (not only the page or the filter).
 type Totals struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -459,7 +469,12 @@ type Totals struct {
 	ReferenceCostNanos int64 `protobuf:"varint,5,opt,name=reference_cost_nanos,json=referenceCostNanos,proto3" json:"reference_cost_nanos,omitempty"`
 	// reference_cost_nanos - cost_nanos.
 	SavingsNanos int64 `protobuf:"varint,6,opt,name=savings_nanos,json=savingsNanos,proto3" json:"savings_nanos,omitempty"`
-	// Per backend and model, sorted by backend then model.
+	// Per backend and model, sorted by backend then model. Bounded: at most the server's
+	// --max-totals-models rows (1000 by default) within a quarter of its message size
+	// limit; past that, the pairs with the highest cost (then the most tokens, then the
+	// most tasks) keep their rows and the rest are summed in one last row whose backend and
+	// model are "other" (see ModelTotals.folded_models). Which pairs keep rows depends only
+	// on the sums, so every replica and every restart shows the same rows.
 	ByModel []*ModelTotals `protobuf:"bytes,7,rep,name=by_model,json=byModel,proto3" json:"by_model,omitempty"`
 	// Finished tasks whose model had no price.
 	UnpricedTasks uint64 `protobuf:"varint,8,opt,name=unpriced_tasks,json=unpricedTasks,proto3" json:"unpriced_tasks,omitempty"`
@@ -594,7 +609,7 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"_exit_code\"V\n" +
 	"\vStatusCount\x121\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.execstream.v1.TaskStatusR\x06status\x12\x14\n" +
-	"\x05tasks\x18\x02 \x01(\x04R\x05tasks\"\xc5\x02\n" +
+	"\x05tasks\x18\x02 \x01(\x04R\x05tasks\"\xea\x02\n" +
 	"\vModelTotals\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x14\n" +
@@ -605,7 +620,9 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\x14reference_cost_nanos\x18\x06 \x01(\x03R\x12referenceCostNanos\x12#\n" +
 	"\rsavings_nanos\x18\a \x01(\x03R\fsavingsNanos\x12%\n" +
 	"\x0eunpriced_tasks\x18\b \x01(\x04R\runpricedTasks\x12'\n" +
-	"\x0festimated_tasks\x18\t \x01(\x04R\x0eestimatedTasks\"\xd7\x02\n" +
+	"\x0festimated_tasks\x18\t \x01(\x04R\x0eestimatedTasks\x12#\n" +
+	"\rfolded_models\x18\n" +
+	" \x01(\x04R\ffoldedModels\"\xd7\x02\n" +
 	"\x06Totals\x12\x14\n" +
 	"\x05tasks\x18\x01 \x01(\x04R\x05tasks\x127\n" +
 	"\tby_status\x18\x02 \x03(\v2\x1a.execstream.v1.StatusCountR\bbyStatus\x12*\n" +
