@@ -8,6 +8,7 @@ RESOURCE_EXHAUSTED, for everyone, and a restart rebuilt the same.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import state_pb2 as state_pb
+from execstream_server.config import SNAPSHOT_MARGIN_BYTES
 
 from .support.helpers import Stub, event, report, stub_for
 from .support.redis_server import RedisServer
@@ -83,4 +85,63 @@ def test_by_model_stays_bounded_through_a_restart(
     restarted = server_factory(store=store_url, limits=limits)
     channel, stub = stub_for(restarted.address)
     assert _totals(stub) == totals, "a restart must show the same rows"
+    channel.close()
+
+
+def _big_tasks(count: int, text_bytes: int) -> list[list[events_pb.ExecutionEvent]]:
+    """Per task: started, a status message and an error of ``text_bytes`` each."""
+    text = "x" * text_bytes
+    return [
+        [
+            event(f"big{i:03d}", 1, "started"),
+            event(f"big{i:03d}", 2, "status", message=text),
+            event(f"big{i:03d}", 3, "error", message=text),
+        ]
+        for i in range(count)
+    ]
+
+
+def _pages(stub: Stub, page_size: int = 0) -> list[service_pb.Snapshot]:
+    pages, token = [], ""
+    while True:
+        request = service_pb.GetSnapshotRequest(page_token=token, page_size=page_size)
+        page = stub.GetSnapshot(request, timeout=30)
+        pages.append(page)
+        token = page.next_page_token
+        if not token:
+            return pages
+
+
+def test_snapshot_pages_are_filled_up_to_the_message_limit_not_past_it(
+    server_factory: Callable[..., ServerThread],
+) -> None:
+    limit = 1024 * 1024
+    server = server_factory(limits={"max_message_bytes": limit})
+    channel, stub = stub_for(server.address)
+    count = 20  # 20 x 128 KiB: 2.5 MiB of task state, in the default page of 1000 tasks
+    for events in _big_tasks(count, 64 * 1024):
+        report(stub, "sc", events)
+    pages = _pages(stub)
+    assert len(pages) > 1
+    assert [t.task_id for p in pages for t in p.tasks] == [f"big{i:03d}" for i in range(count)]
+    budget = limit - SNAPSHOT_MARGIN_BYTES
+    for page, following in itertools.pairwise(pages):
+        assert page.ByteSize() <= limit
+        tasks = sum(task.ByteSize() + 6 for task in page.tasks)
+        assert page.totals.ByteSize() + tasks <= budget
+        # Full: the next page's first task would have passed the budget.
+        assert page.totals.ByteSize() + tasks + following.tasks[0].ByteSize() + 6 > budget
+    channel.close()
+
+
+def test_a_task_larger_than_the_page_budget_still_gets_a_page_of_its_own(
+    server_factory: Callable[..., ServerThread],
+) -> None:
+    limit = 96 * 1024  # one 2 x 40 KiB task passes the page budget with the next one
+    server = server_factory(limits={"max_message_bytes": limit})
+    channel, stub = stub_for(server.address)
+    for events in _big_tasks(3, 40 * 1024):
+        report(stub, "sc", events)
+    pages = _pages(stub, page_size=10)
+    assert [[t.task_id for t in p.tasks] for p in pages] == [["big000"], ["big001"], ["big002"]]
     channel.close()

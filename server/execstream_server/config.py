@@ -36,6 +36,9 @@ MAX_BACKEND_LENGTH = 64
 # The largest --max-event-bytes: every watcher with gRPC's default 4 MiB receive limit
 # must be able to read every stored event in a response of its own.
 MAX_EVENT_BYTES_CEILING = 3 * 1024 * 1024
+# A snapshot page is filled with tasks up to --max-message-bytes minus its totals and this
+# margin, which holds the rest of the Snapshot message (revisions, log id, page token).
+SNAPSHOT_MARGIN_BYTES = 4096
 
 
 @dataclass(frozen=True, kw_only=True)

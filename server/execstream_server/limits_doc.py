@@ -18,6 +18,7 @@ from execstream_server.config import (
     MAX_TOKENS,
     MAX_USD_PER_MTOK,
     OPTIONS,
+    SNAPSHOT_MARGIN_BYTES,
     Limits,
     Option,
     ServerConfig,
@@ -116,6 +117,12 @@ FIXED_BOUNDS: tuple[tuple[str, str, str], ...] = (
         "enum values (status, outcome, kinds and statuses filters)",
         "known, non-zero values",
         f"{_FIELD} the field (`statuses[0]`, ...)",
+    ),
+    (
+        "bytes per GetSnapshot page",
+        f"`--max-message-bytes` minus the page's totals and {SNAPSHOT_MARGIN_BYTES}",
+        "nothing: the page ends early, with `next_page_token`, before the task that would"
+        " pass it (a page holds at least one task)",
     ),
     (
         "events / bytes per watch response",

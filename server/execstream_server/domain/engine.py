@@ -54,6 +54,8 @@ def innermost_frame(exc: BaseException) -> str:
 
 TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 _FREEZE_AFTER_TASKS = 10_000
+# A repeated message entry's tag and length prefix (a length below 2**35).
+_ENTRY_OVERHEAD = 6
 
 
 class EngineObserver(Protocol):
@@ -329,17 +331,26 @@ class Engine:
         page_size: int,
         after_task_id: str,
         owner: str | None = None,
+        max_bytes: int | None = None,
     ) -> SnapshotPage:
         """One page of tasks, ordered by id, with the totals, all at ``self.revision``.
 
-        ``owner`` keeps only that sidecar's tasks (what a sidecar token may read).
+        ``owner`` keeps only that sidecar's tasks (what a sidecar token may read), and its
+        page carries no totals. ``max_bytes`` bounds the page's tasks and totals together:
+        a page ends early (with a next page) before the task that would pass it, and holds
+        at least one task, so paging always moves on.
         """
+        totals = self.totals.to_proto()
+        budget = None
+        if max_bytes is not None:
+            budget = max_bytes - (totals.ByteSize() if owner is None else 0)
         if task_ids:
             candidates: Sequence[str] = sorted(set(task_ids))
         else:
             candidates = self._sorted_ids
         start = bisect.bisect_right(candidates, after_task_id) if after_task_id else 0
         page: list[state_pb.TaskState] = []
+        used = 0
         next_id: str | None = None
         for task_id in candidates[start:]:
             state = self.tasks.get(task_id)
@@ -350,12 +361,17 @@ class Engine:
             if len(page) == page_size:
                 next_id = page[-1].task_id
                 break
+            if budget is not None:
+                used += state.ByteSize() + _ENTRY_OVERHEAD
+                if page and used > budget:
+                    next_id = page[-1].task_id
+                    break
             page.append(state)
         return SnapshotPage(
             revision=self.revision,
             oldest_revision=self.store.oldest_revision,
             log_id=self.log_id,
             tasks=page,
-            totals=self.totals.to_proto(),
+            totals=totals,
             next_task_id=next_id,
         )

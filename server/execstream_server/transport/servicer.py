@@ -18,7 +18,7 @@ import grpc
 from execstream.v1 import service_pb2 as service_pb
 from google.protobuf.message import Message
 
-from execstream_server.config import ServerConfig
+from execstream_server.config import SNAPSHOT_MARGIN_BYTES, ServerConfig
 from execstream_server.domain.engine import Engine
 from execstream_server.domain.errors import (
     ExecstreamError,
@@ -363,6 +363,7 @@ class ExecutionServicer:
             page_size=request.page_size or limits.default_page_size,
             after_task_id=decode_page_token(request.page_token),
             owner=owner,
+            max_bytes=limits.max_message_bytes - SNAPSHOT_MARGIN_BYTES,
         )
         snapshot = service_pb.Snapshot(
             revision=page.revision, oldest_revision=page.oldest_revision, log_id=page.log_id

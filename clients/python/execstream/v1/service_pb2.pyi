@@ -255,7 +255,11 @@ class GetSnapshotRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """Tasks per page (0: the server's default, 1000; at most 10000)."""
+    """Tasks per page at most (0: the server's default, 1000; at most 10000). A page may
+    hold fewer: the server ends it early, with a next_page_token, before the task that
+    would take the Snapshot past its message size limit (8 MiB by default); a page always
+    holds at least one task.
+    """
     page_token: _builtins.str
     """From Snapshot.next_page_token of the previous page; empty for the first page."""
     @_builtins.property

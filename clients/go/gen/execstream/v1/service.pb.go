@@ -432,7 +432,10 @@ type GetSnapshotRequest struct {
 	TaskIds []string `protobuf:"bytes,1,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
 	// Only tasks in these statuses (empty: all).
 	Statuses []TaskStatus `protobuf:"varint,2,rep,packed,name=statuses,proto3,enum=execstream.v1.TaskStatus" json:"statuses,omitempty"`
-	// Tasks per page (0: the server's default, 1000; at most 10000).
+	// Tasks per page at most (0: the server's default, 1000; at most 10000). A page may
+	// hold fewer: the server ends it early, with a next_page_token, before the task that
+	// would take the Snapshot past its message size limit (8 MiB by default); a page always
+	// holds at least one task.
 	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From Snapshot.next_page_token of the previous page; empty for the first page.
 	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

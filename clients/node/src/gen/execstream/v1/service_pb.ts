@@ -268,7 +268,10 @@ export type GetSnapshotRequest = Message<"execstream.v1.GetSnapshotRequest"> & {
   statuses: TaskStatus[];
 
   /**
-   * Tasks per page (0: the server's default, 1000; at most 10000).
+   * Tasks per page at most (0: the server's default, 1000; at most 10000). A page may
+   * hold fewer: the server ends it early, with a next_page_token, before the task that
+   * would take the Snapshot past its message size limit (8 MiB by default); a page always
+   * holds at least one task.
    *
    * @generated from field: uint32 page_size = 3;
    */
