@@ -145,3 +145,29 @@ def test_a_task_larger_than_the_page_budget_still_gets_a_page_of_its_own(
     pages = _pages(stub, page_size=10)
     assert [[t.task_id for t in p.tasks] for p in pages] == [["big000"], ["big001"], ["big002"]]
     channel.close()
+
+
+def test_a_later_started_replaces_the_labels_so_they_never_pile_up(
+    store_url: str, server_factory: Callable[..., ServerThread]
+) -> None:
+    server = server_factory(store=store_url)
+    channel, stub = stub_for(server.address)
+    last = {}
+    seq = 1
+    for round_ in range(20):  # 20 started events of 32 labels each, each set new
+        last = {f"r{round_}-k{j}": "v" * 256 for j in range(32)}
+        report(stub, "sc", [event("lbl", seq, "started", labels=last)])
+        seq += 1
+    report(stub, "sc", [event("lbl", seq, "started", model="m")])  # no labels: kept
+
+    def labels(stub: Stub) -> dict[str, str]:
+        request = service_pb.GetSnapshotRequest(task_ids=["lbl"])
+        return dict(stub.GetSnapshot(request, timeout=10).tasks[0].labels)
+
+    assert labels(stub) == last
+    channel.close()
+    server.stop()
+    restarted = server_factory(store=store_url)
+    channel, stub = stub_for(restarted.address)
+    assert labels(stub) == last
+    channel.close()

@@ -96,7 +96,11 @@ FIXED_BOUNDS: tuple[tuple[str, str, str], ...] = (
         f"1-{MAX_BACKEND_LENGTH} characters of [a-z0-9._-]",
         f"{_FIELD} the field",
     ),
-    ("labels per task", str(_LIMITS.max_labels), f"{_FIELD} `events[i].started.labels`"),
+    (
+        "labels per task (a later `started` with labels replaces them)",
+        str(_LIMITS.max_labels),
+        f"{_FIELD} `events[i].started.labels`, with `limit`",
+    ),
     (
         "label key / value",
         f"{_LIMITS.max_label_key_length} / {_LIMITS.max_label_value_length} characters",

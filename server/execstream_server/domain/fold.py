@@ -39,7 +39,11 @@ def _apply(state: TaskState, event: events_pb.ExecutionEvent, body: str | None) 
             state.model = started.model
         if started.description:
             state.description = started.description
-        state.labels.update(started.labels)
+        if started.labels:
+            # Replace, never add up: validation bounds each event's labels, and so the
+            # task's, however many `started` events it sends.
+            state.labels.clear()
+            state.labels.update(started.labels)
         state.started_time.CopyFrom(event.time)
     elif body == "status":
         state.status_message = event.status.message

@@ -502,7 +502,9 @@ type Started struct {
 	// The model asked for, e.g. "claude-sonnet-4-5" or "llama3.2:3b". Empty for shell tasks.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
 	// Free-form labels (at most 32; keys up to 64 and values up to 256 characters).
-	// Shown in snapshots; never used as Prometheus labels.
+	// Shown in snapshots; never used as Prometheus labels. A later `started` of the same
+	// task that carries labels replaces the task's labels (they never add up past 32); one
+	// without labels keeps them.
 	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// What is being run, for people: a command line or a prompt summary (up to 1024 characters).
 	Description   string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`

@@ -186,7 +186,9 @@ export type Started = Message<"execstream.v1.Started"> & {
 
   /**
    * Free-form labels (at most 32; keys up to 64 and values up to 256 characters).
-   * Shown in snapshots; never used as Prometheus labels.
+   * Shown in snapshots; never used as Prometheus labels. A later `started` of the same
+   * task that carries labels replaces the task's labels (they never add up past 32); one
+   * without labels keeps them.
    *
    * @generated from field: map<string, string> labels = 3;
    */
