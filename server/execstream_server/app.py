@@ -96,6 +96,7 @@ class App:
             known_backends=pricer.backends.keys(),
             max_model_labels=config.max_model_labels,
             max_backend_labels=config.max_backend_labels,
+            max_model_series=config.max_model_series,
             seed_from_recovery=not store.shared,
         )
         self.engine = Engine(store, config, observers=[self.metrics, *self.observers])

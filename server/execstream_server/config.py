@@ -100,6 +100,7 @@ class ServerConfig:
     pricing: str = ""
     max_model_labels: int = 200
     max_backend_labels: int = 50
+    max_model_series: int = 500
     auth_file: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -240,6 +241,14 @@ OPTIONS: tuple[Option, ...] = (
         "max_backend_labels",
         int,
         "distinct unknown backend names exported as metric labels before 'other'",
+        0,
+    ),
+    Option(
+        "--max-model-series",
+        "max_model_series",
+        int,
+        "distinct unknown (backend, model) pairs exported as metric series before the "
+        "model is 'other'",
         0,
     ),
     Option("--auth-file", "auth_file", str, "token file (execstream token create); enables auth"),

@@ -3,8 +3,10 @@
 Cost and token counters are fed from the fold (``EngineObserver``), so Grafana counts exactly
 what snapshots show. Label values come from bounded sets (``LabelCap``): the backends and
 models of the price table, then the first ``max_backend_labels`` / ``max_model_labels``
-other names clients sent, then ``other`` (counted by
-``execstream_metric_label_overflow_total``); never a task id, and never a task's own labels.
+other names clients sent, then ``other``, and (backend, model) pairs from a bounded set too
+(``SeriesCap``: the first ``max_model_series`` others, then the model is ``other``); each
+``other`` is counted by ``execstream_metric_label_overflow_total``. Never a task id, and
+never a task's own labels.
 
 Restarts: with the embedded store the counters are seeded from the recovered fold, so after
 a restart they continue from the durable totals instead of dropping to zero (``increase()``
@@ -78,6 +80,33 @@ class LabelCap:
         return OTHER
 
 
+class SeriesCap:
+    """Bounds (backend, model) pairs: known ones, then the first N others, then 'other'.
+
+    Each label is capped on its own (``LabelCap``), but every backend may name every model:
+    50 backends x 200 models within those caps made 650k series and a 62 MB scrape. A pair
+    past the cap is exported with the model ``other``: at most one such series per
+    backend, so the series stay within (known + N + backends) pairs.
+    """
+
+    def __init__(self, known: Iterable[tuple[str, str]], *, max_unknown: int) -> None:
+        self._known = set(known)
+        self._unknown: set[tuple[str, str]] = set()
+        self._max_unknown = max_unknown
+        self._lock = threading.Lock()
+
+    def model(self, backend: str, model: str) -> str:
+        """The model label to export beside ``backend`` (both already capped)."""
+        pair = (backend, model)
+        if model == OTHER or pair in self._known or pair in self._unknown:
+            return model
+        with self._lock:
+            if len(self._unknown) < self._max_unknown:
+                self._unknown.add(pair)
+                return model
+        return OTHER
+
+
 def _usage_by_type(usage: events_pb.Usage) -> dict[str, int]:
     return {
         "input": usage.input_tokens,
@@ -107,6 +136,7 @@ class ServerMetrics:
         known_backends: Iterable[str] = (),
         max_model_labels: int = 200,
         max_backend_labels: int = 50,
+        max_model_series: int = 500,
         seed_from_recovery: bool = True,
     ) -> None:
         self.registry = registry or CollectorRegistry()
@@ -115,6 +145,7 @@ class ServerMetrics:
             {UNKNOWN_BACKEND, *known_backends, *(b for b, _ in known_labels)},
             max_unknown=max_backend_labels,
         )
+        self.series = SeriesCap(known_labels, max_unknown=max_model_series)
         self._seed = seed_from_recovery
         self._first_token: dict[str, Any] = {}
         reg = self.registry
@@ -235,7 +266,10 @@ class ServerMetrics:
 
     # -- EngineObserver ------------------------------------------------------------------
     def on_recovered(self, tasks: Sequence[state_pb.TaskState]) -> None:
-        for state in tasks:
+        # Names get their labels in the order of their tasks' last revisions, not in the
+        # order the store returned them: which ones map to 'other' is the same after every
+        # restart, on either store.
+        for state in sorted(tasks, key=lambda task: task.last_revision):
             self.tasks.labels(status_name(state.status)).inc()
             if self._seed and is_terminal(state.status):
                 self._count_cost(state, observe=False)
@@ -260,7 +294,8 @@ class ServerMetrics:
                 self._count_cost(new, observe=True)
 
     def _labels(self, backend: str, model: str) -> tuple[str, str]:
-        return self.backends.label(backend or UNKNOWN_BACKEND), self.models.label(model)
+        backend_label = self.backends.label(backend or UNKNOWN_BACKEND)
+        return backend_label, self.series.model(backend_label, self.models.label(model))
 
     def _count_cost(self, state: state_pb.TaskState, *, observe: bool) -> None:
         backend, model = self._labels(state.backend, state.model or state.usage.model)
