@@ -15,7 +15,7 @@ from execstream.v1 import service_pb2_grpc
 from execstream_server.transport.auth import Role, create_token
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .support.helpers import event, task_events
+from .support.helpers import error_details, event, task_events
 from .support.server_thread import ServerThread
 
 REPORT = "/execstream.v1.ExecutionService/ReportProgress"
@@ -193,6 +193,16 @@ def test_malformed_input_gets_the_right_status(
     with pytest.raises(grpc.RpcError) as info:
         action(channel, metadata)
     assert info.value.code() == code, info.value.details()
+    if code == Code.INVALID_ARGUMENT:  # on the wire: ErrorInfo beside BadRequest
+        details = error_details(info.value)
+        reason = details["ErrorInfo"].reason
+        assert details["ErrorInfo"].domain == "execstream.v1"
+        assert reason in ("INVALID_FIELD", "MALFORMED_MESSAGE")
+        first = details["BadRequest"].field_violations[0].field
+        if reason == "INVALID_FIELD":
+            assert details["ErrorInfo"].metadata["field"] == first
+        else:
+            assert "message" in details["ErrorInfo"].metadata
 
 
 def test_server_is_healthy_and_consistent_after_the_abuse(abused: Any) -> None:

@@ -121,3 +121,143 @@ def test_a_bug_is_internal_error_and_the_server_keeps_serving(server: ServerThre
     assert info_of(error) == ("INTERNAL_ERROR", {})
     assert "injected" not in error.details()
     assert stub.GetSnapshot(service_pb.GetSnapshotRequest()).revision == 3
+
+
+def _ids(count: int) -> list[str]:
+    return [f"id{i}" for i in range(count)]
+
+
+def _report_call(*events: events_pb.ExecutionEvent) -> Callable[[Stub], Any]:
+    return lambda stub: report(stub, "sc", list(events))
+
+
+def _started(labels: dict[str, str]) -> events_pb.ExecutionEvent:
+    return event("lbl", 1, "started", labels=labels)
+
+
+def _usage(**counts: int) -> events_pb.Usage:
+    usage = events_pb.Usage()
+    for name, count in counts.items():
+        setattr(usage, name, count)
+    return usage
+
+
+# (case, call, the first bad field, the limit it names or None)
+INVALID_CASES: list[tuple[str, Callable[[Stub], Any], str, int | None]] = [
+    (
+        "page_size",
+        lambda stub: stub.GetSnapshot(service_pb.GetSnapshotRequest(page_size=10_001)),
+        "page_size",
+        10_000,
+    ),
+    (
+        "snapshot task_ids count",
+        lambda stub: stub.GetSnapshot(service_pb.GetSnapshotRequest(task_ids=_ids(1001))),
+        "task_ids",
+        1000,
+    ),
+    (
+        "watch sidecar_ids count",
+        lambda stub: next(
+            stub.WatchExecution(service_pb.WatchExecutionRequest(sidecar_ids=_ids(1001)))
+        ),
+        "sidecar_ids",
+        1000,
+    ),
+    (
+        "watch task id too long",
+        lambda stub: next(
+            stub.WatchExecution(service_pb.WatchExecutionRequest(task_ids=["ok", "x" * 129]))
+        ),
+        "task_ids[1]",
+        128,
+    ),
+    (
+        "snapshot task id charset",
+        lambda stub: stub.GetSnapshot(service_pb.GetSnapshotRequest(task_ids=["not ok"])),
+        "task_ids[0]",
+        None,
+    ),
+    (
+        "snapshot status",
+        lambda stub: stub.GetSnapshot(
+            service_pb.GetSnapshotRequest(statuses=[events_pb.TaskStatus.ValueType(99)])
+        ),
+        "statuses[0]",
+        None,
+    ),
+    (
+        "watch kind",
+        lambda stub: next(
+            stub.WatchExecution(
+                service_pb.WatchExecutionRequest(kinds=[events_pb.EventKind.ValueType(99)])
+            )
+        ),
+        "kinds[0]",
+        None,
+    ),
+    (
+        "page_token",
+        lambda stub: stub.GetSnapshot(service_pb.GetSnapshotRequest(page_token="!!")),
+        "page_token",
+        None,
+    ),
+    (
+        "label count",
+        _report_call(_started({f"k{i}": "v" for i in range(33)})),
+        "events[0].started.labels",
+        32,
+    ),
+    (
+        "label key too long",
+        _report_call(_started({"k" * 65: "v"})),
+        f"events[0].started.labels[{'k' * 65}]",
+        64,
+    ),
+    (
+        "empty label key",
+        _report_call(_started({"": "v"})),
+        "events[0].started.labels[]",
+        64,
+    ),
+    (
+        "label value too long",
+        _report_call(_started({"team": "v" * 257})),
+        "events[0].started.labels[team]",
+        256,
+    ),
+    (
+        "token count",
+        _report_call(event("tok", 1, "finished", usage=_usage(input_tokens=2**40 + 1))),
+        "events[0].finished.usage.input_tokens",
+        2**40,
+    ),
+    (
+        "task token sum",
+        _report_call(
+            event("sum", 1, "error", usage=_usage(output_tokens=2**40)),
+            event("sum", 2, "finished", usage=_usage(input_tokens=1)),
+        ),
+        "events[1].finished.usage",
+        2**40,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "limit"), [c[1:] for c in INVALID_CASES], ids=[c[0] for c in INVALID_CASES]
+)
+def test_every_invalid_argument_carries_error_info_naming_the_field_and_limit(
+    stub: Stub, call: Callable[[Stub], Any], field: str, limit: int | None
+) -> None:
+    error = refused(lambda: call(stub))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    reason, metadata = info_of(error)
+    violation = error_details(error)["BadRequest"].field_violations[0]
+    assert reason == "INVALID_FIELD"
+    assert metadata.get("field") == violation.field == field
+    if limit is None:
+        assert "limit" not in metadata
+    else:
+        assert metadata.get("limit") == str(limit)
+        assert str(limit) in violation.description, violation.description

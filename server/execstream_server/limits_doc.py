@@ -107,7 +107,7 @@ FIXED_BOUNDS: tuple[tuple[str, str, str], ...] = (
     (
         "label key / value",
         f"{_LIMITS.max_label_key_length} / {_LIMITS.max_label_value_length} characters",
-        f"{_FIELD} the label",
+        f"{_FIELD} the label (`events[i].started.labels[KEY]`), with `limit`",
     ),
     ("model, error code and tool names", f"{_LIMITS.max_name_length} bytes", f"{_FIELD} the field"),
     (
@@ -118,7 +118,7 @@ FIXED_BOUNDS: tuple[tuple[str, str, str], ...] = (
     (
         "ids in a watch or snapshot filter",
         str(_LIMITS.max_filter_ids),
-        f"{_FIELD} `task_ids` / `sidecar_ids`",
+        f"{_FIELD} `task_ids` / `sidecar_ids`, with `limit` (or the bad id, `task_ids[i]`)",
     ),
     (
         "enum values (status, outcome, kinds and statuses filters)",

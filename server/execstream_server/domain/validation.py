@@ -103,22 +103,30 @@ def _check_started(
             )
         )
     for key, value in body.labels.items():
+        path = f"{field}.labels[{_shown_key(key, limits)}]"
         if not key or len(key) > limits.max_label_key_length:
             out.append(
                 FieldViolation(
-                    f"{field}.labels",
-                    f"key must be 1-{limits.max_label_key_length} characters",
+                    path,
+                    f"key is {len(key)} characters; it must be 1-{limits.max_label_key_length}",
                     limits.max_label_key_length,
                 )
             )
         if len(value) > limits.max_label_value_length:
             out.append(
                 FieldViolation(
-                    f"{field}.labels[{key}]",
+                    path,
                     f"is {len(value)} characters; the limit is {limits.max_label_value_length}",
                     limits.max_label_value_length,
                 )
             )
+
+
+def _shown_key(key: str, limits: Limits) -> str:
+    """A label key as a field path shows it: cut short, so an error never echoes a huge key
+    (it travels in the status trailer, which clients bound to a few KiB)."""
+    keep = limits.max_label_key_length + 16
+    return key if len(key) <= keep else key[:keep] + "..."
 
 
 def _check_body(
@@ -241,7 +249,13 @@ def validate_ids(values: Iterable[str], field: str, limits: Limits) -> None:
     values = list(values)
     if len(values) > limits.max_filter_ids:
         raise InvalidArgumentError(
-            [FieldViolation(field, f"has {len(values)} ids; the limit is {limits.max_filter_ids}")]
+            [
+                FieldViolation(
+                    field,
+                    f"has {len(values)} ids; the limit is {limits.max_filter_ids}",
+                    limits.max_filter_ids,
+                )
+            ]
         )
     violations = [
         v for i, value in enumerate(values) if (v := check_id(value, f"{field}[{i}]", limits))
