@@ -39,6 +39,14 @@ MAX_EVENT_BYTES_CEILING = 3 * 1024 * 1024
 # A snapshot page is filled with tasks up to --max-message-bytes minus its totals and this
 # margin, which holds the rest of the Snapshot message (revisions, log id, page token).
 SNAPSHOT_MARGIN_BYTES = 4096
+# A ReportProgressResponse: its counters take at most this many bytes, and each task it
+# acknowledges its id plus at most this many (tags, lengths, the seq).
+ACK_FIXED_BYTES = 64
+ACK_TASK_BYTES_BESIDE_ID = 16
+# The ReportProgressResponse a refused stream's error carries travels in the status
+# trailer, which gRPC clients cap (8 KiB soft, 16 KiB hard by default): it lists the
+# refused report's tasks first, then others, within this many bytes.
+MAX_ERROR_ACK_BYTES = 3 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +65,7 @@ class Limits:
     max_text_bytes: int = 64 * 1024
     max_event_bytes: int = 1024 * 1024
     max_events_per_report: int = 4096
+    max_tasks_per_stream: int = 20000
     max_message_bytes: int = 8 * 1024 * 1024
     max_labels: int = 32
     max_label_key_length: int = 64
@@ -78,6 +87,14 @@ class Limits:
     sidecar_events_per_second: float = 5000.0
     sidecar_burst_events: int = 20000
     intake_max_events: int = 4096
+
+    @property
+    def stream_task_limit(self) -> int:
+        """Tasks one ReportProgress stream may touch: --max-tasks-per-stream, or fewer when
+        an acknowledgement of that many tasks would not fit in --max-message-bytes."""
+        entry = self.max_id_length + ACK_TASK_BYTES_BESIDE_ID
+        fits = (self.max_message_bytes - ACK_FIXED_BYTES) // entry
+        return max(1, min(self.max_tasks_per_stream, fits))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -274,6 +291,14 @@ OPTIONS: tuple[Option, ...] = (
         "limits.max_events_per_report",
         int,
         "events per ProgressReport",
+        1,
+    ),
+    Option(
+        "--max-tasks-per-stream",
+        "limits.max_tasks_per_stream",
+        int,
+        "distinct tasks one ReportProgress stream may report (its acknowledgement lists "
+        "each); fewer if their acknowledgement would pass --max-message-bytes",
         1,
     ),
     Option(

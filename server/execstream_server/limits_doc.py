@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 
 from execstream_server.config import (
+    ACK_TASK_BYTES_BESIDE_ID,
     MAX_BACKEND_LENGTH,
+    MAX_ERROR_ACK_BYTES,
     MAX_EVENT_BYTES_CEILING,
     MAX_TOKENS,
     MAX_USD_PER_MTOK,
@@ -37,6 +39,12 @@ FLAG_REFUSALS: dict[str, str] = {
     f" the flag's ceiling is {MAX_EVENT_BYTES_CEILING} so every watcher with gRPC's default"
     " 4 MiB receive limit can read every event)",
     "--max-events-per-report": f"{_FIELD} `events`, with `limit`",
+    "--max-tasks-per-stream": "RESOURCE_EXHAUSTED `LIMIT_EXCEEDED` (`limit` names the flag,"
+    " `value` the bound) for the report that would pass it, before anything of it is"
+    " stored: send it on a new stream. With long task ids and a small"
+    " `--max-message-bytes` the bound is lower, so the answer always fits in a message"
+    f" (each task takes its id plus {ACK_TASK_BYTES_BESIDE_ID} bytes); at the default, the"
+    " answer fits gRPC's default 4 MiB receive limit",
     "--max-message-bytes": "RESOURCE_EXHAUSTED from gRPC itself (no ErrorInfo); watch responses"
     " stay below it",
     "--output-tail-bytes": "nothing: a snapshot keeps the last bytes and sets"
@@ -124,6 +132,13 @@ FIXED_BOUNDS: tuple[tuple[str, str, str], ...] = (
         "enum values (status, outcome, kinds and statuses filters)",
         "known, non-zero values",
         f"{_FIELD} the field (`statuses[0]`, ...)",
+    ),
+    (
+        "committed seqs in a refused ReportProgress stream's error",
+        f"{MAX_ERROR_ACK_BYTES} bytes",
+        "nothing: the refused report's tasks are listed first, then others that fit (the"
+        " status trailer must stay within what gRPC clients accept); read the rest from"
+        " GetSnapshot",
     ),
     (
         "bytes per GetSnapshot page",

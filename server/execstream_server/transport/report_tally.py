@@ -2,9 +2,11 @@
 
 A ReportProgress that fails still tells the sidecar where it stands: the error's
 google.rpc.Status details carry a ReportProgressResponse beside the ErrorInfo, with the
-events this stream got accepted and, for every task the stream touched (the refused
-report's too), the last seq the store has committed. Only tasks of the reporting sidecar
+events this stream got accepted and, for the tasks the stream touched (the refused
+report's first), the last seq the store has committed. Only tasks of the reporting sidecar
 are listed (a task created by another sidecar is left out: nothing about it is disclosed).
+The details travel in the status trailer, which clients cap at a few KiB, so the list
+stops at ``MAX_ERROR_ACK_BYTES``; a sidecar missing a task there reads it from a snapshot.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Protocol
 
 from execstream.v1 import service_pb2 as service_pb
 
-from execstream_server.domain.errors import ExecstreamError
+from execstream_server.config import ACK_TASK_BYTES_BESIDE_ID, MAX_ERROR_ACK_BYTES
+from execstream_server.domain.errors import ExecstreamError, LimitExceededError
 from execstream_server.store.base import AppendResult
 
-# A stream may touch any number of tasks; its error lists at most this many.
+# The tasks a stream touched that are remembered for its error (which lists those that fit
+# in MAX_ERROR_ACK_BYTES, the refused report's first).
 MAX_TASKS_IN_ERROR = 4096
 
 
@@ -32,13 +36,34 @@ class ReportTally:
         self.response = service_pb.ReportProgressResponse()
         self.last_seq: dict[str, int] = {}
         self.touched: dict[str, str] = {}  # task_id -> the sidecar that reported it
+        self.latest: dict[str, str] = {}  # the same, for the last report touched
+        self.acknowledged: set[str] = set()  # every task the answer will list
+
+    def take_tasks(self, report: service_pb.ProgressReport, limit: int) -> None:
+        """Count a report's tasks into the stream's answer; refuse one that passes ``limit``.
+
+        The answer lists every task the stream reported, after everything is committed:
+        a stream past the limit would have its events stored and an answer that cannot
+        be sent. So the report that would pass it is refused before it is stored.
+        """
+        new = {event.task_id for event in report.events} - self.acknowledged
+        if len(self.acknowledged) + len(new) > limit:
+            raise LimitExceededError(
+                f"this stream already reported {len(self.acknowledged)} tasks and this "
+                f"report adds {len(new)}; one ReportProgress stream may report {limit} "
+                "(--max-tasks-per-stream): nothing of this report was stored; close the "
+                "stream and send it on a new one",
+                limit="--max-tasks-per-stream",
+                value=limit,
+            )
+        self.acknowledged |= new
 
     def touch(self, report: service_pb.ProgressReport) -> None:
         """Remember the tasks of a report before it is admitted (refused ones count)."""
-        if len(self.touched) >= MAX_TASKS_IN_ERROR:
-            return
-        for event in report.events:
-            self.touched.setdefault(event.task_id, report.sidecar_id)
+        self.latest = {event.task_id: report.sidecar_id for event in report.events}
+        if len(self.touched) < MAX_TASKS_IN_ERROR:
+            for task_id, sidecar_id in self.latest.items():
+                self.touched.setdefault(task_id, sidecar_id)
 
     def add(self, result: AppendResult) -> None:
         self.response.events_accepted += result.accepted
@@ -57,7 +82,7 @@ class ReportTally:
         If the store cannot answer (it is what failed), the seqs this stream saw committed
         are all there is to tell.
         """
-        tasks = dict(list(self.touched.items())[:MAX_TASKS_IN_ERROR])
+        tasks = self._error_tasks()
         try:
             seqs = await store.committed_seqs(tasks)
         except ExecstreamError:
@@ -67,3 +92,16 @@ class ReportTally:
         for task_id in sorted(seqs):
             response.tasks.add(task_id=task_id, last_seq=seqs[task_id])
         return response
+
+    def _error_tasks(self) -> dict[str, str]:
+        """The tasks an error lists: the refused report's first, within the byte bound."""
+        room = MAX_ERROR_ACK_BYTES - self.response.ByteSize()
+        chosen: dict[str, str] = {}
+        for task_id, sidecar_id in (*self.latest.items(), *self.touched.items()):
+            if task_id in chosen:
+                continue
+            room -= len(task_id.encode()) + ACK_TASK_BYTES_BESIDE_ID
+            if room < 0:
+                break
+            chosen[task_id] = sidecar_id
+        return chosen

@@ -172,6 +172,7 @@ class ExecutionServicer:
                     reject_undecodable(report)
                     validate_report(report, self._limits)
                     tally.touch(report)
+                    tally.take_tasks(report, self._limits.stream_task_limit)
                     self._charge(report, token_key)
                 except ExecstreamError as exc:
                     events = len(getattr(report, "events", ()))

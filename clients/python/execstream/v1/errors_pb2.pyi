@@ -106,7 +106,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Metadata: `limit` (the flag's name, e.g. `--sidecar-events-per-second`), `value`.
     """
     LIMIT_EXCEEDED: _ErrorReason.ValueType  # 16
-    """RESOURCE_EXHAUSTED: a count limit of the server (watchers, streams per client).
+    """RESOURCE_EXHAUSTED: a count limit of the server (watchers, streams per client, tasks
+    in one ReportProgress stream: send the refused report on a new stream).
     Metadata: `limit` (the flag's name), `value`.
     """
     STORE_UNAVAILABLE: _ErrorReason.ValueType  # 17
@@ -200,7 +201,8 @@ says when to retry.
 Metadata: `limit` (the flag's name, e.g. `--sidecar-events-per-second`), `value`.
 """
 LIMIT_EXCEEDED: ErrorReason.ValueType  # 16
-"""RESOURCE_EXHAUSTED: a count limit of the server (watchers, streams per client).
+"""RESOURCE_EXHAUSTED: a count limit of the server (watchers, streams per client, tasks
+in one ReportProgress stream: send the refused report on a new stream).
 Metadata: `limit` (the flag's name), `value`.
 """
 STORE_UNAVAILABLE: ErrorReason.ValueType  # 17

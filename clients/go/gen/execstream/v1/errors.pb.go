@@ -96,7 +96,8 @@ const (
 	// says when to retry.
 	// Metadata: `limit` (the flag's name, e.g. `--sidecar-events-per-second`), `value`.
 	ErrorReason_RATE_LIMITED ErrorReason = 15
-	// RESOURCE_EXHAUSTED: a count limit of the server (watchers, streams per client).
+	// RESOURCE_EXHAUSTED: a count limit of the server (watchers, streams per client, tasks
+	// in one ReportProgress stream: send the refused report on a new stream).
 	// Metadata: `limit` (the flag's name), `value`.
 	ErrorReason_LIMIT_EXCEEDED ErrorReason = 16
 	// UNAVAILABLE: the store cannot be read or written right now (the disk is full, Redis

@@ -169,7 +169,8 @@ export enum ErrorReason {
   RATE_LIMITED = 15,
 
   /**
-   * RESOURCE_EXHAUSTED: a count limit of the server (watchers, streams per client).
+   * RESOURCE_EXHAUSTED: a count limit of the server (watchers, streams per client, tasks
+   * in one ReportProgress stream: send the refused report on a new stream).
    * Metadata: `limit` (the flag's name), `value`.
    *
    * @generated from enum value: LIMIT_EXCEEDED = 16;

@@ -372,11 +372,16 @@ export const ExecutionService: GenService<{
    * (INVALID_FIELD with google.rpc.BadRequest, MALFORMED_MESSAGE), FAILED_PRECONDITION
    * (SEQ_GAP, TASK_FINISHED, ILLEGAL_TRANSITION), ALREADY_EXISTS (SEQ_CONFLICT: a resent
    * seq with other content), PERMISSION_DENIED (TASK_OWNED_BY_OTHER_SIDECAR,
-   * SIDECAR_MISMATCH), RESOURCE_EXHAUSTED (RATE_LIMITED), UNAVAILABLE (STORE_UNAVAILABLE,
+   * SIDECAR_MISMATCH), RESOURCE_EXHAUSTED (RATE_LIMITED; LIMIT_EXCEEDED: the report
+   * would take the stream past the tasks one stream may report, the server's
+   * --max-tasks-per-stream, 20000 by default, so that the answer, which lists each, always
+   * fits in a message; send it on a new stream), UNAVAILABLE (STORE_UNAVAILABLE,
    * SHUTTING_DOWN). Every error this RPC's handler sends also carries, in the
    * google.rpc.Status details, a ReportProgressResponse: what the stream got committed
-   * and, for each task it touched (the refused report's included), the committed
-   * last_seq, so the sidecar resends from last_seq + 1 without another call.
+   * and, for the tasks it touched, the committed last_seq, so the sidecar resends from
+   * last_seq + 1 without another call. The details travel in the status trailer, which
+   * gRPC clients cap at a few KiB: the refused report's tasks come first, then others, up
+   * to 3 KiB; a task not listed is read from GetSnapshot.
    *
    * @generated from rpc execstream.v1.ExecutionService.ReportProgress
    */
