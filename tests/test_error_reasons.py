@@ -52,6 +52,7 @@ SAMPLES: dict[type[errors.ExecstreamError], errors.ExecstreamError] = {
     errors.StoreUnavailableError: errors.StoreUnavailableError("disk full"),
     errors.ShuttingDownError: errors.ShuttingDownError(12),
     errors.ReplicaFailedError: errors.ReplicaFailedError(41),
+    errors.RecoveryFailedError: errors.RecoveryFailedError(41),
     errors.InternalError: errors.InternalError("bug"),
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from .support import faulty_serve
 from .support.helpers import error_details, report, stub_for, task_events, wait_for
 from .support.processes import ChildProcess, ServerProcess, free_port
+from .support.processes import ChildProcessError as ChildDied
 from .support.redis_server import RedisServer
 from .support.server_thread import ServerThread
 
@@ -196,17 +197,18 @@ def test_a_bug_fails_a_redis_replica_loudly_without_a_gap(
         redis_server.kill()
 
 
-def faulty_server(db: Path) -> ChildProcess:
-    """``execstream serve`` on ``db`` with the fold bug planted (tests/support/faulty_serve)."""
+def faulty_server(db: Path, store_url: str = "") -> ChildProcess:
+    """``execstream serve`` on ``db`` (or ``store_url``) with the fold bug planted
+    (tests/support/faulty_serve)."""
     port = free_port()
+    store = ["--store", store_url] if store_url else ["--db", str(db)]
     args = [
         sys.executable,
         faulty_serve.__file__,
         "serve",
         "--port",
         str(port),
-        "--db",
-        str(db),
+        *store,
         "--metrics-port",
         "0",
         "--http-port",
@@ -250,3 +252,55 @@ def test_serve_exits_1_after_one_error_line_and_a_restart_refolds_the_log(
         channel.close()
     finally:
         healthy.kill()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield ""
+        return
+    redis_server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield redis_server.url
+    finally:
+        redis_server.kill()
+
+
+def test_a_bug_while_refolding_at_start_is_one_error_line_and_exit_1(
+    tmp_path: Path, store_url: str
+) -> None:
+    """The log after the checkpoint holds a task the (buggy) fold raises on."""
+    db = tmp_path / "recovering.db"
+    no_checkpoint = ("--checkpoint-interval", "1h")
+    if store_url:
+        healthy = ServerProcess.on_store(tmp_path / "first", store_url, *no_checkpoint)
+    else:
+        healthy = ServerProcess(db, *no_checkpoint)
+    healthy.start()
+    channel, stub = stub_for(healthy.address)
+    report(stub, "sc", task_events("a", 1), task_events(f"{faulty_serve.POISON_PREFIX}-x", 1))
+    channel.close()
+    healthy.kill()  # no checkpoint: a restart refolds revisions 1..6
+    faulty = faulty_server(db, store_url)
+    with pytest.raises(ChildDied):
+        faulty.start()
+    assert faulty.proc is not None
+    assert faulty.proc.wait(30) == 1
+    lines = faulty.log_text().splitlines()
+    errors = [line for line in lines if " ERROR " in line or line.startswith("error")]
+    assert len(errors) == 1, "\n".join(lines[-20:])
+    assert "replica failed after revision 0: refolding revisions 1..6 at start raised" in errors[0]
+    assert "planted fold bug" in errors[0] and "exiting for a restart" in errors[0]
+    assert not any(line.startswith("Traceback") for line in lines)
+    if store_url:
+        restarted = ServerProcess.on_store(tmp_path / "again", store_url)
+    else:
+        restarted = ServerProcess(db)
+    restarted.start()
+    try:
+        channel, stub = stub_for(restarted.address)
+        snap = stub.GetSnapshot(service_pb.GetSnapshotRequest(), timeout=10)
+        assert snap.revision == 6 and len(snap.tasks) == 2
+        channel.close()
+    finally:
+        restarted.kill()

@@ -21,6 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from execstream_server.config import ConfigError, ServerConfig
 from execstream_server.domain.engine import Engine, EngineObserver
+from execstream_server.domain.errors import RecoveryFailedError
 from execstream_server.domain.pricing import PriceTable, load_price_table
 from execstream_server.store.factory import display_url, open_store
 from execstream_server.transport.access import AccessInterceptor
@@ -312,11 +313,15 @@ def _bracket(host: str) -> str:
 async def serve(config: ServerConfig) -> int:
     """Run until SIGINT or SIGTERM, then shut down gracefully; return the exit status.
 
-    1 when the replica failed (the engine logged the one ERROR line saying why), so a
-    supervisor restarts it; 0 after a requested stop.
+    1 when the replica failed, while serving or while rebuilding its state at start (the
+    engine logged the one ERROR line saying why), so a supervisor restarts it; 0 after a
+    requested stop.
     """
     app = App(config)
-    await app.start()
+    try:
+        await app.start()
+    except RecoveryFailedError:
+        return 1  # the engine logged the one ERROR line saying why
     assert app.engine is not None
     metrics = (
         f"http://{config.metrics_host}:{app.metrics_port}/metrics" if app.metrics_port else "off"

@@ -22,6 +22,7 @@ from execstream.v1 import state_pb2 as state_pb
 from execstream_server.config import ServerConfig
 from execstream_server.domain.errors import (
     ExecstreamError,
+    RecoveryFailedError,
     ReplicaFailedError,
     RevisionInFutureError,
     StoreUnavailableError,
@@ -113,22 +114,43 @@ class Engine:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        """Open the store, rebuild state (checkpoint + fold of the events after it), go live."""
+        """Open the store, rebuild state (checkpoint + fold of the events after it), go live.
+
+        A bug while rebuilding (anything but the store being unavailable) is reported as
+        a live failure is: one ERROR line naming the revisions, then ``RecoveryFailedError``
+        (``execstream serve`` exits 1 for its supervisor). The store is closed again.
+        """
         recovery = await self.store.open()
         self.log_id = recovery.log_id
-        for state in recovery.tasks.values():
-            self._put(None, state)
-        self.revision = recovery.checkpoint_revision
-        self._checkpointed_revision = recovery.checkpoint_revision
-        cursor = recovery.checkpoint_revision
-        while cursor < recovery.revision:
-            records = await self.store.read(cursor, limit=10_000)
-            if not records:
-                break
-            events = [events_pb.ExecutionEvent.FromString(r.payload) for r in records]
-            self._fold_batch(CommittedBatch(records, events), publish=False)
-            cursor = records[-1].revision
-        self.revision = max(self.revision, recovery.revision)
+        step = f"applying the checkpoint at revision {recovery.checkpoint_revision}"
+        try:
+            for state in recovery.tasks.values():
+                self._put(None, state)
+            self.revision = recovery.checkpoint_revision
+            self._checkpointed_revision = recovery.checkpoint_revision
+            cursor = recovery.checkpoint_revision
+            while cursor < recovery.revision:
+                records = await self.store.read(cursor, limit=10_000)
+                if not records:
+                    break
+                step = f"refolding revisions {records[0].revision}..{records[-1].revision}"
+                events = [events_pb.ExecutionEvent.FromString(r.payload) for r in records]
+                self._fold_batch(CommittedBatch(records, events), publish=False)
+                cursor = records[-1].revision
+            self.revision = max(self.revision, recovery.revision)
+            step = "handing the recovered state to the metrics"
+            self._go_live()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await self.store.close()
+            if isinstance(exc, StoreUnavailableError):
+                raise
+            self.failure = exc
+            self._log_failure(f"{step} at start", exc, "it never served; exiting for a restart")
+            raise RecoveryFailedError(self.revision) from exc
+        log.debug("recovered %d tasks at revision %d", len(self.tasks), self.revision)
+
+    def _go_live(self) -> None:
         self.hub.revision = self.revision
         if len(self.tasks) >= _FREEZE_AFTER_TASKS:
             # Recovered task states live as long as the server: move them out of the
@@ -143,7 +165,6 @@ class Engine:
             asyncio.create_task(self._checkpoint_loop(), name="engine-checkpoint"),
             asyncio.create_task(self._compact_loop(), name="engine-compact"),
         ]
-        log.debug("recovered %d tasks at revision %d", len(self.tasks), self.revision)
 
     async def stop(self) -> None:
         """Stop background work, write a last checkpoint and close the store."""
@@ -215,21 +236,25 @@ class Engine:
         a revision gap and the checkpoint never holds a half-folded batch.
         """
         self.failure = exc
-        log.error(
-            "replica failed after revision %d: %s raised %s%s; NOT_SERVING, refusing new "
-            "work and exiting for a restart",
-            self.revision,
-            what,
-            describe_exception(exc),
-            "" if isinstance(exc, ExecstreamError) else f" at {innermost_frame(exc)}",
-        )
-        log.debug("replica failure traceback", exc_info=exc)
+        self._log_failure(what, exc, "NOT_SERVING, refusing new work and exiting for a restart")
         for task in self._background:
             if task is not asyncio.current_task():
                 task.cancel()
         for callback in self.on_failure:
             callback(exc)
         self._wake_waiters()
+
+    def _log_failure(self, what: str, exc: Exception, then: str) -> None:
+        """The one ERROR line of a failed replica (the traceback only at debug level)."""
+        log.error(
+            "replica failed after revision %d: %s raised %s%s; %s",
+            self.revision,
+            what,
+            describe_exception(exc),
+            "" if isinstance(exc, ExecstreamError) else f" at {innermost_frame(exc)}",
+            then,
+        )
+        log.debug("replica failure traceback", exc_info=exc)
 
     def _wake_waiters(self) -> None:
         async def notify() -> None:

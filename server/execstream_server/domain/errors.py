@@ -27,6 +27,7 @@ INTERNAL_ERROR.
     ├── StoreUnavailableError      storage down; retry later               UNAVAILABLE
     ├── ShuttingDownError          server is stopping                      UNAVAILABLE
     ├── ReplicaFailedError         this replica failed and is exiting      UNAVAILABLE
+    │   └── RecoveryFailedError    ... while rebuilding its state at start (never sent)
     └── InternalError              a bug confined to one request           INTERNAL
 """
 
@@ -328,6 +329,14 @@ class ReplicaFailedError(ExecstreamError):
 
     def metadata(self) -> dict[str, str]:
         return {"revision": str(self.revision)}
+
+
+class RecoveryFailedError(ReplicaFailedError):
+    """Rebuilding the state at start raised (a bug): the replica never served.
+
+    The engine has logged the one ERROR line; ``execstream serve`` exits 1 without
+    another, for its supervisor (as after a failure while serving).
+    """
 
 
 class InternalError(ExecstreamError):
