@@ -296,9 +296,13 @@ class Started(_message.Message):
     lower case [a-z0-9._-]). Decides local (free) versus hosted pricing.
     """
     model: _builtins.str
-    """The model asked for, e.g. "claude-sonnet-4-5" or "llama3.2:3b". Empty for shell tasks."""
+    """The model asked for, e.g. "claude-sonnet-4-5" or "llama3.2:3b" (up to 256 bytes of
+    UTF-8). Empty for shell tasks.
+    """
     description: _builtins.str
-    """What is being run, for people: a command line or a prompt summary (up to 1024 characters)."""
+    """What is being run, for people: a command line or a prompt summary (up to 1024 bytes
+    of UTF-8).
+    """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Free-form labels (at most 32; keys up to 64 and values up to 256 characters).
@@ -380,7 +384,9 @@ class StatusChange(_message.Message):
     status: Global___TaskStatus.ValueType
     """The new status: RUNNING or RETRYING (PENDING only while the task is still PENDING)."""
     message: _builtins.str
-    """Why, for people (e.g. the error that caused a retry)."""
+    """Why, for people (e.g. the error that caused a retry). UTF-8, up to the server's text
+    limit (64 KiB by default).
+    """
     @_builtins.property
     def usage(self) -> Global___Usage:
         """Tokens billed by the attempt that just failed, on a RETRYING status. They count in the
@@ -420,9 +426,11 @@ class ErrorReport(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     COST_FIELD_NUMBER: _builtins.int
     message: _builtins.str
-    """What went wrong, for people."""
+    """What went wrong, for people. UTF-8, up to the server's text limit (64 KiB by default)."""
     code: _builtins.str
-    """A short machine-readable code, e.g. "timeout", "http_529", "exit_137"."""
+    """A short machine-readable code, e.g. "timeout", "http_529", "exit_137" (up to 256
+    bytes of UTF-8).
+    """
     retryable: _builtins.bool
     """Whether the sidecar will retry."""
     attempt: _builtins.int
@@ -468,15 +476,15 @@ class ToolCall(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     ITERATION_FIELD_NUMBER: _builtins.int
     tool_name: _builtins.str
-    """The tool's name, e.g. "read_file"."""
+    """The tool's name, e.g. "read_file" (up to 256 bytes of UTF-8)."""
     arguments_summary: _builtins.str
-    """A short summary of the arguments (not the full payload)."""
+    """A short summary of the arguments, not the full payload (up to 1024 bytes of UTF-8)."""
     result_summary: _builtins.str
-    """A short summary of the result."""
+    """A short summary of the result (up to 1024 bytes of UTF-8)."""
     ok: _builtins.bool
     """Whether the tool call succeeded."""
     error: _builtins.str
-    """The error, when ok is false."""
+    """The error, when ok is false (up to 1024 bytes of UTF-8)."""
     iteration: _builtins.int
     """The agent loop's iteration number, from 1."""
     def __init__(
@@ -514,7 +522,9 @@ class Finished(_message.Message):
     exit_code: _builtins.int
     """The process exit code, for shell tasks."""
     error: _builtins.str
-    """Why the task failed or was cancelled, for people."""
+    """Why the task failed or was cancelled, for people. UTF-8, up to the server's text
+    limit (64 KiB by default).
+    """
     reported_cost_nanos: _builtins.int
     """The sidecar's own cost estimate in nano-USD, if any. Informative only: the server
     prices usage itself and never reads this.
@@ -569,7 +579,7 @@ class Usage(_message.Message):
     ESTIMATED_FIELD_NUMBER: _builtins.int
     CACHE_WRITE_ONE_HOUR_TOKENS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
-    """The model that was billed, as the provider names it."""
+    """The model that was billed, as the provider names it (up to 256 bytes of UTF-8)."""
     backend: _builtins.str
     """The backend that ran it (see Started.backend). Empty means the task's backend."""
     input_tokens: _builtins.int

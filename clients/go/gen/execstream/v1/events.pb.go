@@ -499,14 +499,16 @@ type Started struct {
 	// Where the task runs: "ollama", "anthropic", "openai", "shell", ... (1-64 characters,
 	// lower case [a-z0-9._-]). Decides local (free) versus hosted pricing.
 	Backend string `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
-	// The model asked for, e.g. "claude-sonnet-4-5" or "llama3.2:3b". Empty for shell tasks.
+	// The model asked for, e.g. "claude-sonnet-4-5" or "llama3.2:3b" (up to 256 bytes of
+	// UTF-8). Empty for shell tasks.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
 	// Free-form labels (at most 32; keys up to 64 and values up to 256 characters).
 	// Shown in snapshots; never used as Prometheus labels. A later `started` of the same
 	// task that carries labels replaces the task's labels (they never add up past 32); one
 	// without labels keeps them.
 	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// What is being run, for people: a command line or a prompt summary (up to 1024 characters).
+	// What is being run, for people: a command line or a prompt summary (up to 1024 bytes
+	// of UTF-8).
 	Description   string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -667,7 +669,8 @@ type StatusChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new status: RUNNING or RETRYING (PENDING only while the task is still PENDING).
 	Status TaskStatus `protobuf:"varint,1,opt,name=status,proto3,enum=execstream.v1.TaskStatus" json:"status,omitempty"`
-	// Why, for people (e.g. the error that caused a retry).
+	// Why, for people (e.g. the error that caused a retry). UTF-8, up to the server's text
+	// limit (64 KiB by default).
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// Tokens billed by the attempt that just failed, on a RETRYING status. They count in the
 	// task's usage and cost.
@@ -739,9 +742,10 @@ func (x *StatusChange) GetCost() *TaskCost {
 // An error seen while running the task.
 type ErrorReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// What went wrong, for people.
+	// What went wrong, for people. UTF-8, up to the server's text limit (64 KiB by default).
 	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
-	// A short machine-readable code, e.g. "timeout", "http_529", "exit_137".
+	// A short machine-readable code, e.g. "timeout", "http_529", "exit_137" (up to 256
+	// bytes of UTF-8).
 	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
 	// Whether the sidecar will retry.
 	Retryable bool `protobuf:"varint,3,opt,name=retryable,proto3" json:"retryable,omitempty"`
@@ -831,15 +835,15 @@ func (x *ErrorReport) GetCost() *TaskCost {
 // A tool call made by an agentic run between model turns.
 type ToolCall struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The tool's name, e.g. "read_file".
+	// The tool's name, e.g. "read_file" (up to 256 bytes of UTF-8).
 	ToolName string `protobuf:"bytes,1,opt,name=tool_name,json=toolName,proto3" json:"tool_name,omitempty"`
-	// A short summary of the arguments (not the full payload).
+	// A short summary of the arguments, not the full payload (up to 1024 bytes of UTF-8).
 	ArgumentsSummary string `protobuf:"bytes,2,opt,name=arguments_summary,json=argumentsSummary,proto3" json:"arguments_summary,omitempty"`
-	// A short summary of the result.
+	// A short summary of the result (up to 1024 bytes of UTF-8).
 	ResultSummary string `protobuf:"bytes,3,opt,name=result_summary,json=resultSummary,proto3" json:"result_summary,omitempty"`
 	// Whether the tool call succeeded.
 	Ok bool `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
-	// The error, when ok is false.
+	// The error, when ok is false (up to 1024 bytes of UTF-8).
 	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	// The agent loop's iteration number, from 1.
 	Iteration     uint32 `protobuf:"varint,6,opt,name=iteration,proto3" json:"iteration,omitempty"`
@@ -929,7 +933,8 @@ type Finished struct {
 	Usage *Usage `protobuf:"bytes,2,opt,name=usage,proto3" json:"usage,omitempty"`
 	// The process exit code, for shell tasks.
 	ExitCode *int32 `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"`
-	// Why the task failed or was cancelled, for people.
+	// Why the task failed or was cancelled, for people. UTF-8, up to the server's text
+	// limit (64 KiB by default).
 	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	// The sidecar's own cost estimate in nano-USD, if any. Informative only: the server
 	// prices usage itself and never reads this.
@@ -1017,7 +1022,7 @@ func (x *Finished) GetCost() *TaskCost {
 // is input_tokens + cache_read_tokens + cache_write_tokens + cache_write_one_hour_tokens.
 type Usage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The model that was billed, as the provider names it.
+	// The model that was billed, as the provider names it (up to 256 bytes of UTF-8).
 	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
 	// The backend that ran it (see Started.backend). Empty means the task's backend.
 	Backend string `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"`

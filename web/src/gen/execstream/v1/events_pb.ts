@@ -178,7 +178,8 @@ export type Started = Message<"execstream.v1.Started"> & {
   backend: string;
 
   /**
-   * The model asked for, e.g. "claude-sonnet-4-5" or "llama3.2:3b". Empty for shell tasks.
+   * The model asked for, e.g. "claude-sonnet-4-5" or "llama3.2:3b" (up to 256 bytes of
+   * UTF-8). Empty for shell tasks.
    *
    * @generated from field: string model = 2;
    */
@@ -195,7 +196,8 @@ export type Started = Message<"execstream.v1.Started"> & {
   labels: { [key: string]: string };
 
   /**
-   * What is being run, for people: a command line or a prompt summary (up to 1024 characters).
+   * What is being run, for people: a command line or a prompt summary (up to 1024 bytes
+   * of UTF-8).
    *
    * @generated from field: string description = 4;
    */
@@ -265,7 +267,8 @@ export type StatusChange = Message<"execstream.v1.StatusChange"> & {
   status: TaskStatus;
 
   /**
-   * Why, for people (e.g. the error that caused a retry).
+   * Why, for people (e.g. the error that caused a retry). UTF-8, up to the server's text
+   * limit (64 KiB by default).
    *
    * @generated from field: string message = 2;
    */
@@ -301,14 +304,15 @@ export const StatusChangeSchema: GenMessage<StatusChange> = /*@__PURE__*/
  */
 export type ErrorReport = Message<"execstream.v1.ErrorReport"> & {
   /**
-   * What went wrong, for people.
+   * What went wrong, for people. UTF-8, up to the server's text limit (64 KiB by default).
    *
    * @generated from field: string message = 1;
    */
   message: string;
 
   /**
-   * A short machine-readable code, e.g. "timeout", "http_529", "exit_137".
+   * A short machine-readable code, e.g. "timeout", "http_529", "exit_137" (up to 256
+   * bytes of UTF-8).
    *
    * @generated from field: string code = 2;
    */
@@ -358,21 +362,21 @@ export const ErrorReportSchema: GenMessage<ErrorReport> = /*@__PURE__*/
  */
 export type ToolCall = Message<"execstream.v1.ToolCall"> & {
   /**
-   * The tool's name, e.g. "read_file".
+   * The tool's name, e.g. "read_file" (up to 256 bytes of UTF-8).
    *
    * @generated from field: string tool_name = 1;
    */
   toolName: string;
 
   /**
-   * A short summary of the arguments (not the full payload).
+   * A short summary of the arguments, not the full payload (up to 1024 bytes of UTF-8).
    *
    * @generated from field: string arguments_summary = 2;
    */
   argumentsSummary: string;
 
   /**
-   * A short summary of the result.
+   * A short summary of the result (up to 1024 bytes of UTF-8).
    *
    * @generated from field: string result_summary = 3;
    */
@@ -386,7 +390,7 @@ export type ToolCall = Message<"execstream.v1.ToolCall"> & {
   ok: boolean;
 
   /**
-   * The error, when ok is false.
+   * The error, when ok is false (up to 1024 bytes of UTF-8).
    *
    * @generated from field: string error = 5;
    */
@@ -436,7 +440,8 @@ export type Finished = Message<"execstream.v1.Finished"> & {
   exitCode?: number | undefined;
 
   /**
-   * Why the task failed or was cancelled, for people.
+   * Why the task failed or was cancelled, for people. UTF-8, up to the server's text
+   * limit (64 KiB by default).
    *
    * @generated from field: string error = 4;
    */
@@ -474,7 +479,7 @@ export const FinishedSchema: GenMessage<Finished> = /*@__PURE__*/
  */
 export type Usage = Message<"execstream.v1.Usage"> & {
   /**
-   * The model that was billed, as the provider names it.
+   * The model that was billed, as the provider names it (up to 256 bytes of UTF-8).
    *
    * @generated from field: string model = 1;
    */
