@@ -21,6 +21,7 @@ import pytest
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
+from .support.helpers import wait_for
 from .support.processes import ServerProcess
 from .support.redis_server import RedisServer
 from .support.resuming_watcher import ResumingWatcher, Seen, check_sessions
@@ -131,7 +132,16 @@ def _soak(
         for thread in threads[: len(sidecars)]:
             thread.join(600 if LONG else 120)
         assert all(s.done for s in sidecars), "sidecars did not finish their tasks"
-        time.sleep(1.0)  # let the watchers run a few more sessions on the settled log
+        # Watch the settled log: each watcher finishes another session and reaches its head.
+        settled = _head(server.address)
+        marks = [len(w.sessions) for w in watchers]
+        wait_for(
+            lambda: all(
+                len(w.sessions) >= mark + 2 and w.reached >= settled
+                for w, mark in zip(watchers, marks, strict=True)
+            ),
+            timeout=60,
+        )
     finally:
         stop.set()
         for thread in threads[len(sidecars) :]:

@@ -48,6 +48,11 @@ class ResumingWatcher:
         self._last_event = 0
         self._last_bookmark = 0
 
+    @property
+    def reached(self) -> int:
+        """The highest revision this watcher has seen, as an event or a bookmark."""
+        return max(self._last_event, self._last_bookmark)
+
     def _resume_point(self) -> int:
         roll = self._rng.random()
         if roll < 0.45:
