@@ -105,6 +105,9 @@ class App:
         engine = self.engine
         engine.on_failure.append(self._engine_failed)
         self.metrics.watchers.set_function(lambda: engine.hub.watcher_count)
+        failures = self.metrics.background_failures
+        failures.labels("checkpoint").set_function(lambda: engine.checkpoints.failures)
+        failures.labels("compaction").set_function(lambda: engine.compactions.failures)
         engine.hub.on_overflow = self.metrics.watch_overflows.inc
         limits = config.limits
         options = [

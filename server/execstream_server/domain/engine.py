@@ -29,6 +29,7 @@ from execstream_server.domain.errors import (
 )
 from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
+from execstream_server.domain.outage_log import OutageLog
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.domain.totals import TotalsBook
 from execstream_server.store.base import LogStore
@@ -110,6 +111,12 @@ class Engine:
         self.failure: Exception | None = None
         self.on_failure: list[Callable[[Exception], None]] = []
         self._tail_bytes = config.limits.output_tail_bytes
+        # Background jobs that retry on their own: failures logged without a flood, and
+        # counted (``failures``, exported as metrics).
+        self.checkpoints = OutageLog(log, "checkpoints", consequence="restart replay grows")
+        self.compactions = OutageLog(
+            log, "compactions", consequence="events past --retain-events are kept"
+        )
         self._checkpointed_revision = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -318,17 +325,14 @@ class Engine:
         self._checkpointed_revision = revision
 
     async def _checkpoint_loop(self) -> None:
-        failing = False
         while True:
             await asyncio.sleep(self.config.checkpoint_interval_s)
             try:
                 await self._checkpoint()
             except Exception as exc:  # the next round retries; ingest goes on meanwhile
-                if not failing:  # once per outage, not once a second
-                    log.warning("checkpoints are failing (restart replay grows): %s", exc)
-                failing = True
+                self.checkpoints.failed(exc)
             else:
-                failing = False
+                self.checkpoints.passed()
 
     async def _compact_loop(self) -> None:
         retention = self.config.retention
@@ -338,14 +342,16 @@ class Engine:
             await asyncio.sleep(self.config.compact_interval_s)
             try:
                 deleted = await self.store.compact(retention)
-                if deleted:
-                    log.info(
-                        "compacted %d events; oldest revision now %d",
-                        deleted,
-                        self.store.oldest_revision,
-                    )
-            except Exception as exc:
-                log.warning("compaction failed: %s", exc)
+            except Exception as exc:  # the next round retries
+                self.compactions.failed(exc)
+                continue
+            self.compactions.passed()
+            if deleted:
+                log.info(
+                    "compacted %d events; oldest revision now %d",
+                    deleted,
+                    self.store.oldest_revision,
+                )
 
     # -- reads ---------------------------------------------------------------------------
     def snapshot(

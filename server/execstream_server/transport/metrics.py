@@ -222,6 +222,13 @@ class ServerMetrics:
         self.revision = Gauge(
             "execstream_log_revision", "Latest revision folded by this server.", registry=reg
         )
+        self.background_failures = Gauge(
+            "execstream_background_failures",
+            "Attempts in a row a background job (checkpoint, compaction) has failed; 0 once "
+            "it passes.",
+            ["job"],
+            registry=reg,
+        )
         self.tasks = Gauge("execstream_tasks", "Tasks by status.", ["status"], registry=reg)
         self.pricing = Gauge(
             "execstream_pricing_info",
