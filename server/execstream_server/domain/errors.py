@@ -276,7 +276,8 @@ class LimitExceededError(ExecstreamError):
         super().__init__(message)
 
     def metadata(self) -> dict[str, str]:
-        return {"limit": self.limit, "value": f"{self.value:g}"}
+        whole = float(self.value).is_integer()
+        return {"limit": self.limit, "value": str(int(self.value)) if whole else f"{self.value:g}"}
 
 
 class RateLimitedError(LimitExceededError):

@@ -163,7 +163,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     leave(key)
 
-            return _rebuild(handler, capped_gen)
+            return rebuild(handler, capped_gen)
 
         async def capped(request: Any, context: Any) -> Any:
             key = await enter(context)
@@ -172,7 +172,7 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 leave(key)
 
-        return _rebuild(handler, capped)
+        return rebuild(handler, capped)
 
 
 def _behavior(handler: grpc.RpcMethodHandler) -> Callable[[Any, Any], Awaitable[Any]]:
@@ -185,7 +185,8 @@ def _behavior(handler: grpc.RpcMethodHandler) -> Callable[[Any, Any], Awaitable[
     return handler.unary_unary  # type: ignore[no-any-return]
 
 
-def _rebuild(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> Any:
+def rebuild(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> Any:
+    """A handler of the same kind and (de)serializers as ``handler``, running ``behavior``."""
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
@@ -210,13 +211,13 @@ def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> Any
             async for response in inner(request, context):
                 yield response
 
-        return _rebuild(handler, as_gen)
+        return rebuild(handler, as_gen)
 
     async def as_call(request: Any, context: Any) -> Any:
         current_principal.set(principal)
         return await inner(request, context)
 
-    return _rebuild(handler, as_call)
+    return rebuild(handler, as_call)
 
 
 def _bind_sidecar(handler: grpc.RpcMethodHandler, sidecar_id: str) -> Any:
@@ -233,4 +234,4 @@ def _bind_sidecar(handler: grpc.RpcMethodHandler, sidecar_id: str) -> Any:
     async def bound(requests: AsyncIterator[Any], context: Any) -> Any:
         return await inner(checked(requests), context)
 
-    return _rebuild(handler, bound)
+    return rebuild(handler, bound)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 MESSAGE_FLAG = 0x00
 COMPRESSED_FLAG = 0x01
 TRAILERS_FLAG = 0x80
+RESERVED_FLAGS = 0x7E
 _HEADER = struct.Struct(">BI")
 HEADER_BYTES = _HEADER.size
 
@@ -73,15 +74,6 @@ class WireFormat:
     def content_type(self) -> str:
         return TEXT if self.text else PROTO
 
-    def decode_body(self, body: bytes) -> bytes:
-        """The binary frames of a request body."""
-        if not self.text:
-            return body
-        try:
-            return _b64decode_chunks(body)
-        except (binascii.Error, ValueError) as exc:
-            raise FramingError("the grpc-web-text body is not base64") from exc
-
     def encode(self, frame: bytes) -> bytes:
         return base64.b64encode(frame) if self.text else frame
 
@@ -96,23 +88,6 @@ def wire_format(content_type: str) -> WireFormat | None:
     return None
 
 
-def _b64decode_chunks(body: bytes) -> bytes:
-    """Base64 that may be several padded chunks one after the other (one per frame)."""
-    data = b"".join(body.split())
-    out = bytearray()
-    start = 0
-    while start < len(data):
-        end = data.find(b"=", start)
-        if end < 0:
-            end = len(data)
-        else:
-            while end < len(data) and data[end : end + 1] == b"=":
-                end += 1
-        out += base64.b64decode(data[start:end], validate=True)
-        start = end
-    return bytes(out)
-
-
 def message_frame(payload: bytes) -> bytes:
     return _HEADER.pack(MESSAGE_FLAG, len(payload)) + payload
 
@@ -122,28 +97,29 @@ def trailers_frame(trailers: Iterable[tuple[str, str]]) -> bytes:
     return _HEADER.pack(TRAILERS_FLAG, len(block)) + block
 
 
-def parse_messages(frames: bytes, *, max_message_bytes: int) -> list[bytes]:
-    """The message payloads of a request body; trailers frames from a client are ignored."""
-    messages: list[bytes] = []
-    offset = 0
-    while offset < len(frames):
-        if len(frames) - offset < HEADER_BYTES:
-            raise FramingError("the body ends inside a frame header")
-        flag, length = _HEADER.unpack_from(frames, offset)
-        offset += HEADER_BYTES
-        if length > max_message_bytes:
-            raise MessageTooLargeError(
-                f"a request message of {length} bytes exceeds the limit of "
-                f"{max_message_bytes} (--max-message-bytes)"
-            )
-        if len(frames) - offset < length:
-            raise FramingError("the body ends inside a frame")
-        if flag & COMPRESSED_FLAG:
-            raise FramingError("compressed messages are not supported; send them uncompressed")
-        if not flag & TRAILERS_FLAG:
-            messages.append(frames[offset : offset + length])
-        offset += length
-    return messages
+def frame_header(header: bytes) -> tuple[int, int]:
+    """(flag, length) of the 5-byte header that starts every frame."""
+    flag, length = _HEADER.unpack(header)
+    return int(flag), int(length)
+
+
+def check_request_frame(flag: int, length: int, *, max_message_bytes: int) -> None:
+    """Refuse a request frame by its header alone, before its payload is read.
+
+    The flag's reserved bits (0x02-0x7f) must be zero; compression (0x01) is not served.
+    """
+    if flag & RESERVED_FLAGS:
+        raise FramingError(
+            f"frame flag 0x{flag:02x} sets reserved bits; only 0x00 (message) and 0x80 "
+            "(trailers) are valid"
+        )
+    if flag & COMPRESSED_FLAG:
+        raise FramingError("compressed messages are not supported; send them uncompressed")
+    if length > max_message_bytes:
+        raise MessageTooLargeError(
+            f"a request message of {length} bytes exceeds the limit of "
+            f"{max_message_bytes} bytes (--max-message-bytes)"
+        )
 
 
 def status_trailers(
@@ -172,6 +148,23 @@ def header_pairs(metadata: Iterable[tuple[str, str | bytes]]) -> list[tuple[str,
 def percent_encode(message: str) -> str:
     """grpc-message encoding: UTF-8, with bytes outside printable ASCII (and %) escaped."""
     return urllib.parse.quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+
+
+def parse_timeout(value: str | None) -> float | None:
+    """Seconds from a ``grpc-timeout`` header (``10S``, ``250m``); None when absent or bad.
+
+    A malformed value is ignored (no deadline), as native gRPC servers ignore it.
+    """
+    if not value:
+        return None
+    digits, unit = value[:-1], value[-1:]
+    if not (1 <= len(digits) <= 8 and digits.isascii() and digits.isdigit()):
+        return None
+    scale = _TIMEOUT_UNITS.get(unit)
+    return None if scale is None else int(digits) * scale
 
 
 def call_metadata(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str | bytes], ...]:

@@ -34,8 +34,6 @@ _PAGE_HEADERS = {
 _ALLOWED_REQUEST_HEADERS = (
     "authorization, content-type, grpc-timeout, x-grpc-web, x-user-agent, connect-protocol-version"
 )
-# Leave room for base64 (4/3) and frame headers around the largest message.
-_BODY_HEADROOM = 1024
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
@@ -54,10 +52,14 @@ def build_application(
     router: MethodRouter, config: ServerConfig, *, grpc_port: int, static_dir: Path = STATIC_DIR
 ) -> web.Application:
     """The aiohttp application (no socket): static page, gRPC-Web and CORS."""
-    max_message = config.limits.max_message_bytes
-    app = web.Application(client_max_size=max_message * 4 // 3 + _BODY_HEADROOM)
+    app = web.Application()
     _cors(app, config.http_allow_origin)
-    calls = GrpcWebHandler(router, grpc_port=grpc_port, max_message_bytes=max_message)
+    calls = GrpcWebHandler(
+        router,
+        grpc_port=grpc_port,
+        max_message_bytes=config.limits.max_message_bytes,
+        final_write_timeout_s=config.limits.watch_write_timeout_s,
+    )
     app.router.add_post("/{service:[A-Za-z0-9_.]+}/{method:[A-Za-z0-9_]+}", calls.handle)
     index = static_dir / "index.html"
 

@@ -5,7 +5,9 @@ interceptor (tokens, roles, stream caps), the same metrics interceptor, the same
 with its validation and limits. Rather than re-state any of it, ``MethodRouter`` resolves a
 method the way grpc.aio does (the generic handlers, wrapped by the interceptors in order,
 the first outermost), and ``invoke`` calls the resulting handler with ``CallContext``: the
-part of ``grpc.aio.ServicerContext`` those handlers use, backed by an HTTP response.
+part of ``grpc.aio.ServicerContext`` those handlers use, backed by an HTTP response. The
+request is a lazy stream of message bytes: a handler that never reads it (a refusal) never
+makes the caller read the body.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any
 
 import grpc
 
-from execstream_server.transport.status_map import internal_status
+from execstream_server.domain.errors import ExecstreamError
+from execstream_server.transport.status_map import internal_status, to_rpc_status
 
 log = logging.getLogger(__name__)
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 WriteBytes = Callable[[bytes], Awaitable[None]]
+Requests = AsyncIterator[bytes]
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,10 @@ class CallContext:
         serializer: Callable[[Any], bytes] | None,
         write_bytes: WriteBytes,
         max_message_bytes: int,
+        deadline: float | None = None,
     ) -> None:
         self._peer = peer
+        self._deadline = deadline  # on the event loop's clock
         self._metadata = metadata
         self._serialize = serializer or (lambda message: message)
         self._write_bytes = write_bytes
@@ -114,7 +120,10 @@ class CallContext:
         return self._done
 
     def time_remaining(self) -> float | None:
-        return None
+        """Seconds left before the call's deadline (its ``grpc-timeout``), None without one."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - asyncio.get_running_loop().time())
 
     def auth_context(self) -> dict[str, list[bytes]]:
         return {}
@@ -125,6 +134,7 @@ class CallContext:
 
 
 GenericHandlers = Sequence[grpc.GenericRpcHandler]
+Substitute = Callable[[grpc.RpcMethodHandler], grpc.RpcMethodHandler]
 
 
 class MethodRouter:
@@ -136,12 +146,20 @@ class MethodRouter:
         self._handlers = tuple(handlers)
         self._interceptors = tuple(interceptors)
 
-    async def resolve(self, details: CallDetails) -> grpc.RpcMethodHandler | None:
+    async def resolve(
+        self, details: CallDetails, substitute: Substitute | None = None
+    ) -> grpc.RpcMethodHandler | None:
+        """The method's handler as the interceptors wrap it; None for an unknown method.
+
+        ``substitute`` replaces the method's own handler inside the interceptors (the
+        HTTP port answers a method it does not serve through them, so it is counted).
+        """
+
         async def lookup(call: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
             for generic in self._handlers:
                 handler = generic.service(call)
                 if handler is not None:
-                    return handler
+                    return substitute(handler) if substitute else handler
             return None
 
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]] = lookup
@@ -160,17 +178,27 @@ def _bind(
     return intercepted
 
 
-async def _one(message: Any) -> AsyncIterator[Any]:
-    yield message
+async def _decoded(
+    requests: Requests, deserialize: Callable[[bytes], Any] | None
+) -> AsyncIterator[Any]:
+    async for data in requests:
+        yield deserialize(data) if deserialize else data
 
 
-async def invoke(handler: grpc.RpcMethodHandler, request: bytes, context: CallContext) -> None:
-    """Run a unary-request handler to its end; the outcome is in ``context.status()``."""
+async def invoke(handler: grpc.RpcMethodHandler, requests: Requests, context: CallContext) -> None:
+    """Run a handler to its end; the outcome is in ``context.status()``.
+
+    A request-streaming handler (the server serves its one-request methods with those)
+    gets the messages as it reads them; a unary-request one gets the first, read here.
+    Errors the request stream raises (a malformed or oversized body) take the same path
+    as the handler's own: the servicer maps them, or ``_fail`` here.
+    """
     try:
-        message = handler.request_deserializer(request) if handler.request_deserializer else request
-        # The server may serve a one-request method with a request-streaming handler (to
-        # answer a truncated body at once); such a handler gets a stream of that one request.
-        argument: Any = _one(message) if handler.request_streaming else message
+        messages = _decoded(requests, handler.request_deserializer)
+        if handler.request_streaming:
+            argument: Any = messages
+        else:
+            argument = await anext(messages)
         if handler.response_streaming:
             behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
             if inspect.isasyncgenfunction(behavior):
@@ -185,10 +213,15 @@ async def invoke(handler: grpc.RpcMethodHandler, request: bytes, context: CallCo
     except grpc.aio.AbortError:
         pass  # the status is in the context
     except (asyncio.CancelledError, ConnectionError):
-        raise  # the client went away: nothing to report to it
+        raise  # the client went away (or the deadline passed): the caller decides
+    except ExecstreamError as exc:
+        _fail(context, to_rpc_status(exc))
     except Exception:
         log.exception("internal error in an in-process call")
-        status = internal_status("internal error; see the server log")
-        context.set_code(status.code)
-        context.set_details(status.details)
-        context.set_trailing_metadata(tuple(status.trailing_metadata))
+        _fail(context, internal_status("internal error; see the server log"))
+
+
+def _fail(context: CallContext, status: grpc.Status) -> None:
+    context.set_code(status.code)
+    context.set_details(status.details)
+    context.set_trailing_metadata(tuple(status.trailing_metadata))
