@@ -108,6 +108,7 @@ class ServerConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     http_allow_origin: str = ""
+    http_allow_hosts: tuple[str, ...] = ()
     heartbeat_interval_s: float = 10.0
     shutdown_grace_s: float = 5.0
     retention: Retention = field(default_factory=Retention)
@@ -162,6 +163,31 @@ def parse_origin(text: str) -> str:
     return value
 
 
+_LABEL = r"[a-z0-9_](?:[a-z0-9_\-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+_HOST_ENTRY = re.compile(r"^(?P<name>\[[0-9a-f:.]+\]|[^:\[\]]+)(:(?P<port>\d{1,5}))?$")
+
+
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """Host names (``dash.example.com``, optionally ``:PORT``), comma-separated; lower-cased."""
+    hosts: list[str] = []
+    for raw in text.split(","):
+        entry = raw.strip().lower().rstrip(".")
+        if not entry:
+            continue
+        match = _HOST_ENTRY.match(entry)
+        name = match.group("name") if match else ""
+        if not match or not (name.startswith("[") or _HOST_NAME.match(name)):
+            raise ValueError(
+                f"{raw.strip()!r} is not a host name like dash.example.com or dash.example.com:443"
+            )
+        port = match.group("port")
+        if port is not None and not 0 < int(port) < 65536:
+            raise ValueError(f"{raw.strip()!r}: the port must be 1-65535")
+        hosts.append(entry)
+    return tuple(hosts)
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -213,6 +239,13 @@ OPTIONS: tuple[Option, ...] = (
         "http_allow_origin",
         parse_origin,
         "one other web origin (https://host:port) allowed to call gRPC-Web (CORS); default none",
+    ),
+    Option(
+        "--http-allow-host",
+        "http_allow_hosts",
+        parse_hosts,
+        "more Host names the HTTP port answers (a reverse proxy's public name), comma-separated; "
+        "default: loopback names and --http-host only",
     ),
     Option(
         "--heartbeat-interval",
@@ -384,6 +417,7 @@ _METAVARS: dict[Callable[[str], Any], str] = {
     float: "N",
     parse_duration: "DURATION",
     parse_retention: "N|AGE",
+    parse_hosts: "HOST[:PORT],...",
 }
 _METAVAR_WORDS = {
     "DB": "PATH",

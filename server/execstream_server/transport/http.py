@@ -2,10 +2,11 @@
 
 One aiohttp application on ``--http-host``/``--http-port``: ``GET /`` serves the dashboard
 (built into ``execstream_server/web/static``), ``POST /execstream.v1.ExecutionService/*``
-serves gRPC-Web (``grpcweb_handler``). Every path is relative, so the whole site can sit
-under a reverse proxy's path prefix. Cross-origin calls are refused by browsers unless
-``--http-allow-origin`` names the one other origin allowed (CORS); the page itself is
-same-origin. TLS uses the gRPC port's PEM files.
+serves gRPC-Web (``grpcweb_handler``). Before anything else, a request whose ``Host`` the
+port does not answer is refused with 421 (``http_hosts``: DNS rebinding). Every path is
+relative, so the whole site can sit under a reverse proxy's path prefix. Cross-origin
+calls are refused by browsers unless ``--http-allow-origin`` names the one other origin
+allowed (CORS); the page itself is same-origin. TLS uses the gRPC port's PEM files.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from __future__ import annotations
 import ssl
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 
 from execstream_server.config import ServerConfig
+from execstream_server.transport.grpcweb import percent_encode
 from execstream_server.transport.grpcweb_handler import EXPOSED_HEADERS, GrpcWebHandler
+from execstream_server.transport.http_hosts import HostPolicy
 from execstream_server.transport.inprocess import MethodRouter
 
 STATIC_DIR = Path(str(resources.files("execstream_server") / "web" / "static"))
@@ -34,6 +39,7 @@ _PAGE_HEADERS = {
 _ALLOWED_REQUEST_HEADERS = (
     "authorization, content-type, grpc-timeout, x-grpc-web, x-user-agent, connect-protocol-version"
 )
+_PERMISSION_DENIED = 7
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
@@ -51,8 +57,9 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext | None:
 def build_application(
     router: MethodRouter, config: ServerConfig, *, grpc_port: int, static_dir: Path = STATIC_DIR
 ) -> web.Application:
-    """The aiohttp application (no socket): static page, gRPC-Web and CORS."""
-    app = web.Application()
+    """The aiohttp application (no socket): Host check, static page, gRPC-Web and CORS."""
+    policy = HostPolicy(config.http_host, config.http_allow_hosts)
+    app = web.Application(middlewares=[_host_guard(policy)])
     _cors(app, config.http_allow_origin)
     calls = GrpcWebHandler(
         router,
@@ -73,6 +80,30 @@ def build_application(
     return app
 
 
+def _host_guard(policy: HostPolicy) -> Any:
+    """Refuse, before anything else, a request whose ``Host`` the port does not answer."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        port = int(sockname[1]) if sockname else 0
+        host = request.headers.get(hdrs.HOST, "")
+        if policy.allows(host, port=port, secure=request.secure):
+            return await handler(request)
+        message = (
+            f"Host {host!r} is not served here: the dashboard answers loopback names, "
+            "--http-host, and the names --http-allow-host lists"
+        )
+        response = web.Response(status=421, text=message + "\n")
+        # gRPC-Web clients read the status from the headers of a trailers-only answer.
+        response.headers["grpc-status"] = str(_PERMISSION_DENIED)
+        response.headers["grpc-message"] = percent_encode(message)
+        response.force_close()
+        return response
+
+    return guard
+
+
 async def _revalidate_static(request: web.Request, response: web.StreamResponse) -> None:
     """The bundle's names carry no version: browsers must revalidate it after an upgrade."""
     if request.path.startswith("/static/"):
@@ -87,8 +118,9 @@ def _cors(app: web.Application, allowed_origin: str) -> None:
     """
 
     def allowed(request: web.Request) -> str:
+        """The request's Origin if it is the allowed one (scheme and host are case-blind)."""
         origin = request.headers.get("Origin", "")
-        return origin if allowed_origin and origin == allowed_origin else ""
+        return origin if allowed_origin and origin.lower() == allowed_origin.lower() else ""
 
     async def preflight(request: web.Request) -> web.Response:
         origin = allowed(request)
