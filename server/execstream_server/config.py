@@ -348,7 +348,13 @@ OPTIONS: tuple[Option, ...] = (
         "bytes of recent output kept per task in snapshots",
         0,
     ),
-    Option("--max-page-size", "limits.max_page_size", int, "tasks per GetSnapshot page", 1),
+    Option(
+        "--max-page-size",
+        "limits.max_page_size",
+        int,
+        "tasks per GetSnapshot page (also the default page when below 1000)",
+        1,
+    ),
     Option(
         "--intake-max-events",
         "limits.intake_max_events",

@@ -361,7 +361,7 @@ class ExecutionServicer:
         page = self._engine.snapshot(
             task_ids=list(request.task_ids),
             statuses=frozenset(request.statuses),
-            page_size=request.page_size or limits.default_page_size,
+            page_size=request.page_size or min(limits.default_page_size, limits.max_page_size),
             after_task_id=decode_page_token(request.page_token),
             owner=owner,
             max_bytes=limits.max_message_bytes - SNAPSHOT_MARGIN_BYTES,
