@@ -17,7 +17,7 @@ def decode(body: bytes, *, text: bool = False, limit: int = 64, pieces: int = 1)
     step = max(1, -(-len(body) // pieces))
     for start in range(0, len(body), step):
         decoder.feed(body[start : start + step])
-    return decoder.finish()
+    return bytes(decoder.finish())
 
 
 def test_a_message_frame_decodes_in_any_pieces_and_trailers_are_a_header_block() -> None:

@@ -6,7 +6,7 @@ Reading stops at the one message a unary request carries: a frame header announc
 than --max-message-bytes is refused before its payload is read, a second message is an
 error, and text (base64) bodies are decoded as they arrive, in one pass, with a cap on the
 padded chunks a client may split them into. Memory per call is bounded by the message
-limit, whatever the body's length.
+limit (one copy of the message), whatever the body's length.
 
 ``RequestDecoder`` is the protocol (no I/O); ``request_messages`` feeds it from the socket
 and turns its refusals into the server's errors.
@@ -68,44 +68,73 @@ class _Base64Stream:
 
 
 class RequestDecoder:
-    """The one message of a unary request, from body bytes fed in any pieces."""
+    """The one message of a unary request, from body bytes fed in any pieces.
+
+    A frame's payload is copied once, into a buffer of the size its header announced
+    (the message handed on is that buffer), so a call holds at most its message.
+    """
 
     def __init__(self, *, text: bool, max_message_bytes: int) -> None:
         self._text = _Base64Stream() if text else None
         self._max = max_message_bytes
-        self._buffer = bytearray()
         self._budget = max_message_bytes + 2 * grpcweb.HEADER_BYTES + _TRAILER_ALLOWANCE
-        self.message: bytes | None = None
+        self._header = bytearray()
+        self._frame: bytearray | None = None  # the payload being read
+        self._filled = 0
+        self._trailers = False
+        self.message: bytearray | None = None
 
     def feed(self, data: bytes) -> None:
         """Take more of the body; raise FramingError (or MessageTooLargeError) at once."""
         if self._text is not None:
             data = self._text.feed(data)
-        self._budget -= len(data)
+        with memoryview(data) as view:
+            pos = 0
+            while True:
+                if self._frame is None:
+                    pos = self._read_header(view, pos)
+                    if self._frame is None:
+                        return
+                frame = self._frame
+                take = min(len(frame) - self._filled, len(view) - pos)
+                frame[self._filled : self._filled + take] = view[pos : pos + take]
+                self._filled += take
+                pos += take
+                if self._filled < len(frame):
+                    return
+                if not self._trailers:
+                    self.message = frame
+                self._frame = None
+
+    def _read_header(self, view: memoryview, pos: int) -> int:
+        """Read header bytes from ``pos``; start the frame once the header is whole."""
+        take = min(grpcweb.HEADER_BYTES - len(self._header), len(view) - pos)
+        self._header += view[pos : pos + take]
+        if len(self._header) < grpcweb.HEADER_BYTES:
+            return pos + take
+        flag, length = grpcweb.frame_header(bytes(self._header))
+        self._header.clear()
+        grpcweb.check_request_frame(flag, length, max_message_bytes=self._max)
+        self._trailers = bool(flag & grpcweb.TRAILERS_FLAG)
+        if not self._trailers and self.message is not None:
+            raise grpcweb.FramingError("a unary request carries exactly one message, not 2")
+        self._budget -= grpcweb.HEADER_BYTES + length
         if self._budget < 0:
             raise grpcweb.MessageTooLargeError(
                 f"the request body exceeds the limit of {self._max} bytes (--max-message-bytes)"
             )
-        self._buffer += data
-        while len(self._buffer) >= grpcweb.HEADER_BYTES:
-            flag, length = grpcweb.frame_header(bytes(self._buffer[: grpcweb.HEADER_BYTES]))
-            grpcweb.check_request_frame(flag, length, max_message_bytes=self._max)
-            if not flag & grpcweb.TRAILERS_FLAG and self.message is not None:
-                raise grpcweb.FramingError("a unary request carries exactly one message, not 2")
-            end = grpcweb.HEADER_BYTES + length
-            if len(self._buffer) < end:
-                return
-            if not flag & grpcweb.TRAILERS_FLAG:
-                self.message = bytes(self._buffer[grpcweb.HEADER_BYTES : end])
-            del self._buffer[:end]
+        self._frame = bytearray(length)
+        self._filled = 0
+        return pos + take
 
-    def finish(self) -> bytes:
+    def finish(self) -> bytearray:
         """The body ended: its message, or FramingError."""
         if self._text is not None:
             self._text.finish()
-        if self._buffer:
-            where = "frame header" if len(self._buffer) < grpcweb.HEADER_BYTES else "frame"
-            raise grpcweb.FramingError(f"the body ends inside a {where}")
+        if self._header:
+            raise grpcweb.FramingError("the body ends inside a frame header")
+        if self._frame is not None:
+            raise grpcweb.FramingError("the body ends inside a frame")
         if self.message is None:
             raise grpcweb.FramingError("a unary request carries exactly one message, not 0")
         return self.message
@@ -119,7 +148,7 @@ def _refusal(exc: grpcweb.FramingError, max_message_bytes: int) -> Exception:
 
 async def request_messages(
     content: StreamReader, *, text: bool, max_message_bytes: int
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytearray]:
     """The request's one message, read when first asked for; errors are the server's own."""
     decoder = RequestDecoder(text=text, max_message_bytes=max_message_bytes)
     try:

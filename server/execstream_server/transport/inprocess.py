@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 WriteBytes = Callable[[bytes], Awaitable[None]]
-Requests = AsyncIterator[bytes]
+# Request messages as the body yields them (bytes-like; the deserializers read any buffer).
+Requests = AsyncIterator[bytes | bytearray]
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def _bind(
 
 
 async def _decoded(
-    requests: Requests, deserialize: Callable[[bytes], Any] | None
+    requests: Requests, deserialize: Callable[[Any], Any] | None
 ) -> AsyncIterator[Any]:
     async for data in requests:
         yield deserialize(data) if deserialize else data
