@@ -128,6 +128,8 @@ def test_an_invalid_price_table_stops_the_server_with_one_line(tmp_path: Path) -
             str(tmp_path / "db"),
             "--metrics-port",
             "0",
+            "--http-port",
+            "0",
             "--pricing",
             str(bad),
         ],

@@ -60,6 +60,8 @@ def test_serve_refuses_with_one_line_saying_why(tmp_path: Path) -> None:
             str(tmp_path / "x.db"),
             "--metrics-port",
             "0",
+            "--http-port",
+            "0",
         ],
         capture_output=True,
         text=True,

@@ -13,6 +13,8 @@ from execstream_server.store.factory import display_url
 from .support.helpers import free_port
 from .support.processes import ServerProcess
 
+SERVE = (sys.executable, "-m", "execstream", "serve")
+
 
 @pytest.mark.parametrize(
     ("store_args", "expected"),
@@ -26,7 +28,7 @@ def test_unopenable_store_is_one_line_without_secrets(
 ) -> None:
     args = [a.format(port=free_port()) for a in store_args]
     done = subprocess.run(
-        [sys.executable, "-m", "execstream", "serve", "--port", "0", "--metrics-port", "0", *args],
+        [*SERVE, "--port", "0", "--metrics-port", "0", "--http-port", "0", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -62,7 +64,8 @@ def test_a_price_above_the_maximum_exits_2_with_one_line_naming_the_key(
     )
     args = [sys.executable, "-m", "execstream", command, "--pricing", str(prices)]
     if command == "serve":
-        args += ["--port", "0", "--metrics-port", "0", "--db", str(tmp_path / "x.db")]
+        args += ["--port", "0", "--metrics-port", "0", "--http-port", "0"]
+        args += ["--db", str(tmp_path / "x.db")]
     done = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
@@ -70,8 +73,9 @@ def test_a_price_above_the_maximum_exits_2_with_one_line_naming_the_key(
 
 
 def serve(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``execstream serve ARGS``; the dashboard is off unless ARGS give it a port."""
     return subprocess.run(
-        [sys.executable, "-m", "execstream", "serve", "--db", ":memory:", *args],
+        [*SERVE, "--db", ":memory:", "--http-port", "0", *args],
         capture_output=True,
         text=True,
         timeout=60,
