@@ -17,7 +17,7 @@ import { FrameScheduler } from "./frames";
 import { Header } from "./header";
 import { OutputPanel } from "./output";
 import { createExecutionClient, type ExecutionClient } from "./rpc";
-import { LiveSync, type Connection, type Listing } from "./sync";
+import { LiveSync, snapshotPages, type Connection, type Listing } from "./sync";
 import { TaskListView } from "./tasks";
 import { TokenPrompt } from "./auth";
 import { parseRoute, type Route } from "./route";
@@ -84,8 +84,13 @@ export class Dashboard {
   private listed(listing: Listing, logChanged: boolean): void {
     this.book.reset(listing.tasks, listing.totals);
     for (const [taskId, feed] of this.feeds) {
+      const task = this.book.tasks.get(taskId);
+      if (!task) {
+        this.closePanel(taskId); // not in this log (a replaced store): its row is gone
+        continue;
+      }
       if (logChanged) feed.panel.reset();
-      feed.replay(feed.panel.lastRevision, this.book.tasks.get(taskId)?.lastRevision ?? 0n);
+      feed.replay(feed.panel.lastRevision, task.lastRevision);
     }
     this.openRoutedTask();
     this.redraw();
@@ -212,8 +217,8 @@ export class Dashboard {
     }
     this.refreshing = true;
     try {
-      const snapshot = await this.client.getSnapshot({ taskIds, pageSize: MAX_REFRESH_IDS });
-      book.merge(snapshot.tasks, snapshot.totals);
+      const pages = await snapshotPages(this.client, { taskIds });
+      for (const page of pages) book.merge(page.tasks, page.totals);
       this.redraw();
     } catch {
       for (const id of taskIds) book.stale.add(id); // try again on the next tick

@@ -4,12 +4,14 @@
  *
  * The cursor is the last revision received (event or progress). A dropped stream or a
  * restarted server is resumed after the cursor, so nothing is missed or repeated; the
- * delays come from the service config. OUT_OF_RANGE (compacted or future revision) and a
- * changed log_id mean revisions are no longer comparable: list again. UNAUTHENTICATED
- * waits for a token; PERMISSION_DENIED waits for another one.
+ * delays come from the service config, and restart only once a watch delivers a message.
+ * OUT_OF_RANGE (compacted or future revision) and a changed log_id (a replaced store)
+ * mean revisions are no longer comparable: list again. UNAUTHENTICATED waits for a token;
+ * PERMISSION_DENIED waits for another one.
  */
 
 import type { ExecutionEvent } from "./gen/execstream/v1/events_pb";
+import type { Snapshot } from "./gen/execstream/v1/service_pb";
 import type { TaskState, Totals } from "./gen/execstream/v1/state_pb";
 import { Backoff, sleep } from "./backoff";
 import { Code, failureOf, isCancel, type CallFailure, type ExecutionClient } from "./rpc";
@@ -35,21 +37,36 @@ export interface SyncListener {
   connection(state: Connection): void;
 }
 
-const PAGE_SIZE = 1000;
-
-export async function listAll(client: ExecutionClient, signal?: AbortSignal): Promise<Listing> {
-  const tasks: TaskState[] = [];
+/**
+ * Every page of a snapshot. Pages are of the server's default size (page_size 0), which
+ * never exceeds its --max-page-size.
+ */
+export async function snapshotPages(
+  client: ExecutionClient,
+  request: { taskIds?: string[] },
+  signal?: AbortSignal,
+): Promise<Snapshot[]> {
+  const pages: Snapshot[] = [];
   let pageToken = "";
-  let first: Listing | undefined;
   do {
-    const page = await client.getSnapshot({ pageSize: PAGE_SIZE, pageToken }, { signal });
-    first ??= { tasks, totals: page.totals, revision: page.revision, logId: page.logId };
-    tasks.push(...page.tasks);
+    const page = await client.getSnapshot({ ...request, pageSize: 0, pageToken }, { signal });
+    pages.push(page);
     pageToken = page.nextPageToken;
   } while (pageToken);
+  return pages;
+}
+
+export async function listAll(client: ExecutionClient, signal?: AbortSignal): Promise<Listing> {
+  const pages = await snapshotPages(client, {}, signal);
+  const first = pages[0]!;
   // Later pages may be newer; watching from the first page's revision is gap-free, and the
   // book skips events at or below each task's last_revision.
-  return first!;
+  return {
+    tasks: pages.flatMap((page) => page.tasks),
+    totals: first.totals,
+    revision: first.revision,
+    logId: first.logId,
+  };
 }
 
 export class LiveSync {
@@ -110,28 +127,29 @@ export class LiveSync {
     }
   }
 
-  /** Watch after the cursor until the stream ends: relist, or resume (quiet: nothing came). */
+  /**
+   * Watch after the cursor until the stream ends: relist, or resume (quiet: nothing came).
+   *
+   * Only a message means the server accepted the watch (a refusal may come with response
+   * headers and no message): the backoff restarts at the first one, after the log's
+   * identity was checked, and the page says "live" once the replay has caught up.
+   */
   private async watch(): Promise<"relist" | "resume" | "quiet"> {
-    let opened = false;
-    const open = (): void => {
-      if (opened) return;
-      opened = true;
-      this.backoff.reset();
-      this.listener.connection({ kind: "live" });
-    };
-    // The response headers mean the server accepted the watch, before any message.
     const stream = this.client.watchExecution(
       { afterRevision: this.cursor },
-      { signal: this.abort.signal, onHeader: open },
+      { signal: this.abort.signal },
     );
     let received = false;
     for await (const response of stream) {
-      open();
-      received = true;
       const progress = response.progress;
       if (progress?.logId) {
-        if (this.logId && progress.logId !== this.logId) return "relist";
+        if (this.logId && progress.logId !== this.logId) return "relist"; // a replaced store
         this.logId = progress.logId;
+      }
+      if (!received) {
+        received = true;
+        this.backoff.reset();
+        if (!progress?.caughtUp) this.listener.connection({ kind: "connecting" });
       }
       const fresh = response.events.filter((event) => event.revision > this.cursor);
       if (fresh.length) {
@@ -139,6 +157,7 @@ export class LiveSync {
         this.listener.events(fresh);
       }
       if (progress && progress.revision > this.cursor) this.cursor = progress.revision;
+      if (progress?.caughtUp) this.listener.connection({ kind: "live" });
     }
     return received ? "resume" : "quiet"; // ended cleanly (the server let it go)
   }
@@ -155,8 +174,20 @@ export class LiveSync {
       await sleep(2 ** 31 - 1, this.wake.signal);
       return mustList;
     }
-    if (failure.code === Code.OutOfRange) return true;
     if (failure.reason === "WATCHER_TOO_SLOW") return mustList; // resume after the cursor
+    if (failure.code === Code.OutOfRange) {
+      // Compacted, or ahead of a replaced or lagging log: list again, at once the first
+      // time; again and again without a message between, with the backoff.
+      if (this.backoff.attempts > 0) await this.wait(failure);
+      else this.backoff.next();
+      return true;
+    }
+    await this.wait(failure);
+    return mustList;
+  }
+
+  /** Show the reconnect and wait the backoff's next delay (or until retryNow). */
+  private async wait(failure: CallFailure): Promise<void> {
     const retryInMs = this.backoff.next();
     this.listener.connection({
       kind: "reconnecting",
@@ -165,6 +196,5 @@ export class LiveSync {
       reason: failure.message || Code[failure.code],
     });
     await sleep(retryInMs, this.wake.signal);
-    return mustList;
   }
 }

@@ -1,0 +1,114 @@
+"""The web dashboard at its edges, in a real headless Chromium: refused watches, a replaced
+store, a small --max-page-size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
+
+from .support.browser import Browser
+from .support.helpers import event, free_port, report, stub_for, task_events, wait_for
+from .support.processes import ServerProcess
+from .support.server_thread import ServerFactory, ServerThread
+
+pytestmark = [pytest.mark.server, pytest.mark.browser]
+
+VISIBLE = "[...document.querySelectorAll('tr.task')].map(r => r.dataset.task).sort().join()"
+CONN = "document.getElementById('conn')"
+
+
+def url(server: ServerThread) -> str:
+    return f"http://127.0.0.1:{server.app.http_port}/"
+
+
+def wait_live(browser: Browser, timeout: float = 20) -> None:
+    browser.wait(f"{CONN}?.textContent === 'live'", timeout)
+
+
+def watch_live_flicker(browser: Browser) -> None:
+    """From now on, window.__live counts the times the header said 'live'."""
+    browser.eval(
+        f"""window.__live = 0; new MutationObserver(() => {{
+            if ({CONN}.textContent === 'live') window.__live += 1;
+        }}).observe({CONN}, {{childList: true, characterData: true, subtree: true}});"""
+    )
+
+
+def test_a_watch_refused_after_its_headers_backs_off_and_never_shows_live(
+    server_factory: ServerFactory, browser: Browser
+) -> None:
+    """The server's one watcher slot is taken: each refusal lengthens the wait."""
+    server = server_factory(http_port=free_port(), limits={"max_watchers": 1})
+    channel, stub = stub_for(server.address)
+    held = stub.WatchExecution(service_pb.WatchExecutionRequest())
+    wait_for(lambda: server.call(lambda: server.engine.hub.watcher_count) == 1)
+    browser.goto(url(server))
+    browser.wait(f"{CONN}.textContent === 'reconnecting…'")
+    watch_live_flicker(browser)
+    browser.wait(f"{CONN}.title.startsWith('attempt 3,')", 20)
+    assert "--max-watchers" in browser.eval(f"{CONN}.title")
+    assert browser.eval("window.__live") == 0
+    held.cancel()
+    channel.close()
+    browser.click("button.retry")
+    wait_live(browser)
+
+
+@pytest.mark.parametrize("new_events", [3, 60], ids=["head-behind", "head-ahead"])
+def test_a_server_restarted_on_a_replaced_store_is_listed_again(
+    tmp_path: Path, browser: Browser, new_events: int
+) -> None:
+    """The cursor is beyond the new log's head (REVISION_IN_FUTURE) or within it (the
+    opening Progress carries another log_id): either way the page lists the new store."""
+    db = tmp_path / "execstream.db"
+    web = ServerProcess(db, "--heartbeat-interval", "1s", http=True).start()
+    try:
+        channel, stub = stub_for(web.address)
+        report(stub, "sc", task_events("old-a", 20), task_events("old-b", 5))
+        channel.close()
+        browser.goto(f"http://127.0.0.1:{web.http_port}/#/task/old-a")
+        browser.wait(
+            "document.querySelectorAll(\"tr.detail[data-task='old-a'] [data-rev]\").length === 22"
+        )
+        wait_live(browser)
+        web.terminate()
+        browser.wait(f"{CONN}.textContent === 'reconnecting…'", 15)
+        for path in tmp_path.glob("execstream.db*"):
+            path.unlink()  # a new store: another log_id, revisions from 1 again
+        interlude = ServerProcess(db).start()
+        channel, stub = stub_for(interlude.address)
+        report(stub, "sc-new", task_events("new-x", new_events))
+        channel.close()
+        interlude.terminate()
+        web.start()
+        browser.wait(f"{VISIBLE} === 'new-x'", 30)
+        wait_live(browser)
+        assert browser.eval("document.querySelectorAll(\"tr[data-task^='old-']\").length") == 0
+        assert browser.eval("location.hash") in ("#/", "")
+    finally:
+        web.kill()
+
+
+def test_a_max_page_size_below_a_thousand_lists_every_page(
+    server_factory: ServerFactory, browser: Browser
+) -> None:
+    server = server_factory(http_port=free_port(), limits={"max_page_size": 2})
+    _, stub = stub_for(server.address)
+    report(stub, "sc", *[task_events(f"t{i}", 1) for i in range(5)])
+    started = event("run", 1, "started", backend="anthropic", model="claude-sonnet-4-5")
+    report(stub, "sc", [started])
+    browser.goto(url(server))
+    browser.wait(f"{VISIBLE} === 'run,t0,t1,t2,t3,t4'")
+    wait_live(browser)
+    usage = events_pb.Usage(model="claude-sonnet-4-5", input_tokens=1000)
+    report(
+        stub, "sc", [event("run", 2, "status", status=events_pb.TASK_STATUS_RETRYING, usage=usage)]
+    )
+    task = stub.GetSnapshot(service_pb.GetSnapshotRequest(task_ids=["run"])).tasks[0]
+    cost = "document.querySelector(\"tr.task[data-task='run'] .c-cost\").dataset.nanos"
+    browser.wait(f"{cost} === {json.dumps(str(task.cost.actual.total_nanos))}")
