@@ -1,5 +1,6 @@
 """The web dashboard at its edges, in a real headless Chromium: refused watches, a replaced
-store, a small --max-page-size.
+store, a small --max-page-size, malformed deep links, label names that are also object
+properties.
 """
 
 from __future__ import annotations
@@ -112,3 +113,44 @@ def test_a_max_page_size_below_a_thousand_lists_every_page(
     task = stub.GetSnapshot(service_pb.GetSnapshotRequest(task_ids=["run"])).tasks[0]
     cost = "document.querySelector(\"tr.task[data-task='run'] .c-cost\").dataset.nanos"
     browser.wait(f"{cost} === {json.dumps(str(task.cost.actual.total_nanos))}")
+
+
+def test_a_malformed_deep_link_falls_back_to_the_task_list(
+    server_factory: ServerFactory, browser: Browser
+) -> None:
+    server = server_factory(http_port=free_port())
+    _, stub = stub_for(server.address)
+    report(stub, "sc", task_events("t", 1))
+    browser.goto(url(server) + "#/task/%E0%A4%A")
+    browser.wait(f"{VISIBLE} === 't'")
+    wait_live(browser)
+    browser.eval("location.hash = '#/task/%'")
+    browser.eval("location.hash = '#/task/t'")
+    browser.wait("document.querySelector(\"tr.detail[data-task='t'] .out-body\")")
+    assert not [line for line in browser.console() if "URIError" in line]
+
+
+def test_labels_named_like_object_properties_filter_as_any_other(
+    server_factory: ServerFactory, browser: Browser
+) -> None:
+    server = server_factory(http_port=free_port())
+    _, stub = stub_for(server.address)
+    for task, labels in [("a", {"constructor": "c"}), ("b", {"__proto__": "p"}), ("c", {})]:
+        report(stub, "sc", [event(task, 1, "started", labels=labels)])
+    browser.goto(url(server))
+    browser.wait(f"{VISIBLE} === 'a,b,c'")
+    for query, expected in [
+        ("constructor", "a"),
+        ("__proto__", "b"),
+        ("__proto__=p", "b"),
+        ("toString", ""),
+        ("hasOwnProperty", ""),
+    ]:
+        browser.fill("#f-label", query)
+        browser.wait(f"{VISIBLE} === {json.dumps(expected)}")
+    browser.fill("#f-label", "")
+    browser.click("tr.task[data-task='b'] button.toggle")
+    browser.wait(
+        "document.querySelector(\"tr.detail[data-task='b'] .facts\")"
+        "?.textContent.includes('__proto__=p')"
+    )

@@ -22,11 +22,14 @@ export function matches(task: TaskState, filter: Filter): boolean {
   return true;
 }
 
-/** `key=value` matches that label exactly; `key` alone, any task that has the key. */
+/**
+ * `key=value` matches that label exactly; `key` alone, any task that has the key. Only the
+ * task's own labels count: `constructor` or `__proto__` are label names like any other.
+ */
 function matchesLabel(labels: Record<string, string>, query: string): boolean {
   const [key, ...rest] = query.split("=");
   const name = (key ?? "").trim();
-  if (!(name in labels)) return false;
+  if (!Object.hasOwn(labels, name)) return false;
   return rest.length === 0 || labels[name] === rest.join("=").trim();
 }
 
