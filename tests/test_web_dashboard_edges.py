@@ -1,6 +1,6 @@
 """The web dashboard at its edges, in a real headless Chromium: refused watches, a replaced
 store, a small --max-page-size, malformed deep links, label names that are also object
-properties.
+properties, sub-micro-dollar amounts and the markers of partial sums.
 """
 
 from __future__ import annotations
@@ -154,3 +154,62 @@ def test_labels_named_like_object_properties_filter_as_any_other(
         "document.querySelector(\"tr.detail[data-task='b'] .facts\")"
         "?.textContent.includes('__proto__=p')"
     )
+
+
+PRICES = """
+version = "edges"
+reference_model = "ref"
+
+[models.ref]
+input = 1.0
+output = 1.0
+effective_from = 2026-01-01
+source = "test"
+
+[models.tiny]
+input = 0.2
+output = 0.2
+effective_from = 2026-01-01
+source = "test"
+
+[models.dear]
+input = 1.4
+output = 1.4
+effective_from = 2026-01-01
+source = "test"
+"""
+
+
+def finished(task: str, model: str, **usage: object) -> list[events_pb.ExecutionEvent]:
+    return [
+        event(task, 1, "started", backend="api", model=model),
+        event(task, 2, "finished", usage=events_pb.Usage(model=model, **usage)),  # type: ignore[arg-type]
+    ]
+
+
+def test_amounts_below_a_micro_dollar_and_partial_sums_are_marked(
+    server_factory: ServerFactory, browser: Browser, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text(PRICES)
+    server = server_factory(http_port=free_port(), pricing=str(prices))
+    _, stub = stub_for(server.address)
+    report(stub, "sc", finished("tiny", "tiny", input_tokens=1))  # 200 nano-USD
+    report(stub, "sc", finished("dear", "dear", input_tokens=1))  # saves -400 nano-USD
+    report(stub, "sc", finished("guess", "ref", input_tokens=5000, estimated=True))
+    report(stub, "sc", finished("mystery", "no-price-xyz", input_tokens=10))
+    browser.goto(url(server) + "#/costs")
+    browser.wait("document.querySelectorAll('.per-task tbody tr').length === 4")
+    cells = browser.eval(
+        """Object.fromEntries([...document.querySelectorAll('.per-task tbody tr')].map(r => [
+            r.dataset.task, [...r.querySelectorAll('.money')].map(c => c.textContent)]))"""
+    )
+    assert cells["tiny"] == ["<$0.000001", "$0.000001", "+<$0.000001"]  # reference: 1,000
+    assert cells["dear"][2] == "\N{MINUS SIGN}<$0.000001"
+    footer = browser.eval(
+        "[...document.querySelectorAll('.grand-total .money')].map(c => c.textContent)"
+    )
+    assert footer[0].startswith("≥≈$") and footer[1].startswith("≈$")
+    assert footer[2].startswith("≤≈")
+    spend = browser.eval("document.getElementById('spend').textContent")
+    assert spend.startswith("spent ≥≈$") and "savings ≤≈" in spend and "1 unpriced" in spend

@@ -8,7 +8,15 @@ import type { TaskState, Totals, ModelTotals } from "./gen/execstream/v1/state_p
 import type { Usage } from "./gen/execstream/v1/events_pb";
 import { el } from "./dom";
 import { backendModel, count, isTerminal } from "./format";
-import { actualCost, referenceCost, savings, usd, type CostText } from "./money";
+import {
+  actualCost,
+  referenceCost,
+  savings,
+  sumText,
+  type CostText,
+  type SumKind,
+  type SumMarks,
+} from "./money";
 
 export const TASK_COST_HEADERS = [
   "Model",
@@ -68,21 +76,32 @@ export function taskCostTable(task: TaskState): HTMLTableElement {
   );
 }
 
-/** A model's summed figure: "unpriced" when no task of it had a price, else a floor. */
-function modelMoney(row: ModelTotals, nanos: bigint, signed = false): CostText {
-  const estimated = row.estimatedTasks > 0n;
-  const classes = [estimated ? "estimated" : ""].filter(Boolean);
-  if (row.unpricedTasks > 0n && row.unpricedTasks >= row.tasks) {
+/**
+ * A summed figure, marked as sumText says. The cost and savings of a model none of whose
+ * tasks had a price are "unpriced"; its reference cost is known, and shown.
+ */
+function sumMoney(nanos: bigint, kind: SumKind, marks: SumMarks, allUnpriced = false): CostText {
+  if (allUnpriced && kind !== "reference") {
     return { text: "unpriced", classes: ["unpriced"], nanos: nanos.toString() };
   }
-  const floor = row.unpricedTasks > 0n ? "≥" : "";
-  if (floor) classes.push("unpriced");
-  if (signed && nanos > 0n) classes.push("saving");
-  if (signed && nanos < 0n) classes.push("overspend");
+  const classes: string[] = [];
+  if (marks.estimated) classes.push("estimated");
+  if (marks.unpriced && kind !== "reference") classes.push("unpriced");
+  if (kind === "savings" && nanos > 0n) classes.push("saving");
+  if (kind === "savings" && nanos < 0n) classes.push("overspend");
+  return { text: sumText(nanos, kind, marks), classes, nanos: nanos.toString() };
+}
+
+function modelMoney(row: ModelTotals, nanos: bigint, kind: SumKind): CostText {
+  const marks = { estimated: row.estimatedTasks > 0n, unpriced: row.unpricedTasks > 0n };
+  return sumMoney(nanos, kind, marks, row.unpricedTasks > 0n && row.unpricedTasks >= row.tasks);
+}
+
+/** The marks of the grand total: any estimated or unpriced finished task. */
+export function totalsMarks(totals: Totals | undefined): SumMarks {
   return {
-    text: floor + (estimated ? "≈" : "") + usd(nanos, { signed }),
-    classes,
-    nanos: nanos.toString(),
+    estimated: (totals?.byModel ?? []).some((row) => row.estimatedTasks > 0n),
+    unpriced: (totals?.unpricedTasks ?? 0n) > 0n,
   };
 }
 
@@ -94,9 +113,9 @@ function modelRow(row: ModelTotals): HTMLTableRowElement {
     el("td", { class: "c-model" }, backendModel(row.backend, row.model)),
     el("td", { class: "num" }, count(row.tasks)),
     ...tokenCells(row.usage),
-    moneyCell(modelMoney(row, row.costNanos), "cost"),
-    moneyCell(modelMoney(row, row.referenceCostNanos), "reference"),
-    moneyCell(modelMoney(row, row.savingsNanos, true), "savings"),
+    moneyCell(modelMoney(row, row.costNanos, "cost"), "cost"),
+    moneyCell(modelMoney(row, row.referenceCostNanos, "reference"), "reference"),
+    moneyCell(modelMoney(row, row.savingsNanos, "savings"), "savings"),
     el(
       "td",
       { class: unpriced ? "num unpriced" : "num" },
@@ -108,7 +127,7 @@ function modelRow(row: ModelTotals): HTMLTableRowElement {
 /** The totals by model (finished tasks), with the grand total in the footer. */
 export function renderTotals(container: HTMLElement, totals: Totals | undefined): void {
   const rows = (totals?.byModel ?? []).map(modelRow);
-  const all = totals;
+  const marks = totalsMarks(totals);
   const footer = el(
     "tfoot",
     {},
@@ -117,21 +136,11 @@ export function renderTotals(container: HTMLElement, totals: Totals | undefined)
       { class: "grand-total" },
       el("td", {}, "All models"),
       el("td", { class: "num" }, count((totals?.byModel ?? []).reduce((n, r) => n + r.tasks, 0n))),
-      ...tokenCells(all?.usage),
-      moneyCell({ text: usd(all?.costNanos ?? 0n), classes: [], nanos: String(all?.costNanos ?? 0n) }, "cost"),
-      moneyCell(
-        { text: usd(all?.referenceCostNanos ?? 0n), classes: [], nanos: String(all?.referenceCostNanos ?? 0n) },
-        "reference",
-      ),
-      moneyCell(
-        {
-          text: usd(all?.savingsNanos ?? 0n, { signed: true }),
-          classes: [],
-          nanos: String(all?.savingsNanos ?? 0n),
-        },
-        "savings",
-      ),
-      el("td", { class: "num" }, all && all.unpricedTasks > 0n ? `${count(all.unpricedTasks)} unpriced` : ""),
+      ...tokenCells(totals?.usage),
+      moneyCell(sumMoney(totals?.costNanos ?? 0n, "cost", marks), "cost"),
+      moneyCell(sumMoney(totals?.referenceCostNanos ?? 0n, "reference", marks), "reference"),
+      moneyCell(sumMoney(totals?.savingsNanos ?? 0n, "savings", marks), "savings"),
+      el("td", { class: "num" }, marks.unpriced ? `${count(totals?.unpricedTasks ?? 0n)} unpriced` : ""),
     ),
   );
   container.replaceChildren(

@@ -3,7 +3,8 @@
 import type { TaskState, Totals } from "./gen/execstream/v1/state_pb";
 import { el, setClass, setText } from "./dom";
 import { count, isTerminal } from "./format";
-import { usd } from "./money";
+import { totalsMarks } from "./costs";
+import { sumText, usd } from "./money";
 import type { Connection } from "./sync";
 
 export class Header {
@@ -55,12 +56,13 @@ export class Header {
   /** Finished spend from the snapshot totals; running spend summed live from the rows. */
   totals(totals: Totals | undefined, tasks: Map<string, TaskState>): void {
     const cost = totals?.costNanos ?? 0n;
-    const reference = totals?.referenceCostNanos ?? 0n;
-    const saved = totals?.savingsNanos ?? 0n;
     const unpriced = totals?.unpricedTasks ?? 0n;
+    const marks = totalsMarks(totals);
     setText(
       this.spend,
-      `spent ${usd(cost)} · reference ${usd(reference)} · savings ${usd(saved, { signed: true })}` +
+      `spent ${sumText(cost, "cost", marks)}` +
+        ` · reference ${sumText(totals?.referenceCostNanos ?? 0n, "reference", marks)}` +
+        ` · savings ${sumText(totals?.savingsNanos ?? 0n, "savings", marks)}` +
         (unpriced > 0n ? ` · ${count(unpriced)} unpriced` : ""),
     );
     this.spend.dataset["nanos"] = cost.toString();

@@ -10,15 +10,38 @@ const NANOS_PER_USD = 1_000_000_000n;
 const DECIMALS = 6;
 const SCALE = 10n ** BigInt(9 - DECIMALS);
 
-/** `$1.234567` from nano-USD, rounded half away from zero to 6 decimals. */
+/**
+ * `$1.234567` from nano-USD, rounded half away from zero to 6 decimals. A non-zero amount
+ * below a millionth of a dollar is `<$0.000001` (with its sign), as the CLI prints it:
+ * never `$0.000000`, which would read as free, nor a saving without its sign.
+ */
 export function usd(nanos: bigint, { signed = false } = {}): string {
   const negative = nanos < 0n;
   const magnitude = negative ? -nanos : nanos;
+  const sign = negative ? "−" : signed && magnitude !== 0n ? "+" : "";
+  if (magnitude !== 0n && magnitude < SCALE) return `${sign}<$0.${"0".repeat(DECIMALS - 1)}1`;
   const rounded = (magnitude + SCALE / 2n) / SCALE;
   const units = rounded / 10n ** BigInt(DECIMALS);
   const fraction = (rounded % 10n ** BigInt(DECIMALS)).toString().padStart(DECIMALS, "0");
-  const sign = negative && rounded !== 0n ? "−" : signed && rounded !== 0n ? "+" : "";
   return `${sign}$${units.toString()}.${fraction}`;
+}
+
+/** What a sum covers: tasks whose token counts were estimated, tasks without a price. */
+export interface SumMarks {
+  estimated: boolean;
+  unpriced: boolean;
+}
+
+export type SumKind = "cost" | "reference" | "savings";
+
+/**
+ * A summed figure with its marks: `≈` when some of its tasks' token counts were
+ * estimated; with unpriced tasks, cost is a floor (`≥`: those tasks cost something
+ * unknown) and savings a ceiling (`≤`: their reference cost is counted, their own is not).
+ */
+export function sumText(nanos: bigint, kind: SumKind, marks: SumMarks): string {
+  const bound = !marks.unpriced ? "" : kind === "cost" ? "≥" : kind === "savings" ? "≤" : "";
+  return bound + (marks.estimated ? "≈" : "") + usd(nanos, { signed: kind === "savings" });
 }
 
 export interface CostText {
