@@ -112,6 +112,8 @@ def test_bytes_that_are_not_the_request_message_are_invalid_argument(web: GrpcWe
         (b"\x00\x00\x00", "ends inside a frame header"),
         (b"\x00\x00\x00\x00\x09abc", "ends inside a frame"),
         (frame(b"", flag=1), "compressed"),
+        (frame(b"", flag=0x02), "reserved bits"),
+        (frame(b"", flag=0x7F), "reserved bits"),
         (frame(b"") + frame(b""), "exactly one message, not 2"),
         (b"", "exactly one message, not 0"),
     ],
