@@ -112,7 +112,8 @@ func (s *Server) launch() {
 		python = "python3"
 	}
 	args := []string{"-m", "execstream", "serve", "--port", strconv.Itoa(s.port),
-		"--db", filepath.Join(s.dir, fmt.Sprintf("execstream-%d.db", s.generation)), "--metrics-port", "0"}
+		"--db", filepath.Join(s.dir, fmt.Sprintf("execstream-%d.db", s.generation)), "--metrics-port", "0",
+		"--http-port", "0"}
 	log, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		s.t.Fatal(err)

@@ -80,7 +80,7 @@ public final class TestServer implements AutoCloseable {
     List<String> command = new ArrayList<>(List.of(python, "-m", "execstream", "serve",
         "--port", Integer.toString(port),
         "--db", directory.resolve("execstream-" + generation + ".db").toString(),
-        "--metrics-port", "0"));
+        "--metrics-port", "0", "--http-port", "0"));
     command.addAll(extra);
     Path log = directory.resolve("server.log");
     try {
