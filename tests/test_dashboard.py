@@ -117,3 +117,18 @@ def test_model_and_backend_filters_allow_everything_by_default() -> None:
         variable = template(name)
         assert variable["includeAll"] and variable["allValue"] == ".*"
         assert variable["datasource"]["uid"] == "${datasource}"
+
+
+def test_every_panel_says_what_its_figure_means() -> None:
+    for panel in PANELS:
+        assert panel.get("description", "").strip(), panel["title"]
+
+
+def test_in_range_figures_subtract_the_start_instead_of_extrapolating() -> None:
+    """increase() is only the fallback for a series that reset inside the range."""
+    in_range = [panel for panel in PANELS if panel["title"].endswith(" in range")]
+    assert len(in_range) >= 5
+    for panel in in_range:
+        for target in panel["targets"]:
+            expr = target["expr"]
+            assert "offset $__range" in expr and "resets(" in expr, panel["title"]

@@ -1,21 +1,30 @@
 """Every query of the Grafana dashboard, run by a real Prometheus that scraped a real server.
 
-The workload runs in two rounds with a scrape between them, so each series the dashboard
-reads exists before it grows: every rate() has something to measure, and every panel must
-show a number, not just a series.
+The workload runs in two identical rounds with a scrape between them, so each series the
+dashboard reads exists before it grows: every rate() has something to measure, and every
+panel must show a number, not just a series.
+
+What the money panels must match, against GetSnapshot at the end of the workload:
+- the all-time stats: equal (to float rounding);
+- the in-range stats and bar gauges, the stated tolerance: equal for every series that
+  existed when the range began or was created at zero; a series that its first task
+  created (a model without an exact price-table entry) misses that one task. A range that
+  starts between the rounds counts exactly the second round.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import grpc
 import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
+from execstream.v1 import state_pb2 as state_pb
 
 from .support import grafana_dashboard as dashboard
 from .support.helpers import event, free_port, report, stub_for, wait_for
@@ -25,7 +34,8 @@ from .support.server_thread import ServerThread, make_config
 pytestmark = pytest.mark.prometheus
 
 # (task id prefix, backend, model, outcome, usage): a priced Claude model (cheaper than the
-# reference), a dearer one that fails, a local model, and a model with no price.
+# reference), a dearer one that fails, a local model, a model with no price, and a shell
+# command (no model, no tokens).
 TASKS = (
     (
         "haiku",
@@ -61,6 +71,7 @@ TASKS = (
         events_pb.OUTCOME_SUCCEEDED,
         events_pb.Usage(input_tokens=300, output_tokens=40),
     ),
+    ("shell", "shell", "", events_pb.OUTCOME_SUCCEEDED, events_pb.Usage()),
 )
 NANOS_PER_USD = 1e9
 
@@ -92,10 +103,32 @@ def run_round(stub: service_pb2_grpc.ExecutionServiceStub, round_no: int) -> Non
     stub.GetSnapshot(service_pb.GetSnapshotRequest())
 
 
+@dataclass(frozen=True)
+class Workload:
+    """A Prometheus that scraped both rounds, the snapshot after them, and when things were."""
+
+    prometheus: PrometheusServer
+    snapshot: service_pb.Snapshot
+    # (backend, model) of the cost series that existed before the first task.
+    series_before: frozenset[tuple[str, str]]
+    between_rounds: float  # Unix time after round 1 was scraped and before round 2
+    end: float  # Unix time after round 2 was scraped
+
+    def value(self, expr: str, **overrides: str) -> float | None:
+        """A dashboard expression's single value at the end of the workload."""
+        return self.prometheus.value(dashboard.to_promql(expr, **overrides), at=self.end)
+
+    def since_between_rounds(self) -> str:
+        """``$__range`` for a time range from between the rounds to the end, in ms."""
+        return f"{int((self.end - self.between_rounds) * 1000)}ms"
+
+
+def finished_count(prometheus: PrometheusServer) -> float | None:
+    return prometheus.value("sum(execstream_tasks_finished_total)")
+
+
 @pytest.fixture(scope="module")
-def scraped(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[PrometheusServer, service_pb.Snapshot]]:
+def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
     """A server that ran the workload, and a Prometheus that has scraped all of it."""
     require_prometheus()
     tmp_path = tmp_path_factory.mktemp("dashboard")
@@ -106,24 +139,131 @@ def scraped(
         channel, stub = stub_for(server.address)
         with channel:
             wait_for(lambda: prometheus.value('up{job="execstream"}') == 1, timeout=20)
+            before = prometheus.query("count by (backend, model) (execstream_cost_usd_total)")
             run_round(stub, 1)
-            wait_for(lambda: prometheus.value("sum(execstream_tasks_finished_total)") == 4, 20)
+            wait_for(lambda: finished_count(prometheus) == len(TASKS), 20)
+            between_rounds = time.time()
+            # Round 2 must come after the range boundary a test puts here (ms precision).
+            wait_for(lambda: time.time() > between_rounds + 0.002)
             run_round(stub, 2)
             snapshot = stub.GetSnapshot(service_pb.GetSnapshotRequest())
         assert snapshot.totals.cost_nanos > 0 and snapshot.totals.unpriced_tasks == 2
-        wait_for(lambda: prometheus.value("sum(execstream_tasks_finished_total)") == 8, 20)
-        yield prometheus, snapshot
+        wait_for(lambda: finished_count(prometheus) == 2 * len(TASKS), 20)
+        yield Workload(
+            prometheus,
+            snapshot,
+            frozenset((s["metric"]["backend"], s["metric"].get("model", "")) for s in before),
+            between_rounds,
+            time.time(),
+        )
     finally:
         prometheus.stop()
         server.stop()
 
 
-def test_every_dashboard_query_returns_numbers(
-    scraped: tuple[PrometheusServer, service_pb.Snapshot],
-) -> None:
-    prometheus, _ = scraped
+Share = Callable[[state_pb.ModelTotals], float]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The money figures a set of panels should show, in USD, from the snapshot."""
+
+    cost: float
+    reference: float
+    tasks: float
+
+    @classmethod
+    def of(cls, snapshot: service_pb.Snapshot, share: Share) -> Expected:
+        """Sum each model's totals times ``share(model)`` (the part the range holds)."""
+        models = snapshot.totals.by_model
+        return cls(
+            cost=sum(m.cost_nanos * share(m) for m in models) / NANOS_PER_USD,
+            reference=sum(m.reference_cost_nanos * share(m) for m in models) / NANOS_PER_USD,
+            tasks=sum(m.tasks * share(m) for m in models),
+        )
+
+
+def assert_stats(workload: Workload, titles: tuple[str, ...], want: Expected, **over: str) -> None:
+    """The four cost stats (spend, reference, savings, per task) against ``want``."""
+    figures = [
+        workload.value(dashboard.panel(BOARD, title)["targets"][0]["expr"], **over)
+        for title in titles
+    ]
+    expected = [want.cost, want.reference, want.reference - want.cost, want.cost / want.tasks]
+    for title, figure, value in zip(titles, figures, expected, strict=True):
+        assert figure == pytest.approx(value, rel=1e-9, abs=1e-12), title
+
+
+BOARD = dashboard.load()
+RANGE_STATS = (
+    "Spend in range",
+    "Reference cost in range",
+    "Savings vs reference in range",
+    "Cost per finished task in range",
+)
+ALL_TIME_STATS = (
+    "Spend (all time)",
+    "Reference cost (all time)",
+    "Savings vs reference (all time)",
+    "Cost per finished task (all time)",
+)
+
+
+def test_the_all_time_stats_equal_the_snapshot(scraped: Workload) -> None:
+    assert_stats(scraped, ALL_TIME_STATS, Expected.of(scraped.snapshot, lambda model: 1))
+
+
+def test_range_stats_over_the_whole_workload_equal_the_snapshot(scraped: Workload) -> None:
+    """Every series that existed at zero counts fully; one its first task created, from round 2."""
+    before = scraped.series_before
+    assert ("anthropic", "claude-haiku-5-5") in before and ("ollama", "llama3.2:3b") not in before
+
+    def share(model: state_pb.ModelTotals) -> float:
+        return 1 if (model.backend, model.model) in before else 0.5
+
+    assert_stats(scraped, RANGE_STATS, Expected.of(scraped.snapshot, share))
+
+
+def test_range_stats_from_between_the_rounds_count_exactly_the_second(scraped: Workload) -> None:
+    second_round = Expected.of(scraped.snapshot, lambda model: 0.5)
+    assert_stats(scraped, RANGE_STATS, second_round, __range=scraped.since_between_rounds())
+
+
+def bar_gauge(workload: Workload, title: str) -> dict[str, float]:
+    [target] = dashboard.panel(BOARD, title)["targets"]
+    result = workload.prometheus.query(dashboard.to_promql(target["expr"]), at=workload.end)
+    return {sample["metric"]["model"]: float(sample["value"][1]) for sample in result}
+
+
+def test_spend_by_model_leaves_out_models_that_cost_nothing(scraped: Workload) -> None:
+    spend = bar_gauge(scraped, "Spend by model in range")
+    assert set(spend) == {"claude-haiku-5-5", "claude-opus-5-5"}, spend
+    assert list(spend.values()) == sorted(spend.values(), reverse=True)
+    for model in scraped.snapshot.totals.by_model:
+        if model.model in spend:  # priced models' series start at zero: counted fully
+            assert spend[model.model] == pytest.approx(model.cost_nanos / NANOS_PER_USD, rel=1e-9)
+
+
+def test_unpriced_tokens_show_only_models_that_have_them(scraped: Workload) -> None:
+    unpriced = bar_gauge(scraped, "Unpriced tokens in range")
+    assert set(unpriced) == {"gpt-mystery-1"} and unpriced["gpt-mystery-1"] > 0
+
+
+def test_no_series_shown_by_model_lacks_a_model_name(scraped: Workload) -> None:
+    """A shell task has no model; panels name it instead of drawing an empty legend."""
+    unnamed = []
+    for query in dashboard.queries(BOARD):
+        if "{{model}}" not in query.legend:
+            continue
+        result = scraped.prometheus.query(dashboard.to_promql(query.expr), at=scraped.end)
+        unnamed += [f"{query.name}: {s['metric']}" for s in result if not s["metric"].get("model")]
+    assert not unnamed, "series without a model name:\n" + "\n".join(unnamed)
+
+
+def test_every_dashboard_query_returns_numbers(scraped: Workload) -> None:
+    prometheus = scraped.prometheus
     empty = []
-    for query in dashboard.queries(dashboard.load()):
+    for query in dashboard.queries(BOARD):
         result = prometheus.query(dashboard.to_promql(query.expr))
         values = [float(sample["value"][1]) for sample in result]
         if not any(math.isfinite(v) for v in values):
@@ -131,10 +271,8 @@ def test_every_dashboard_query_returns_numbers(
     assert not empty, "queries without a number:\n" + "\n".join(empty)
 
 
-def test_prometheus_totals_equal_the_snapshot_totals(
-    scraped: tuple[PrometheusServer, service_pb.Snapshot],
-) -> None:
-    prometheus, snapshot = scraped
+def test_prometheus_totals_equal_the_snapshot_totals(scraped: Workload) -> None:
+    prometheus, snapshot = scraped.prometheus, scraped.snapshot
     totals = snapshot.totals
     for metric, nanos in (
         ("execstream_cost_usd_total", totals.cost_nanos),
@@ -146,7 +284,7 @@ def test_prometheus_totals_equal_the_snapshot_totals(
         labels = f'backend="{model.backend}", model="{model.model}"'
         cost = prometheus.value(f"sum(execstream_cost_usd_total{{{labels}}})")
         assert cost == pytest.approx(model.cost_nanos / NANOS_PER_USD, rel=1e-12, abs=1e-15)
-        tokens = prometheus.value(f"sum(execstream_tokens_total{{{labels}}})")
+        tokens = prometheus.value(f"sum(execstream_tokens_total{{{labels}}})") or 0
         usage = model.usage
         assert tokens == (
             usage.input_tokens
@@ -162,12 +300,10 @@ def test_prometheus_totals_equal_the_snapshot_totals(
     assert prometheus.value("sum(execstream_unpriced_tokens_total)") == 2 * (300 + 40)
 
 
-def test_the_filter_variables_list_every_backend_and_model(
-    scraped: tuple[PrometheusServer, service_pb.Snapshot],
-) -> None:
-    prometheus, _ = scraped
+def test_the_filter_variables_list_every_backend_and_model(scraped: Workload) -> None:
+    prometheus = scraped.prometheus
     found = {}
-    for variable in dashboard.load()["templating"]["list"]:
+    for variable in BOARD["templating"]["list"]:
         if variable["type"] != "query":
             continue
         selector, label = dashboard.label_values_query(variable["definition"])

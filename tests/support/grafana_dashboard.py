@@ -39,6 +39,7 @@ class Query:
     panel: str
     ref_id: str
     expr: str
+    legend: str = ""
 
     @property
     def name(self) -> str:
@@ -60,7 +61,7 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def queries(dashboard: dict[str, Any]) -> list[Query]:
     return [
-        Query(panel["title"], target["refId"], target["expr"])
+        Query(panel["title"], target["refId"], target["expr"], target.get("legendFormat", ""))
         for panel in panels(dashboard)
         for target in panel.get("targets", [])
     ]
@@ -70,11 +71,22 @@ def variables(expr: str) -> set[str]:
     return {next(group for group in m.groups() if group) for m in VARIABLE.finditer(expr)}
 
 
-def to_promql(expr: str) -> str:
-    """``expr`` with every Grafana variable replaced; KeyError names one we do not know."""
+def panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
+    """The one panel titled ``title``."""
+    found = [p for p in panels(dashboard) if p["title"] == title]
+    assert len(found) == 1, f"no single panel titled {title!r}"
+    return found[0]
+
+
+def to_promql(expr: str, **overrides: str) -> str:
+    """``expr`` with every Grafana variable replaced; KeyError names one we do not know.
+
+    ``overrides`` replace some values, e.g. ``__range="90s"`` for another time range.
+    """
+    values = SUBSTITUTIONS | overrides
 
     def value(match: re.Match[str]) -> str:
-        return SUBSTITUTIONS[next(group for group in match.groups() if group)]
+        return values[next(group for group in match.groups() if group)]
 
     return VARIABLE.sub(value, expr)
 

@@ -113,16 +113,20 @@ class PrometheusServer:
         assert body["status"] == "success", f"{path} {params}: {body.get('error', body)}"
         return body["data"]
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """An instant query's vector (a scalar answer comes back as one unlabelled sample)."""
-        data = self.api("query", query=promql)
+    def query(self, promql: str, *, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query's vector (a scalar answer comes back as one unlabelled sample).
+
+        ``at`` is the evaluation time (Unix seconds); now when None.
+        """
+        params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+        data = self.api("query", **params)
         if data["resultType"] == "scalar":
             return [{"metric": {}, "value": data["result"]}]
         assert data["resultType"] == "vector", data
         return list(data["result"])
 
-    def value(self, promql: str) -> float | None:
+    def value(self, promql: str, *, at: float | None = None) -> float | None:
         """The single value of an instant query, or None when it returned nothing."""
-        result = self.query(promql)
+        result = self.query(promql, at=at)
         assert len(result) <= 1, result
         return float(result[0]["value"][1]) if result else None
