@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import state_pb2 as state_pb
 
 _BUCKETS = ("input_nanos", "cache_read_nanos", "cache_write_nanos", "output_nanos", "total_nanos")
 _USAGE_COUNTS = (
@@ -25,6 +26,11 @@ class Pricer(Protocol):
     """Prices one chunk of usage; ``backend`` is the task's when the usage names none."""
 
     def price(self, usage: events_pb.Usage, *, backend: str) -> events_pb.TaskCost: ...
+
+
+def committed_nanos(state: state_pb.TaskState) -> int:
+    """What a task has cost so far, in nano-USD: every usage committed for it."""
+    return state.cost.actual.total_nanos
 
 
 def has_tokens(usage: events_pb.Usage) -> bool:
