@@ -6,10 +6,10 @@ panel must show a number, not just a series.
 
 What the money panels must match, against GetSnapshot at the end of the workload:
 - the all-time stats: equal (to float rounding);
-- the in-range stats and bar gauges, the stated tolerance: equal for every series that
-  existed when the range began or was created at zero; a series that its first task
-  created (a model without an exact price-table entry) misses that one task. A range that
-  starts between the rounds counts exactly the second round.
+- the in-range stats and bar gauges: equal over a range that holds the whole workload, and
+  exactly the second round over a range that starts between the rounds. The stated
+  tolerance is what a range cannot know: a task that finished before the first scrape of
+  its model's series (docs/grafana.md); here every task outlives a scrape, as real ones do.
 """
 
 from __future__ import annotations
@@ -81,8 +81,14 @@ def timed(ev: events_pb.ExecutionEvent, at_ns: int) -> events_pb.ExecutionEvent:
     return ev
 
 
-def run_round(stub: service_pb2_grpc.ExecutionServiceStub, round_no: int) -> None:
-    """One task per model with sidecar times, a duplicate, a refused gap and a snapshot."""
+def run_round(
+    stub: service_pb2_grpc.ExecutionServiceStub, prometheus: PrometheusServer, round_no: int
+) -> None:
+    """One task per model with sidecar times, a duplicate, a refused gap and a snapshot.
+
+    The tasks start, Prometheus scrapes, and only then do they stream and finish, as real
+    tasks outlive a scrape: a model's series exist (at 0) before its first task is counted.
+    """
     start = time.time_ns() - 3_000_000_000
     batches = []
     for prefix, backend, model, outcome, usage in TASKS:
@@ -95,7 +101,9 @@ def run_round(stub: service_pb2_grpc.ExecutionServiceStub, round_no: int) -> Non
                 timed(event(task, 4, "finished", outcome=outcome, usage=usage), start + 2 * 10**9),
             ]
         )
-    report(stub, "sidecar-a", *batches)
+    report(stub, "sidecar-a", *(batch[:1] for batch in batches))
+    prometheus.wait_for_scrape(after=time.time())
+    report(stub, "sidecar-a", *(batch[1:] for batch in batches))
     report(stub, "sidecar-a", batches[0][-1:])  # a resend: acknowledged as a duplicate
     with pytest.raises(grpc.RpcError) as refused:
         report(stub, "sidecar-a", [event(f"gap-{round_no}", 3)])
@@ -140,12 +148,12 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
         with channel:
             wait_for(lambda: prometheus.value('up{job="execstream"}') == 1, timeout=20)
             before = prometheus.query("count by (backend, model) (execstream_cost_usd_total)")
-            run_round(stub, 1)
+            run_round(stub, prometheus, 1)
             wait_for(lambda: finished_count(prometheus) == len(TASKS), 20)
             between_rounds = time.time()
             # Round 2 must come after the range boundary a test puts here (ms precision).
             wait_for(lambda: time.time() > between_rounds + 0.002)
-            run_round(stub, 2)
+            run_round(stub, prometheus, 2)
             snapshot = stub.GetSnapshot(service_pb.GetSnapshotRequest())
         assert snapshot.totals.cost_nanos > 0 and snapshot.totals.unpriced_tasks == 2
         wait_for(lambda: finished_count(prometheus) == 2 * len(TASKS), 20)
@@ -214,14 +222,10 @@ def test_the_all_time_stats_equal_the_snapshot(scraped: Workload) -> None:
 
 
 def test_range_stats_over_the_whole_workload_equal_the_snapshot(scraped: Workload) -> None:
-    """Every series that existed at zero counts fully; one its first task created, from round 2."""
+    """Series of models outside the price table are created at 0 when a task names them."""
     before = scraped.series_before
     assert ("anthropic", "claude-haiku-5-5") in before and ("ollama", "llama3.2:3b") not in before
-
-    def share(model: state_pb.ModelTotals) -> float:
-        return 1 if (model.backend, model.model) in before else 0.5
-
-    assert_stats(scraped, RANGE_STATS, Expected.of(scraped.snapshot, share))
+    assert_stats(scraped, RANGE_STATS, Expected.of(scraped.snapshot, lambda model: 1))
 
 
 def test_range_stats_from_between_the_rounds_count_exactly_the_second(scraped: Workload) -> None:
@@ -246,7 +250,7 @@ def test_spend_by_model_leaves_out_models_that_cost_nothing(scraped: Workload) -
 
 def test_unpriced_tokens_show_only_models_that_have_them(scraped: Workload) -> None:
     unpriced = bar_gauge(scraped, "Unpriced tokens in range")
-    assert set(unpriced) == {"gpt-mystery-1"} and unpriced["gpt-mystery-1"] > 0
+    assert unpriced == {"gpt-mystery-1": 2 * (300 + 40)}
 
 
 def test_no_series_shown_by_model_lacks_a_model_name(scraped: Workload) -> None:

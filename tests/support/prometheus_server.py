@@ -125,6 +125,14 @@ class PrometheusServer:
         assert data["resultType"] == "vector", data
         return list(data["result"])
 
+    def wait_for_scrape(self, *, after: float, timeout: float = 20) -> None:
+        """Wait until Prometheus has scraped the target at a time later than ``after``."""
+        wait_for(
+            lambda: (self.value('max(timestamp(up{job="execstream"}))') or 0) > after,
+            timeout=timeout,
+            interval=0.05,
+        )
+
     def value(self, promql: str, *, at: float | None = None) -> float | None:
         """The single value of an instant query, or None when it returned nothing."""
         result = self.query(promql, at=at)

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from execstream.v1 import errors_pb2 as errors_pb
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -28,6 +29,7 @@ from execstream_server.domain.engine import TaskChange
 from execstream_server.domain.events import kind_name, status_name
 from execstream_server.domain.lifecycle import is_terminal
 from execstream_server.domain.records import CommittedBatch
+from execstream_server.transport.methods import GO_CODE_NAMES, served_methods
 
 NANOS_PER_USD = 1_000_000_000
 # OpenTelemetry GenAI semantic conventions' bucket boundaries.
@@ -53,6 +55,7 @@ TTFT_BUCKETS = (
 TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
+OUTCOMES = ("SUCCEEDED", "FAILED", "CANCELLED")
 OTHER = "other"
 UNKNOWN_BACKEND = "unknown"  # the backend label of a task that named none
 
@@ -258,18 +261,41 @@ class ServerMetrics:
             registry=reg,
         )
         self.pricing.labels(pricing_version, reference_model).set(1)
+        self._zeroed: set[tuple[str, str]] = set()
         for backend, model in known_labels:
             self._zero(backend, model)
-        self.grpc = GrpcMetrics(reg)
+        self._zero_bounded_labels()
+        self.grpc = GrpcMetrics(reg, methods=served_methods())
 
-    def _zero(self, backend: str, model: str) -> None:
-        """Export a known label combination at 0 so increase() sees its first task."""
+    def _zero(self, backend: str, model: str, *, unpriced: bool = False) -> None:
+        """Export a label combination at 0 so increase() sees its first task.
+
+        Prometheus takes a series' first sample as its starting point: a series born at 1
+        shows an increase of 0. Known models are exported from the start, other ones when
+        a task names them (``started``), so a task that outlives a scrape is counted.
+        """
+        if (backend, model) in self._zeroed:
+            return
+        self._zeroed.add((backend, model))
         for kind in TOKEN_TYPES:
             self.tokens.labels(backend, model, kind)
-        for counter in (self.reasoning_tokens, self.cost, self.reference_cost):
+        counters = [self.reasoning_tokens, self.cost, self.reference_cost]
+        for counter in [*counters, self.unpriced_tokens] if unpriced else counters:
             counter.labels(backend, model)
-        for outcome in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        for outcome in OUTCOMES:
             self.finished.labels(backend, model, outcome)
+
+    def _zero_bounded_labels(self) -> None:
+        """Every value of a label with a fixed set of values, at 0 (see ``_zero``)."""
+        for reason in errors_pb.ErrorReason.DESCRIPTOR.values:
+            if reason.number != errors_pb.ERROR_REASON_UNSPECIFIED:
+                self.rejected.labels(reason.name.lower())
+        for kind in events_pb.EventKind.values():
+            if kind != events_pb.EVENT_KIND_UNSPECIFIED:
+                self.ingested.labels(kind_name(kind))
+        for status in events_pb.TaskStatus.values():
+            if status != events_pb.TASK_STATUS_UNSPECIFIED:
+                self.tasks.labels(status_name(status))
 
     # -- EngineObserver ------------------------------------------------------------------
     def on_recovered(self, tasks: Sequence[state_pb.TaskState]) -> None:
@@ -288,6 +314,9 @@ class ServerMetrics:
                 if old is not None:
                     self.tasks.labels(status_name(old.status)).dec()
                 self.tasks.labels(status_name(new.status)).inc()
+            if old is None or old.model != new.model or old.backend != new.backend:
+                labels = self._labels(new.backend, new.model or new.usage.model)
+                self._zero(*labels, unpriced=True)
         if not batch.local:
             return
         kinds: dict[int, int] = {}
@@ -373,7 +402,9 @@ class ServerMetrics:
 class GrpcMetrics:
     """go-grpc-prometheus names and labels, so community Grafana panels work unchanged."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, *, methods: Iterable[tuple[str, str, str]] = ()
+    ) -> None:
         labels = ["grpc_type", "grpc_service", "grpc_method"]
         self.started = Counter(
             "grpc_server_started", "RPCs started on the server.", labels, registry=registry
@@ -397,6 +428,13 @@ class GrpcMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
             registry=registry,
         )
+        # Every method's counters, and every code of it, at 0 (as go-grpc-prometheus's
+        # InitializeMetrics does), so the first call or error of each shows in increase().
+        for method in methods:
+            for counter in (self.started, self.received, self.sent):
+                counter.labels(*method)
+            for code in GO_CODE_NAMES.values():
+                self.handled.labels(*method, code)
 
 
 class MetricsHttpServer:
