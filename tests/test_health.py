@@ -94,3 +94,12 @@ def test_shutdown_ends_watchers_with_a_last_heartbeat_then_unavailable(
     assert "after_revision=3" in info.value.details()
     assert messages and messages[-1].progress.revision == 3
     channel.close()
+
+
+def test_the_serving_gauge_follows_health(server: ServerThread) -> None:
+    """execstream_serving is what the NOT_SERVING alert reads (deploy/prometheus/alerts.yml)."""
+    metrics = server.app.metrics
+    assert metrics is not None
+    assert metrics.registry.get_sample_value("execstream_serving") == 1
+    server.stop(grace=0.5)
+    assert metrics.registry.get_sample_value("execstream_serving") == 0

@@ -125,6 +125,8 @@ def test_a_bug_after_admission_fails_the_replica_loudly_without_a_gap(
                 == health_pb2.HealthCheckResponse.NOT_SERVING
             )
         )
+        assert server.app.metrics is not None
+        assert server.app.metrics.registry.get_sample_value("execstream_serving") == 0
         for call in (
             lambda: report(stub, "sc", task_events("b", 1), timeout=10),
             lambda: stub.GetSnapshot(service_pb.GetSnapshotRequest(), timeout=10),

@@ -145,6 +145,7 @@ class App:
         await server.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.metrics.serving.set(1)
         if config.metrics_port:
             try:
                 self._metrics_http = MetricsHttpServer(
@@ -190,6 +191,8 @@ class App:
         """
         if self.engine is not None:
             self.engine.hub.close()
+        if self.metrics is not None:
+            self.metrics.serving.set(0)
         if self.health is not None:
             for name in ("", SERVICE_NAME):
                 task = asyncio.get_running_loop().create_task(
@@ -205,6 +208,8 @@ class App:
         Streams that arrive from now on are refused the same way (see transport.drain);
         what is still open after ``grace`` is left to gRPC, which cancels it.
         """
+        if self.metrics is not None:
+            self.metrics.serving.set(0)
         with contextlib.suppress(Exception):
             await self.health.enter_graceful_shutdown()
         if self.engine is not None:

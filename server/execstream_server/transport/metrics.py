@@ -222,6 +222,12 @@ class ServerMetrics:
             "Watchers whose live queue passed --watch-queue-bytes (they caught up from the log).",
             registry=reg,
         )
+        self.serving = Gauge(
+            "execstream_serving",
+            "1 while this replica's gRPC health is SERVING; 0 when NOT_SERVING (starting, "
+            "shutting down, or failed and about to exit).",
+            registry=reg,
+        )
         self.revision = Gauge(
             "execstream_log_revision", "Latest revision folded by this server.", registry=reg
         )
