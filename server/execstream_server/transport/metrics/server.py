@@ -1,12 +1,12 @@
-"""Prometheus collectors: the only module that imports prometheus_client.
+"""The service's collectors: tasks, cost, tokens, streaming times and ingest outcomes.
 
 Cost and token counters are fed from the fold (``EngineObserver``), so Grafana counts exactly
-what snapshots show. Label values come from bounded sets (``LabelCap``): the backends and
-models of the price table, then the first ``max_backend_labels`` / ``max_model_labels``
+what snapshots show. Label values come from bounded sets (``labels.LabelCap``): the backends
+and models of the price table, then the first ``max_backend_labels`` / ``max_model_labels``
 other names clients sent, then ``other``, and (backend, model) pairs from a bounded set too
-(``SeriesCap``: the first ``max_model_series`` others, then the model is ``other``); each
-``other`` is counted by ``execstream_metric_label_overflow_total``. Never a task id, and
-never a task's own labels.
+(``labels.SeriesCap``: the first ``max_model_series`` others, then the model is ``other``);
+each ``other`` is counted by ``execstream_metric_label_overflow_total``. Never a task id;
+a task's own labels only for the keys an operator allowlists.
 
 Restarts: with the embedded store the counters are seeded from the recovered fold, so after
 a restart they continue from the durable totals instead of dropping to zero (``increase()``
@@ -16,20 +16,21 @@ batches it committed; ``sum()`` over replicas gives the totals (docs/metrics.md)
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from execstream.v1 import errors_pb2 as errors_pb
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from execstream_server.domain.engine import TaskChange
 from execstream_server.domain.events import kind_name, status_name
 from execstream_server.domain.lifecycle import is_terminal
 from execstream_server.domain.records import CommittedBatch
-from execstream_server.transport.methods import GO_CODE_NAMES, served_methods
+from execstream_server.transport.methods import served_methods
+from execstream_server.transport.metrics.grpc import GrpcMetrics
+from execstream_server.transport.metrics.labels import OTHER, UNKNOWN_BACKEND, LabelCap, SeriesCap
 
 NANOS_PER_USD = 1_000_000_000
 # OpenTelemetry GenAI semantic conventions' bucket boundaries.
@@ -56,58 +57,6 @@ TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
 OUTCOMES = ("SUCCEEDED", "FAILED", "CANCELLED")
-OTHER = "other"
-UNKNOWN_BACKEND = "unknown"  # the backend label of a task that named none
-
-
-class LabelCap:
-    """Bounds one label's values: known ones, then the first N others, then 'other'.
-
-    Clients choose backend and model names; without a cap each new name would add a set of
-    series to every metric (1,000 backends: 122k series, a 12 MB scrape).
-    """
-
-    def __init__(self, known: Iterable[str], *, max_unknown: int) -> None:
-        self._known = set(known)
-        self._unknown: set[str] = set()
-        self._max_unknown = max_unknown
-        self._lock = threading.Lock()
-
-    def label(self, value: str) -> str:
-        if value in self._known or value in self._unknown:
-            return value
-        with self._lock:
-            if len(self._unknown) < self._max_unknown:
-                self._unknown.add(value)
-                return value
-        return OTHER
-
-
-class SeriesCap:
-    """Bounds (backend, model) pairs: known ones, then the first N others, then 'other'.
-
-    Each label is capped on its own (``LabelCap``), but every backend may name every model:
-    50 backends x 200 models within those caps made 650k series and a 62 MB scrape. A pair
-    past the cap is exported with the model ``other``: at most one such series per
-    backend, so the series stay within (known + N + backends) pairs.
-    """
-
-    def __init__(self, known: Iterable[tuple[str, str]], *, max_unknown: int) -> None:
-        self._known = set(known)
-        self._unknown: set[tuple[str, str]] = set()
-        self._max_unknown = max_unknown
-        self._lock = threading.Lock()
-
-    def model(self, backend: str, model: str) -> str:
-        """The model label to export beside ``backend`` (both already capped)."""
-        pair = (backend, model)
-        if model == OTHER or pair in self._known or pair in self._unknown:
-            return model
-        with self._lock:
-            if len(self._unknown) < self._max_unknown:
-                self._unknown.add(pair)
-                return model
-        return OTHER
 
 
 def _usage_by_type(usage: events_pb.Usage) -> dict[str, int]:
@@ -403,54 +352,3 @@ class ServerMetrics:
     def on_duplicates(self, count: int) -> None:
         if count:
             self.duplicates.inc(count)
-
-
-class GrpcMetrics:
-    """go-grpc-prometheus names and labels, so community Grafana panels work unchanged."""
-
-    def __init__(
-        self, registry: CollectorRegistry, *, methods: Iterable[tuple[str, str, str]] = ()
-    ) -> None:
-        labels = ["grpc_type", "grpc_service", "grpc_method"]
-        self.started = Counter(
-            "grpc_server_started", "RPCs started on the server.", labels, registry=registry
-        )
-        self.handled = Counter(
-            "grpc_server_handled",
-            "RPCs completed on the server.",
-            [*labels, "grpc_code"],
-            registry=registry,
-        )
-        self.received = Counter(
-            "grpc_server_msg_received", "Stream messages received.", labels, registry=registry
-        )
-        self.sent = Counter(
-            "grpc_server_msg_sent", "Stream messages sent.", labels, registry=registry
-        )
-        self.seconds = Histogram(
-            "grpc_server_handling_seconds",
-            "Response latency of RPCs handled by the server.",
-            labels,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
-            registry=registry,
-        )
-        # Every method's counters, and every code of it, at 0 (as go-grpc-prometheus's
-        # InitializeMetrics does), so the first call or error of each shows in increase().
-        for method in methods:
-            for counter in (self.started, self.received, self.sent):
-                counter.labels(*method)
-            for code in GO_CODE_NAMES.values():
-                self.handled.labels(*method, code)
-
-
-class MetricsHttpServer:
-    """/metrics on its own port, stopped with the server."""
-
-    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
-        self._httpd, self._thread = start_http_server(port, addr=host, registry=registry)
-        self.port = int(self._httpd.server_port)
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
