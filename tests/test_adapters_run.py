@@ -10,7 +10,9 @@ import asyncio
 import dataclasses
 from typing import Any
 
+import pytest
 from execstream.adapters import BACKENDS, RetryPolicy, prompt_request, run_llm
+from execstream.adapters import run as run_module
 from execstream.adapters.run import LlmResult
 from execstream.v1 import events_pb2 as events_pb
 
@@ -51,6 +53,22 @@ class Recorder:
 def run(backend: str, base_url: str, recorder: Recorder, policy: RetryPolicy = FAST) -> LlmResult:
     request = prompt_request(model="m", prompt="hello there", base_url=base_url, timeout_s=10)
     return asyncio.run(run_llm(recorder, BACKENDS[backend], request, retry_policy=policy))
+
+
+def test_a_streaming_answer_reports_its_estimated_usage_as_it_goes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(run_module, "UPDATE_INTERVAL_S", 0.0)
+    recorder = Recorder()
+    with FakeLlmServer([ollama_reply(["Hello", " there, friend"])]) as fake:
+        run("ollama", fake.base_url, recorder)
+    assert recorder.kinds() == ["started", "token", "usage", "token", "usage", "finished"]
+    updates = [args[0] for name, args, _ in recorder.calls if name == "usage"]
+    assert all(update.estimated for update in updates)
+    assert 0 < updates[0].output_tokens < updates[1].output_tokens
+    assert updates[0].input_tokens > 0  # the prompt, estimated from its text
+    _, finished = recorder.one("finished")
+    assert not finished["usage"].estimated  # the provider's count replaces the estimate
 
 
 def test_success_reports_started_tokens_and_finished_with_usage() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -84,3 +84,43 @@ def test_watch_fails_fast_when_the_server_is_down() -> None:
         f"execstream at {target}: connection refused; retrying for up to 1s…",
         f"error: cannot reach execstream at {target}: connection refused (gave up after 1s)",
     ]
+
+
+# A first attempt sent usage updates and ended without a final figure, so its last update
+# stands; the second sent one update and then its final usage.
+METERED: list[dict[str, Any]] = [
+    {"started": MODEL},
+    {"usage": {"usage": {"input_tokens": 1000, "output_tokens": 10}}},
+    {"usage": {"usage": {"input_tokens": 1000, "output_tokens": 50}}},
+    {"status": {"status": "TASK_STATUS_RETRYING", "message": "connection lost"}},
+    {"attempt": 2, "usage": {"usage": {"input_tokens": 1000, "output_tokens": 5}}},
+    {
+        "attempt": 2,
+        "finished": {
+            "outcome": "OUTCOME_SUCCEEDED",
+            "usage": {"input_tokens": 1000, "output_tokens": 70},
+        },
+    },
+]
+
+
+def test_watch_shows_the_running_cost_and_the_final_sum_counts_each_attempt_once(
+    server: ServerProcess,
+) -> None:
+    stdin = "".join(json.dumps({"task_id": "metered", **event}) + "\n" for event in METERED)
+    done = cli(server, "report", stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    done = cli(server, "watch", "--task", "metered", "--until-finished", "--from-revision", "0")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    running = [line for line in lines if line.startswith("so far: ")]
+    assert len(running) == 3, lines
+    assert running[0].startswith("so far: 1,000 in / 10 out tokens · running cost $")
+    assert lines[-1].startswith("SUCCEEDED · 2,000 in / 120 out tokens · cost $"), lines[-1]
+    # Attempt 2's running cost stands on attempt 1's kept figure (its second update).
+    updates = [cast(dict[str, Any], e["usage"]) for e in replay(server, "metered") if "usage" in e]
+
+    def total(cost: dict[str, Any]) -> int:
+        return int(cost["actual"]["total_nanos"])
+
+    assert total(updates[2]["task_cost"]) == total(updates[1]["cost"]) + total(updates[2]["cost"])

@@ -16,7 +16,7 @@ from .support.grafana_dashboard import SUBSTITUTIONS, panels, queries
 
 BOARD = dashboard.load()
 PANELS = list(panels(BOARD))
-MONEY_METRICS = re.compile(r"execstream_(reference_)?cost_usd")
+MONEY_METRICS = re.compile(r"execstream_(reference_|running_)?cost_usd")
 METRIC = re.compile(r"\b((?:execstream|gen_ai|grpc_server)_[a-z0-9_]+)\b")
 # The panels, by a phrase in their titles.
 REQUIRED_TITLES = (

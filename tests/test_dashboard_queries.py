@@ -154,9 +154,21 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
             # Round 2 must come after the range boundary a test puts here (ms precision).
             wait_for(lambda: time.time() > between_rounds + 0.002)
             run_round(stub, prometheus, 2)
+            # One task still running, with a usage update: the running-cost stat's figure.
+            live = events_pb.Usage(input_tokens=2000, output_tokens=150, estimated=True)
+            report(
+                stub,
+                "sidecar-a",
+                [
+                    event("live", 1, "started", backend="anthropic", model="claude-haiku-5-5"),
+                    event("live", 2, "usage", usage=live),
+                ],
+            )
             snapshot = stub.GetSnapshot(service_pb.GetSnapshotRequest())
         assert snapshot.totals.cost_nanos > 0 and snapshot.totals.unpriced_tasks == 2
+        assert snapshot.totals.running_cost_nanos > 0
         wait_for(lambda: finished_count(prometheus) == 2 * len(TASKS), 20)
+        prometheus.wait_for_scrape(after=time.time())
         yield Workload(
             prometheus,
             snapshot,
@@ -219,6 +231,12 @@ ALL_TIME_STATS = (
 
 def test_the_all_time_stats_equal_the_snapshot(scraped: Workload) -> None:
     assert_stats(scraped, ALL_TIME_STATS, Expected.of(scraped.snapshot, lambda model: 1))
+
+
+def test_the_running_cost_stat_equals_the_snapshot(scraped: Workload) -> None:
+    [target] = dashboard.panel(BOARD, "Running tasks' cost now")["targets"]
+    running = scraped.snapshot.totals.running_cost_nanos / NANOS_PER_USD
+    assert scraped.value(target["expr"]) == pytest.approx(running, rel=1e-12)
 
 
 def test_range_stats_over_the_whole_workload_equal_the_snapshot(scraped: Workload) -> None:

@@ -56,6 +56,8 @@ def event(task_id: str, seq: int, body: str = "stdout", **fields: Any) -> events
     elif body == "error":
         ev.error.CopyFrom(events_pb.ErrorReport(**({"message": "boom"} | fields)))
         fields = {}
+    elif body == "usage":
+        ev.usage.usage.CopyFrom(fields.pop("usage", events_pb.Usage()))
     elif body == "tool_call":
         call = events_pb.ToolCall(tool_name="read_file", ok=True)
         for key, value in fields.items():

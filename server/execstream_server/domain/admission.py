@@ -20,13 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from execstream.v1 import events_pb2 as events_pb
-from execstream.v1.state_pb2 import TaskState
+from execstream.v1.state_pb2 import InterimUsage, TaskState
 from google.protobuf import timestamp_pb2
 
 from execstream_server.domain.bounds import task_tokens_violation, usage_tokens
 from execstream_server.domain.cost import Pricer, add_cost, has_tokens
 from execstream_server.domain.digests import UNKNOWN_DIGEST, SeqKey, content_digest
 from execstream_server.domain.errors import (
+    FieldViolation,
     IllegalTransitionError,
     InternalError,
     InvalidArgumentError,
@@ -36,6 +37,7 @@ from execstream_server.domain.errors import (
     TaskFinishedError,
 )
 from execstream_server.domain.events import OUTPUT_BODIES
+from execstream_server.domain.interim import Effect, effect
 from execstream_server.domain.lifecycle import PENDING, RUNNING, is_terminal, next_status
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ class Gate:
     cost: events_pb.TaskCost | None = None
     model: str = ""
     tokens: int = 0  # billed tokens so far, all buckets and attempts (bounds.MAX_TOKENS)
+    # The running attempt's latest usage update, priced (see ``interim``); not in ``cost``.
+    interim: InterimUsage | None = None
 
 
 @dataclass(slots=True)
@@ -110,7 +114,47 @@ def gate_from_state(state: TaskState) -> Gate:
         model=state.model,
         cost=state.cost if state.HasField("cost") else None,
         tokens=usage_tokens(state.usage),
+        interim=state.interim if state.HasField("interim") else None,
     )
+
+
+def _named(usage: events_pb.Usage, model: str) -> events_pb.Usage:
+    """A chunk that names no model was billed on the task's model (see Usage.model)."""
+    if usage.model or not model:
+        return usage
+    named = events_pb.Usage(model=model)
+    named.MergeFrom(usage)
+    return named
+
+
+def _settled(
+    gate: Gate | None, event: events_pb.ExecutionEvent, body: str | None
+) -> tuple[events_pb.TaskCost | None, int, InterimUsage | None]:
+    """The gate's settled cost and tokens, and its interim, once ``event`` acted on it."""
+    cost = gate.cost if gate else None
+    tokens = gate.tokens if gate else 0
+    interim = gate.interim if gate else None
+    change = effect(interim.attempt if interim else 0, event, body)
+    if interim is not None and change is Effect.SETTLE:
+        cost = interim.cost if cost is None else add_cost(cost, interim.cost)
+        tokens += usage_tokens(interim.usage)
+    return cost, tokens, interim if change is Effect.KEEP else None
+
+
+def _update_interim(
+    event: events_pb.ExecutionEvent,
+    cost: events_pb.TaskCost | None,
+    pricer: Pricer | None,
+    model: str,
+    backend: str,
+) -> InterimUsage:
+    """Price a usage update (stamping it) or, in recovery, read its stamped price."""
+    update = event.usage
+    if pricer is not None:
+        usage = _named(update.usage, model)
+        update.cost.CopyFrom(pricer.price(usage, backend=usage.backend or backend))
+        update.task_cost.CopyFrom(update.cost if cost is None else add_cost(cost, update.cost))
+    return InterimUsage(attempt=event.attempt or 1, usage=update.usage, cost=update.cost)
 
 
 def advance_gate(gate: Gate | None, event: events_pb.ExecutionEvent, pricer: Pricer | None) -> Gate:
@@ -128,17 +172,14 @@ def advance_gate(gate: Gate | None, event: events_pb.ExecutionEvent, pricer: Pri
     if body == "started":
         backend = event.started.backend or backend
         model = event.started.model or model
-    cost = gate.cost if gate else None
-    tokens = gate.tokens if gate else 0
+    cost, tokens, interim = _settled(gate, event, body)
+    if body == "usage":
+        interim = _update_interim(event, cost, pricer, model, backend)
     usage = _chunk_usage(event, body)
     if usage is not None:
         tokens += usage_tokens(usage)
     if pricer is not None and usage is not None and (has_tokens(usage) or body == "finished"):
-        if not usage.model and model:
-            # A chunk that names no model was billed on the task's model (see Usage.model).
-            named = events_pb.Usage(model=model)
-            named.MergeFrom(usage)
-            usage = named
+        usage = _named(usage, model)
         chunk = pricer.price(usage, backend=usage.backend or backend)
         cost = chunk if cost is None else add_cost(cost, chunk)
         if body == "finished":
@@ -158,6 +199,7 @@ def advance_gate(gate: Gate | None, event: events_pb.ExecutionEvent, pricer: Pri
         cost=cost,
         model=model,
         tokens=tokens,
+        interim=interim,
     )
 
 
@@ -169,19 +211,36 @@ def _clear_server_fields(event: events_pb.ExecutionEvent) -> None:
         event.status.ClearField("cost")
     elif body == "error":
         event.error.ClearField("cost")
+    elif body == "usage":
+        event.usage.ClearField("cost")
+        event.usage.ClearField("task_cost")
 
 
 def _check_task_tokens(
     gate: Gate | None, event: events_pb.ExecutionEvent, body: str | None, index: int
 ) -> None:
-    """Refuse a usage chunk that would take its task past MAX_TOKENS (see ``bounds``)."""
-    usage = _chunk_usage(event, body)
+    """Refuse a usage chunk that would take its task past MAX_TOKENS (see ``bounds``).
+
+    A usage update counts as if it settled: an attempt may end without a final figure.
+    """
+    usage = event.usage.usage if body == "usage" else _chunk_usage(event, body)
     if usage is None:
         return
-    total = (gate.tokens if gate else 0) + usage_tokens(usage)
+    total = _settled(gate, event, body)[1] + usage_tokens(usage)
     violation = task_tokens_violation(f"events[{index}].{body}.usage", event.task_id, total)
     if violation is not None:
         raise InvalidArgumentError([violation])
+
+
+def _check_update_attempt(gate: Gate | None, event: events_pb.ExecutionEvent, index: int) -> None:
+    """Refuse a usage update of an attempt older than the one whose update is pending."""
+    interim = gate.interim if gate else None
+    if interim is not None and event.attempt < interim.attempt:
+        problem = (
+            f"a usage update of attempt {event.attempt} after attempt {interim.attempt} "
+            "reported its usage"
+        )
+        raise InvalidArgumentError([FieldViolation(f"events[{index}].attempt", problem)])
 
 
 def admission_bug(exc: Exception) -> InternalError:
@@ -264,10 +323,13 @@ def admit(
                 gate.cost,
                 gate.model,
                 gate.tokens,
+                gate.interim,
             )
         else:
             _clear_server_fields(stamped)
             _check_task_tokens(gate, stamped, body, index)
+            if body == "usage":
+                _check_update_attempt(gate, stamped, index)
             try:
                 gates[task_id] = advance_gate(gate, stamped, pricer)
             except IllegalTransitionError as exc:

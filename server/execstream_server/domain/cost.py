@@ -29,8 +29,8 @@ class Pricer(Protocol):
 
 
 def committed_nanos(state: state_pb.TaskState) -> int:
-    """What a task has cost so far, in nano-USD: every usage committed for it."""
-    return state.cost.actual.total_nanos
+    """What a task has cost so far, in nano-USD: its settled attempts and its interim."""
+    return state.cost.actual.total_nanos + state.interim.cost.actual.total_nanos
 
 
 def has_tokens(usage: events_pb.Usage) -> bool:

@@ -16,7 +16,13 @@ DIGEST_BYTES = 8
 # What ``digest_of`` answers for a committed seq whose digest is gone (compacted) or was
 # never kept (an older store): it cannot be compared, so the resend counts as a duplicate.
 UNKNOWN_DIGEST = b""
-_COST_BODIES = frozenset({"finished", "status", "error"})
+# The fields the server stamps on each body that has any (costs), left out of the digest.
+_SERVER_FIELDS = {
+    "finished": ("cost",),
+    "status": ("cost",),
+    "error": ("cost",),
+    "usage": ("cost", "task_cost"),
+}
 
 
 def content_digest(event: events_pb.ExecutionEvent) -> bytes:
@@ -35,10 +41,12 @@ def content_digest(event: events_pb.ExecutionEvent) -> bytes:
     if not body:
         return hashlib.blake2b(head, digest_size=DIGEST_BYTES).digest()
     part = getattr(event, body)
-    if body in _COST_BODIES and part.HasField("cost"):
+    stamped = _SERVER_FIELDS.get(body, ())
+    if any(part.HasField(name) for name in stamped):
         bare = type(part)()
         bare.CopyFrom(part)
-        bare.ClearField("cost")
+        for name in stamped:
+            bare.ClearField(name)
         part = bare
     data = part.SerializeToString(deterministic=True)
     return hashlib.blake2b(head + data, digest_size=DIGEST_BYTES).digest()

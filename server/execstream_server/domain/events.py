@@ -19,6 +19,7 @@ KIND_BY_BODY: Final[dict[str, int]] = {
     "error": events_pb.EVENT_KIND_ERROR,
     "tool_call": events_pb.EVENT_KIND_TOOL_CALL,
     "finished": events_pb.EVENT_KIND_FINISHED,
+    "usage": events_pb.EVENT_KIND_USAGE,
 }
 
 TERMINAL_STATUSES: Final[frozenset[int]] = frozenset(

@@ -14,6 +14,7 @@ from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.domain.cost import add_cost, add_usage
 from execstream_server.domain.events import OUTPUT_BODIES
+from execstream_server.domain.interim import Effect, effect
 from execstream_server.domain.lifecycle import next_status
 
 TaskState = state_pb.TaskState
@@ -31,7 +32,18 @@ def _trim_tail(text: str, limit: int) -> tuple[str, bool]:
 
 def _apply(state: TaskState, event: events_pb.ExecutionEvent, body: str | None) -> None:
     """What a non-output event adds; the fields every event touches are set by ``fold``."""
-    if body == "started":
+    if state.HasField("interim"):
+        change = effect(state.interim.attempt, event, body)
+        if change is Effect.SETTLE:
+            _settle(state)
+        elif change is Effect.REPLACE:
+            state.ClearField("interim")
+    if body == "usage":
+        update = event.usage
+        state.interim.CopyFrom(
+            state_pb.InterimUsage(attempt=event.attempt or 1, usage=update.usage, cost=update.cost)
+        )
+    elif body == "started":
         started = event.started
         if started.backend:
             state.backend = started.backend
@@ -56,7 +68,16 @@ def _apply(state: TaskState, event: events_pb.ExecutionEvent, body: str | None) 
         _apply_finished(state, event)
 
 
-def _add_chunk(state: TaskState, holder: events_pb.StatusChange | events_pb.ErrorReport) -> None:
+def _settle(state: TaskState) -> None:
+    """The interim becomes its attempt's figure: it moves into usage and cost."""
+    _add_chunk(state, state.interim)
+    state.ClearField("interim")
+
+
+def _add_chunk(
+    state: TaskState,
+    holder: events_pb.StatusChange | events_pb.ErrorReport | state_pb.InterimUsage,
+) -> None:
     """Add a failed attempt's usage and its stamped price to the task's running totals."""
     if holder.HasField("usage"):
         add_usage(state.usage, holder.usage)

@@ -23,7 +23,7 @@ _ALLOWED_STATUS_EVENTS: dict[int, frozenset[int]] = {
     RUNNING: frozenset({RUNNING, RETRYING}),
     RETRYING: frozenset({RUNNING, RETRYING}),
 }
-_RUNS = frozenset({"started", "token", "stdout", "stderr", "tool_call"})
+_RUNS = frozenset({"started", "token", "stdout", "stderr", "tool_call", "usage"})
 
 
 def is_terminal(status: int) -> bool:
@@ -35,7 +35,8 @@ def next_status(
 ) -> events_pb.TaskStatus.ValueType:
     """Return the status after ``event``; raise IllegalTransitionError for a forbidden change.
 
-    Output or a ``started`` event means the task runs (a retry's new attempt restarts it);
+    Output, a usage update or a ``started`` event means the task runs (a retry's new
+    attempt restarts it);
     an ``error`` leaves the status alone, since only ``finished`` ends a task.
     """
     body = event.WhichOneof("body")

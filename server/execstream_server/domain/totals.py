@@ -1,7 +1,9 @@
 """Running totals over all tasks, kept exact by applying each state change as a delta.
 
 Updated with every folded task (old state -> new state), so GetSnapshot's totals always
-match the fold at the snapshot's revision without a scan. Cost enters when a task finishes.
+match the fold at the snapshot's revision without a scan. A task's cost enters the finished
+totals when it finishes; until then it counts in the running cost (settled attempts plus
+its latest usage update), which it leaves at that moment, at its final figure.
 
 Sums are kept as Python integers, exact whatever the number of tasks. Admission bounds each
 task (``bounds``), but nothing bounds how many tasks there are, so a sum can outgrow the
@@ -33,6 +35,7 @@ from execstream_server.domain.bounds import (
     UINT64_MAX,
     saturating,
 )
+from execstream_server.domain.cost import committed_nanos
 from execstream_server.domain.lifecycle import is_terminal
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,8 @@ class TotalsBook:
         self.cost_nanos = 0
         self.reference_nanos = 0
         self.unpriced_tasks = 0
+        self.running_nanos = 0
+        self.interim_nanos = 0
         self.by_model: dict[tuple[str, str], _ModelSums] = {}
         self._warned = False
         self._rendered: state_pb.Totals | None = None  # to_proto's, until the next update
@@ -101,6 +106,12 @@ class TotalsBook:
             self.by_status[old.status] -= 1
             for name in TOKEN_FIELDS:
                 self.usage[name] -= getattr(old.usage, name)
+            if not is_terminal(old.status):
+                self.running_nanos -= committed_nanos(old)
+                self.interim_nanos -= old.interim.cost.actual.total_nanos
+        if not is_terminal(new.status):
+            self.running_nanos += committed_nanos(new)
+            self.interim_nanos += new.interim.cost.actual.total_nanos
         self.by_status[new.status] += 1
         for name in TOKEN_FIELDS:
             self.usage[name] += getattr(new.usage, name)
@@ -163,6 +174,8 @@ class TotalsBook:
             reference_cost_nanos=self._int64(self.reference_nanos),
             savings_nanos=self._int64(self.reference_nanos - self.cost_nanos),
             unpriced_tasks=self.unpriced_tasks,
+            running_cost_nanos=self._int64(self.running_nanos),
+            interim_cost_nanos=self._int64(self.interim_nanos),
         )
         for status in sorted(self.by_status):
             if self.by_status[status]:

@@ -182,6 +182,8 @@ def _check_body(
             )
         _check_text(finished.error, f"{field}.finished.error", limits.max_text_bytes, out)
         _check_usage(finished.usage, f"{field}.finished.usage", limits, out)
+    elif body == "usage":
+        _check_usage(event.usage.usage, f"{field}.usage.usage", limits, out)
 
 
 def event_violations(

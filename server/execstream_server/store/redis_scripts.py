@@ -87,6 +87,8 @@ def gate_to_bytes(task_id: str, gate: Gate) -> bytes:
     state.usage.input_tokens = gate.tokens
     if gate.cost is not None:
         state.cost.CopyFrom(gate.cost)
+    if gate.interim is not None:
+        state.interim.CopyFrom(gate.interim)
     return state.SerializeToString()
 
 

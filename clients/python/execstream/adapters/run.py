@@ -4,12 +4,18 @@ The adapter's chunks become events as they arrive. A failed attempt that will be
 reported as a RETRYING status carrying the error and the tokens that attempt billed; the
 final attempt's tokens go on ``finished``. Usage is never put on both a RETRYING status and
 an error of the same attempt, so the server never counts it twice.
+
+While an answer streams, a usage update estimated from the text so far (flagged
+``estimated``) goes out every ``UPDATE_INTERVAL_S``, so the task's cost shows before the
+provider counts it; the provider's figure replaces the estimate when the attempt ends. An
+attempt that breaks without the provider's figure keeps its last estimate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -25,12 +31,15 @@ from .request import ChatRequest
 from .retry import RetryPolicy
 from .usage import TokenUsage, estimated_usage
 
+UPDATE_INTERVAL_S = 2.0  # how often a streaming answer's estimated usage is reported
+
 
 class TaskReporter(Protocol):
     """The part of the client's per-task reporter this module uses."""
 
     def started(self, *, backend: str, model: str, description: str = "") -> Any: ...
     def token(self, text: str) -> Any: ...
+    def usage(self, usage: events_pb.Usage) -> Any: ...
     def status(
         self,
         status: events_pb.TaskStatus.ValueType,
@@ -134,12 +143,16 @@ async def _attempt(
     on_text: Callable[[str], None] | None,
 ) -> TokenUsage:
     usage: TokenUsage | None = None
+    reported = time.monotonic()
     async for chunk in backend.stream_chat(client, request):
         if isinstance(chunk, TextChunk):
             output.append(chunk.text)
             task.token(chunk.text)
             if on_text is not None:
                 on_text(chunk.text)
+            if time.monotonic() - reported >= UPDATE_INTERVAL_S:
+                reported = time.monotonic()
+                task.usage(_estimate(backend, request, output).to_proto())
         elif isinstance(chunk, UsageChunk):
             usage = chunk.usage
         elif isinstance(chunk, DoneChunk):
@@ -155,17 +168,19 @@ def _failed(task: TaskReporter, exc: AdapterError, attempt: int, output: list[st
     return LlmResult(events_pb.OUTCOME_FAILED, "".join(output), exc.usage, attempt, exc.message)
 
 
+def _estimate(backend: Backend, request: ChatRequest, output: list[str]) -> TokenUsage:
+    return estimated_usage(
+        model=request.model,
+        backend=backend.name,
+        prompt_text=request.prompt_text,
+        output_text="".join(output),
+    )
+
+
 def _cancelled(
     task: TaskReporter, backend: Backend, request: ChatRequest, output: list[str]
 ) -> None:
-    usage = None
-    if output:
-        usage = estimated_usage(
-            model=request.model,
-            backend=backend.name,
-            prompt_text=request.prompt_text,
-            output_text="".join(output),
-        )
+    usage = _estimate(backend, request, output) if output else None
     task.finished(events_pb.OUTCOME_CANCELLED, usage=_proto(usage), error="cancelled")
 
 

@@ -96,7 +96,8 @@ class EventPrinter:
 
     A finished task's line shows the tokens of every attempt, as its cost does: the usage
     of retried attempts (on RETRYING statuses and errors) is summed from the events seen
-    since the task's ``started``; for a task the watch joined midway, ``usage_of`` asks.
+    since the task's ``started``; for a task the watch joined midway, or one that sent
+    usage updates, ``usage_of`` asks. A usage update prints the task's running cost.
     """
 
     def __init__(self, console: Console, usage_of: UsageLookup | None = None) -> None:
@@ -150,8 +151,17 @@ class EventPrinter:
             call = event.tool_call
             mark = "✓" if call.ok else "✗"
             out.print(f"[dim]{mark} tool {escape(call.tool_name)}[/]", highlight=False)
+        elif kind == "usage":
+            self._usage_update(event.usage)
         elif kind == "finished":
             self._finished(event.task_id, event.finished)
+
+    def _usage_update(self, update: events_pb.UsageUpdate) -> None:
+        """The live meter: the attempt's tokens so far and the task's running cost."""
+        parts = [f"so far: {usage_line(update.usage)}"]
+        if update.HasField("task_cost"):
+            parts.append(escape(cost_line(update.task_cost)).replace("cost ", "running cost ", 1))
+        self.console.print(f"[dim]{' · '.join(parts)}[/]", highlight=False)
 
     def _count_usage(self, event: events_pb.ExecutionEvent, kind: str | None) -> None:
         if kind == "started":
@@ -163,6 +173,9 @@ class EventPrinter:
             add_usage(total, event.status.usage)
         elif kind == "error" and event.error.HasField("usage"):
             add_usage(total, event.error.usage)
+        elif kind == "usage":
+            # An attempt may keep its last update as its figure: the server's fold knows.
+            del self._retried_usage[event.task_id]
 
     def _task_usage(self, task_id: str, finished: events_pb.Finished) -> events_pb.Usage:
         """The task's tokens over every attempt."""

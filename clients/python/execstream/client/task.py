@@ -145,6 +145,15 @@ class TaskReporter:
             )
         )
 
+    def usage(self, usage: events_pb.Usage) -> events_pb.ExecutionEvent:
+        """The current attempt's usage so far (cumulative), for the live cost meter.
+
+        Each update replaces the attempt's previous one; the attempt's final usage (on
+        ``finished`` or a RETRYING ``status``) replaces the last. Mark estimates with
+        ``usage.estimated``.
+        """
+        return self._emit(usage=events_pb.UsageUpdate(usage=usage))
+
     def finished(
         self,
         outcome: events_pb.Outcome.ValueType = events_pb.OUTCOME_SUCCEEDED,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65xecstream/v1/events.proto\x12\rexecstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x04\n\x0e\x45xecutionEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12\x12\n\nsidecar_id\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\r\x12)\n\x07started\x18\n \x01(\x0b\x32\x16.execstream.v1.StartedH\x00\x12*\n\x05token\x18\x0b \x01(\x0b\x32\x19.execstream.v1.TokenChunkH\x00\x12,\n\x06stdout\x18\x0c \x01(\x0b\x32\x1a.execstream.v1.OutputChunkH\x00\x12,\n\x06stderr\x18\r \x01(\x0b\x32\x1a.execstream.v1.OutputChunkH\x00\x12-\n\x06status\x18\x0e \x01(\x0b\x32\x1b.execstream.v1.StatusChangeH\x00\x12+\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.execstream.v1.ErrorReportH\x00\x12,\n\ttool_call\x18\x10 \x01(\x0b\x32\x17.execstream.v1.ToolCallH\x00\x12+\n\x08\x66inished\x18\x11 \x01(\x0b\x32\x17.execstream.v1.FinishedH\x00\x42\x06\n\x04\x62ody\"\xa1\x01\n\x07Started\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".execstream.v1.Started.LabelsEntry\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1a\n\nTokenChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x1b\n\x0bOutputChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x96\x01\n\x0cStatusChange\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.execstream.v1.TaskStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\x12#\n\x05usage\x18\x03 \x01(\x0b\x32\x14.execstream.v1.Usage\x12%\n\x04\x63ost\x18\x04 \x01(\x0b\x32\x17.execstream.v1.TaskCost\"\x9c\x01\n\x0b\x45rrorReport\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.execstream.v1.Usage\x12%\n\x04\x63ost\x18\x06 \x01(\x0b\x32\x17.execstream.v1.TaskCost\"~\n\x08ToolCall\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12\x19\n\x11\x61rguments_summary\x18\x02 \x01(\t\x12\x16\n\x0eresult_summary\x18\x03 \x01(\t\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x11\n\titeration\x18\x06 \x01(\r\"\xd1\x01\n\x08\x46inished\x12\'\n\x07outcome\x18\x01 \x01(\x0e\x32\x16.execstream.v1.Outcome\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.execstream.v1.Usage\x12\x16\n\texit_code\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x1b\n\x13reported_cost_nanos\x18\x05 \x01(\x03\x12%\n\x04\x63ost\x18\x06 \x01(\x0b\x32\x17.execstream.v1.TaskCostB\x0c\n\n_exit_code\"\xfa\x01\n\x05Usage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x04\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x04 \x01(\x04\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x05 \x01(\x04\x12\x15\n\routput_tokens\x18\x06 \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\x07 \x01(\x04\x12\x11\n\testimated\x18\x08 \x01(\x08\x12#\n\x1b\x63\x61\x63he_write_one_hour_tokens\x18\n \x01(\x04J\x04\x08\t\x10\nR\x15\x63\x61\x63he_write_1h_tokens\"\x84\x01\n\rCostBreakdown\x12\x13\n\x0binput_nanos\x18\x01 \x01(\x03\x12\x18\n\x10\x63\x61\x63he_read_nanos\x18\x02 \x01(\x03\x12\x19\n\x11\x63\x61\x63he_write_nanos\x18\x03 \x01(\x03\x12\x14\n\x0coutput_nanos\x18\x04 \x01(\x03\x12\x13\n\x0btotal_nanos\x18\x05 \x01(\x03\"\xfb\x01\n\x08TaskCost\x12,\n\x06\x61\x63tual\x18\x01 \x01(\x0b\x32\x1c.execstream.v1.CostBreakdown\x12/\n\treference\x18\x02 \x01(\x0b\x32\x1c.execstream.v1.CostBreakdown\x12\x15\n\rsavings_nanos\x18\x03 \x01(\x03\x12\x13\n\x0bprice_entry\x18\x04 \x01(\t\x12\x17\n\x0fpricing_version\x18\x05 \x01(\t\x12\x17\n\x0freference_model\x18\x06 \x01(\t\x12\x10\n\x08unpriced\x18\x07 \x01(\x08\x12\x11\n\testimated\x18\x08 \x01(\x08\x12\r\n\x05local\x18\t \x01(\x08*\xc3\x01\n\nTaskStatus\x12\x1b\n\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TASK_STATUS_PENDING\x10\x01\x12\x17\n\x13TASK_STATUS_RUNNING\x10\x02\x12\x18\n\x14TASK_STATUS_RETRYING\x10\x03\x12\x19\n\x15TASK_STATUS_SUCCEEDED\x10\x04\x12\x16\n\x12TASK_STATUS_FAILED\x10\x05\x12\x19\n\x15TASK_STATUS_CANCELLED\x10\x06*d\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n\x0eOUTCOME_FAILED\x10\x02\x12\x15\n\x11OUTCOME_CANCELLED\x10\x03*\xe3\x01\n\tEventKind\x12\x1a\n\x16\x45VENT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45VENT_KIND_STARTED\x10\x01\x12\x14\n\x10\x45VENT_KIND_TOKEN\x10\x02\x12\x15\n\x11\x45VENT_KIND_STDOUT\x10\x03\x12\x15\n\x11\x45VENT_KIND_STDERR\x10\x04\x12\x15\n\x11\x45VENT_KIND_STATUS\x10\x05\x12\x14\n\x10\x45VENT_KIND_ERROR\x10\x06\x12\x18\n\x14\x45VENT_KIND_TOOL_CALL\x10\x07\x12\x17\n\x13\x45VENT_KIND_FINISHED\x10\x08\x42\xa4\x01\n\x10io.execstream.v1B\x0b\x45ventsProtoP\x01ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\xa2\x02\x03\x45XV\xaa\x02\rExecstream.V1\xca\x02\rExecstream\\V1\xea\x02\x0e\x45xecstream::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65xecstream/v1/events.proto\x12\rexecstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x04\n\x0e\x45xecutionEvent\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12\x12\n\nsidecar_id\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\r\x12)\n\x07started\x18\n \x01(\x0b\x32\x16.execstream.v1.StartedH\x00\x12*\n\x05token\x18\x0b \x01(\x0b\x32\x19.execstream.v1.TokenChunkH\x00\x12,\n\x06stdout\x18\x0c \x01(\x0b\x32\x1a.execstream.v1.OutputChunkH\x00\x12,\n\x06stderr\x18\r \x01(\x0b\x32\x1a.execstream.v1.OutputChunkH\x00\x12-\n\x06status\x18\x0e \x01(\x0b\x32\x1b.execstream.v1.StatusChangeH\x00\x12+\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x1a.execstream.v1.ErrorReportH\x00\x12,\n\ttool_call\x18\x10 \x01(\x0b\x32\x17.execstream.v1.ToolCallH\x00\x12+\n\x08\x66inished\x18\x11 \x01(\x0b\x32\x17.execstream.v1.FinishedH\x00\x12+\n\x05usage\x18\x12 \x01(\x0b\x32\x1a.execstream.v1.UsageUpdateH\x00\x42\x06\n\x04\x62ody\"\xa1\x01\n\x07Started\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x32\n\x06labels\x18\x03 \x03(\x0b\x32\".execstream.v1.Started.LabelsEntry\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1a\n\nTokenChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x1b\n\x0bOutputChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x96\x01\n\x0cStatusChange\x12)\n\x06status\x18\x01 \x01(\x0e\x32\x19.execstream.v1.TaskStatus\x12\x0f\n\x07message\x18\x02 \x01(\t\x12#\n\x05usage\x18\x03 \x01(\x0b\x32\x14.execstream.v1.Usage\x12%\n\x04\x63ost\x18\x04 \x01(\x0b\x32\x17.execstream.v1.TaskCost\"\x9c\x01\n\x0b\x45rrorReport\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\r\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.execstream.v1.Usage\x12%\n\x04\x63ost\x18\x06 \x01(\x0b\x32\x17.execstream.v1.TaskCost\"~\n\x08ToolCall\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12\x19\n\x11\x61rguments_summary\x18\x02 \x01(\t\x12\x16\n\x0eresult_summary\x18\x03 \x01(\t\x12\n\n\x02ok\x18\x04 \x01(\x08\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x11\n\titeration\x18\x06 \x01(\r\"\xd1\x01\n\x08\x46inished\x12\'\n\x07outcome\x18\x01 \x01(\x0e\x32\x16.execstream.v1.Outcome\x12#\n\x05usage\x18\x02 \x01(\x0b\x32\x14.execstream.v1.Usage\x12\x16\n\texit_code\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x1b\n\x13reported_cost_nanos\x18\x05 \x01(\x03\x12%\n\x04\x63ost\x18\x06 \x01(\x0b\x32\x17.execstream.v1.TaskCostB\x0c\n\n_exit_code\"\x85\x01\n\x0bUsageUpdate\x12#\n\x05usage\x18\x01 \x01(\x0b\x32\x14.execstream.v1.Usage\x12%\n\x04\x63ost\x18\x02 \x01(\x0b\x32\x17.execstream.v1.TaskCost\x12*\n\ttask_cost\x18\x03 \x01(\x0b\x32\x17.execstream.v1.TaskCost\"\xfa\x01\n\x05Usage\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x04\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x04 \x01(\x04\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x05 \x01(\x04\x12\x15\n\routput_tokens\x18\x06 \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\x07 \x01(\x04\x12\x11\n\testimated\x18\x08 \x01(\x08\x12#\n\x1b\x63\x61\x63he_write_one_hour_tokens\x18\n \x01(\x04J\x04\x08\t\x10\nR\x15\x63\x61\x63he_write_1h_tokens\"\x84\x01\n\rCostBreakdown\x12\x13\n\x0binput_nanos\x18\x01 \x01(\x03\x12\x18\n\x10\x63\x61\x63he_read_nanos\x18\x02 \x01(\x03\x12\x19\n\x11\x63\x61\x63he_write_nanos\x18\x03 \x01(\x03\x12\x14\n\x0coutput_nanos\x18\x04 \x01(\x03\x12\x13\n\x0btotal_nanos\x18\x05 \x01(\x03\"\xfb\x01\n\x08TaskCost\x12,\n\x06\x61\x63tual\x18\x01 \x01(\x0b\x32\x1c.execstream.v1.CostBreakdown\x12/\n\treference\x18\x02 \x01(\x0b\x32\x1c.execstream.v1.CostBreakdown\x12\x15\n\rsavings_nanos\x18\x03 \x01(\x03\x12\x13\n\x0bprice_entry\x18\x04 \x01(\t\x12\x17\n\x0fpricing_version\x18\x05 \x01(\t\x12\x17\n\x0freference_model\x18\x06 \x01(\t\x12\x10\n\x08unpriced\x18\x07 \x01(\x08\x12\x11\n\testimated\x18\x08 \x01(\x08\x12\r\n\x05local\x18\t \x01(\x08*\xc3\x01\n\nTaskStatus\x12\x1b\n\x17TASK_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13TASK_STATUS_PENDING\x10\x01\x12\x17\n\x13TASK_STATUS_RUNNING\x10\x02\x12\x18\n\x14TASK_STATUS_RETRYING\x10\x03\x12\x19\n\x15TASK_STATUS_SUCCEEDED\x10\x04\x12\x16\n\x12TASK_STATUS_FAILED\x10\x05\x12\x19\n\x15TASK_STATUS_CANCELLED\x10\x06*d\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n\x0eOUTCOME_FAILED\x10\x02\x12\x15\n\x11OUTCOME_CANCELLED\x10\x03*\xf9\x01\n\tEventKind\x12\x1a\n\x16\x45VENT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45VENT_KIND_STARTED\x10\x01\x12\x14\n\x10\x45VENT_KIND_TOKEN\x10\x02\x12\x15\n\x11\x45VENT_KIND_STDOUT\x10\x03\x12\x15\n\x11\x45VENT_KIND_STDERR\x10\x04\x12\x15\n\x11\x45VENT_KIND_STATUS\x10\x05\x12\x14\n\x10\x45VENT_KIND_ERROR\x10\x06\x12\x18\n\x14\x45VENT_KIND_TOOL_CALL\x10\x07\x12\x17\n\x13\x45VENT_KIND_FINISHED\x10\x08\x12\x14\n\x10\x45VENT_KIND_USAGE\x10\tB\xa4\x01\n\x10io.execstream.v1B\x0b\x45ventsProtoP\x01ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\xa2\x02\x03\x45XV\xaa\x02\rExecstream.V1\xca\x02\rExecstream\\V1\xea\x02\x0e\x45xecstream::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,34 +35,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020io.execstream.v1B\013EventsProtoP\001ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\242\002\003EXV\252\002\rExecstream.V1\312\002\rExecstream\\V1\352\002\016Execstream::V1'
   _globals['_STARTED_LABELSENTRY']._loaded_options = None
   _globals['_STARTED_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_TASKSTATUS']._serialized_start=2110
-  _globals['_TASKSTATUS']._serialized_end=2305
-  _globals['_OUTCOME']._serialized_start=2307
-  _globals['_OUTCOME']._serialized_end=2407
-  _globals['_EVENTKIND']._serialized_start=2410
-  _globals['_EVENTKIND']._serialized_end=2637
+  _globals['_TASKSTATUS']._serialized_start=2291
+  _globals['_TASKSTATUS']._serialized_end=2486
+  _globals['_OUTCOME']._serialized_start=2488
+  _globals['_OUTCOME']._serialized_end=2588
+  _globals['_EVENTKIND']._serialized_start=2591
+  _globals['_EVENTKIND']._serialized_end=2840
   _globals['_EXECUTIONEVENT']._serialized_start=79
-  _globals['_EXECUTIONEVENT']._serialized_end=592
-  _globals['_STARTED']._serialized_start=595
-  _globals['_STARTED']._serialized_end=756
-  _globals['_STARTED_LABELSENTRY']._serialized_start=711
-  _globals['_STARTED_LABELSENTRY']._serialized_end=756
-  _globals['_TOKENCHUNK']._serialized_start=758
-  _globals['_TOKENCHUNK']._serialized_end=784
-  _globals['_OUTPUTCHUNK']._serialized_start=786
-  _globals['_OUTPUTCHUNK']._serialized_end=813
-  _globals['_STATUSCHANGE']._serialized_start=816
-  _globals['_STATUSCHANGE']._serialized_end=966
-  _globals['_ERRORREPORT']._serialized_start=969
-  _globals['_ERRORREPORT']._serialized_end=1125
-  _globals['_TOOLCALL']._serialized_start=1127
-  _globals['_TOOLCALL']._serialized_end=1253
-  _globals['_FINISHED']._serialized_start=1256
-  _globals['_FINISHED']._serialized_end=1465
-  _globals['_USAGE']._serialized_start=1468
-  _globals['_USAGE']._serialized_end=1718
-  _globals['_COSTBREAKDOWN']._serialized_start=1721
-  _globals['_COSTBREAKDOWN']._serialized_end=1853
-  _globals['_TASKCOST']._serialized_start=1856
-  _globals['_TASKCOST']._serialized_end=2107
+  _globals['_EXECUTIONEVENT']._serialized_end=637
+  _globals['_STARTED']._serialized_start=640
+  _globals['_STARTED']._serialized_end=801
+  _globals['_STARTED_LABELSENTRY']._serialized_start=756
+  _globals['_STARTED_LABELSENTRY']._serialized_end=801
+  _globals['_TOKENCHUNK']._serialized_start=803
+  _globals['_TOKENCHUNK']._serialized_end=829
+  _globals['_OUTPUTCHUNK']._serialized_start=831
+  _globals['_OUTPUTCHUNK']._serialized_end=858
+  _globals['_STATUSCHANGE']._serialized_start=861
+  _globals['_STATUSCHANGE']._serialized_end=1011
+  _globals['_ERRORREPORT']._serialized_start=1014
+  _globals['_ERRORREPORT']._serialized_end=1170
+  _globals['_TOOLCALL']._serialized_start=1172
+  _globals['_TOOLCALL']._serialized_end=1298
+  _globals['_FINISHED']._serialized_start=1301
+  _globals['_FINISHED']._serialized_end=1510
+  _globals['_USAGEUPDATE']._serialized_start=1513
+  _globals['_USAGEUPDATE']._serialized_end=1646
+  _globals['_USAGE']._serialized_start=1649
+  _globals['_USAGE']._serialized_end=1899
+  _globals['_COSTBREAKDOWN']._serialized_start=1902
+  _globals['_COSTBREAKDOWN']._serialized_end=2034
+  _globals['_TASKCOST']._serialized_start=2037
+  _globals['_TASKCOST']._serialized_end=2288
 # @@protoc_insertion_point(module_scope)

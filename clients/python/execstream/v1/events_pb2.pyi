@@ -122,6 +122,8 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """`ExecutionEvent.tool_call`."""
     EVENT_KIND_FINISHED: _EventKind.ValueType  # 8
     """`ExecutionEvent.finished`."""
+    EVENT_KIND_USAGE: _EventKind.ValueType  # 9
+    """`ExecutionEvent.usage`."""
 
 class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
     """The kind of an event: which `body` it carries. Used by WatchExecution's `kinds` filter."""
@@ -144,6 +146,8 @@ EVENT_KIND_TOOL_CALL: EventKind.ValueType  # 7
 """`ExecutionEvent.tool_call`."""
 EVENT_KIND_FINISHED: EventKind.ValueType  # 8
 """`ExecutionEvent.finished`."""
+EVENT_KIND_USAGE: EventKind.ValueType  # 9
+"""`ExecutionEvent.usage`."""
 Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 @_typing.final
@@ -166,6 +170,7 @@ class ExecutionEvent(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     TOOL_CALL_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The task this event belongs to. 1-128 characters from [A-Za-z0-9._:-], starting
     with a letter or digit. A task exists from its first event and belongs to the
@@ -233,6 +238,10 @@ class ExecutionEvent(_message.Message):
     def finished(self) -> Global___Finished:
         """The task ended. Nothing is accepted for the task after this event."""
 
+    @_builtins.property
+    def usage(self) -> Global___UsageUpdate:
+        """The current attempt's usage so far, while the task runs: a live cost meter."""
+
     def __init__(
         self,
         *,
@@ -250,12 +259,13 @@ class ExecutionEvent(_message.Message):
         error: Global___ErrorReport | None = ...,
         tool_call: Global___ToolCall | None = ...,
         finished: Global___Finished | None = ...,
+        usage: Global___UsageUpdate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "error", b"error", "finished", b"finished", "started", b"started", "status", b"status", "stderr", b"stderr", "stdout", b"stdout", "time", b"time", "token", b"token", "tool_call", b"tool_call"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "error", b"error", "finished", b"finished", "started", b"started", "status", b"status", "stderr", b"stderr", "stdout", b"stdout", "time", b"time", "token", b"token", "tool_call", b"tool_call", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "body", b"body", "error", b"error", "finished", b"finished", "revision", b"revision", "seq", b"seq", "sidecar_id", b"sidecar_id", "started", b"started", "status", b"status", "stderr", b"stderr", "stdout", b"stdout", "task_id", b"task_id", "time", b"time", "token", b"token", "tool_call", b"tool_call"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "body", b"body", "error", b"error", "finished", b"finished", "revision", b"revision", "seq", b"seq", "sidecar_id", b"sidecar_id", "started", b"started", "status", b"status", "stderr", b"stderr", "stdout", b"stdout", "task_id", b"task_id", "time", b"time", "token", b"token", "tool_call", b"tool_call", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["started", "token", "stdout", "stderr", "status", "error", "tool_call", "finished"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["started", "token", "stdout", "stderr", "status", "error", "tool_call", "finished", "usage"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -560,6 +570,57 @@ class Finished(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_code) -> _WhichOneofReturnType__exit_code | None: ...
 
 Global___Finished: _TypeAlias = Finished  # noqa: Y015
+
+@_typing.final
+class UsageUpdate(_message.Message):
+    """The usage of the current attempt so far, reported while the task runs, so its cost shows
+    before it finishes. A sidecar that knows token counts mid-stream sends them; one that
+    does not may send an estimate (e.g. from the streamed text) with `usage.estimated` set.
+
+    An update is cumulative, not a delta: it replaces the attempt's previous update. The
+    latest update is the task's `interim` (TaskState), shown beside its cost and counted by
+    budgets, but not yet part of its `usage` and `cost`. The attempt's final usage replaces
+    it (Finished.usage, the usage on the RETRYING status that ends the attempt, or the usage
+    on an error of that attempt), so nothing is counted twice; an attempt that ends without
+    final usage keeps its last update as its figure, and so does one whose attempt is
+    followed by an update of a later attempt.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USAGE_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    TASK_COST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def usage(self) -> Global___Usage:
+        """The attempt's usage so far (the event's `attempt`). `model` and `backend` as in
+        Finished.usage.
+        """
+
+    @_builtins.property
+    def cost(self) -> Global___TaskCost:
+        """The server's price of `usage`. Filled by the server; ignored on input."""
+
+    @_builtins.property
+    def task_cost(self) -> Global___TaskCost:
+        """The task's cost so far with this update: its settled attempts plus `cost`. Filled by
+        the server; ignored on input. A viewer can show it as the task's running cost.
+        """
+
+    def __init__(
+        self,
+        *,
+        usage: Global___Usage | None = ...,
+        cost: Global___TaskCost | None = ...,
+        task_cost: Global___TaskCost | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "task_cost", b"task_cost", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "task_cost", b"task_cost", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageUpdate: _TypeAlias = UsageUpdate  # noqa: Y015
 
 @_typing.final
 class Usage(_message.Message):

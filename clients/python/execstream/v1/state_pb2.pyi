@@ -69,6 +69,7 @@ class TaskState(_message.Message):
     STATUS_MESSAGE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     EVENT_COUNT_FIELD_NUMBER: _builtins.int
+    INTERIM_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The task's id."""
     sidecar_id: _builtins.str
@@ -127,12 +128,22 @@ class TaskState(_message.Message):
 
     @_builtins.property
     def usage(self) -> _events_pb2.Usage:
-        """Tokens over all attempts: RETRYING/error usage plus the finished usage."""
+        """Tokens over all settled attempts: RETRYING/error usage plus the finished usage (see
+        `interim` for the running attempt's).
+        """
 
     @_builtins.property
     def cost(self) -> _events_pb2.TaskCost:
-        """The cost of all attempts so far (usage reported on RETRYING statuses and errors),
-        final once the task has finished.
+        """The cost of all settled attempts so far (usage reported on RETRYING statuses and
+        errors), final once the task has finished. While it runs, the task's running cost is
+        cost + interim.cost.
+        """
+
+    @_builtins.property
+    def interim(self) -> Global___InterimUsage:
+        """The running attempt's latest usage update (UsageUpdate), not yet in `usage` and
+        `cost`: provisional until the attempt ends (see UsageUpdate). Unset when there is none,
+        and always once the task has finished.
         """
 
     def __init__(
@@ -161,16 +172,51 @@ class TaskState(_message.Message):
         status_message: _builtins.str = ...,
         description: _builtins.str = ...,
         event_count: _builtins.int = ...,
+        interim: Global___InterimUsage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "cost", b"cost", "created_time", b"created_time", "exit_code", b"exit_code", "finished_time", b"finished_time", "started_time", b"started_time", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "cost", b"cost", "created_time", b"created_time", "exit_code", b"exit_code", "finished_time", b"finished_time", "interim", b"interim", "started_time", b"started_time", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "backend", b"backend", "cost", b"cost", "created_time", b"created_time", "description", b"description", "error", b"error", "error_code", b"error_code", "event_count", b"event_count", "exit_code", b"exit_code", "finished_time", b"finished_time", "labels", b"labels", "last_revision", b"last_revision", "last_seq", b"last_seq", "model", b"model", "output_tail", b"output_tail", "output_tail_truncated", b"output_tail_truncated", "sidecar_id", b"sidecar_id", "started_time", b"started_time", "status", b"status", "status_message", b"status_message", "task_id", b"task_id", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "backend", b"backend", "cost", b"cost", "created_time", b"created_time", "description", b"description", "error", b"error", "error_code", b"error_code", "event_count", b"event_count", "exit_code", b"exit_code", "finished_time", b"finished_time", "interim", b"interim", "labels", b"labels", "last_revision", b"last_revision", "last_seq", b"last_seq", "model", b"model", "output_tail", b"output_tail", "output_tail_truncated", b"output_tail_truncated", "sidecar_id", b"sidecar_id", "started_time", b"started_time", "status", b"status", "status_message", b"status_message", "task_id", b"task_id", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_code) -> _WhichOneofReturnType__exit_code | None: ...
 
 Global___TaskState: _TypeAlias = TaskState  # noqa: Y015
+
+@_typing.final
+class InterimUsage(_message.Message):
+    """A running attempt's latest usage update and its price."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    attempt: _builtins.int
+    """The attempt it belongs to."""
+    @_builtins.property
+    def usage(self) -> _events_pb2.Usage:
+        """Its usage so far."""
+
+    @_builtins.property
+    def cost(self) -> _events_pb2.TaskCost:
+        """Its price: what the attempt has cost so far."""
+
+    def __init__(
+        self,
+        *,
+        attempt: _builtins.int = ...,
+        usage: _events_pb2.Usage | None = ...,
+        cost: _events_pb2.TaskCost | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "cost", b"cost", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InterimUsage: _TypeAlias = InterimUsage  # noqa: Y015
 
 @_typing.final
 class StatusCount(_message.Message):
@@ -274,6 +320,8 @@ class Totals(_message.Message):
     SAVINGS_NANOS_FIELD_NUMBER: _builtins.int
     BY_MODEL_FIELD_NUMBER: _builtins.int
     UNPRICED_TASKS_FIELD_NUMBER: _builtins.int
+    RUNNING_COST_NANOS_FIELD_NUMBER: _builtins.int
+    INTERIM_COST_NANOS_FIELD_NUMBER: _builtins.int
     tasks: _builtins.int
     """Number of tasks."""
     cost_nanos: _builtins.int
@@ -284,6 +332,13 @@ class Totals(_message.Message):
     """reference_cost_nanos - cost_nanos."""
     unpriced_tasks: _builtins.int
     """Finished tasks whose model had no price."""
+    running_cost_nanos: _builtins.int
+    """What the tasks still running have cost so far, nano-USD: their settled attempts plus
+    their latest usage updates (provisional). When a task finishes, its cost moves from
+    here to cost_nanos, at its final figure.
+    """
+    interim_cost_nanos: _builtins.int
+    """The part of running_cost_nanos that is usage updates, still provisional."""
     @_builtins.property
     def by_status(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatusCount]:
         """Tasks per status (only statuses with at least one task)."""
@@ -313,10 +368,12 @@ class Totals(_message.Message):
         savings_nanos: _builtins.int = ...,
         by_model: _abc.Iterable[Global___ModelTotals] | None = ...,
         unpriced_tasks: _builtins.int = ...,
+        running_cost_nanos: _builtins.int = ...,
+        interim_cost_nanos: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_model", b"by_model", "by_status", b"by_status", "cost_nanos", b"cost_nanos", "reference_cost_nanos", b"reference_cost_nanos", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_model", b"by_model", "by_status", b"by_status", "cost_nanos", b"cost_nanos", "interim_cost_nanos", b"interim_cost_nanos", "reference_cost_nanos", b"reference_cost_nanos", "running_cost_nanos", b"running_cost_nanos", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -31,6 +31,7 @@ from execstream_server.domain.records import CommittedBatch
 from execstream_server.transport.methods import served_methods
 from execstream_server.transport.metrics.grpc import GrpcMetrics
 from execstream_server.transport.metrics.labels import OTHER, UNKNOWN_BACKEND, LabelCap, SeriesCap
+from execstream_server.transport.metrics.running import RunningCost
 
 NANOS_PER_USD = 1_000_000_000
 # OpenTelemetry GenAI semantic conventions' bucket boundaries.
@@ -129,6 +130,14 @@ class ServerMetrics:
             bm,
             registry=reg,
         )
+        self.running_cost = Gauge(
+            "execstream_running_cost_usd",
+            "What running tasks have cost so far, USD: settled attempts plus the latest usage "
+            "updates (provisional); a task leaves it for execstream_cost_usd when it finishes.",
+            bm,
+            registry=reg,
+        )
+        self._running = RunningCost(self.running_cost, self._state_labels)
         self.finished = Counter(
             "execstream_tasks_finished",
             "Finished tasks by outcome.",
@@ -259,6 +268,7 @@ class ServerMetrics:
         # restart, on either store.
         for state in sorted(tasks, key=lambda task: task.last_revision):
             self.tasks.labels(status_name(state.status)).inc()
+            self._running.change(None, state)
             if self._seed and is_terminal(state.status):
                 self._count_cost(state, observe=False)
 
@@ -270,8 +280,8 @@ class ServerMetrics:
                     self.tasks.labels(status_name(old.status)).dec()
                 self.tasks.labels(status_name(new.status)).inc()
             if old is None or old.model != new.model or old.backend != new.backend:
-                labels = self._labels(new.backend, new.model or new.usage.model)
-                self._zero(*labels, unpriced=True)
+                self._zero(*self._state_labels(new), unpriced=True)
+            self._running.change(old, new)
         if not batch.local:
             return
         kinds: dict[int, int] = {}
@@ -288,8 +298,11 @@ class ServerMetrics:
         backend_label = self.backends.label(backend or UNKNOWN_BACKEND)
         return backend_label, self.series.model(backend_label, self.models.label(model))
 
+    def _state_labels(self, state: state_pb.TaskState) -> tuple[str, str]:
+        return self._labels(state.backend, state.model or state.usage.model)
+
     def _count_cost(self, state: state_pb.TaskState, *, observe: bool) -> None:
-        backend, model = self._labels(state.backend, state.model or state.usage.model)
+        backend, model = self._state_labels(state)
         if observe:
             for name, shown in (("backend", backend), ("model", model)):
                 if shown == OTHER:

@@ -180,6 +180,8 @@ const (
 	EventKind_EVENT_KIND_TOOL_CALL EventKind = 7
 	// `ExecutionEvent.finished`.
 	EventKind_EVENT_KIND_FINISHED EventKind = 8
+	// `ExecutionEvent.usage`.
+	EventKind_EVENT_KIND_USAGE EventKind = 9
 )
 
 // Enum value maps for EventKind.
@@ -194,6 +196,7 @@ var (
 		6: "EVENT_KIND_ERROR",
 		7: "EVENT_KIND_TOOL_CALL",
 		8: "EVENT_KIND_FINISHED",
+		9: "EVENT_KIND_USAGE",
 	}
 	EventKind_value = map[string]int32{
 		"EVENT_KIND_UNSPECIFIED": 0,
@@ -205,6 +208,7 @@ var (
 		"EVENT_KIND_ERROR":       6,
 		"EVENT_KIND_TOOL_CALL":   7,
 		"EVENT_KIND_FINISHED":    8,
+		"EVENT_KIND_USAGE":       9,
 	}
 )
 
@@ -277,6 +281,7 @@ type ExecutionEvent struct {
 	//	*ExecutionEvent_Error
 	//	*ExecutionEvent_ToolCall
 	//	*ExecutionEvent_Finished
+	//	*ExecutionEvent_Usage
 	Body          isExecutionEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -433,6 +438,15 @@ func (x *ExecutionEvent) GetFinished() *Finished {
 	return nil
 }
 
+func (x *ExecutionEvent) GetUsage() *UsageUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*ExecutionEvent_Usage); ok {
+			return x.Usage
+		}
+	}
+	return nil
+}
+
 type isExecutionEvent_Body interface {
 	isExecutionEvent_Body()
 }
@@ -477,6 +491,11 @@ type ExecutionEvent_Finished struct {
 	Finished *Finished `protobuf:"bytes,17,opt,name=finished,proto3,oneof"`
 }
 
+type ExecutionEvent_Usage struct {
+	// The current attempt's usage so far, while the task runs: a live cost meter.
+	Usage *UsageUpdate `protobuf:"bytes,18,opt,name=usage,proto3,oneof"`
+}
+
 func (*ExecutionEvent_Started) isExecutionEvent_Body() {}
 
 func (*ExecutionEvent_Token) isExecutionEvent_Body() {}
@@ -492,6 +511,8 @@ func (*ExecutionEvent_Error) isExecutionEvent_Body() {}
 func (*ExecutionEvent_ToolCall) isExecutionEvent_Body() {}
 
 func (*ExecutionEvent_Finished) isExecutionEvent_Body() {}
+
+func (*ExecutionEvent_Usage) isExecutionEvent_Body() {}
 
 // The task started running.
 type Started struct {
@@ -1018,6 +1039,82 @@ func (x *Finished) GetCost() *TaskCost {
 	return nil
 }
 
+// The usage of the current attempt so far, reported while the task runs, so its cost shows
+// before it finishes. A sidecar that knows token counts mid-stream sends them; one that
+// does not may send an estimate (e.g. from the streamed text) with `usage.estimated` set.
+//
+// An update is cumulative, not a delta: it replaces the attempt's previous update. The
+// latest update is the task's `interim` (TaskState), shown beside its cost and counted by
+// budgets, but not yet part of its `usage` and `cost`. The attempt's final usage replaces
+// it (Finished.usage, the usage on the RETRYING status that ends the attempt, or the usage
+// on an error of that attempt), so nothing is counted twice; an attempt that ends without
+// final usage keeps its last update as its figure, and so does one whose attempt is
+// followed by an update of a later attempt.
+type UsageUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The attempt's usage so far (the event's `attempt`). `model` and `backend` as in
+	// Finished.usage.
+	Usage *Usage `protobuf:"bytes,1,opt,name=usage,proto3" json:"usage,omitempty"`
+	// The server's price of `usage`. Filled by the server; ignored on input.
+	Cost *TaskCost `protobuf:"bytes,2,opt,name=cost,proto3" json:"cost,omitempty"`
+	// The task's cost so far with this update: its settled attempts plus `cost`. Filled by
+	// the server; ignored on input. A viewer can show it as the task's running cost.
+	TaskCost      *TaskCost `protobuf:"bytes,3,opt,name=task_cost,json=taskCost,proto3" json:"task_cost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageUpdate) Reset() {
+	*x = UsageUpdate{}
+	mi := &file_execstream_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageUpdate) ProtoMessage() {}
+
+func (x *UsageUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_execstream_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageUpdate.ProtoReflect.Descriptor instead.
+func (*UsageUpdate) Descriptor() ([]byte, []int) {
+	return file_execstream_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UsageUpdate) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *UsageUpdate) GetCost() *TaskCost {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
+func (x *UsageUpdate) GetTaskCost() *TaskCost {
+	if x != nil {
+		return x.TaskCost
+	}
+	return nil
+}
+
 // Token counts of one or more model calls. The buckets never overlap: the total prompt
 // is input_tokens + cache_read_tokens + cache_write_tokens + cache_write_one_hour_tokens.
 type Usage struct {
@@ -1049,7 +1146,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_execstream_v1_events_proto_msgTypes[8]
+	mi := &file_execstream_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1158,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_events_proto_msgTypes[8]
+	mi := &file_execstream_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1171,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_execstream_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Usage) GetModel() string {
@@ -1159,7 +1256,7 @@ type CostBreakdown struct {
 
 func (x *CostBreakdown) Reset() {
 	*x = CostBreakdown{}
-	mi := &file_execstream_v1_events_proto_msgTypes[9]
+	mi := &file_execstream_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1268,7 @@ func (x *CostBreakdown) String() string {
 func (*CostBreakdown) ProtoMessage() {}
 
 func (x *CostBreakdown) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_events_proto_msgTypes[9]
+	mi := &file_execstream_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1281,7 @@ func (x *CostBreakdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostBreakdown.ProtoReflect.Descriptor instead.
 func (*CostBreakdown) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_execstream_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CostBreakdown) GetInputNanos() int64 {
@@ -1250,7 +1347,7 @@ type TaskCost struct {
 
 func (x *TaskCost) Reset() {
 	*x = TaskCost{}
-	mi := &file_execstream_v1_events_proto_msgTypes[10]
+	mi := &file_execstream_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1359,7 @@ func (x *TaskCost) String() string {
 func (*TaskCost) ProtoMessage() {}
 
 func (x *TaskCost) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_events_proto_msgTypes[10]
+	mi := &file_execstream_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1372,7 @@ func (x *TaskCost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskCost.ProtoReflect.Descriptor instead.
 func (*TaskCost) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_execstream_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskCost) GetActual() *CostBreakdown {
@@ -1345,7 +1442,7 @@ var File_execstream_v1_events_proto protoreflect.FileDescriptor
 
 const file_execstream_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aexecstream/v1/events.proto\x12\rexecstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\x04\n" +
+	"\x1aexecstream/v1/events.proto\x12\rexecstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x05\n" +
 	"\x0eExecutionEvent\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12.\n" +
@@ -1362,7 +1459,8 @@ const file_execstream_v1_events_proto_rawDesc = "" +
 	"\x06status\x18\x0e \x01(\v2\x1b.execstream.v1.StatusChangeH\x00R\x06status\x122\n" +
 	"\x05error\x18\x0f \x01(\v2\x1a.execstream.v1.ErrorReportH\x00R\x05error\x126\n" +
 	"\ttool_call\x18\x10 \x01(\v2\x17.execstream.v1.ToolCallH\x00R\btoolCall\x125\n" +
-	"\bfinished\x18\x11 \x01(\v2\x17.execstream.v1.FinishedH\x00R\bfinishedB\x06\n" +
+	"\bfinished\x18\x11 \x01(\v2\x17.execstream.v1.FinishedH\x00R\bfinished\x122\n" +
+	"\x05usage\x18\x12 \x01(\v2\x1a.execstream.v1.UsageUpdateH\x00R\x05usageB\x06\n" +
 	"\x04body\"\xd2\x01\n" +
 	"\aStarted\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x14\n" +
@@ -1404,7 +1502,11 @@ const file_execstream_v1_events_proto_rawDesc = "" +
 	"\x13reported_cost_nanos\x18\x05 \x01(\x03R\x11reportedCostNanos\x12+\n" +
 	"\x04cost\x18\x06 \x01(\v2\x17.execstream.v1.TaskCostR\x04costB\f\n" +
 	"\n" +
-	"_exit_code\"\xfd\x02\n" +
+	"_exit_code\"\x9c\x01\n" +
+	"\vUsageUpdate\x12*\n" +
+	"\x05usage\x18\x01 \x01(\v2\x14.execstream.v1.UsageR\x05usage\x12+\n" +
+	"\x04cost\x18\x02 \x01(\v2\x17.execstream.v1.TaskCostR\x04cost\x124\n" +
+	"\ttask_cost\x18\x03 \x01(\v2\x17.execstream.v1.TaskCostR\btaskCost\"\xfd\x02\n" +
 	"\x05Usage\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12!\n" +
@@ -1449,7 +1551,7 @@ const file_execstream_v1_events_proto_rawDesc = "" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n" +
 	"\x0eOUTCOME_FAILED\x10\x02\x12\x15\n" +
-	"\x11OUTCOME_CANCELLED\x10\x03*\xe3\x01\n" +
+	"\x11OUTCOME_CANCELLED\x10\x03*\xf9\x01\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12EVENT_KIND_STARTED\x10\x01\x12\x14\n" +
@@ -1459,7 +1561,8 @@ const file_execstream_v1_events_proto_rawDesc = "" +
 	"\x11EVENT_KIND_STATUS\x10\x05\x12\x14\n" +
 	"\x10EVENT_KIND_ERROR\x10\x06\x12\x18\n" +
 	"\x14EVENT_KIND_TOOL_CALL\x10\a\x12\x17\n" +
-	"\x13EVENT_KIND_FINISHED\x10\bB\xa4\x01\n" +
+	"\x13EVENT_KIND_FINISHED\x10\b\x12\x14\n" +
+	"\x10EVENT_KIND_USAGE\x10\tB\xa4\x01\n" +
 	"\x10io.execstream.v1B\vEventsProtoP\x01ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\xa2\x02\x03EXV\xaa\x02\rExecstream.V1\xca\x02\rExecstream\\V1\xea\x02\x0eExecstream::V1b\x06proto3"
 
 var (
@@ -1475,7 +1578,7 @@ func file_execstream_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_execstream_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_execstream_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_execstream_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_execstream_v1_events_proto_goTypes = []any{
 	(TaskStatus)(0),               // 0: execstream.v1.TaskStatus
 	(Outcome)(0),                  // 1: execstream.v1.Outcome
@@ -1488,14 +1591,15 @@ var file_execstream_v1_events_proto_goTypes = []any{
 	(*ErrorReport)(nil),           // 8: execstream.v1.ErrorReport
 	(*ToolCall)(nil),              // 9: execstream.v1.ToolCall
 	(*Finished)(nil),              // 10: execstream.v1.Finished
-	(*Usage)(nil),                 // 11: execstream.v1.Usage
-	(*CostBreakdown)(nil),         // 12: execstream.v1.CostBreakdown
-	(*TaskCost)(nil),              // 13: execstream.v1.TaskCost
-	nil,                           // 14: execstream.v1.Started.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(*UsageUpdate)(nil),           // 11: execstream.v1.UsageUpdate
+	(*Usage)(nil),                 // 12: execstream.v1.Usage
+	(*CostBreakdown)(nil),         // 13: execstream.v1.CostBreakdown
+	(*TaskCost)(nil),              // 14: execstream.v1.TaskCost
+	nil,                           // 15: execstream.v1.Started.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_execstream_v1_events_proto_depIdxs = []int32{
-	15, // 0: execstream.v1.ExecutionEvent.time:type_name -> google.protobuf.Timestamp
+	16, // 0: execstream.v1.ExecutionEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 1: execstream.v1.ExecutionEvent.started:type_name -> execstream.v1.Started
 	5,  // 2: execstream.v1.ExecutionEvent.token:type_name -> execstream.v1.TokenChunk
 	6,  // 3: execstream.v1.ExecutionEvent.stdout:type_name -> execstream.v1.OutputChunk
@@ -1504,22 +1608,26 @@ var file_execstream_v1_events_proto_depIdxs = []int32{
 	8,  // 6: execstream.v1.ExecutionEvent.error:type_name -> execstream.v1.ErrorReport
 	9,  // 7: execstream.v1.ExecutionEvent.tool_call:type_name -> execstream.v1.ToolCall
 	10, // 8: execstream.v1.ExecutionEvent.finished:type_name -> execstream.v1.Finished
-	14, // 9: execstream.v1.Started.labels:type_name -> execstream.v1.Started.LabelsEntry
-	0,  // 10: execstream.v1.StatusChange.status:type_name -> execstream.v1.TaskStatus
-	11, // 11: execstream.v1.StatusChange.usage:type_name -> execstream.v1.Usage
-	13, // 12: execstream.v1.StatusChange.cost:type_name -> execstream.v1.TaskCost
-	11, // 13: execstream.v1.ErrorReport.usage:type_name -> execstream.v1.Usage
-	13, // 14: execstream.v1.ErrorReport.cost:type_name -> execstream.v1.TaskCost
-	1,  // 15: execstream.v1.Finished.outcome:type_name -> execstream.v1.Outcome
-	11, // 16: execstream.v1.Finished.usage:type_name -> execstream.v1.Usage
-	13, // 17: execstream.v1.Finished.cost:type_name -> execstream.v1.TaskCost
-	12, // 18: execstream.v1.TaskCost.actual:type_name -> execstream.v1.CostBreakdown
-	12, // 19: execstream.v1.TaskCost.reference:type_name -> execstream.v1.CostBreakdown
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	11, // 9: execstream.v1.ExecutionEvent.usage:type_name -> execstream.v1.UsageUpdate
+	15, // 10: execstream.v1.Started.labels:type_name -> execstream.v1.Started.LabelsEntry
+	0,  // 11: execstream.v1.StatusChange.status:type_name -> execstream.v1.TaskStatus
+	12, // 12: execstream.v1.StatusChange.usage:type_name -> execstream.v1.Usage
+	14, // 13: execstream.v1.StatusChange.cost:type_name -> execstream.v1.TaskCost
+	12, // 14: execstream.v1.ErrorReport.usage:type_name -> execstream.v1.Usage
+	14, // 15: execstream.v1.ErrorReport.cost:type_name -> execstream.v1.TaskCost
+	1,  // 16: execstream.v1.Finished.outcome:type_name -> execstream.v1.Outcome
+	12, // 17: execstream.v1.Finished.usage:type_name -> execstream.v1.Usage
+	14, // 18: execstream.v1.Finished.cost:type_name -> execstream.v1.TaskCost
+	12, // 19: execstream.v1.UsageUpdate.usage:type_name -> execstream.v1.Usage
+	14, // 20: execstream.v1.UsageUpdate.cost:type_name -> execstream.v1.TaskCost
+	14, // 21: execstream.v1.UsageUpdate.task_cost:type_name -> execstream.v1.TaskCost
+	13, // 22: execstream.v1.TaskCost.actual:type_name -> execstream.v1.CostBreakdown
+	13, // 23: execstream.v1.TaskCost.reference:type_name -> execstream.v1.CostBreakdown
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_execstream_v1_events_proto_init() }
@@ -1536,6 +1644,7 @@ func file_execstream_v1_events_proto_init() {
 		(*ExecutionEvent_Error)(nil),
 		(*ExecutionEvent_ToolCall)(nil),
 		(*ExecutionEvent_Finished)(nil),
+		(*ExecutionEvent_Usage)(nil),
 	}
 	file_execstream_v1_events_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
@@ -1544,7 +1653,7 @@ func file_execstream_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_execstream_v1_events_proto_rawDesc), len(file_execstream_v1_events_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

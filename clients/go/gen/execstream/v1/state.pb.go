@@ -54,10 +54,12 @@ type TaskState struct {
 	LastRevision uint64 `protobuf:"varint,12,opt,name=last_revision,json=lastRevision,proto3" json:"last_revision,omitempty"`
 	// The current attempt (from 1).
 	Attempt uint32 `protobuf:"varint,13,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	// Tokens over all attempts: RETRYING/error usage plus the finished usage.
+	// Tokens over all settled attempts: RETRYING/error usage plus the finished usage (see
+	// `interim` for the running attempt's).
 	Usage *Usage `protobuf:"bytes,14,opt,name=usage,proto3" json:"usage,omitempty"`
-	// The cost of all attempts so far (usage reported on RETRYING statuses and errors),
-	// final once the task has finished.
+	// The cost of all settled attempts so far (usage reported on RETRYING statuses and
+	// errors), final once the task has finished. While it runs, the task's running cost is
+	// cost + interim.cost.
 	Cost *TaskCost `protobuf:"bytes,15,opt,name=cost,proto3" json:"cost,omitempty"`
 	// Why the task failed (finished.error, else the last error event's message).
 	Error string `protobuf:"bytes,16,opt,name=error,proto3" json:"error,omitempty"`
@@ -75,7 +77,11 @@ type TaskState struct {
 	// From the `started` event.
 	Description string `protobuf:"bytes,22,opt,name=description,proto3" json:"description,omitempty"`
 	// How many events the task has (its last_seq, as every seq is stored once).
-	EventCount    uint64 `protobuf:"varint,23,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
+	EventCount uint64 `protobuf:"varint,23,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
+	// The running attempt's latest usage update (UsageUpdate), not yet in `usage` and
+	// `cost`: provisional until the attempt ends (see UsageUpdate). Unset when there is none,
+	// and always once the task has finished.
+	Interim       *InterimUsage `protobuf:"bytes,24,opt,name=interim,proto3" json:"interim,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -271,6 +277,77 @@ func (x *TaskState) GetEventCount() uint64 {
 	return 0
 }
 
+func (x *TaskState) GetInterim() *InterimUsage {
+	if x != nil {
+		return x.Interim
+	}
+	return nil
+}
+
+// A running attempt's latest usage update and its price.
+type InterimUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The attempt it belongs to.
+	Attempt uint32 `protobuf:"varint,1,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// Its usage so far.
+	Usage *Usage `protobuf:"bytes,2,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Its price: what the attempt has cost so far.
+	Cost          *TaskCost `protobuf:"bytes,3,opt,name=cost,proto3" json:"cost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InterimUsage) Reset() {
+	*x = InterimUsage{}
+	mi := &file_execstream_v1_state_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InterimUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InterimUsage) ProtoMessage() {}
+
+func (x *InterimUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_execstream_v1_state_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InterimUsage.ProtoReflect.Descriptor instead.
+func (*InterimUsage) Descriptor() ([]byte, []int) {
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InterimUsage) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *InterimUsage) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *InterimUsage) GetCost() *TaskCost {
+	if x != nil {
+		return x.Cost
+	}
+	return nil
+}
+
 // How many tasks are in one status.
 type StatusCount struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -284,7 +361,7 @@ type StatusCount struct {
 
 func (x *StatusCount) Reset() {
 	*x = StatusCount{}
-	mi := &file_execstream_v1_state_proto_msgTypes[1]
+	mi := &file_execstream_v1_state_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +373,7 @@ func (x *StatusCount) String() string {
 func (*StatusCount) ProtoMessage() {}
 
 func (x *StatusCount) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[1]
+	mi := &file_execstream_v1_state_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +386,7 @@ func (x *StatusCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCount.ProtoReflect.Descriptor instead.
 func (*StatusCount) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{1}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *StatusCount) GetStatus() TaskStatus {
@@ -356,7 +433,7 @@ type ModelTotals struct {
 
 func (x *ModelTotals) Reset() {
 	*x = ModelTotals{}
-	mi := &file_execstream_v1_state_proto_msgTypes[2]
+	mi := &file_execstream_v1_state_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +445,7 @@ func (x *ModelTotals) String() string {
 func (*ModelTotals) ProtoMessage() {}
 
 func (x *ModelTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[2]
+	mi := &file_execstream_v1_state_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +458,7 @@ func (x *ModelTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelTotals.ProtoReflect.Descriptor instead.
 func (*ModelTotals) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{2}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ModelTotals) GetBackend() string {
@@ -478,13 +555,19 @@ type Totals struct {
 	ByModel []*ModelTotals `protobuf:"bytes,7,rep,name=by_model,json=byModel,proto3" json:"by_model,omitempty"`
 	// Finished tasks whose model had no price.
 	UnpricedTasks uint64 `protobuf:"varint,8,opt,name=unpriced_tasks,json=unpricedTasks,proto3" json:"unpriced_tasks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// What the tasks still running have cost so far, nano-USD: their settled attempts plus
+	// their latest usage updates (provisional). When a task finishes, its cost moves from
+	// here to cost_nanos, at its final figure.
+	RunningCostNanos int64 `protobuf:"varint,9,opt,name=running_cost_nanos,json=runningCostNanos,proto3" json:"running_cost_nanos,omitempty"`
+	// The part of running_cost_nanos that is usage updates, still provisional.
+	InterimCostNanos int64 `protobuf:"varint,10,opt,name=interim_cost_nanos,json=interimCostNanos,proto3" json:"interim_cost_nanos,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Totals) Reset() {
 	*x = Totals{}
-	mi := &file_execstream_v1_state_proto_msgTypes[3]
+	mi := &file_execstream_v1_state_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +579,7 @@ func (x *Totals) String() string {
 func (*Totals) ProtoMessage() {}
 
 func (x *Totals) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[3]
+	mi := &file_execstream_v1_state_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +592,7 @@ func (x *Totals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Totals.ProtoReflect.Descriptor instead.
 func (*Totals) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{3}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Totals) GetTasks() uint64 {
@@ -568,11 +651,25 @@ func (x *Totals) GetUnpricedTasks() uint64 {
 	return 0
 }
 
+func (x *Totals) GetRunningCostNanos() int64 {
+	if x != nil {
+		return x.RunningCostNanos
+	}
+	return 0
+}
+
+func (x *Totals) GetInterimCostNanos() int64 {
+	if x != nil {
+		return x.InterimCostNanos
+	}
+	return 0
+}
+
 var File_execstream_v1_state_proto protoreflect.FileDescriptor
 
 const file_execstream_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x19execstream/v1/state.proto\x12\rexecstream.v1\x1a\x1aexecstream/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\a\n" +
+	"\x19execstream/v1/state.proto\x12\rexecstream.v1\x1a\x1aexecstream/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\b\n" +
 	"\tTaskState\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1d\n" +
 	"\n" +
@@ -601,12 +698,17 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\x0estatus_message\x18\x15 \x01(\tR\rstatusMessage\x12 \n" +
 	"\vdescription\x18\x16 \x01(\tR\vdescription\x12\x1f\n" +
 	"\vevent_count\x18\x17 \x01(\x04R\n" +
-	"eventCount\x1a9\n" +
+	"eventCount\x125\n" +
+	"\ainterim\x18\x18 \x01(\v2\x1b.execstream.v1.InterimUsageR\ainterim\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
 	"\n" +
-	"_exit_code\"V\n" +
+	"_exit_code\"\x81\x01\n" +
+	"\fInterimUsage\x12\x18\n" +
+	"\aattempt\x18\x01 \x01(\rR\aattempt\x12*\n" +
+	"\x05usage\x18\x02 \x01(\v2\x14.execstream.v1.UsageR\x05usage\x12+\n" +
+	"\x04cost\x18\x03 \x01(\v2\x17.execstream.v1.TaskCostR\x04cost\"V\n" +
 	"\vStatusCount\x121\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.execstream.v1.TaskStatusR\x06status\x12\x14\n" +
 	"\x05tasks\x18\x02 \x01(\x04R\x05tasks\"\xea\x02\n" +
@@ -622,7 +724,7 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\x0eunpriced_tasks\x18\b \x01(\x04R\runpricedTasks\x12'\n" +
 	"\x0festimated_tasks\x18\t \x01(\x04R\x0eestimatedTasks\x12#\n" +
 	"\rfolded_models\x18\n" +
-	" \x01(\x04R\ffoldedModels\"\xd7\x02\n" +
+	" \x01(\x04R\ffoldedModels\"\xb3\x03\n" +
 	"\x06Totals\x12\x14\n" +
 	"\x05tasks\x18\x01 \x01(\x04R\x05tasks\x127\n" +
 	"\tby_status\x18\x02 \x03(\v2\x1a.execstream.v1.StatusCountR\bbyStatus\x12*\n" +
@@ -632,7 +734,10 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\x14reference_cost_nanos\x18\x05 \x01(\x03R\x12referenceCostNanos\x12#\n" +
 	"\rsavings_nanos\x18\x06 \x01(\x03R\fsavingsNanos\x125\n" +
 	"\bby_model\x18\a \x03(\v2\x1a.execstream.v1.ModelTotalsR\abyModel\x12%\n" +
-	"\x0eunpriced_tasks\x18\b \x01(\x04R\runpricedTasksB\xa3\x01\n" +
+	"\x0eunpriced_tasks\x18\b \x01(\x04R\runpricedTasks\x12,\n" +
+	"\x12running_cost_nanos\x18\t \x01(\x03R\x10runningCostNanos\x12,\n" +
+	"\x12interim_cost_nanos\x18\n" +
+	" \x01(\x03R\x10interimCostNanosB\xa3\x01\n" +
 	"\x10io.execstream.v1B\n" +
 	"StateProtoP\x01ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\xa2\x02\x03EXV\xaa\x02\rExecstream.V1\xca\x02\rExecstream\\V1\xea\x02\x0eExecstream::V1b\x06proto3"
 
@@ -648,37 +753,41 @@ func file_execstream_v1_state_proto_rawDescGZIP() []byte {
 	return file_execstream_v1_state_proto_rawDescData
 }
 
-var file_execstream_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_execstream_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_execstream_v1_state_proto_goTypes = []any{
 	(*TaskState)(nil),             // 0: execstream.v1.TaskState
-	(*StatusCount)(nil),           // 1: execstream.v1.StatusCount
-	(*ModelTotals)(nil),           // 2: execstream.v1.ModelTotals
-	(*Totals)(nil),                // 3: execstream.v1.Totals
-	nil,                           // 4: execstream.v1.TaskState.LabelsEntry
-	(TaskStatus)(0),               // 5: execstream.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 7: execstream.v1.Usage
-	(*TaskCost)(nil),              // 8: execstream.v1.TaskCost
+	(*InterimUsage)(nil),          // 1: execstream.v1.InterimUsage
+	(*StatusCount)(nil),           // 2: execstream.v1.StatusCount
+	(*ModelTotals)(nil),           // 3: execstream.v1.ModelTotals
+	(*Totals)(nil),                // 4: execstream.v1.Totals
+	nil,                           // 5: execstream.v1.TaskState.LabelsEntry
+	(TaskStatus)(0),               // 6: execstream.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 8: execstream.v1.Usage
+	(*TaskCost)(nil),              // 9: execstream.v1.TaskCost
 }
 var file_execstream_v1_state_proto_depIdxs = []int32{
-	5,  // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
-	4,  // 1: execstream.v1.TaskState.labels:type_name -> execstream.v1.TaskState.LabelsEntry
-	6,  // 2: execstream.v1.TaskState.created_time:type_name -> google.protobuf.Timestamp
-	6,  // 3: execstream.v1.TaskState.started_time:type_name -> google.protobuf.Timestamp
-	6,  // 4: execstream.v1.TaskState.finished_time:type_name -> google.protobuf.Timestamp
-	6,  // 5: execstream.v1.TaskState.updated_time:type_name -> google.protobuf.Timestamp
-	7,  // 6: execstream.v1.TaskState.usage:type_name -> execstream.v1.Usage
-	8,  // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
-	5,  // 8: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
-	7,  // 9: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
-	1,  // 10: execstream.v1.Totals.by_status:type_name -> execstream.v1.StatusCount
-	7,  // 11: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
-	2,  // 12: execstream.v1.Totals.by_model:type_name -> execstream.v1.ModelTotals
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	6,  // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
+	5,  // 1: execstream.v1.TaskState.labels:type_name -> execstream.v1.TaskState.LabelsEntry
+	7,  // 2: execstream.v1.TaskState.created_time:type_name -> google.protobuf.Timestamp
+	7,  // 3: execstream.v1.TaskState.started_time:type_name -> google.protobuf.Timestamp
+	7,  // 4: execstream.v1.TaskState.finished_time:type_name -> google.protobuf.Timestamp
+	7,  // 5: execstream.v1.TaskState.updated_time:type_name -> google.protobuf.Timestamp
+	8,  // 6: execstream.v1.TaskState.usage:type_name -> execstream.v1.Usage
+	9,  // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
+	1,  // 8: execstream.v1.TaskState.interim:type_name -> execstream.v1.InterimUsage
+	8,  // 9: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
+	9,  // 10: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
+	6,  // 11: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
+	8,  // 12: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
+	2,  // 13: execstream.v1.Totals.by_status:type_name -> execstream.v1.StatusCount
+	8,  // 14: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
+	3,  // 15: execstream.v1.Totals.by_model:type_name -> execstream.v1.ModelTotals
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_execstream_v1_state_proto_init() }
@@ -694,7 +803,7 @@ func file_execstream_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_execstream_v1_state_proto_rawDesc), len(file_execstream_v1_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file execstream/v1/state.proto.
  */
 export const file_execstream_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChlleGVjc3RyZWFtL3YxL3N0YXRlLnByb3RvEg1leGVjc3RyZWFtLnYxIu4FCglUYXNrU3RhdGUSDwoHdGFza19pZBgBIAEoCRISCgpzaWRlY2FyX2lkGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxIPCgdiYWNrZW5kGAQgASgJEg0KBW1vZGVsGAUgASgJEjQKBmxhYmVscxgGIAMoCzIkLmV4ZWNzdHJlYW0udjEuVGFza1N0YXRlLkxhYmVsc0VudHJ5EjAKDGNyZWF0ZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3RhcnRlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1maW5pc2hlZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAsgASgEEhUKDWxhc3RfcmV2aXNpb24YDCABKAQSDwoHYXR0ZW1wdBgNIAEoDRIjCgV1c2FnZRgOIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgPIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QSDQoFZXJyb3IYECABKAkSEgoKZXJyb3JfY29kZRgRIAEoCRIWCglleGl0X2NvZGUYEiABKAVIAIgBARITCgtvdXRwdXRfdGFpbBgTIAEoCRIdChVvdXRwdXRfdGFpbF90cnVuY2F0ZWQYFCABKAgSFgoOc3RhdHVzX21lc3NhZ2UYFSABKAkSEwoLZGVzY3JpcHRpb24YFiABKAkSEwoLZXZlbnRfY291bnQYFyABKAQaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIMCgpfZXhpdF9jb2RlIkcKC1N0YXR1c0NvdW50EikKBnN0YXR1cxgBIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxINCgV0YXNrcxgCIAEoBCLyAQoLTW9kZWxUb3RhbHMSDwoHYmFja2VuZBgBIAEoCRINCgVtb2RlbBgCIAEoCRINCgV0YXNrcxgDIAEoBBIjCgV1c2FnZRgEIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USEgoKY29zdF9uYW5vcxgFIAEoAxIcChRyZWZlcmVuY2VfY29zdF9uYW5vcxgGIAEoAxIVCg1zYXZpbmdzX25hbm9zGAcgASgDEhYKDnVucHJpY2VkX3Rhc2tzGAggASgEEhcKD2VzdGltYXRlZF90YXNrcxgJIAEoBBIVCg1mb2xkZWRfbW9kZWxzGAogASgEIvoBCgZUb3RhbHMSDQoFdGFza3MYASABKAQSLQoJYnlfc3RhdHVzGAIgAygLMhouZXhlY3N0cmVhbS52MS5TdGF0dXNDb3VudBIjCgV1c2FnZRgDIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USEgoKY29zdF9uYW5vcxgEIAEoAxIcChRyZWZlcmVuY2VfY29zdF9uYW5vcxgFIAEoAxIVCg1zYXZpbmdzX25hbm9zGAYgASgDEiwKCGJ5X21vZGVsGAcgAygLMhouZXhlY3N0cmVhbS52MS5Nb2RlbFRvdGFscxIWCg51bnByaWNlZF90YXNrcxgIIAEoBEKjAQoQaW8uZXhlY3N0cmVhbS52MUIKU3RhdGVQcm90b1ABWkpnaXRodWIuY29tL2V4ZWNzdHJlYW0vZXhlY3N0cmVhbS9jbGllbnRzL2dvL2dlbi9leGVjc3RyZWFtL3YxO2V4ZWNzdHJlYW12MaICA0VYVqoCDUV4ZWNzdHJlYW0uVjHKAg1FeGVjc3RyZWFtXFYx6gIORXhlY3N0cmVhbTo6VjFiBnByb3RvMw", [file_execstream_v1_events, file_google_protobuf_timestamp]);
+  fileDesc("ChlleGVjc3RyZWFtL3YxL3N0YXRlLnByb3RvEg1leGVjc3RyZWFtLnYxIpwGCglUYXNrU3RhdGUSDwoHdGFza19pZBgBIAEoCRISCgpzaWRlY2FyX2lkGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxIPCgdiYWNrZW5kGAQgASgJEg0KBW1vZGVsGAUgASgJEjQKBmxhYmVscxgGIAMoCzIkLmV4ZWNzdHJlYW0udjEuVGFza1N0YXRlLkxhYmVsc0VudHJ5EjAKDGNyZWF0ZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3RhcnRlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1maW5pc2hlZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAsgASgEEhUKDWxhc3RfcmV2aXNpb24YDCABKAQSDwoHYXR0ZW1wdBgNIAEoDRIjCgV1c2FnZRgOIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgPIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QSDQoFZXJyb3IYECABKAkSEgoKZXJyb3JfY29kZRgRIAEoCRIWCglleGl0X2NvZGUYEiABKAVIAIgBARITCgtvdXRwdXRfdGFpbBgTIAEoCRIdChVvdXRwdXRfdGFpbF90cnVuY2F0ZWQYFCABKAgSFgoOc3RhdHVzX21lc3NhZ2UYFSABKAkSEwoLZGVzY3JpcHRpb24YFiABKAkSEwoLZXZlbnRfY291bnQYFyABKAQSLAoHaW50ZXJpbRgYIAEoCzIbLmV4ZWNzdHJlYW0udjEuSW50ZXJpbVVzYWdlGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSJrCgxJbnRlcmltVXNhZ2USDwoHYXR0ZW1wdBgBIAEoDRIjCgV1c2FnZRgCIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgDIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QiRwoLU3RhdHVzQ291bnQSKQoGc3RhdHVzGAEgASgOMhkuZXhlY3N0cmVhbS52MS5UYXNrU3RhdHVzEg0KBXRhc2tzGAIgASgEIvIBCgtNb2RlbFRvdGFscxIPCgdiYWNrZW5kGAEgASgJEg0KBW1vZGVsGAIgASgJEg0KBXRhc2tzGAMgASgEEiMKBXVzYWdlGAQgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAUgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAYgASgDEhUKDXNhdmluZ3NfbmFub3MYByABKAMSFgoOdW5wcmljZWRfdGFza3MYCCABKAQSFwoPZXN0aW1hdGVkX3Rhc2tzGAkgASgEEhUKDWZvbGRlZF9tb2RlbHMYCiABKAQisgIKBlRvdGFscxINCgV0YXNrcxgBIAEoBBItCglieV9zdGF0dXMYAiADKAsyGi5leGVjc3RyZWFtLnYxLlN0YXR1c0NvdW50EiMKBXVzYWdlGAMgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAQgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAUgASgDEhUKDXNhdmluZ3NfbmFub3MYBiABKAMSLAoIYnlfbW9kZWwYByADKAsyGi5leGVjc3RyZWFtLnYxLk1vZGVsVG90YWxzEhYKDnVucHJpY2VkX3Rhc2tzGAggASgEEhoKEnJ1bm5pbmdfY29zdF9uYW5vcxgJIAEoAxIaChJpbnRlcmltX2Nvc3RfbmFub3MYCiABKANCowEKEGlvLmV4ZWNzdHJlYW0udjFCClN0YXRlUHJvdG9QAVpKZ2l0aHViLmNvbS9leGVjc3RyZWFtL2V4ZWNzdHJlYW0vY2xpZW50cy9nby9nZW4vZXhlY3N0cmVhbS92MTtleGVjc3RyZWFtdjGiAgNFWFaqAg1FeGVjc3RyZWFtLlYxygINRXhlY3N0cmVhbVxWMeoCDkV4ZWNzdHJlYW06OlYxYgZwcm90bzM", [file_execstream_v1_events, file_google_protobuf_timestamp]);
 
 /**
  * The state of one task: exactly the fold of its events up to `last_revision`.
@@ -117,15 +117,17 @@ export type TaskState = Message<"execstream.v1.TaskState"> & {
   attempt: number;
 
   /**
-   * Tokens over all attempts: RETRYING/error usage plus the finished usage.
+   * Tokens over all settled attempts: RETRYING/error usage plus the finished usage (see
+   * `interim` for the running attempt's).
    *
    * @generated from field: execstream.v1.Usage usage = 14;
    */
   usage?: Usage | undefined;
 
   /**
-   * The cost of all attempts so far (usage reported on RETRYING statuses and errors),
-   * final once the task has finished.
+   * The cost of all settled attempts so far (usage reported on RETRYING statuses and
+   * errors), final once the task has finished. While it runs, the task's running cost is
+   * cost + interim.cost.
    *
    * @generated from field: execstream.v1.TaskCost cost = 15;
    */
@@ -187,6 +189,15 @@ export type TaskState = Message<"execstream.v1.TaskState"> & {
    * @generated from field: uint64 event_count = 23;
    */
   eventCount: bigint;
+
+  /**
+   * The running attempt's latest usage update (UsageUpdate), not yet in `usage` and
+   * `cost`: provisional until the attempt ends (see UsageUpdate). Unset when there is none,
+   * and always once the task has finished.
+   *
+   * @generated from field: execstream.v1.InterimUsage interim = 24;
+   */
+  interim?: InterimUsage | undefined;
 };
 
 /**
@@ -195,6 +206,41 @@ export type TaskState = Message<"execstream.v1.TaskState"> & {
  */
 export const TaskStateSchema: GenMessage<TaskState> = /*@__PURE__*/
   messageDesc(file_execstream_v1_state, 0);
+
+/**
+ * A running attempt's latest usage update and its price.
+ *
+ * @generated from message execstream.v1.InterimUsage
+ */
+export type InterimUsage = Message<"execstream.v1.InterimUsage"> & {
+  /**
+   * The attempt it belongs to.
+   *
+   * @generated from field: uint32 attempt = 1;
+   */
+  attempt: number;
+
+  /**
+   * Its usage so far.
+   *
+   * @generated from field: execstream.v1.Usage usage = 2;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * Its price: what the attempt has cost so far.
+   *
+   * @generated from field: execstream.v1.TaskCost cost = 3;
+   */
+  cost?: TaskCost | undefined;
+};
+
+/**
+ * Describes the message execstream.v1.InterimUsage.
+ * Use `create(InterimUsageSchema)` to create a new message.
+ */
+export const InterimUsageSchema: GenMessage<InterimUsage> = /*@__PURE__*/
+  messageDesc(file_execstream_v1_state, 1);
 
 /**
  * How many tasks are in one status.
@@ -222,7 +268,7 @@ export type StatusCount = Message<"execstream.v1.StatusCount"> & {
  * Use `create(StatusCountSchema)` to create a new message.
  */
 export const StatusCountSchema: GenMessage<StatusCount> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 1);
+  messageDesc(file_execstream_v1_state, 2);
 
 /**
  * Sums over the finished tasks of one backend and model.
@@ -307,7 +353,7 @@ export type ModelTotals = Message<"execstream.v1.ModelTotals"> & {
  * Use `create(ModelTotalsSchema)` to create a new message.
  */
 export const ModelTotalsSchema: GenMessage<ModelTotals> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 2);
+  messageDesc(file_execstream_v1_state, 3);
 
 /**
  * Totals over every task in the store (not only the page or the filter).
@@ -375,6 +421,22 @@ export type Totals = Message<"execstream.v1.Totals"> & {
    * @generated from field: uint64 unpriced_tasks = 8;
    */
   unpricedTasks: bigint;
+
+  /**
+   * What the tasks still running have cost so far, nano-USD: their settled attempts plus
+   * their latest usage updates (provisional). When a task finishes, its cost moves from
+   * here to cost_nanos, at its final figure.
+   *
+   * @generated from field: int64 running_cost_nanos = 9;
+   */
+  runningCostNanos: bigint;
+
+  /**
+   * The part of running_cost_nanos that is usage updates, still provisional.
+   *
+   * @generated from field: int64 interim_cost_nanos = 10;
+   */
+  interimCostNanos: bigint;
 };
 
 /**
@@ -382,5 +444,5 @@ export type Totals = Message<"execstream.v1.Totals"> & {
  * Use `create(TotalsSchema)` to create a new message.
  */
 export const TotalsSchema: GenMessage<Totals> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 3);
+  messageDesc(file_execstream_v1_state, 4);
 
