@@ -7,12 +7,14 @@ that no alert goes untested and that Prometheus in deploy/ loads the file.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from execstream_server.transport.metrics import ServerMetrics
 
 from .support.prometheus_server import require_tool
 
@@ -76,3 +78,12 @@ def test_the_shipped_prometheus_loads_the_rules() -> None:
         "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro"
         in (compose["services"]["prometheus"]["volumes"])
     )
+
+
+def test_the_rules_read_only_metrics_the_server_exports() -> None:
+    exported = set()
+    for family in ServerMetrics().registry.collect():
+        exported.add(family.name + ("_total" if family.type == "counter" else ""))
+    for rule in alerts():
+        used = set(re.findall(r"\b(execstream_[a-z0-9_]+)\b", rule["expr"]))
+        assert used <= exported, f"{rule['alert']}: {sorted(used - exported)}"

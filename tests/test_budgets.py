@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from execstream.cli.render import EventPrinter
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
+from execstream_server.config import MAX_BUDGETS
 from execstream_server.domain.budget_book import BudgetBook
 from execstream_server.domain.budgets import (
     MAX_AMOUNT_NANOS,
@@ -19,6 +22,7 @@ from execstream_server.domain.budgets import (
     load_budgets,
     parse_budgets,
 )
+from rich.console import Console
 
 USD = 1_000_000_000
 MARCH_3 = dt.datetime(2031, 3, 3, 12, tzinfo=dt.UTC)
@@ -121,6 +125,14 @@ def test_the_amount_bound_is_inclusive() -> None:
     assert budget.amount_nanos == MAX_AMOUNT_NANOS
     with pytest.raises(BudgetFileError, match="at most 4611686018 USD"):
         parse(b={"amount_usd": str(Decimal(MAX_AMOUNT_NANOS + 1) / USD)})
+
+
+def test_the_number_of_budgets_is_bounded() -> None:
+    tables = {f"b{i}": {"amount_usd": 1} for i in range(MAX_BUDGETS)}
+    assert len(parse_budgets({"budgets": tables}, where="f")) == MAX_BUDGETS
+    tables["one-more"] = {"amount_usd": 1}
+    with pytest.raises(BudgetFileError, match="f: budgets: 1001 budgets; at most 1000"):
+        parse_budgets({"budgets": tables}, where="f")
 
 
 def test_a_bad_name_or_unreadable_file_is_refused(tmp_path: Path) -> None:
@@ -229,3 +241,22 @@ def test_recovery_rebuilds_the_books_without_reporting_crossings() -> None:
     assert recovered.status() == live.status()
     _, crossed = grow(recovered, states[0], 3.5)
     assert crossed == [("month", 100)]
+
+
+def test_execstream_watch_prints_a_crossing_on_one_line() -> None:
+    out = io.StringIO()
+    printer = EventPrinter(Console(file=out, width=80, color_system=None))
+    crossed = events_pb.BudgetCrossed(
+        budget="research-monthly",
+        scope="label",
+        period="month",
+        threshold_percent=100,
+        amount_nanos=500 * USD,
+        spent_nanos=512 * USD,
+    )
+    crossed.period_start.FromDatetime(dt.datetime(2031, 3, 1))
+    printer.print(events_pb.ExecutionEvent(task_id="t", sidecar_id="s", budget=crossed))
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == (
+        "budget research-monthly at 100%: $512.00 of $500.00 (label, month 2031-03)"
+    )

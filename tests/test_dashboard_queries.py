@@ -74,6 +74,17 @@ TASKS = (
     ("shell", "shell", "", events_pb.OUTCOME_SUCCEEDED, events_pb.Usage()),
 )
 NANOS_PER_USD = 1e9
+# A budget over every task, and one for one sidecar's tasks on one model. ("total": a
+# day or month could turn between the tasks' times and the scrape.)
+BUDGETS = """
+[budgets.everything]
+amount_usd = 1
+
+[budgets.opus]
+amount_usd = "0.02"
+sidecar = "sidecar-a"
+model = "claude-opus-5-5"
+"""
 
 
 def timed(ev: events_pb.ExecutionEvent, at_ns: int) -> events_pb.ExecutionEvent:
@@ -140,7 +151,10 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workload]:
     """A server that ran the workload, and a Prometheus that has scraped all of it."""
     require_prometheus()
     tmp_path = tmp_path_factory.mktemp("dashboard")
-    server = ServerThread(make_config(tmp_path, metrics_port=free_port())).start()
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text(BUDGETS)
+    config = make_config(tmp_path, metrics_port=free_port(), budgets=str(budgets))
+    server = ServerThread(config).start()
     prometheus = PrometheusServer(tmp_path / "prometheus", f"127.0.0.1:{server.app.metrics_port}")
     try:
         prometheus.start()
@@ -237,6 +251,16 @@ def test_the_running_cost_stat_equals_the_snapshot(scraped: Workload) -> None:
     [target] = dashboard.panel(BOARD, "Running tasks' cost now")["targets"]
     running = scraped.snapshot.totals.running_cost_nanos / NANOS_PER_USD
     assert scraped.value(target["expr"]) == pytest.approx(running, rel=1e-12)
+
+
+def test_the_budgets_panel_equals_the_snapshots_budgets(scraped: Workload) -> None:
+    [target] = dashboard.panel(BOARD, "Budgets used (current period)")["targets"]
+    result = scraped.prometheus.query(dashboard.to_promql(target["expr"]), at=scraped.end)
+    shown = {sample["metric"]["budget"]: float(sample["value"][1]) for sample in result}
+    expected = {b.name: b.spent_nanos / b.amount_nanos for b in scraped.snapshot.budgets}
+    assert shown == pytest.approx(expected, rel=1e-12) and len(expected) == 2
+    assert all(value > 0 for value in shown.values())
+    assert list(shown.values()) == sorted(shown.values(), reverse=True)
 
 
 def test_range_stats_over_the_whole_workload_equal_the_snapshot(scraped: Workload) -> None:

@@ -17,9 +17,13 @@ from typing import Any
 
 import grpc
 from execstream import __version__
+from execstream.v1 import events_pb2 as events_pb
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from execstream_server.config import ConfigError, ServerConfig
+from execstream_server.domain.budget_book import BudgetBook
+from execstream_server.domain.budget_watch import BudgetWatch
+from execstream_server.domain.budgets import load_budgets
 from execstream_server.domain.engine import Engine, EngineObserver
 from execstream_server.domain.errors import RecoveryFailedError
 from execstream_server.domain.pricing import PriceTable, load_price_table
@@ -89,6 +93,7 @@ class App:
         config = self.config
         check_exposure(config)
         pricer = load_pricer(config)
+        book = BudgetBook(load_budgets(config.budgets) if config.budgets else ())
         store = open_store(config, pricer)
         self.metrics = ServerMetrics(
             known_labels=pricer.known_labels(),
@@ -99,8 +104,13 @@ class App:
             max_backend_labels=config.max_backend_labels,
             max_model_series=config.max_model_series,
             seed_from_recovery=not store.shared,
+            budgets=book,
         )
-        self.engine = Engine(store, config, observers=[self.metrics, *self.observers])
+        budgets = BudgetWatch(
+            book, write=self._write_server_events, on_crossing=self.metrics.budgets.crossed
+        )
+        observers: list[EngineObserver] = [self.metrics, budgets, *self.observers]
+        self.engine = Engine(store, config, observers=observers)
         await self.engine.start()
         engine = self.engine
         engine.on_failure.append(self._engine_failed)
@@ -123,7 +133,9 @@ class App:
         self._access = access
         interceptors = [MetricsInterceptor(self.metrics.grpc), access]
         server = grpc.aio.server(options=options, interceptors=interceptors)
-        servicer = ExecutionServicer(self.engine, config, observer=self.metrics)
+        servicer = ExecutionServicer(
+            self.engine, config, observer=self.metrics, budgets=budgets.snapshot
+        )
         self._servicer = servicer
         handlers = (rpc_handlers(servicer),)
         server.add_generic_rpc_handlers(handlers)
@@ -136,6 +148,10 @@ class App:
         except BaseException:
             await self.stop(0)
             raise
+
+    def _write_server_events(self, events: list[events_pb.ExecutionEvent]) -> None:
+        if self.engine is not None:
+            self.engine.write_server_events(events)
 
     async def _listen(self, server: grpc.aio.Server, router: MethodRouter) -> None:
         """Take the ports and serve; a port that is taken is one line naming it."""

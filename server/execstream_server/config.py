@@ -28,6 +28,8 @@ MAX_USD_PER_MTOK = 4000
 # So a task's cost, actual or reference, stays within 2**62 nano-USD:
 # MAX_TOKENS * MAX_USD_PER_MTOK * 1000 nano-USD per token = 4.4e18 < 2**62 = 4.6e18.
 MAX_TASK_COST_NANOS = 2**62
+# Budgets in a --budgets file, at most (each is checked against every changed task).
+MAX_BUDGETS = 1000
 # Event times between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z (RFC 3339).
 MIN_TIMESTAMP_SECONDS = -62_135_596_800
 MAX_TIMESTAMP_SECONDS = 253_402_300_799
@@ -116,6 +118,7 @@ class ServerConfig:
     commit_max_events: int = 2048
     checkpoint_interval_s: float = 1.0
     pricing: str = ""
+    budgets: str = ""
     max_model_labels: int = 200
     max_backend_labels: int = 50
     max_model_series: int = 500
@@ -279,6 +282,7 @@ OPTIONS: tuple[Option, ...] = (
         0.001,
     ),
     Option("--pricing", "pricing", str, "price table TOML (default: the packaged table)"),
+    Option("--budgets", "budgets", str, "budgets TOML (docs/budgets.md); none by default"),
     Option(
         "--max-model-labels",
         "max_model_labels",

@@ -20,7 +20,7 @@ from execstream_server.domain.errors import (
     ShuttingDownError,
     TaskFinishedError,
 )
-from execstream_server.domain.events import kind_of
+from execstream_server.domain.events import SERVER_AUTHOR, kind_of
 from execstream_server.domain.fold import fold
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.store.base import LogStore
@@ -448,3 +448,35 @@ async def test_a_byte_bounded_read_returns_at_least_one_event_and_stops_near_the
     assert one and one[0].revision == 1 and len(one) <= 8
     assert 5 <= len(some) <= 10, len(some)
     assert len(everything) == 40
+
+
+# -- events the server writes --------------------------------------------------------------
+def budget_event(task_id: str, owner: str) -> events_pb.ExecutionEvent:
+    crossed = events_pb.BudgetCrossed(budget="b", scope="all", period="total")
+    return events_pb.ExecutionEvent(task_id=task_id, sidecar_id=owner, budget=crossed)
+
+
+async def test_server_events_sit_in_a_tasks_stream_outside_its_seqs(backend: Backend) -> None:
+    """Seq 0, the owner as sidecar_id; the sidecar's numbering, resends and conflicts hold."""
+    async with backend.opened() as (store, _):
+        await store.append("sc", [event("t", 1, "started"), event("t", 2)])
+        written = await store.append(SERVER_AUTHOR, [budget_event("t", "sc")])
+        assert (written.accepted, written.last_revision) == (1, 3)
+        assert (await store.append("sc", [event("t", 2)])).duplicates == 1
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [event("t", 2, text="other")])
+        with pytest.raises(SeqGapError):
+            await store.append("sc", [event("t", 4)])
+        await store.append("sc", [event("t", 3), event("t", 4, "finished")])
+        # A crossing may follow the task's finish: the server writes after it, the sidecar not.
+        await store.append(SERVER_AUTHOR, [budget_event("t", "sc")])
+        records = await store.read(0, limit=100)
+    async with backend.opened() as (store, _):
+        assert (await store.append("sc", [event("t", 4, "finished")])).duplicates == 1
+    events = [events_pb.ExecutionEvent.FromString(r.payload) for r in records]
+    assert [e.seq for e in events] == [1, 2, 0, 3, 4, 0]
+    assert {(e.sidecar_id, r.sidecar_id) for e, r in zip(events, records, strict=True)} == {
+        ("sc", "sc")
+    }
+    [state] = [fold(None, events, tail_bytes=0)]
+    assert (state.last_seq, state.event_count) == (4, 6)

@@ -26,6 +26,8 @@ CONFIG = """
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: {rule_files}
 scrape_configs:
   - job_name: execstream
     static_configs:
@@ -53,11 +55,12 @@ def require_prometheus() -> str:
 class PrometheusServer:
     """``start`` then ``stop``; ``query`` runs PromQL through the HTTP API."""
 
-    def __init__(self, directory: Path, target: str) -> None:
+    def __init__(self, directory: Path, target: str, *, rule_files: tuple[Path, ...] = ()) -> None:
         self.binary = require_prometheus()
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.target = target
+        self.rule_files = rule_files  # alerting rules, evaluated every second
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -68,7 +71,8 @@ class PrometheusServer:
     def start(self) -> PrometheusServer:
         needs.check_may_start("prometheus")
         config = self.directory / "prometheus.yml"
-        config.write_text(CONFIG.format(target=self.target))
+        rules = json.dumps([str(path) for path in self.rule_files])
+        config.write_text(CONFIG.format(target=self.target, rule_files=rules))
         args = [
             self.binary,
             f"--config.file={config}",
@@ -132,6 +136,15 @@ class PrometheusServer:
             timeout=timeout,
             interval=0.05,
         )
+
+    def firing(self, alertname: str) -> list[dict[str, str]]:
+        """The labels of each firing alert named ``alertname``."""
+        alerts = self.api("alerts")["alerts"]
+        return [
+            dict(alert["labels"])
+            for alert in alerts
+            if alert["labels"].get("alertname") == alertname and alert["state"] == "firing"
+        ]
 
     def value(self, promql: str, *, at: float | None = None) -> float | None:
         """The single value of an instant query, or None when it returned nothing."""

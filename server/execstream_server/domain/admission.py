@@ -36,7 +36,7 @@ from execstream_server.domain.errors import (
     SeqGapError,
     TaskFinishedError,
 )
-from execstream_server.domain.events import OUTPUT_BODIES
+from execstream_server.domain.events import OUTPUT_BODIES, SERVER_AUTHOR
 from execstream_server.domain.interim import Effect, effect
 from execstream_server.domain.lifecycle import PENDING, RUNNING, is_terminal, next_status
 
@@ -271,6 +271,28 @@ def _check_duplicate(
         raise SeqConflictError(event.task_id, event.seq, last_seq)
 
 
+def _admit_server_events(
+    events: Sequence[events_pb.ExecutionEvent], now: timestamp_pb2.Timestamp
+) -> Admission:
+    """Events the server writes into tasks' streams (``budget``): outside the seq space.
+
+    They carry seq 0 and their task's owner as sidecar_id (set by the caller), touch no
+    gate (so a sidecar's seqs, resends and SEQ_CONFLICT checks never see them) and get no
+    content digest: only revisions order them.
+    """
+    result = Admission()
+    for event in events:
+        stamped = events_pb.ExecutionEvent()
+        stamped.CopyFrom(event)
+        stamped.seq = 0
+        stamped.revision = 0
+        if not stamped.HasField("time"):
+            stamped.time.CopyFrom(now)
+        result.accepted.append(stamped)
+        result.digests.append(UNKNOWN_DIGEST)
+    return result
+
+
 def admit(
     sidecar_id: str,
     events: Sequence[events_pb.ExecutionEvent],
@@ -282,8 +304,11 @@ def admit(
     """Admit one report's events in order; raise a domain error and admit none on refusal.
 
     ``digest_of(task_id, seq)`` is the committed content digest of a seq at or below the
-    gate's last_seq: bytes, UNKNOWN_DIGEST, or None when not fetched yet.
+    gate's last_seq: bytes, UNKNOWN_DIGEST, or None when not fetched yet. The server's own
+    events come with ``sidecar_id`` SERVER_AUTHOR (see ``_admit_server_events``).
     """
+    if sidecar_id == SERVER_AUTHOR:
+        return _admit_server_events(events, now)
     result = Admission()
     gates = result.gates
     own: dict[SeqKey, bytes] = {}  # this report's accepted events, for resends within it

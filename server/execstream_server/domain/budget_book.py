@@ -12,6 +12,7 @@ so a new day or month starts from what tasks created in it spent, with no rescan
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -109,6 +110,7 @@ class BudgetBook:
     def __init__(self, budgets: Sequence[Budget], *, clock: Clock = utc_now) -> None:
         self._accounts = [_Account(budget) for budget in budgets]
         self._clock = clock
+        self._lock = threading.Lock()  # the metrics endpoint reads from its own thread
 
     @property
     def budgets(self) -> tuple[Budget, ...]:
@@ -125,15 +127,17 @@ class BudgetBook:
         now = self._clock()
         keys = [account.budget.period_key(now) for account in self._accounts]
         crossings: list[Crossing] = []
-        for old, new in changes:
-            if old is None or _may_change_budgets(old, new):
-                for account, key in zip(self._accounts, keys, strict=True):
-                    crossings += account.apply(old, new, key)
+        with self._lock:
+            for old, new in changes:
+                if old is None or _may_change_budgets(old, new):
+                    for account, key in zip(self._accounts, keys, strict=True):
+                        crossings += account.apply(old, new, key)
         return crossings
 
     def status(self) -> list[BudgetStatus]:
         now = self._clock()
-        return [account.status(account.budget.period_key(now)) for account in self._accounts]
+        with self._lock:
+            return [account.status(account.budget.period_key(now)) for account in self._accounts]
 
 
 def _may_change_budgets(old: state_pb.TaskState, new: state_pb.TaskState) -> bool:

@@ -25,13 +25,12 @@ from typing import Any
 
 from execstream.v1 import state_pb2 as state_pb
 
-from execstream_server.config import ConfigError
+from execstream_server.config import MAX_BUDGETS, MAX_TASK_COST_NANOS, ConfigError
 
 PERIODS = ("day", "month", "total")
 THRESHOLDS = (80, 100)  # percent of the amount; crossing each upward is reported
 NANOS_PER_USD = 1_000_000_000
-MAX_AMOUNT_NANOS = 2**62
-MAX_BUDGETS = 1000
+MAX_AMOUNT_NANOS = MAX_TASK_COST_NANOS  # so every sum against it stays within int64
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _KEYS = frozenset({"amount_usd", "period", "labels", "sidecar", "model", "per_task"})
 

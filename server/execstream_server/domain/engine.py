@@ -27,6 +27,7 @@ from execstream_server.domain.errors import (
     RevisionInFutureError,
     StoreUnavailableError,
 )
+from execstream_server.domain.events import SERVER_AUTHOR
 from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
 from execstream_server.domain.outage_log import OutageLog
@@ -269,6 +270,23 @@ class Engine:
                 self._applied.notify_all()
 
         task = asyncio.get_running_loop().create_task(notify())
+        self._notifying.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._notifying.discard)
+
+    def write_server_events(self, events: list[events_pb.ExecutionEvent]) -> None:
+        """Append events the server writes itself (``budget``), without waiting for them.
+
+        They go through the store like a report, authored by ``SERVER_AUTHOR``; a failure
+        (the store unavailable or closing) loses only them, and says so in the log.
+        """
+
+        async def write() -> None:
+            try:
+                await self.store.append(SERVER_AUTHOR, events)
+            except Exception as exc:
+                log.warning("could not write %d server events: %s", len(events), exc)
+
+        task = asyncio.get_running_loop().create_task(write())
         self._notifying.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._notifying.discard)
 

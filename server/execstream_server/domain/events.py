@@ -20,6 +20,7 @@ KIND_BY_BODY: Final[dict[str, int]] = {
     "tool_call": events_pb.EVENT_KIND_TOOL_CALL,
     "finished": events_pb.EVENT_KIND_FINISHED,
     "usage": events_pb.EVENT_KIND_USAGE,
+    "budget": events_pb.EVENT_KIND_BUDGET,
 }
 
 TERMINAL_STATUSES: Final[frozenset[int]] = frozenset(
@@ -31,6 +32,10 @@ STATUS_BY_OUTCOME: Final[dict[int, int]] = {
     events_pb.OUTCOME_CANCELLED: events_pb.TASK_STATUS_CANCELLED,
 }
 OUTPUT_BODIES: Final[frozenset[str]] = frozenset({"token", "stdout", "stderr"})
+# Bodies only the server writes (seq 0, into an existing task's stream); refused on input.
+SERVER_BODIES: Final[frozenset[str]] = frozenset({"budget"})
+# The author of the events the server writes: a sidecar id is never empty.
+SERVER_AUTHOR: Final = ""
 
 
 def kind_of(event: events_pb.ExecutionEvent) -> int:

@@ -121,6 +121,7 @@ def fold(
     pending = 0  # characters in ``texts``
     status = new.status
     attempt = new.attempt
+    seq = new.last_seq
     count = 0
     last: events_pb.ExecutionEvent | None = None
     for event in events:
@@ -133,6 +134,7 @@ def fold(
         status = next_status(new.task_id, status, event)
         count += 1
         attempt = max(attempt, event.attempt or 1)
+        seq = event.seq or seq  # the server's own events (seq 0) leave the sidecar's seq
         last = event
         if body in OUTPUT_BODIES:
             text = getattr(event, body).text
@@ -151,7 +153,7 @@ def fold(
     new.status = status
     new.attempt = attempt
     new.event_count += count
-    new.last_seq = last.seq
+    new.last_seq = seq
     new.last_revision = last.revision
     new.updated_time.CopyFrom(last.time)
     return new

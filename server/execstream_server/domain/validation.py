@@ -25,7 +25,7 @@ from execstream_server.domain.bounds import (
     event_size_violation,
 )
 from execstream_server.domain.errors import FieldViolation, InvalidArgumentError
-from execstream_server.domain.events import TERMINAL_STATUSES, status_name
+from execstream_server.domain.events import SERVER_BODIES, TERMINAL_STATUSES, status_name
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]*")
 BACKEND_PATTERN = re.compile(r"[a-z0-9][a-z0-9._\-]*")
@@ -184,6 +184,8 @@ def _check_body(
         _check_usage(finished.usage, f"{field}.finished.usage", limits, out)
     elif body == "usage":
         _check_usage(event.usage.usage, f"{field}.usage.usage", limits, out)
+    elif body in SERVER_BODIES:
+        out.append(FieldViolation(f"{field}.{body}", "is written by the server, never sent"))
 
 
 def event_violations(

@@ -115,6 +115,8 @@ def digest_chunks(outcomes: Sequence[tuple[Submission, Outcome]]) -> list[Digest
         if isinstance(outcome, ExecstreamError):
             continue
         for event, digest in zip(outcome.accepted, outcome.digests, strict=True):
+            if not event.seq:
+                continue  # an event the server wrote: outside the seq space, no digest
             task_id = event.task_id
             found = parts.get(task_id)
             if found is None:

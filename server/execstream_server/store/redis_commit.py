@@ -24,7 +24,7 @@ from execstream_server.domain.admission import Admission, Gate
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.digests import DIGEST_BYTES, SeqKey
 from execstream_server.domain.errors import ExecstreamError
-from execstream_server.domain.events import kind_of
+from execstream_server.domain.events import SERVER_AUTHOR, kind_of
 from execstream_server.domain.lifecycle import is_terminal
 from execstream_server.domain.records import CommittedBatch, EventRecord, encode_varint
 from execstream_server.store.base import AppendResult
@@ -105,12 +105,12 @@ class GroupPlan:
             args += [task_id, gate.last_seq, gate_to_bytes(task_id, gate)]
         args.append(self.event_count)
         self.payloads = []
-        for sub, outcome in self.outcomes:
+        for _, outcome in self.outcomes:
             if isinstance(outcome, Admission):
                 for event in outcome.accepted:
                     payload = event.SerializeToString()
                     self.payloads.append(payload)
-                    args += [event.task_id, sub.sidecar_id, kind_of(event), payload]
+                    args += [event.task_id, event.sidecar_id, kind_of(event), payload]
         return args
 
 
@@ -123,6 +123,8 @@ def plan_group(
     """Admit each report in order, each seeing the gates the earlier ones left."""
     plan = GroupPlan()
     for sub in submissions:
+        if sub.sidecar_id == SERVER_AUTHOR:
+            continue  # the server's own events touch no gate: nothing to compare
         for event in sub.events:
             if event.task_id not in plan.expected:
                 plan.expected[event.task_id] = cache.last_seq(event.task_id)
@@ -154,7 +156,7 @@ def settle(
             payload = next(payloads) + _REVISION_TAG + encode_varint(revision)
             event.revision = revision
             records.append(
-                EventRecord(revision, event.task_id, sub.sidecar_id, kind_of(event), payload)
+                EventRecord(revision, event.task_id, event.sidecar_id, kind_of(event), payload)
             )
             events.append(event)
         result = AppendResult(len(outcome.accepted), outcome.duplicates, revision, outcome.last_seq)

@@ -184,6 +184,8 @@ class SqliteStore:
                 break
             for record in records:
                 event = events_pb.ExecutionEvent.FromString(record.payload)
+                if not event.seq:
+                    continue  # the server's own events never move a gate
                 self._gates[event.task_id] = advance_gate(
                     self._gates.get(event.task_id), event, None
                 )
@@ -234,14 +236,16 @@ class SqliteStore:
                 event.revision = revision
                 payload = event.SerializeToString()
                 kind = kind_of(event)
-                records.append(EventRecord(revision, event.task_id, sub.sidecar_id, kind, payload))
+                records.append(
+                    EventRecord(revision, event.task_id, event.sidecar_id, kind, payload)
+                )
                 events.append(event)
                 rows.append(
                     (
                         revision,
                         event.task_id,
                         event.seq,
-                        sub.sidecar_id,
+                        event.sidecar_id,
                         kind,
                         committed_at,
                         payload,

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 from execstream.v1 import service_pb2 as service_pb
+from execstream.v1 import state_pb2 as state_pb
 from google.protobuf.message import Message
 
 from execstream_server.config import SNAPSHOT_MARGIN_BYTES, ServerConfig
@@ -84,9 +85,15 @@ class ExecutionServicer:
     """The three RPCs of execstream.v1.ExecutionService."""
 
     def __init__(
-        self, engine: Engine, config: ServerConfig, *, observer: IngestObserver | None = None
+        self,
+        engine: Engine,
+        config: ServerConfig,
+        *,
+        observer: IngestObserver | None = None,
+        budgets: Callable[[], list[state_pb.BudgetStatus]] | None = None,
     ) -> None:
         self._engine = engine
+        self._budgets = budgets
         self._config = config
         self._limits = config.limits
         self._observer = observer or _NoObserver()
@@ -372,6 +379,8 @@ class ExecutionServicer:
         snapshot.tasks.extend(page.tasks)
         if owner is None:
             snapshot.totals.CopyFrom(page.totals)
+            if self._budgets is not None:
+                snapshot.budgets.extend(self._budgets())
         if page.next_task_id is not None:
             snapshot.next_page_token = encode_page_token(page.next_task_id)
         return snapshot

@@ -153,6 +153,8 @@ class EventPrinter:
             out.print(f"[dim]{mark} tool {escape(call.tool_name)}[/]", highlight=False)
         elif kind == "usage":
             self._usage_update(event.usage)
+        elif kind == "budget":
+            self._budget(event.budget)
         elif kind == "finished":
             self._finished(event.task_id, event.finished)
 
@@ -162,6 +164,20 @@ class EventPrinter:
         if update.HasField("task_cost"):
             parts.append(escape(cost_line(update.task_cost)).replace("cost ", "running cost ", 1))
         self.console.print(f"[dim]{' · '.join(parts)}[/]", highlight=False)
+
+    def _budget(self, crossed: events_pb.BudgetCrossed) -> None:
+        """A budget went over 80 % or 100 % with this task's cost (written by the server)."""
+        colour = "bold red" if crossed.threshold_percent >= 100 else "bold yellow"
+        period = crossed.period
+        if crossed.HasField("period_start"):
+            start = crossed.period_start.ToDatetime()
+            period += f" {start:%Y-%m}" if crossed.period == "month" else f" {start:%Y-%m-%d}"
+        self.console.print(
+            f"[{colour}]budget {escape(crossed.budget)} at {crossed.threshold_percent}%[/]: "
+            f"{usd(crossed.spent_nanos)} of {usd(crossed.amount_nanos)} "
+            f"[dim]({escape(crossed.scope)}, {escape(period)})[/]",
+            highlight=False,
+        )
 
     def _count_usage(self, event: events_pb.ExecutionEvent, kind: str | None) -> None:
         if kind == "started":

@@ -124,6 +124,8 @@ class _EventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventKind.V
     """`ExecutionEvent.finished`."""
     EVENT_KIND_USAGE: _EventKind.ValueType  # 9
     """`ExecutionEvent.usage`."""
+    EVENT_KIND_BUDGET: _EventKind.ValueType  # 10
+    """`ExecutionEvent.budget` (written by the server)."""
 
 class EventKind(_EventKind, metaclass=_EventKindEnumTypeWrapper):
     """The kind of an event: which `body` it carries. Used by WatchExecution's `kinds` filter."""
@@ -148,6 +150,8 @@ EVENT_KIND_FINISHED: EventKind.ValueType  # 8
 """`ExecutionEvent.finished`."""
 EVENT_KIND_USAGE: EventKind.ValueType  # 9
 """`ExecutionEvent.usage`."""
+EVENT_KIND_BUDGET: EventKind.ValueType  # 10
+"""`ExecutionEvent.budget` (written by the server)."""
 Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 @_typing.final
@@ -171,6 +175,7 @@ class ExecutionEvent(_message.Message):
     TOOL_CALL_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
+    BUDGET_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The task this event belongs to. 1-128 characters from [A-Za-z0-9._:-], starting
     with a letter or digit. A task exists from its first event and belongs to the
@@ -186,7 +191,9 @@ class ExecutionEvent(_message.Message):
     `sidecar_id` are not compared, so a resend may carry a new time or none. A resend of
     an event older than the retained log, or committed by a server version that kept no
     content digests, cannot be compared and is acknowledged as a duplicate. A seq above
-    last_seq + 1 is a gap and is refused with FAILED_PRECONDITION. 0 is invalid.
+    last_seq + 1 is a gap and is refused with FAILED_PRECONDITION. 0 is invalid on
+    input: it marks the events the server itself writes into a task's stream (`budget`),
+    which are numbered by their revision only and never touch the sidecar's seqs.
     """
     revision: _builtins.int
     """Global position in the log, assigned by the server (gap-free, strictly increasing
@@ -194,7 +201,8 @@ class ExecutionEvent(_message.Message):
     """
     sidecar_id: _builtins.str
     """The sidecar that reported the event, filled by the server from
-    ProgressReport.sidecar_id. Ignored on input.
+    ProgressReport.sidecar_id (for an event the server wrote, seq 0: the task's owner).
+    Ignored on input.
     """
     attempt: _builtins.int
     """Attempt number, from 1. A retry reports RETRYING and continues with attempt + 1, so
@@ -242,6 +250,12 @@ class ExecutionEvent(_message.Message):
     def usage(self) -> Global___UsageUpdate:
         """The current attempt's usage so far, while the task runs: a live cost meter."""
 
+    @_builtins.property
+    def budget(self) -> Global___BudgetCrossed:
+        """Written by the server, never by a sidecar (refused on input): this task's committed
+        cost took a budget over a threshold. Its seq is 0.
+        """
+
     def __init__(
         self,
         *,
@@ -260,12 +274,13 @@ class ExecutionEvent(_message.Message):
         tool_call: Global___ToolCall | None = ...,
         finished: Global___Finished | None = ...,
         usage: Global___UsageUpdate | None = ...,
+        budget: Global___BudgetCrossed | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "error", b"error", "finished", b"finished", "started", b"started", "status", b"status", "stderr", b"stderr", "stdout", b"stdout", "time", b"time", "token", b"token", "tool_call", b"tool_call", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "budget", b"budget", "error", b"error", "finished", b"finished", "started", b"started", "status", b"status", "stderr", b"stderr", "stdout", b"stdout", "time", b"time", "token", b"token", "tool_call", b"tool_call", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "body", b"body", "error", b"error", "finished", b"finished", "revision", b"revision", "seq", b"seq", "sidecar_id", b"sidecar_id", "started", b"started", "status", b"status", "stderr", b"stderr", "stdout", b"stdout", "task_id", b"task_id", "time", b"time", "token", b"token", "tool_call", b"tool_call", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "body", b"body", "budget", b"budget", "error", b"error", "finished", b"finished", "revision", b"revision", "seq", b"seq", "sidecar_id", b"sidecar_id", "started", b"started", "status", b"status", "stderr", b"stderr", "stdout", b"stdout", "task_id", b"task_id", "time", b"time", "token", b"token", "tool_call", b"tool_call", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["started", "token", "stdout", "stderr", "status", "error", "tool_call", "finished", "usage"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["started", "token", "stdout", "stderr", "status", "error", "tool_call", "finished", "usage", "budget"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -621,6 +636,66 @@ class UsageUpdate(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UsageUpdate: _TypeAlias = UsageUpdate  # noqa: Y015
+
+@_typing.final
+class BudgetCrossed(_message.Message):
+    """A budget (the server's --budgets file) went over 80 % or 100 % of its amount in its
+    current period; for a per-task budget, this task did. The server writes it into the
+    stream of the task whose committed cost (settled attempts plus its latest usage update)
+    took the budget over, right after the event that did, with seq 0 and the task's owner as
+    sidecar_id, so the sidecar's numbering, resends and SEQ_CONFLICT checks are untouched.
+    It is stored and replayed like any event. A cost revised down and up again crosses
+    again; a crossing seen while the server was stopping may be lost (its log line and the
+    budget gauges still show it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUDGET_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    THRESHOLD_PERCENT_FIELD_NUMBER: _builtins.int
+    AMOUNT_NANOS_FIELD_NUMBER: _builtins.int
+    SPENT_NANOS_FIELD_NUMBER: _builtins.int
+    budget: _builtins.str
+    """The budget's name in the budgets file."""
+    scope: _builtins.str
+    """What the budget is held against: "task" (each task on its own), or what selects its
+    tasks: "label", "sidecar", "model", several joined by "+", or "all".
+    """
+    period: _builtins.str
+    """"day" or "month" (calendar periods in UTC), or "total"."""
+    threshold_percent: _builtins.int
+    """The threshold crossed, in percent of the amount: 80 or 100."""
+    amount_nanos: _builtins.int
+    """The budget's amount, nano-USD."""
+    spent_nanos: _builtins.int
+    """What the budget had spent with this task's cost, nano-USD: in its period (a task counts
+    in the period it was created in), or this task's cost for a per-task budget.
+    """
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """When the current period began; unset for "total"."""
+
+    def __init__(
+        self,
+        *,
+        budget: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        period: _builtins.str = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        threshold_percent: _builtins.int = ...,
+        amount_nanos: _builtins.int = ...,
+        spent_nanos: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_nanos", b"amount_nanos", "budget", b"budget", "period", b"period", "period_start", b"period_start", "scope", b"scope", "spent_nanos", b"spent_nanos", "threshold_percent", b"threshold_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BudgetCrossed: _TypeAlias = BudgetCrossed  # noqa: Y015
 
 @_typing.final
 class Usage(_message.Message):

@@ -298,6 +298,7 @@ class Snapshot(_message.Message):
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     OLDEST_REVISION_FIELD_NUMBER: _builtins.int
     LOG_ID_FIELD_NUMBER: _builtins.int
+    BUDGETS_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     """The state is exactly the fold of events up to this revision. For a gap-free live view,
     call WatchExecution(after_revision = revision). Pages are not pinned: each is read at
@@ -324,6 +325,12 @@ class Snapshot(_message.Message):
         sidecar token, which may only read its own tasks.
         """
 
+    @_builtins.property
+    def budgets(self) -> _containers.RepeatedCompositeFieldContainer[_state_pb2.BudgetStatus]:
+        """Every budget of the server's --budgets file and where it stands (empty without one).
+        Unset for a sidecar token, like the totals.
+        """
+
     def __init__(
         self,
         *,
@@ -333,10 +340,11 @@ class Snapshot(_message.Message):
         next_page_token: _builtins.str = ...,
         oldest_revision: _builtins.int = ...,
         log_id: _builtins.str = ...,
+        budgets: _abc.Iterable[_state_pb2.BudgetStatus] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["log_id", b"log_id", "next_page_token", b"next_page_token", "oldest_revision", b"oldest_revision", "revision", b"revision", "tasks", b"tasks", "totals", b"totals"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["budgets", b"budgets", "log_id", b"log_id", "next_page_token", b"next_page_token", "oldest_revision", b"oldest_revision", "revision", b"revision", "tasks", b"tasks", "totals", b"totals"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

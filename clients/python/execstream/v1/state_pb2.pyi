@@ -105,7 +105,9 @@ class TaskState(_message.Message):
     description: _builtins.str
     """From the `started` event."""
     event_count: _builtins.int
-    """How many events the task has (its last_seq, as every seq is stored once)."""
+    """How many events the task has: its last_seq (every seq is stored once), plus the
+    events the server wrote into its stream (seq 0).
+    """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """From the `started` event."""
@@ -378,3 +380,94 @@ class Totals(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Totals: _TypeAlias = Totals  # noqa: Y015
+
+@_typing.final
+class BudgetStatus(_message.Message):
+    """A budget of the server's --budgets file, as it stands at the snapshot's revision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    AMOUNT_NANOS_FIELD_NUMBER: _builtins.int
+    SPENT_NANOS_FIELD_NUMBER: _builtins.int
+    REACHED_PERCENT_FIELD_NUMBER: _builtins.int
+    TASKS_OVER_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    SIDECAR_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The budget's name in the budgets file."""
+    scope: _builtins.str
+    """What it is held against: "task" (each task on its own), or what selects its tasks:
+    "label", "sidecar", "model", several joined by "+", or "all".
+    """
+    period: _builtins.str
+    """"day" or "month" (calendar periods in UTC), or "total"."""
+    amount_nanos: _builtins.int
+    """The amount, nano-USD."""
+    spent_nanos: _builtins.int
+    """What tasks have committed in the current period (settled attempts plus latest usage
+    updates; a task counts in the period it was created in), nano-USD. For a per-task
+    budget: the dearest running task's.
+    """
+    reached_percent: _builtins.int
+    """The highest threshold spent_nanos has reached, in percent of the amount: 0, 80 or 100."""
+    tasks_over: _builtins.int
+    """For a per-task budget: how many tasks have reached the amount."""
+    sidecar: _builtins.str
+    """The tasks it selects belong to this sidecar; empty: any sidecar."""
+    model: _builtins.str
+    """The tasks it selects run this model; empty: any model."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """When the current period began; unset for "total"."""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The tasks it selects have all these labels (Started.labels); empty: any labels."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        period: _builtins.str = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        amount_nanos: _builtins.int = ...,
+        spent_nanos: _builtins.int = ...,
+        reached_percent: _builtins.int = ...,
+        tasks_over: _builtins.int = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        sidecar: _builtins.str = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_nanos", b"amount_nanos", "labels", b"labels", "model", b"model", "name", b"name", "period", b"period", "period_start", b"period_start", "reached_percent", b"reached_percent", "scope", b"scope", "sidecar", b"sidecar", "spent_nanos", b"spent_nanos", "tasks_over", b"tasks_over"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BudgetStatus: _TypeAlias = BudgetStatus  # noqa: Y015

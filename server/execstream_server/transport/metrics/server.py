@@ -24,11 +24,13 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from execstream_server.domain.budget_book import BudgetBook
 from execstream_server.domain.engine import TaskChange
 from execstream_server.domain.events import kind_name, status_name
 from execstream_server.domain.lifecycle import is_terminal
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.transport.methods import served_methods
+from execstream_server.transport.metrics.budgets import BudgetMetrics
 from execstream_server.transport.metrics.grpc import GrpcMetrics
 from execstream_server.transport.metrics.labels import OTHER, UNKNOWN_BACKEND, LabelCap, SeriesCap
 from execstream_server.transport.metrics.running import RunningCost
@@ -91,6 +93,7 @@ class ServerMetrics:
         max_backend_labels: int = 50,
         max_model_series: int = 500,
         seed_from_recovery: bool = True,
+        budgets: BudgetBook | None = None,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self.models = LabelCap((m for _, m in known_labels), max_unknown=max_model_labels)
@@ -230,6 +233,7 @@ class ServerMetrics:
             self._zero(backend, model)
         self._zero_bounded_labels()
         self.grpc = GrpcMetrics(reg, methods=served_methods())
+        self.budgets = BudgetMetrics(reg, budgets)
 
     def _zero(self, backend: str, model: str, *, unpriced: bool = False) -> None:
         """Export a label combination at 0 so increase() sees its first task.

@@ -182,21 +182,24 @@ const (
 	EventKind_EVENT_KIND_FINISHED EventKind = 8
 	// `ExecutionEvent.usage`.
 	EventKind_EVENT_KIND_USAGE EventKind = 9
+	// `ExecutionEvent.budget` (written by the server).
+	EventKind_EVENT_KIND_BUDGET EventKind = 10
 )
 
 // Enum value maps for EventKind.
 var (
 	EventKind_name = map[int32]string{
-		0: "EVENT_KIND_UNSPECIFIED",
-		1: "EVENT_KIND_STARTED",
-		2: "EVENT_KIND_TOKEN",
-		3: "EVENT_KIND_STDOUT",
-		4: "EVENT_KIND_STDERR",
-		5: "EVENT_KIND_STATUS",
-		6: "EVENT_KIND_ERROR",
-		7: "EVENT_KIND_TOOL_CALL",
-		8: "EVENT_KIND_FINISHED",
-		9: "EVENT_KIND_USAGE",
+		0:  "EVENT_KIND_UNSPECIFIED",
+		1:  "EVENT_KIND_STARTED",
+		2:  "EVENT_KIND_TOKEN",
+		3:  "EVENT_KIND_STDOUT",
+		4:  "EVENT_KIND_STDERR",
+		5:  "EVENT_KIND_STATUS",
+		6:  "EVENT_KIND_ERROR",
+		7:  "EVENT_KIND_TOOL_CALL",
+		8:  "EVENT_KIND_FINISHED",
+		9:  "EVENT_KIND_USAGE",
+		10: "EVENT_KIND_BUDGET",
 	}
 	EventKind_value = map[string]int32{
 		"EVENT_KIND_UNSPECIFIED": 0,
@@ -209,6 +212,7 @@ var (
 		"EVENT_KIND_TOOL_CALL":   7,
 		"EVENT_KIND_FINISHED":    8,
 		"EVENT_KIND_USAGE":       9,
+		"EVENT_KIND_BUDGET":      10,
 	}
 )
 
@@ -255,7 +259,9 @@ type ExecutionEvent struct {
 	// `sidecar_id` are not compared, so a resend may carry a new time or none. A resend of
 	// an event older than the retained log, or committed by a server version that kept no
 	// content digests, cannot be compared and is acknowledged as a duplicate. A seq above
-	// last_seq + 1 is a gap and is refused with FAILED_PRECONDITION. 0 is invalid.
+	// last_seq + 1 is a gap and is refused with FAILED_PRECONDITION. 0 is invalid on
+	// input: it marks the events the server itself writes into a task's stream (`budget`),
+	// which are numbered by their revision only and never touch the sidecar's seqs.
 	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	// When the event happened, on the sidecar's clock. If unset, the server fills in the
 	// time it received the event.
@@ -264,7 +270,8 @@ type ExecutionEvent struct {
 	// across all tasks). Ignored on input.
 	Revision uint64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
 	// The sidecar that reported the event, filled by the server from
-	// ProgressReport.sidecar_id. Ignored on input.
+	// ProgressReport.sidecar_id (for an event the server wrote, seq 0: the task's owner).
+	// Ignored on input.
 	SidecarId string `protobuf:"bytes,5,opt,name=sidecar_id,json=sidecarId,proto3" json:"sidecar_id,omitempty"`
 	// Attempt number, from 1. A retry reports RETRYING and continues with attempt + 1, so
 	// a viewer can tell a restarted output apart. 0 is read as 1.
@@ -282,6 +289,7 @@ type ExecutionEvent struct {
 	//	*ExecutionEvent_ToolCall
 	//	*ExecutionEvent_Finished
 	//	*ExecutionEvent_Usage
+	//	*ExecutionEvent_Budget
 	Body          isExecutionEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -447,6 +455,15 @@ func (x *ExecutionEvent) GetUsage() *UsageUpdate {
 	return nil
 }
 
+func (x *ExecutionEvent) GetBudget() *BudgetCrossed {
+	if x != nil {
+		if x, ok := x.Body.(*ExecutionEvent_Budget); ok {
+			return x.Budget
+		}
+	}
+	return nil
+}
+
 type isExecutionEvent_Body interface {
 	isExecutionEvent_Body()
 }
@@ -496,6 +513,12 @@ type ExecutionEvent_Usage struct {
 	Usage *UsageUpdate `protobuf:"bytes,18,opt,name=usage,proto3,oneof"`
 }
 
+type ExecutionEvent_Budget struct {
+	// Written by the server, never by a sidecar (refused on input): this task's committed
+	// cost took a budget over a threshold. Its seq is 0.
+	Budget *BudgetCrossed `protobuf:"bytes,19,opt,name=budget,proto3,oneof"`
+}
+
 func (*ExecutionEvent_Started) isExecutionEvent_Body() {}
 
 func (*ExecutionEvent_Token) isExecutionEvent_Body() {}
@@ -513,6 +536,8 @@ func (*ExecutionEvent_ToolCall) isExecutionEvent_Body() {}
 func (*ExecutionEvent_Finished) isExecutionEvent_Body() {}
 
 func (*ExecutionEvent_Usage) isExecutionEvent_Body() {}
+
+func (*ExecutionEvent_Budget) isExecutionEvent_Body() {}
 
 // The task started running.
 type Started struct {
@@ -1115,6 +1140,115 @@ func (x *UsageUpdate) GetTaskCost() *TaskCost {
 	return nil
 }
 
+// A budget (the server's --budgets file) went over 80 % or 100 % of its amount in its
+// current period; for a per-task budget, this task did. The server writes it into the
+// stream of the task whose committed cost (settled attempts plus its latest usage update)
+// took the budget over, right after the event that did, with seq 0 and the task's owner as
+// sidecar_id, so the sidecar's numbering, resends and SEQ_CONFLICT checks are untouched.
+// It is stored and replayed like any event. A cost revised down and up again crosses
+// again; a crossing seen while the server was stopping may be lost (its log line and the
+// budget gauges still show it).
+type BudgetCrossed struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The budget's name in the budgets file.
+	Budget string `protobuf:"bytes,1,opt,name=budget,proto3" json:"budget,omitempty"`
+	// What the budget is held against: "task" (each task on its own), or what selects its
+	// tasks: "label", "sidecar", "model", several joined by "+", or "all".
+	Scope string `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	// "day" or "month" (calendar periods in UTC), or "total".
+	Period string `protobuf:"bytes,3,opt,name=period,proto3" json:"period,omitempty"`
+	// When the current period began; unset for "total".
+	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// The threshold crossed, in percent of the amount: 80 or 100.
+	ThresholdPercent uint32 `protobuf:"varint,5,opt,name=threshold_percent,json=thresholdPercent,proto3" json:"threshold_percent,omitempty"`
+	// The budget's amount, nano-USD.
+	AmountNanos int64 `protobuf:"varint,6,opt,name=amount_nanos,json=amountNanos,proto3" json:"amount_nanos,omitempty"`
+	// What the budget had spent with this task's cost, nano-USD: in its period (a task counts
+	// in the period it was created in), or this task's cost for a per-task budget.
+	SpentNanos    int64 `protobuf:"varint,7,opt,name=spent_nanos,json=spentNanos,proto3" json:"spent_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BudgetCrossed) Reset() {
+	*x = BudgetCrossed{}
+	mi := &file_execstream_v1_events_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BudgetCrossed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BudgetCrossed) ProtoMessage() {}
+
+func (x *BudgetCrossed) ProtoReflect() protoreflect.Message {
+	mi := &file_execstream_v1_events_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BudgetCrossed.ProtoReflect.Descriptor instead.
+func (*BudgetCrossed) Descriptor() ([]byte, []int) {
+	return file_execstream_v1_events_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BudgetCrossed) GetBudget() string {
+	if x != nil {
+		return x.Budget
+	}
+	return ""
+}
+
+func (x *BudgetCrossed) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *BudgetCrossed) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *BudgetCrossed) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *BudgetCrossed) GetThresholdPercent() uint32 {
+	if x != nil {
+		return x.ThresholdPercent
+	}
+	return 0
+}
+
+func (x *BudgetCrossed) GetAmountNanos() int64 {
+	if x != nil {
+		return x.AmountNanos
+	}
+	return 0
+}
+
+func (x *BudgetCrossed) GetSpentNanos() int64 {
+	if x != nil {
+		return x.SpentNanos
+	}
+	return 0
+}
+
 // Token counts of one or more model calls. The buckets never overlap: the total prompt
 // is input_tokens + cache_read_tokens + cache_write_tokens + cache_write_one_hour_tokens.
 type Usage struct {
@@ -1146,7 +1280,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_execstream_v1_events_proto_msgTypes[9]
+	mi := &file_execstream_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1292,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_events_proto_msgTypes[9]
+	mi := &file_execstream_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1305,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_execstream_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Usage) GetModel() string {
@@ -1256,7 +1390,7 @@ type CostBreakdown struct {
 
 func (x *CostBreakdown) Reset() {
 	*x = CostBreakdown{}
-	mi := &file_execstream_v1_events_proto_msgTypes[10]
+	mi := &file_execstream_v1_events_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1402,7 @@ func (x *CostBreakdown) String() string {
 func (*CostBreakdown) ProtoMessage() {}
 
 func (x *CostBreakdown) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_events_proto_msgTypes[10]
+	mi := &file_execstream_v1_events_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1415,7 @@ func (x *CostBreakdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostBreakdown.ProtoReflect.Descriptor instead.
 func (*CostBreakdown) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_events_proto_rawDescGZIP(), []int{10}
+	return file_execstream_v1_events_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CostBreakdown) GetInputNanos() int64 {
@@ -1347,7 +1481,7 @@ type TaskCost struct {
 
 func (x *TaskCost) Reset() {
 	*x = TaskCost{}
-	mi := &file_execstream_v1_events_proto_msgTypes[11]
+	mi := &file_execstream_v1_events_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1493,7 @@ func (x *TaskCost) String() string {
 func (*TaskCost) ProtoMessage() {}
 
 func (x *TaskCost) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_events_proto_msgTypes[11]
+	mi := &file_execstream_v1_events_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1506,7 @@ func (x *TaskCost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskCost.ProtoReflect.Descriptor instead.
 func (*TaskCost) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_events_proto_rawDescGZIP(), []int{11}
+	return file_execstream_v1_events_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TaskCost) GetActual() *CostBreakdown {
@@ -1442,7 +1576,7 @@ var File_execstream_v1_events_proto protoreflect.FileDescriptor
 
 const file_execstream_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1aexecstream/v1/events.proto\x12\rexecstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x05\n" +
+	"\x1aexecstream/v1/events.proto\x12\rexecstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x05\n" +
 	"\x0eExecutionEvent\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12.\n" +
@@ -1460,7 +1594,8 @@ const file_execstream_v1_events_proto_rawDesc = "" +
 	"\x05error\x18\x0f \x01(\v2\x1a.execstream.v1.ErrorReportH\x00R\x05error\x126\n" +
 	"\ttool_call\x18\x10 \x01(\v2\x17.execstream.v1.ToolCallH\x00R\btoolCall\x125\n" +
 	"\bfinished\x18\x11 \x01(\v2\x17.execstream.v1.FinishedH\x00R\bfinished\x122\n" +
-	"\x05usage\x18\x12 \x01(\v2\x1a.execstream.v1.UsageUpdateH\x00R\x05usageB\x06\n" +
+	"\x05usage\x18\x12 \x01(\v2\x1a.execstream.v1.UsageUpdateH\x00R\x05usage\x126\n" +
+	"\x06budget\x18\x13 \x01(\v2\x1c.execstream.v1.BudgetCrossedH\x00R\x06budgetB\x06\n" +
 	"\x04body\"\xd2\x01\n" +
 	"\aStarted\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x14\n" +
@@ -1506,7 +1641,16 @@ const file_execstream_v1_events_proto_rawDesc = "" +
 	"\vUsageUpdate\x12*\n" +
 	"\x05usage\x18\x01 \x01(\v2\x14.execstream.v1.UsageR\x05usage\x12+\n" +
 	"\x04cost\x18\x02 \x01(\v2\x17.execstream.v1.TaskCostR\x04cost\x124\n" +
-	"\ttask_cost\x18\x03 \x01(\v2\x17.execstream.v1.TaskCostR\btaskCost\"\xfd\x02\n" +
+	"\ttask_cost\x18\x03 \x01(\v2\x17.execstream.v1.TaskCostR\btaskCost\"\x85\x02\n" +
+	"\rBudgetCrossed\x12\x16\n" +
+	"\x06budget\x18\x01 \x01(\tR\x06budget\x12\x14\n" +
+	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x16\n" +
+	"\x06period\x18\x03 \x01(\tR\x06period\x12=\n" +
+	"\fperiod_start\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x12+\n" +
+	"\x11threshold_percent\x18\x05 \x01(\rR\x10thresholdPercent\x12!\n" +
+	"\famount_nanos\x18\x06 \x01(\x03R\vamountNanos\x12\x1f\n" +
+	"\vspent_nanos\x18\a \x01(\x03R\n" +
+	"spentNanos\"\xfd\x02\n" +
 	"\x05Usage\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12!\n" +
@@ -1551,7 +1695,7 @@ const file_execstream_v1_events_proto_rawDesc = "" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_SUCCEEDED\x10\x01\x12\x12\n" +
 	"\x0eOUTCOME_FAILED\x10\x02\x12\x15\n" +
-	"\x11OUTCOME_CANCELLED\x10\x03*\xf9\x01\n" +
+	"\x11OUTCOME_CANCELLED\x10\x03*\x90\x02\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12EVENT_KIND_STARTED\x10\x01\x12\x14\n" +
@@ -1562,7 +1706,9 @@ const file_execstream_v1_events_proto_rawDesc = "" +
 	"\x10EVENT_KIND_ERROR\x10\x06\x12\x18\n" +
 	"\x14EVENT_KIND_TOOL_CALL\x10\a\x12\x17\n" +
 	"\x13EVENT_KIND_FINISHED\x10\b\x12\x14\n" +
-	"\x10EVENT_KIND_USAGE\x10\tB\xa4\x01\n" +
+	"\x10EVENT_KIND_USAGE\x10\t\x12\x15\n" +
+	"\x11EVENT_KIND_BUDGET\x10\n" +
+	"B\xa4\x01\n" +
 	"\x10io.execstream.v1B\vEventsProtoP\x01ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\xa2\x02\x03EXV\xaa\x02\rExecstream.V1\xca\x02\rExecstream\\V1\xea\x02\x0eExecstream::V1b\x06proto3"
 
 var (
@@ -1578,7 +1724,7 @@ func file_execstream_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_execstream_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_execstream_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_execstream_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_execstream_v1_events_proto_goTypes = []any{
 	(TaskStatus)(0),               // 0: execstream.v1.TaskStatus
 	(Outcome)(0),                  // 1: execstream.v1.Outcome
@@ -1592,14 +1738,15 @@ var file_execstream_v1_events_proto_goTypes = []any{
 	(*ToolCall)(nil),              // 9: execstream.v1.ToolCall
 	(*Finished)(nil),              // 10: execstream.v1.Finished
 	(*UsageUpdate)(nil),           // 11: execstream.v1.UsageUpdate
-	(*Usage)(nil),                 // 12: execstream.v1.Usage
-	(*CostBreakdown)(nil),         // 13: execstream.v1.CostBreakdown
-	(*TaskCost)(nil),              // 14: execstream.v1.TaskCost
-	nil,                           // 15: execstream.v1.Started.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*BudgetCrossed)(nil),         // 12: execstream.v1.BudgetCrossed
+	(*Usage)(nil),                 // 13: execstream.v1.Usage
+	(*CostBreakdown)(nil),         // 14: execstream.v1.CostBreakdown
+	(*TaskCost)(nil),              // 15: execstream.v1.TaskCost
+	nil,                           // 16: execstream.v1.Started.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
 }
 var file_execstream_v1_events_proto_depIdxs = []int32{
-	16, // 0: execstream.v1.ExecutionEvent.time:type_name -> google.protobuf.Timestamp
+	17, // 0: execstream.v1.ExecutionEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 1: execstream.v1.ExecutionEvent.started:type_name -> execstream.v1.Started
 	5,  // 2: execstream.v1.ExecutionEvent.token:type_name -> execstream.v1.TokenChunk
 	6,  // 3: execstream.v1.ExecutionEvent.stdout:type_name -> execstream.v1.OutputChunk
@@ -1609,25 +1756,27 @@ var file_execstream_v1_events_proto_depIdxs = []int32{
 	9,  // 7: execstream.v1.ExecutionEvent.tool_call:type_name -> execstream.v1.ToolCall
 	10, // 8: execstream.v1.ExecutionEvent.finished:type_name -> execstream.v1.Finished
 	11, // 9: execstream.v1.ExecutionEvent.usage:type_name -> execstream.v1.UsageUpdate
-	15, // 10: execstream.v1.Started.labels:type_name -> execstream.v1.Started.LabelsEntry
-	0,  // 11: execstream.v1.StatusChange.status:type_name -> execstream.v1.TaskStatus
-	12, // 12: execstream.v1.StatusChange.usage:type_name -> execstream.v1.Usage
-	14, // 13: execstream.v1.StatusChange.cost:type_name -> execstream.v1.TaskCost
-	12, // 14: execstream.v1.ErrorReport.usage:type_name -> execstream.v1.Usage
-	14, // 15: execstream.v1.ErrorReport.cost:type_name -> execstream.v1.TaskCost
-	1,  // 16: execstream.v1.Finished.outcome:type_name -> execstream.v1.Outcome
-	12, // 17: execstream.v1.Finished.usage:type_name -> execstream.v1.Usage
-	14, // 18: execstream.v1.Finished.cost:type_name -> execstream.v1.TaskCost
-	12, // 19: execstream.v1.UsageUpdate.usage:type_name -> execstream.v1.Usage
-	14, // 20: execstream.v1.UsageUpdate.cost:type_name -> execstream.v1.TaskCost
-	14, // 21: execstream.v1.UsageUpdate.task_cost:type_name -> execstream.v1.TaskCost
-	13, // 22: execstream.v1.TaskCost.actual:type_name -> execstream.v1.CostBreakdown
-	13, // 23: execstream.v1.TaskCost.reference:type_name -> execstream.v1.CostBreakdown
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	12, // 10: execstream.v1.ExecutionEvent.budget:type_name -> execstream.v1.BudgetCrossed
+	16, // 11: execstream.v1.Started.labels:type_name -> execstream.v1.Started.LabelsEntry
+	0,  // 12: execstream.v1.StatusChange.status:type_name -> execstream.v1.TaskStatus
+	13, // 13: execstream.v1.StatusChange.usage:type_name -> execstream.v1.Usage
+	15, // 14: execstream.v1.StatusChange.cost:type_name -> execstream.v1.TaskCost
+	13, // 15: execstream.v1.ErrorReport.usage:type_name -> execstream.v1.Usage
+	15, // 16: execstream.v1.ErrorReport.cost:type_name -> execstream.v1.TaskCost
+	1,  // 17: execstream.v1.Finished.outcome:type_name -> execstream.v1.Outcome
+	13, // 18: execstream.v1.Finished.usage:type_name -> execstream.v1.Usage
+	15, // 19: execstream.v1.Finished.cost:type_name -> execstream.v1.TaskCost
+	13, // 20: execstream.v1.UsageUpdate.usage:type_name -> execstream.v1.Usage
+	15, // 21: execstream.v1.UsageUpdate.cost:type_name -> execstream.v1.TaskCost
+	15, // 22: execstream.v1.UsageUpdate.task_cost:type_name -> execstream.v1.TaskCost
+	17, // 23: execstream.v1.BudgetCrossed.period_start:type_name -> google.protobuf.Timestamp
+	14, // 24: execstream.v1.TaskCost.actual:type_name -> execstream.v1.CostBreakdown
+	14, // 25: execstream.v1.TaskCost.reference:type_name -> execstream.v1.CostBreakdown
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_execstream_v1_events_proto_init() }
@@ -1645,6 +1794,7 @@ func file_execstream_v1_events_proto_init() {
 		(*ExecutionEvent_ToolCall)(nil),
 		(*ExecutionEvent_Finished)(nil),
 		(*ExecutionEvent_Usage)(nil),
+		(*ExecutionEvent_Budget)(nil),
 	}
 	file_execstream_v1_events_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
@@ -1653,7 +1803,7 @@ func file_execstream_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_execstream_v1_events_proto_rawDesc), len(file_execstream_v1_events_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -522,7 +522,10 @@ type Snapshot struct {
 	// oldest_revision - 1 gets OUT_OF_RANGE.
 	OldestRevision uint64 `protobuf:"varint,5,opt,name=oldest_revision,json=oldestRevision,proto3" json:"oldest_revision,omitempty"`
 	// The identity of the log (see Progress.log_id).
-	LogId         string `protobuf:"bytes,6,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	LogId string `protobuf:"bytes,6,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	// Every budget of the server's --budgets file and where it stands (empty without one).
+	// Unset for a sidecar token, like the totals.
+	Budgets       []*BudgetStatus `protobuf:"bytes,7,rep,name=budgets,proto3" json:"budgets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -599,6 +602,13 @@ func (x *Snapshot) GetLogId() string {
 	return ""
 }
 
+func (x *Snapshot) GetBudgets() []*BudgetStatus {
+	if x != nil {
+		return x.Budgets
+	}
+	return nil
+}
+
 var File_execstream_v1_service_proto protoreflect.FileDescriptor
 
 const file_execstream_v1_service_proto_rawDesc = "" +
@@ -638,14 +648,15 @@ const file_execstream_v1_service_proto_rawDesc = "" +
 	"\bstatuses\x18\x02 \x03(\x0e2\x19.execstream.v1.TaskStatusR\bstatuses\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"\xed\x01\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\xa4\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12.\n" +
 	"\x05tasks\x18\x02 \x03(\v2\x18.execstream.v1.TaskStateR\x05tasks\x12-\n" +
 	"\x06totals\x18\x03 \x01(\v2\x15.execstream.v1.TotalsR\x06totals\x12&\n" +
 	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\x12'\n" +
 	"\x0foldest_revision\x18\x05 \x01(\x04R\x0eoldestRevision\x12\x15\n" +
-	"\x06log_id\x18\x06 \x01(\tR\x05logId2\x98\x02\n" +
+	"\x06log_id\x18\x06 \x01(\tR\x05logId\x125\n" +
+	"\abudgets\x18\a \x03(\v2\x1b.execstream.v1.BudgetStatusR\abudgets2\x98\x02\n" +
 	"\x10ExecutionService\x12X\n" +
 	"\x0eReportProgress\x12\x1d.execstream.v1.ProgressReport\x1a%.execstream.v1.ReportProgressResponse(\x01\x12_\n" +
 	"\x0eWatchExecution\x12$.execstream.v1.WatchExecutionRequest\x1a%.execstream.v1.WatchExecutionResponse0\x01\x12I\n" +
@@ -680,6 +691,7 @@ var file_execstream_v1_service_proto_goTypes = []any{
 	(TaskStatus)(0),                // 11: execstream.v1.TaskStatus
 	(*TaskState)(nil),              // 12: execstream.v1.TaskState
 	(*Totals)(nil),                 // 13: execstream.v1.Totals
+	(*BudgetStatus)(nil),           // 14: execstream.v1.BudgetStatus
 }
 var file_execstream_v1_service_proto_depIdxs = []int32{
 	8,  // 0: execstream.v1.ProgressReport.events:type_name -> execstream.v1.ExecutionEvent
@@ -691,17 +703,18 @@ var file_execstream_v1_service_proto_depIdxs = []int32{
 	11, // 6: execstream.v1.GetSnapshotRequest.statuses:type_name -> execstream.v1.TaskStatus
 	12, // 7: execstream.v1.Snapshot.tasks:type_name -> execstream.v1.TaskState
 	13, // 8: execstream.v1.Snapshot.totals:type_name -> execstream.v1.Totals
-	0,  // 9: execstream.v1.ExecutionService.ReportProgress:input_type -> execstream.v1.ProgressReport
-	3,  // 10: execstream.v1.ExecutionService.WatchExecution:input_type -> execstream.v1.WatchExecutionRequest
-	6,  // 11: execstream.v1.ExecutionService.GetSnapshot:input_type -> execstream.v1.GetSnapshotRequest
-	2,  // 12: execstream.v1.ExecutionService.ReportProgress:output_type -> execstream.v1.ReportProgressResponse
-	5,  // 13: execstream.v1.ExecutionService.WatchExecution:output_type -> execstream.v1.WatchExecutionResponse
-	7,  // 14: execstream.v1.ExecutionService.GetSnapshot:output_type -> execstream.v1.Snapshot
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	14, // 9: execstream.v1.Snapshot.budgets:type_name -> execstream.v1.BudgetStatus
+	0,  // 10: execstream.v1.ExecutionService.ReportProgress:input_type -> execstream.v1.ProgressReport
+	3,  // 11: execstream.v1.ExecutionService.WatchExecution:input_type -> execstream.v1.WatchExecutionRequest
+	6,  // 12: execstream.v1.ExecutionService.GetSnapshot:input_type -> execstream.v1.GetSnapshotRequest
+	2,  // 13: execstream.v1.ExecutionService.ReportProgress:output_type -> execstream.v1.ReportProgressResponse
+	5,  // 14: execstream.v1.ExecutionService.WatchExecution:output_type -> execstream.v1.WatchExecutionResponse
+	7,  // 15: execstream.v1.ExecutionService.GetSnapshot:output_type -> execstream.v1.Snapshot
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_execstream_v1_service_proto_init() }

@@ -76,7 +76,8 @@ type TaskState struct {
 	StatusMessage string `protobuf:"bytes,21,opt,name=status_message,json=statusMessage,proto3" json:"status_message,omitempty"`
 	// From the `started` event.
 	Description string `protobuf:"bytes,22,opt,name=description,proto3" json:"description,omitempty"`
-	// How many events the task has (its last_seq, as every seq is stored once).
+	// How many events the task has: its last_seq (every seq is stored once), plus the
+	// events the server wrote into its stream (seq 0).
 	EventCount uint64 `protobuf:"varint,23,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
 	// The running attempt's latest usage update (UsageUpdate), not yet in `usage` and
 	// `cost`: provisional until the attempt ends (see UsageUpdate). Unset when there is none,
@@ -665,6 +666,145 @@ func (x *Totals) GetInterimCostNanos() int64 {
 	return 0
 }
 
+// A budget of the server's --budgets file, as it stands at the snapshot's revision.
+type BudgetStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The budget's name in the budgets file.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What it is held against: "task" (each task on its own), or what selects its tasks:
+	// "label", "sidecar", "model", several joined by "+", or "all".
+	Scope string `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
+	// "day" or "month" (calendar periods in UTC), or "total".
+	Period string `protobuf:"bytes,3,opt,name=period,proto3" json:"period,omitempty"`
+	// When the current period began; unset for "total".
+	PeriodStart *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=period_start,json=periodStart,proto3" json:"period_start,omitempty"`
+	// The amount, nano-USD.
+	AmountNanos int64 `protobuf:"varint,5,opt,name=amount_nanos,json=amountNanos,proto3" json:"amount_nanos,omitempty"`
+	// What tasks have committed in the current period (settled attempts plus latest usage
+	// updates; a task counts in the period it was created in), nano-USD. For a per-task
+	// budget: the dearest running task's.
+	SpentNanos int64 `protobuf:"varint,6,opt,name=spent_nanos,json=spentNanos,proto3" json:"spent_nanos,omitempty"`
+	// The highest threshold spent_nanos has reached, in percent of the amount: 0, 80 or 100.
+	ReachedPercent uint32 `protobuf:"varint,7,opt,name=reached_percent,json=reachedPercent,proto3" json:"reached_percent,omitempty"`
+	// For a per-task budget: how many tasks have reached the amount.
+	TasksOver uint64 `protobuf:"varint,8,opt,name=tasks_over,json=tasksOver,proto3" json:"tasks_over,omitempty"`
+	// The tasks it selects have all these labels (Started.labels); empty: any labels.
+	Labels map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The tasks it selects belong to this sidecar; empty: any sidecar.
+	Sidecar string `protobuf:"bytes,10,opt,name=sidecar,proto3" json:"sidecar,omitempty"`
+	// The tasks it selects run this model; empty: any model.
+	Model         string `protobuf:"bytes,11,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BudgetStatus) Reset() {
+	*x = BudgetStatus{}
+	mi := &file_execstream_v1_state_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BudgetStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BudgetStatus) ProtoMessage() {}
+
+func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_execstream_v1_state_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BudgetStatus.ProtoReflect.Descriptor instead.
+func (*BudgetStatus) Descriptor() ([]byte, []int) {
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BudgetStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BudgetStatus) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *BudgetStatus) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *BudgetStatus) GetPeriodStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStart
+	}
+	return nil
+}
+
+func (x *BudgetStatus) GetAmountNanos() int64 {
+	if x != nil {
+		return x.AmountNanos
+	}
+	return 0
+}
+
+func (x *BudgetStatus) GetSpentNanos() int64 {
+	if x != nil {
+		return x.SpentNanos
+	}
+	return 0
+}
+
+func (x *BudgetStatus) GetReachedPercent() uint32 {
+	if x != nil {
+		return x.ReachedPercent
+	}
+	return 0
+}
+
+func (x *BudgetStatus) GetTasksOver() uint64 {
+	if x != nil {
+		return x.TasksOver
+	}
+	return 0
+}
+
+func (x *BudgetStatus) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *BudgetStatus) GetSidecar() string {
+	if x != nil {
+		return x.Sidecar
+	}
+	return ""
+}
+
+func (x *BudgetStatus) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
 var File_execstream_v1_state_proto protoreflect.FileDescriptor
 
 const file_execstream_v1_state_proto_rawDesc = "" +
@@ -737,7 +877,25 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\x0eunpriced_tasks\x18\b \x01(\x04R\runpricedTasks\x12,\n" +
 	"\x12running_cost_nanos\x18\t \x01(\x03R\x10runningCostNanos\x12,\n" +
 	"\x12interim_cost_nanos\x18\n" +
-	" \x01(\x03R\x10interimCostNanosB\xa3\x01\n" +
+	" \x01(\x03R\x10interimCostNanos\"\xc7\x03\n" +
+	"\fBudgetStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x16\n" +
+	"\x06period\x18\x03 \x01(\tR\x06period\x12=\n" +
+	"\fperiod_start\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vperiodStart\x12!\n" +
+	"\famount_nanos\x18\x05 \x01(\x03R\vamountNanos\x12\x1f\n" +
+	"\vspent_nanos\x18\x06 \x01(\x03R\n" +
+	"spentNanos\x12'\n" +
+	"\x0freached_percent\x18\a \x01(\rR\x0ereachedPercent\x12\x1d\n" +
+	"\n" +
+	"tasks_over\x18\b \x01(\x04R\ttasksOver\x12?\n" +
+	"\x06labels\x18\t \x03(\v2'.execstream.v1.BudgetStatus.LabelsEntryR\x06labels\x12\x18\n" +
+	"\asidecar\x18\n" +
+	" \x01(\tR\asidecar\x12\x14\n" +
+	"\x05model\x18\v \x01(\tR\x05model\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\xa3\x01\n" +
 	"\x10io.execstream.v1B\n" +
 	"StateProtoP\x01ZJgithub.com/execstream/execstream/clients/go/gen/execstream/v1;execstreamv1\xa2\x02\x03EXV\xaa\x02\rExecstream.V1\xca\x02\rExecstream\\V1\xea\x02\x0eExecstream::V1b\x06proto3"
 
@@ -753,41 +911,45 @@ func file_execstream_v1_state_proto_rawDescGZIP() []byte {
 	return file_execstream_v1_state_proto_rawDescData
 }
 
-var file_execstream_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_execstream_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_execstream_v1_state_proto_goTypes = []any{
 	(*TaskState)(nil),             // 0: execstream.v1.TaskState
 	(*InterimUsage)(nil),          // 1: execstream.v1.InterimUsage
 	(*StatusCount)(nil),           // 2: execstream.v1.StatusCount
 	(*ModelTotals)(nil),           // 3: execstream.v1.ModelTotals
 	(*Totals)(nil),                // 4: execstream.v1.Totals
-	nil,                           // 5: execstream.v1.TaskState.LabelsEntry
-	(TaskStatus)(0),               // 6: execstream.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 8: execstream.v1.Usage
-	(*TaskCost)(nil),              // 9: execstream.v1.TaskCost
+	(*BudgetStatus)(nil),          // 5: execstream.v1.BudgetStatus
+	nil,                           // 6: execstream.v1.TaskState.LabelsEntry
+	nil,                           // 7: execstream.v1.BudgetStatus.LabelsEntry
+	(TaskStatus)(0),               // 8: execstream.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 10: execstream.v1.Usage
+	(*TaskCost)(nil),              // 11: execstream.v1.TaskCost
 }
 var file_execstream_v1_state_proto_depIdxs = []int32{
-	6,  // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
-	5,  // 1: execstream.v1.TaskState.labels:type_name -> execstream.v1.TaskState.LabelsEntry
-	7,  // 2: execstream.v1.TaskState.created_time:type_name -> google.protobuf.Timestamp
-	7,  // 3: execstream.v1.TaskState.started_time:type_name -> google.protobuf.Timestamp
-	7,  // 4: execstream.v1.TaskState.finished_time:type_name -> google.protobuf.Timestamp
-	7,  // 5: execstream.v1.TaskState.updated_time:type_name -> google.protobuf.Timestamp
-	8,  // 6: execstream.v1.TaskState.usage:type_name -> execstream.v1.Usage
-	9,  // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
+	8,  // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
+	6,  // 1: execstream.v1.TaskState.labels:type_name -> execstream.v1.TaskState.LabelsEntry
+	9,  // 2: execstream.v1.TaskState.created_time:type_name -> google.protobuf.Timestamp
+	9,  // 3: execstream.v1.TaskState.started_time:type_name -> google.protobuf.Timestamp
+	9,  // 4: execstream.v1.TaskState.finished_time:type_name -> google.protobuf.Timestamp
+	9,  // 5: execstream.v1.TaskState.updated_time:type_name -> google.protobuf.Timestamp
+	10, // 6: execstream.v1.TaskState.usage:type_name -> execstream.v1.Usage
+	11, // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
 	1,  // 8: execstream.v1.TaskState.interim:type_name -> execstream.v1.InterimUsage
-	8,  // 9: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
-	9,  // 10: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
-	6,  // 11: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
-	8,  // 12: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
+	10, // 9: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
+	11, // 10: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
+	8,  // 11: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
+	10, // 12: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
 	2,  // 13: execstream.v1.Totals.by_status:type_name -> execstream.v1.StatusCount
-	8,  // 14: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
+	10, // 14: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
 	3,  // 15: execstream.v1.Totals.by_model:type_name -> execstream.v1.ModelTotals
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	9,  // 16: execstream.v1.BudgetStatus.period_start:type_name -> google.protobuf.Timestamp
+	7,  // 17: execstream.v1.BudgetStatus.labels:type_name -> execstream.v1.BudgetStatus.LabelsEntry
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_execstream_v1_state_proto_init() }
@@ -803,7 +965,7 @@ func file_execstream_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_execstream_v1_state_proto_rawDesc), len(file_execstream_v1_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file execstream/v1/events.proto.
  */
 export const file_execstream_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChpleGVjc3RyZWFtL3YxL2V2ZW50cy5wcm90bxINZXhlY3N0cmVhbS52MSKuBAoORXhlY3V0aW9uRXZlbnQSDwoHdGFza19pZBgBIAEoCRILCgNzZXEYAiABKAQSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YBCABKAQSEgoKc2lkZWNhcl9pZBgFIAEoCRIPCgdhdHRlbXB0GAYgASgNEikKB3N0YXJ0ZWQYCiABKAsyFi5leGVjc3RyZWFtLnYxLlN0YXJ0ZWRIABIqCgV0b2tlbhgLIAEoCzIZLmV4ZWNzdHJlYW0udjEuVG9rZW5DaHVua0gAEiwKBnN0ZG91dBgMIAEoCzIaLmV4ZWNzdHJlYW0udjEuT3V0cHV0Q2h1bmtIABIsCgZzdGRlcnIYDSABKAsyGi5leGVjc3RyZWFtLnYxLk91dHB1dENodW5rSAASLQoGc3RhdHVzGA4gASgLMhsuZXhlY3N0cmVhbS52MS5TdGF0dXNDaGFuZ2VIABIrCgVlcnJvchgPIAEoCzIaLmV4ZWNzdHJlYW0udjEuRXJyb3JSZXBvcnRIABIsCgl0b29sX2NhbGwYECABKAsyFy5leGVjc3RyZWFtLnYxLlRvb2xDYWxsSAASKwoIZmluaXNoZWQYESABKAsyFy5leGVjc3RyZWFtLnYxLkZpbmlzaGVkSAASKwoFdXNhZ2UYEiABKAsyGi5leGVjc3RyZWFtLnYxLlVzYWdlVXBkYXRlSABCBgoEYm9keSKhAQoHU3RhcnRlZBIPCgdiYWNrZW5kGAEgASgJEg0KBW1vZGVsGAIgASgJEjIKBmxhYmVscxgDIAMoCzIiLmV4ZWNzdHJlYW0udjEuU3RhcnRlZC5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgEIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhoKClRva2VuQ2h1bmsSDAoEdGV4dBgBIAEoCSIbCgtPdXRwdXRDaHVuaxIMCgR0ZXh0GAEgASgJIpYBCgxTdGF0dXNDaGFuZ2USKQoGc3RhdHVzGAEgASgOMhkuZXhlY3N0cmVhbS52MS5UYXNrU3RhdHVzEg8KB21lc3NhZ2UYAiABKAkSIwoFdXNhZ2UYAyABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEiUKBGNvc3QYBCABKAsyFy5leGVjc3RyZWFtLnYxLlRhc2tDb3N0IpwBCgtFcnJvclJlcG9ydBIPCgdtZXNzYWdlGAEgASgJEgwKBGNvZGUYAiABKAkSEQoJcmV0cnlhYmxlGAMgASgIEg8KB2F0dGVtcHQYBCABKA0SIwoFdXNhZ2UYBSABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEiUKBGNvc3QYBiABKAsyFy5leGVjc3RyZWFtLnYxLlRhc2tDb3N0In4KCFRvb2xDYWxsEhEKCXRvb2xfbmFtZRgBIAEoCRIZChFhcmd1bWVudHNfc3VtbWFyeRgCIAEoCRIWCg5yZXN1bHRfc3VtbWFyeRgDIAEoCRIKCgJvaxgEIAEoCBINCgVlcnJvchgFIAEoCRIRCglpdGVyYXRpb24YBiABKA0i0QEKCEZpbmlzaGVkEicKB291dGNvbWUYASABKA4yFi5leGVjc3RyZWFtLnYxLk91dGNvbWUSIwoFdXNhZ2UYAiABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEg0KBWVycm9yGAQgASgJEhsKE3JlcG9ydGVkX2Nvc3RfbmFub3MYBSABKAMSJQoEY29zdBgGIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3RCDAoKX2V4aXRfY29kZSKFAQoLVXNhZ2VVcGRhdGUSIwoFdXNhZ2UYASABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEiUKBGNvc3QYAiABKAsyFy5leGVjc3RyZWFtLnYxLlRhc2tDb3N0EioKCXRhc2tfY29zdBgDIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3Qi+gEKBVVzYWdlEg0KBW1vZGVsGAEgASgJEg8KB2JhY2tlbmQYAiABKAkSFAoMaW5wdXRfdG9rZW5zGAMgASgEEhkKEWNhY2hlX3JlYWRfdG9rZW5zGAQgASgEEhoKEmNhY2hlX3dyaXRlX3Rva2VucxgFIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAYgASgEEhgKEHJlYXNvbmluZ190b2tlbnMYByABKAQSEQoJZXN0aW1hdGVkGAggASgIEiMKG2NhY2hlX3dyaXRlX29uZV9ob3VyX3Rva2VucxgKIAEoBEoECAkQClIVY2FjaGVfd3JpdGVfMWhfdG9rZW5zIoQBCg1Db3N0QnJlYWtkb3duEhMKC2lucHV0X25hbm9zGAEgASgDEhgKEGNhY2hlX3JlYWRfbmFub3MYAiABKAMSGQoRY2FjaGVfd3JpdGVfbmFub3MYAyABKAMSFAoMb3V0cHV0X25hbm9zGAQgASgDEhMKC3RvdGFsX25hbm9zGAUgASgDIvsBCghUYXNrQ29zdBIsCgZhY3R1YWwYASABKAsyHC5leGVjc3RyZWFtLnYxLkNvc3RCcmVha2Rvd24SLwoJcmVmZXJlbmNlGAIgASgLMhwuZXhlY3N0cmVhbS52MS5Db3N0QnJlYWtkb3duEhUKDXNhdmluZ3NfbmFub3MYAyABKAMSEwoLcHJpY2VfZW50cnkYBCABKAkSFwoPcHJpY2luZ192ZXJzaW9uGAUgASgJEhcKD3JlZmVyZW5jZV9tb2RlbBgGIAEoCRIQCgh1bnByaWNlZBgHIAEoCBIRCgllc3RpbWF0ZWQYCCABKAgSDQoFbG9jYWwYCSABKAgqwwEKClRhc2tTdGF0dXMSGwoXVEFTS19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNUQVNLX1NUQVRVU19QRU5ESU5HEAESFwoTVEFTS19TVEFUVVNfUlVOTklORxACEhgKFFRBU0tfU1RBVFVTX1JFVFJZSU5HEAMSGQoVVEFTS19TVEFUVVNfU1VDQ0VFREVEEAQSFgoSVEFTS19TVEFUVVNfRkFJTEVEEAUSGQoVVEFTS19TVEFUVVNfQ0FOQ0VMTEVEEAYqZAoHT3V0Y29tZRIXChNPVVRDT01FX1VOU1BFQ0lGSUVEEAASFQoRT1VUQ09NRV9TVUNDRUVERUQQARISCg5PVVRDT01FX0ZBSUxFRBACEhUKEU9VVENPTUVfQ0FOQ0VMTEVEEAMq+QEKCUV2ZW50S2luZBIaChZFVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSRVZFTlRfS0lORF9TVEFSVEVEEAESFAoQRVZFTlRfS0lORF9UT0tFThACEhUKEUVWRU5UX0tJTkRfU1RET1VUEAMSFQoRRVZFTlRfS0lORF9TVERFUlIQBBIVChFFVkVOVF9LSU5EX1NUQVRVUxAFEhQKEEVWRU5UX0tJTkRfRVJST1IQBhIYChRFVkVOVF9LSU5EX1RPT0xfQ0FMTBAHEhcKE0VWRU5UX0tJTkRfRklOSVNIRUQQCBIUChBFVkVOVF9LSU5EX1VTQUdFEAlCpAEKEGlvLmV4ZWNzdHJlYW0udjFCC0V2ZW50c1Byb3RvUAFaSmdpdGh1Yi5jb20vZXhlY3N0cmVhbS9leGVjc3RyZWFtL2NsaWVudHMvZ28vZ2VuL2V4ZWNzdHJlYW0vdjE7ZXhlY3N0cmVhbXYxogIDRVhWqgINRXhlY3N0cmVhbS5WMcoCDUV4ZWNzdHJlYW1cVjHqAg5FeGVjc3RyZWFtOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChpleGVjc3RyZWFtL3YxL2V2ZW50cy5wcm90bxINZXhlY3N0cmVhbS52MSLeBAoORXhlY3V0aW9uRXZlbnQSDwoHdGFza19pZBgBIAEoCRILCgNzZXEYAiABKAQSKAoEdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YBCABKAQSEgoKc2lkZWNhcl9pZBgFIAEoCRIPCgdhdHRlbXB0GAYgASgNEikKB3N0YXJ0ZWQYCiABKAsyFi5leGVjc3RyZWFtLnYxLlN0YXJ0ZWRIABIqCgV0b2tlbhgLIAEoCzIZLmV4ZWNzdHJlYW0udjEuVG9rZW5DaHVua0gAEiwKBnN0ZG91dBgMIAEoCzIaLmV4ZWNzdHJlYW0udjEuT3V0cHV0Q2h1bmtIABIsCgZzdGRlcnIYDSABKAsyGi5leGVjc3RyZWFtLnYxLk91dHB1dENodW5rSAASLQoGc3RhdHVzGA4gASgLMhsuZXhlY3N0cmVhbS52MS5TdGF0dXNDaGFuZ2VIABIrCgVlcnJvchgPIAEoCzIaLmV4ZWNzdHJlYW0udjEuRXJyb3JSZXBvcnRIABIsCgl0b29sX2NhbGwYECABKAsyFy5leGVjc3RyZWFtLnYxLlRvb2xDYWxsSAASKwoIZmluaXNoZWQYESABKAsyFy5leGVjc3RyZWFtLnYxLkZpbmlzaGVkSAASKwoFdXNhZ2UYEiABKAsyGi5leGVjc3RyZWFtLnYxLlVzYWdlVXBkYXRlSAASLgoGYnVkZ2V0GBMgASgLMhwuZXhlY3N0cmVhbS52MS5CdWRnZXRDcm9zc2VkSABCBgoEYm9keSKhAQoHU3RhcnRlZBIPCgdiYWNrZW5kGAEgASgJEg0KBW1vZGVsGAIgASgJEjIKBmxhYmVscxgDIAMoCzIiLmV4ZWNzdHJlYW0udjEuU3RhcnRlZC5MYWJlbHNFbnRyeRITCgtkZXNjcmlwdGlvbhgEIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhoKClRva2VuQ2h1bmsSDAoEdGV4dBgBIAEoCSIbCgtPdXRwdXRDaHVuaxIMCgR0ZXh0GAEgASgJIpYBCgxTdGF0dXNDaGFuZ2USKQoGc3RhdHVzGAEgASgOMhkuZXhlY3N0cmVhbS52MS5UYXNrU3RhdHVzEg8KB21lc3NhZ2UYAiABKAkSIwoFdXNhZ2UYAyABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEiUKBGNvc3QYBCABKAsyFy5leGVjc3RyZWFtLnYxLlRhc2tDb3N0IpwBCgtFcnJvclJlcG9ydBIPCgdtZXNzYWdlGAEgASgJEgwKBGNvZGUYAiABKAkSEQoJcmV0cnlhYmxlGAMgASgIEg8KB2F0dGVtcHQYBCABKA0SIwoFdXNhZ2UYBSABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEiUKBGNvc3QYBiABKAsyFy5leGVjc3RyZWFtLnYxLlRhc2tDb3N0In4KCFRvb2xDYWxsEhEKCXRvb2xfbmFtZRgBIAEoCRIZChFhcmd1bWVudHNfc3VtbWFyeRgCIAEoCRIWCg5yZXN1bHRfc3VtbWFyeRgDIAEoCRIKCgJvaxgEIAEoCBINCgVlcnJvchgFIAEoCRIRCglpdGVyYXRpb24YBiABKA0i0QEKCEZpbmlzaGVkEicKB291dGNvbWUYASABKA4yFi5leGVjc3RyZWFtLnYxLk91dGNvbWUSIwoFdXNhZ2UYAiABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEg0KBWVycm9yGAQgASgJEhsKE3JlcG9ydGVkX2Nvc3RfbmFub3MYBSABKAMSJQoEY29zdBgGIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3RCDAoKX2V4aXRfY29kZSKFAQoLVXNhZ2VVcGRhdGUSIwoFdXNhZ2UYASABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEiUKBGNvc3QYAiABKAsyFy5leGVjc3RyZWFtLnYxLlRhc2tDb3N0EioKCXRhc2tfY29zdBgDIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QitgEKDUJ1ZGdldENyb3NzZWQSDgoGYnVkZ2V0GAEgASgJEg0KBXNjb3BlGAIgASgJEg4KBnBlcmlvZBgDIAEoCRIwCgxwZXJpb2Rfc3RhcnQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEXRocmVzaG9sZF9wZXJjZW50GAUgASgNEhQKDGFtb3VudF9uYW5vcxgGIAEoAxITCgtzcGVudF9uYW5vcxgHIAEoAyL6AQoFVXNhZ2USDQoFbW9kZWwYASABKAkSDwoHYmFja2VuZBgCIAEoCRIUCgxpbnB1dF90b2tlbnMYAyABKAQSGQoRY2FjaGVfcmVhZF90b2tlbnMYBCABKAQSGgoSY2FjaGVfd3JpdGVfdG9rZW5zGAUgASgEEhUKDW91dHB1dF90b2tlbnMYBiABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgHIAEoBBIRCgllc3RpbWF0ZWQYCCABKAgSIwobY2FjaGVfd3JpdGVfb25lX2hvdXJfdG9rZW5zGAogASgESgQICRAKUhVjYWNoZV93cml0ZV8xaF90b2tlbnMihAEKDUNvc3RCcmVha2Rvd24SEwoLaW5wdXRfbmFub3MYASABKAMSGAoQY2FjaGVfcmVhZF9uYW5vcxgCIAEoAxIZChFjYWNoZV93cml0ZV9uYW5vcxgDIAEoAxIUCgxvdXRwdXRfbmFub3MYBCABKAMSEwoLdG90YWxfbmFub3MYBSABKAMi+wEKCFRhc2tDb3N0EiwKBmFjdHVhbBgBIAEoCzIcLmV4ZWNzdHJlYW0udjEuQ29zdEJyZWFrZG93bhIvCglyZWZlcmVuY2UYAiABKAsyHC5leGVjc3RyZWFtLnYxLkNvc3RCcmVha2Rvd24SFQoNc2F2aW5nc19uYW5vcxgDIAEoAxITCgtwcmljZV9lbnRyeRgEIAEoCRIXCg9wcmljaW5nX3ZlcnNpb24YBSABKAkSFwoPcmVmZXJlbmNlX21vZGVsGAYgASgJEhAKCHVucHJpY2VkGAcgASgIEhEKCWVzdGltYXRlZBgIIAEoCBINCgVsb2NhbBgJIAEoCCrDAQoKVGFza1N0YXR1cxIbChdUQVNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE1RBU0tfU1RBVFVTX1BFTkRJTkcQARIXChNUQVNLX1NUQVRVU19SVU5OSU5HEAISGAoUVEFTS19TVEFUVVNfUkVUUllJTkcQAxIZChVUQVNLX1NUQVRVU19TVUNDRUVERUQQBBIWChJUQVNLX1NUQVRVU19GQUlMRUQQBRIZChVUQVNLX1NUQVRVU19DQU5DRUxMRUQQBipkCgdPdXRjb21lEhcKE09VVENPTUVfVU5TUEVDSUZJRUQQABIVChFPVVRDT01FX1NVQ0NFRURFRBABEhIKDk9VVENPTUVfRkFJTEVEEAISFQoRT1VUQ09NRV9DQU5DRUxMRUQQAyqQAgoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJFVkVOVF9LSU5EX1NUQVJURUQQARIUChBFVkVOVF9LSU5EX1RPS0VOEAISFQoRRVZFTlRfS0lORF9TVERPVVQQAxIVChFFVkVOVF9LSU5EX1NUREVSUhAEEhUKEUVWRU5UX0tJTkRfU1RBVFVTEAUSFAoQRVZFTlRfS0lORF9FUlJPUhAGEhgKFEVWRU5UX0tJTkRfVE9PTF9DQUxMEAcSFwoTRVZFTlRfS0lORF9GSU5JU0hFRBAIEhQKEEVWRU5UX0tJTkRfVVNBR0UQCRIVChFFVkVOVF9LSU5EX0JVREdFVBAKQqQBChBpby5leGVjc3RyZWFtLnYxQgtFdmVudHNQcm90b1ABWkpnaXRodWIuY29tL2V4ZWNzdHJlYW0vZXhlY3N0cmVhbS9jbGllbnRzL2dvL2dlbi9leGVjc3RyZWFtL3YxO2V4ZWNzdHJlYW12MaICA0VYVqoCDUV4ZWNzdHJlYW0uVjHKAg1FeGVjc3RyZWFtXFYx6gIORXhlY3N0cmVhbTo6VjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * One progress event of one task.
@@ -46,7 +46,9 @@ export type ExecutionEvent = Message<"execstream.v1.ExecutionEvent"> & {
    * `sidecar_id` are not compared, so a resend may carry a new time or none. A resend of
    * an event older than the retained log, or committed by a server version that kept no
    * content digests, cannot be compared and is acknowledged as a duplicate. A seq above
-   * last_seq + 1 is a gap and is refused with FAILED_PRECONDITION. 0 is invalid.
+   * last_seq + 1 is a gap and is refused with FAILED_PRECONDITION. 0 is invalid on
+   * input: it marks the events the server itself writes into a task's stream (`budget`),
+   * which are numbered by their revision only and never touch the sidecar's seqs.
    *
    * @generated from field: uint64 seq = 2;
    */
@@ -70,7 +72,8 @@ export type ExecutionEvent = Message<"execstream.v1.ExecutionEvent"> & {
 
   /**
    * The sidecar that reported the event, filled by the server from
-   * ProgressReport.sidecar_id. Ignored on input.
+   * ProgressReport.sidecar_id (for an event the server wrote, seq 0: the task's owner).
+   * Ignored on input.
    *
    * @generated from field: string sidecar_id = 5;
    */
@@ -161,6 +164,15 @@ export type ExecutionEvent = Message<"execstream.v1.ExecutionEvent"> & {
      */
     value: UsageUpdate;
     case: "usage";
+  } | {
+    /**
+     * Written by the server, never by a sidecar (refused on input): this task's committed
+     * cost took a budget over a threshold. Its seq is 0.
+     *
+     * @generated from field: execstream.v1.BudgetCrossed budget = 19;
+     */
+    value: BudgetCrossed;
+    case: "budget";
   } | { case: undefined; value?: undefined };
 };
 
@@ -527,6 +539,78 @@ export const UsageUpdateSchema: GenMessage<UsageUpdate> = /*@__PURE__*/
   messageDesc(file_execstream_v1_events, 8);
 
 /**
+ * A budget (the server's --budgets file) went over 80 % or 100 % of its amount in its
+ * current period; for a per-task budget, this task did. The server writes it into the
+ * stream of the task whose committed cost (settled attempts plus its latest usage update)
+ * took the budget over, right after the event that did, with seq 0 and the task's owner as
+ * sidecar_id, so the sidecar's numbering, resends and SEQ_CONFLICT checks are untouched.
+ * It is stored and replayed like any event. A cost revised down and up again crosses
+ * again; a crossing seen while the server was stopping may be lost (its log line and the
+ * budget gauges still show it).
+ *
+ * @generated from message execstream.v1.BudgetCrossed
+ */
+export type BudgetCrossed = Message<"execstream.v1.BudgetCrossed"> & {
+  /**
+   * The budget's name in the budgets file.
+   *
+   * @generated from field: string budget = 1;
+   */
+  budget: string;
+
+  /**
+   * What the budget is held against: "task" (each task on its own), or what selects its
+   * tasks: "label", "sidecar", "model", several joined by "+", or "all".
+   *
+   * @generated from field: string scope = 2;
+   */
+  scope: string;
+
+  /**
+   * "day" or "month" (calendar periods in UTC), or "total".
+   *
+   * @generated from field: string period = 3;
+   */
+  period: string;
+
+  /**
+   * When the current period began; unset for "total".
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 4;
+   */
+  periodStart?: Timestamp | undefined;
+
+  /**
+   * The threshold crossed, in percent of the amount: 80 or 100.
+   *
+   * @generated from field: uint32 threshold_percent = 5;
+   */
+  thresholdPercent: number;
+
+  /**
+   * The budget's amount, nano-USD.
+   *
+   * @generated from field: int64 amount_nanos = 6;
+   */
+  amountNanos: bigint;
+
+  /**
+   * What the budget had spent with this task's cost, nano-USD: in its period (a task counts
+   * in the period it was created in), or this task's cost for a per-task budget.
+   *
+   * @generated from field: int64 spent_nanos = 7;
+   */
+  spentNanos: bigint;
+};
+
+/**
+ * Describes the message execstream.v1.BudgetCrossed.
+ * Use `create(BudgetCrossedSchema)` to create a new message.
+ */
+export const BudgetCrossedSchema: GenMessage<BudgetCrossed> = /*@__PURE__*/
+  messageDesc(file_execstream_v1_events, 9);
+
+/**
  * Token counts of one or more model calls. The buckets never overlap: the total prompt
  * is input_tokens + cache_read_tokens + cache_write_tokens + cache_write_one_hour_tokens.
  *
@@ -605,7 +689,7 @@ export type Usage = Message<"execstream.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_events, 9);
+  messageDesc(file_execstream_v1_events, 10);
 
 /**
  * A cost in nano-USD (1e-9 USD), split by token bucket. Exact integers: sums never drift.
@@ -654,7 +738,7 @@ export type CostBreakdown = Message<"execstream.v1.CostBreakdown"> & {
  * Use `create(CostBreakdownSchema)` to create a new message.
  */
 export const CostBreakdownSchema: GenMessage<CostBreakdown> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_events, 10);
+  messageDesc(file_execstream_v1_events, 11);
 
 /**
  * What a task cost, priced by the server from its usage and price table.
@@ -732,7 +816,7 @@ export type TaskCost = Message<"execstream.v1.TaskCost"> & {
  * Use `create(TaskCostSchema)` to create a new message.
  */
 export const TaskCostSchema: GenMessage<TaskCost> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_events, 11);
+  messageDesc(file_execstream_v1_events, 12);
 
 /**
  * Lifecycle of a task:
@@ -915,6 +999,13 @@ export enum EventKind {
    * @generated from enum value: EVENT_KIND_USAGE = 9;
    */
   USAGE = 9,
+
+  /**
+   * `ExecutionEvent.budget` (written by the server).
+   *
+   * @generated from enum value: EVENT_KIND_BUDGET = 10;
+   */
+  BUDGET = 10,
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file execstream/v1/state.proto.
  */
 export const file_execstream_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChlleGVjc3RyZWFtL3YxL3N0YXRlLnByb3RvEg1leGVjc3RyZWFtLnYxIpwGCglUYXNrU3RhdGUSDwoHdGFza19pZBgBIAEoCRISCgpzaWRlY2FyX2lkGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxIPCgdiYWNrZW5kGAQgASgJEg0KBW1vZGVsGAUgASgJEjQKBmxhYmVscxgGIAMoCzIkLmV4ZWNzdHJlYW0udjEuVGFza1N0YXRlLkxhYmVsc0VudHJ5EjAKDGNyZWF0ZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3RhcnRlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1maW5pc2hlZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAsgASgEEhUKDWxhc3RfcmV2aXNpb24YDCABKAQSDwoHYXR0ZW1wdBgNIAEoDRIjCgV1c2FnZRgOIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgPIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QSDQoFZXJyb3IYECABKAkSEgoKZXJyb3JfY29kZRgRIAEoCRIWCglleGl0X2NvZGUYEiABKAVIAIgBARITCgtvdXRwdXRfdGFpbBgTIAEoCRIdChVvdXRwdXRfdGFpbF90cnVuY2F0ZWQYFCABKAgSFgoOc3RhdHVzX21lc3NhZ2UYFSABKAkSEwoLZGVzY3JpcHRpb24YFiABKAkSEwoLZXZlbnRfY291bnQYFyABKAQSLAoHaW50ZXJpbRgYIAEoCzIbLmV4ZWNzdHJlYW0udjEuSW50ZXJpbVVzYWdlGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSJrCgxJbnRlcmltVXNhZ2USDwoHYXR0ZW1wdBgBIAEoDRIjCgV1c2FnZRgCIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgDIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QiRwoLU3RhdHVzQ291bnQSKQoGc3RhdHVzGAEgASgOMhkuZXhlY3N0cmVhbS52MS5UYXNrU3RhdHVzEg0KBXRhc2tzGAIgASgEIvIBCgtNb2RlbFRvdGFscxIPCgdiYWNrZW5kGAEgASgJEg0KBW1vZGVsGAIgASgJEg0KBXRhc2tzGAMgASgEEiMKBXVzYWdlGAQgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAUgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAYgASgDEhUKDXNhdmluZ3NfbmFub3MYByABKAMSFgoOdW5wcmljZWRfdGFza3MYCCABKAQSFwoPZXN0aW1hdGVkX3Rhc2tzGAkgASgEEhUKDWZvbGRlZF9tb2RlbHMYCiABKAQisgIKBlRvdGFscxINCgV0YXNrcxgBIAEoBBItCglieV9zdGF0dXMYAiADKAsyGi5leGVjc3RyZWFtLnYxLlN0YXR1c0NvdW50EiMKBXVzYWdlGAMgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAQgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAUgASgDEhUKDXNhdmluZ3NfbmFub3MYBiABKAMSLAoIYnlfbW9kZWwYByADKAsyGi5leGVjc3RyZWFtLnYxLk1vZGVsVG90YWxzEhYKDnVucHJpY2VkX3Rhc2tzGAggASgEEhoKEnJ1bm5pbmdfY29zdF9uYW5vcxgJIAEoAxIaChJpbnRlcmltX2Nvc3RfbmFub3MYCiABKANCowEKEGlvLmV4ZWNzdHJlYW0udjFCClN0YXRlUHJvdG9QAVpKZ2l0aHViLmNvbS9leGVjc3RyZWFtL2V4ZWNzdHJlYW0vY2xpZW50cy9nby9nZW4vZXhlY3N0cmVhbS92MTtleGVjc3RyZWFtdjGiAgNFWFaqAg1FeGVjc3RyZWFtLlYxygINRXhlY3N0cmVhbVxWMeoCDkV4ZWNzdHJlYW06OlYxYgZwcm90bzM", [file_execstream_v1_events, file_google_protobuf_timestamp]);
+  fileDesc("ChlleGVjc3RyZWFtL3YxL3N0YXRlLnByb3RvEg1leGVjc3RyZWFtLnYxIpwGCglUYXNrU3RhdGUSDwoHdGFza19pZBgBIAEoCRISCgpzaWRlY2FyX2lkGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxIPCgdiYWNrZW5kGAQgASgJEg0KBW1vZGVsGAUgASgJEjQKBmxhYmVscxgGIAMoCzIkLmV4ZWNzdHJlYW0udjEuVGFza1N0YXRlLkxhYmVsc0VudHJ5EjAKDGNyZWF0ZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3RhcnRlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1maW5pc2hlZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAsgASgEEhUKDWxhc3RfcmV2aXNpb24YDCABKAQSDwoHYXR0ZW1wdBgNIAEoDRIjCgV1c2FnZRgOIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgPIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QSDQoFZXJyb3IYECABKAkSEgoKZXJyb3JfY29kZRgRIAEoCRIWCglleGl0X2NvZGUYEiABKAVIAIgBARITCgtvdXRwdXRfdGFpbBgTIAEoCRIdChVvdXRwdXRfdGFpbF90cnVuY2F0ZWQYFCABKAgSFgoOc3RhdHVzX21lc3NhZ2UYFSABKAkSEwoLZGVzY3JpcHRpb24YFiABKAkSEwoLZXZlbnRfY291bnQYFyABKAQSLAoHaW50ZXJpbRgYIAEoCzIbLmV4ZWNzdHJlYW0udjEuSW50ZXJpbVVzYWdlGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSJrCgxJbnRlcmltVXNhZ2USDwoHYXR0ZW1wdBgBIAEoDRIjCgV1c2FnZRgCIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgDIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QiRwoLU3RhdHVzQ291bnQSKQoGc3RhdHVzGAEgASgOMhkuZXhlY3N0cmVhbS52MS5UYXNrU3RhdHVzEg0KBXRhc2tzGAIgASgEIvIBCgtNb2RlbFRvdGFscxIPCgdiYWNrZW5kGAEgASgJEg0KBW1vZGVsGAIgASgJEg0KBXRhc2tzGAMgASgEEiMKBXVzYWdlGAQgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAUgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAYgASgDEhUKDXNhdmluZ3NfbmFub3MYByABKAMSFgoOdW5wcmljZWRfdGFza3MYCCABKAQSFwoPZXN0aW1hdGVkX3Rhc2tzGAkgASgEEhUKDWZvbGRlZF9tb2RlbHMYCiABKAQisgIKBlRvdGFscxINCgV0YXNrcxgBIAEoBBItCglieV9zdGF0dXMYAiADKAsyGi5leGVjc3RyZWFtLnYxLlN0YXR1c0NvdW50EiMKBXVzYWdlGAMgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAQgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAUgASgDEhUKDXNhdmluZ3NfbmFub3MYBiABKAMSLAoIYnlfbW9kZWwYByADKAsyGi5leGVjc3RyZWFtLnYxLk1vZGVsVG90YWxzEhYKDnVucHJpY2VkX3Rhc2tzGAggASgEEhoKEnJ1bm5pbmdfY29zdF9uYW5vcxgJIAEoAxIaChJpbnRlcmltX2Nvc3RfbmFub3MYCiABKAMizQIKDEJ1ZGdldFN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXNjb3BlGAIgASgJEg4KBnBlcmlvZBgDIAEoCRIwCgxwZXJpb2Rfc3RhcnQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFtb3VudF9uYW5vcxgFIAEoAxITCgtzcGVudF9uYW5vcxgGIAEoAxIXCg9yZWFjaGVkX3BlcmNlbnQYByABKA0SEgoKdGFza3Nfb3ZlchgIIAEoBBI3CgZsYWJlbHMYCSADKAsyJy5leGVjc3RyZWFtLnYxLkJ1ZGdldFN0YXR1cy5MYWJlbHNFbnRyeRIPCgdzaWRlY2FyGAogASgJEg0KBW1vZGVsGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCowEKEGlvLmV4ZWNzdHJlYW0udjFCClN0YXRlUHJvdG9QAVpKZ2l0aHViLmNvbS9leGVjc3RyZWFtL2V4ZWNzdHJlYW0vY2xpZW50cy9nby9nZW4vZXhlY3N0cmVhbS92MTtleGVjc3RyZWFtdjGiAgNFWFaqAg1FeGVjc3RyZWFtLlYxygINRXhlY3N0cmVhbVxWMeoCDkV4ZWNzdHJlYW06OlYxYgZwcm90bzM", [file_execstream_v1_events, file_google_protobuf_timestamp]);
 
 /**
  * The state of one task: exactly the fold of its events up to `last_revision`.
@@ -184,7 +184,8 @@ export type TaskState = Message<"execstream.v1.TaskState"> & {
   description: string;
 
   /**
-   * How many events the task has (its last_seq, as every seq is stored once).
+   * How many events the task has: its last_seq (every seq is stored once), plus the
+   * events the server wrote into its stream (seq 0).
    *
    * @generated from field: uint64 event_count = 23;
    */
@@ -445,4 +446,98 @@ export type Totals = Message<"execstream.v1.Totals"> & {
  */
 export const TotalsSchema: GenMessage<Totals> = /*@__PURE__*/
   messageDesc(file_execstream_v1_state, 4);
+
+/**
+ * A budget of the server's --budgets file, as it stands at the snapshot's revision.
+ *
+ * @generated from message execstream.v1.BudgetStatus
+ */
+export type BudgetStatus = Message<"execstream.v1.BudgetStatus"> & {
+  /**
+   * The budget's name in the budgets file.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What it is held against: "task" (each task on its own), or what selects its tasks:
+   * "label", "sidecar", "model", several joined by "+", or "all".
+   *
+   * @generated from field: string scope = 2;
+   */
+  scope: string;
+
+  /**
+   * "day" or "month" (calendar periods in UTC), or "total".
+   *
+   * @generated from field: string period = 3;
+   */
+  period: string;
+
+  /**
+   * When the current period began; unset for "total".
+   *
+   * @generated from field: google.protobuf.Timestamp period_start = 4;
+   */
+  periodStart?: Timestamp | undefined;
+
+  /**
+   * The amount, nano-USD.
+   *
+   * @generated from field: int64 amount_nanos = 5;
+   */
+  amountNanos: bigint;
+
+  /**
+   * What tasks have committed in the current period (settled attempts plus latest usage
+   * updates; a task counts in the period it was created in), nano-USD. For a per-task
+   * budget: the dearest running task's.
+   *
+   * @generated from field: int64 spent_nanos = 6;
+   */
+  spentNanos: bigint;
+
+  /**
+   * The highest threshold spent_nanos has reached, in percent of the amount: 0, 80 or 100.
+   *
+   * @generated from field: uint32 reached_percent = 7;
+   */
+  reachedPercent: number;
+
+  /**
+   * For a per-task budget: how many tasks have reached the amount.
+   *
+   * @generated from field: uint64 tasks_over = 8;
+   */
+  tasksOver: bigint;
+
+  /**
+   * The tasks it selects have all these labels (Started.labels); empty: any labels.
+   *
+   * @generated from field: map<string, string> labels = 9;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * The tasks it selects belong to this sidecar; empty: any sidecar.
+   *
+   * @generated from field: string sidecar = 10;
+   */
+  sidecar: string;
+
+  /**
+   * The tasks it selects run this model; empty: any model.
+   *
+   * @generated from field: string model = 11;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message execstream.v1.BudgetStatus.
+ * Use `create(BudgetStatusSchema)` to create a new message.
+ */
+export const BudgetStatusSchema: GenMessage<BudgetStatus> = /*@__PURE__*/
+  messageDesc(file_execstream_v1_state, 5);
 
