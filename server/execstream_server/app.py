@@ -105,6 +105,8 @@ class App:
             max_model_series=config.max_model_series,
             seed_from_recovery=not store.shared,
             budgets=book,
+            label_keys=config.metric_label_keys,
+            max_label_values=config.max_label_values,
         )
         budgets = BudgetWatch(
             book, write=self._write_server_events, on_crossing=self.metrics.budgets.crossed

@@ -122,6 +122,8 @@ class ServerConfig:
     max_model_labels: int = 200
     max_backend_labels: int = 50
     max_model_series: int = 500
+    metric_label_keys: tuple[str, ...] = ()
+    max_label_values: int = 100
     auth_file: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -189,6 +191,35 @@ def parse_hosts(text: str) -> tuple[str, ...]:
             raise ValueError(f"{raw.strip()!r}: the port must be 1-65535")
         hosts.append(entry)
     return tuple(hosts)
+# Label names the metrics already use, or Prometheus gives a meaning: a task label key may
+# not take one of them.
+RESERVED_LABEL_NAMES = frozenset(
+    {
+        "backend", "model", "type", "outcome", "status", "kind", "reason", "label",
+        "budget", "scope", "period", "threshold", "version", "reference_model",
+        "gen_ai_token_type", "instance", "job", "le", "quantile",
+    }
+)  # fmt: skip
+MAX_METRIC_LABEL_KEYS = 8  # each key multiplies the cost metrics' series
+_LABEL_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+
+
+def parse_label_keys(text: str) -> tuple[str, ...]:
+    """``team,project`` -> ("team", "project"): Prometheus label names, not reserved ones."""
+    keys = tuple(key.strip() for key in text.split(",") if key.strip())
+    if len(keys) > MAX_METRIC_LABEL_KEYS:
+        raise ValueError(f"{len(keys)} keys; at most {MAX_METRIC_LABEL_KEYS}")
+    for key in keys:
+        if not _LABEL_NAME.match(key) or key.startswith("__") or key.startswith("grpc_"):
+            raise ValueError(
+                f"{key!r} cannot be a metric label: 1-64 characters from [a-z0-9_], not "
+                "starting with a digit, __ or grpc_"
+            )
+        if key in RESERVED_LABEL_NAMES:
+            raise ValueError(f"{key!r} is a label the metrics already use")
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key is given twice")
+    return keys
 
 
 def _bool(text: str) -> bool:
@@ -303,6 +334,19 @@ OPTIONS: tuple[Option, ...] = (
         int,
         "distinct unknown (backend, model) pairs exported as metric series before the "
         "model is 'other'",
+        0,
+    ),
+    Option(
+        "--metric-label-keys",
+        "metric_label_keys",
+        parse_label_keys,
+        "task label keys (Started.labels) the cost and token metrics carry, comma-separated",
+    ),
+    Option(
+        "--max-label-values",
+        "max_label_values",
+        int,
+        "distinct values per --metric-label-keys key exported before 'other'",
         0,
     ),
     Option("--auth-file", "auth_file", str, "token file (execstream token create); enables auth"),

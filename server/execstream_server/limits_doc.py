@@ -74,10 +74,18 @@ FLAG_REFUSALS: dict[str, str] = {
     "--max-model-series": "nothing: further pairs are exported with the model `other` (one"
     " such series per backend) and counted in `execstream_metric_label_overflow_total`"
     ' (`label="model"`)',
+    "--max-label-values": "nothing: further values of that task label are exported as `other`"
+    " and counted in `execstream_metric_label_overflow_total`",
     "--retain-events": "OUT_OF_RANGE `REVISION_COMPACTED` with `oldest_revision` for a watch"
     " from before it",
 }
-_LIMIT_TARGETS = {"retention", "max_model_labels", "max_backend_labels", "max_model_series"}
+_LIMIT_TARGETS = {
+    "retention",
+    "max_model_labels",
+    "max_backend_labels",
+    "max_model_series",
+    "max_label_values",
+}
 
 # Bounds without a flag: (what, value, what a client gets past it).
 FIXED_BOUNDS: tuple[tuple[str, str, str], ...] = (

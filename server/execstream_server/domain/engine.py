@@ -30,6 +30,7 @@ from execstream_server.domain.errors import (
 from execstream_server.domain.events import SERVER_AUTHOR
 from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
+from execstream_server.domain.label_totals import label_totals
 from execstream_server.domain.outage_log import OutageLog
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.domain.totals import TotalsBook
@@ -381,15 +382,19 @@ class Engine:
         after_task_id: str,
         owner: str | None = None,
         max_bytes: int | None = None,
+        group_by_label: str = "",
     ) -> SnapshotPage:
         """One page of tasks, ordered by id, with the totals, all at ``self.revision``.
 
         ``owner`` keeps only that sidecar's tasks (what a sidecar token may read), and its
         page carries no totals. ``max_bytes`` bounds the page's tasks and totals together:
         a page ends early (with a next page) before the task that would pass it, and holds
-        at least one task, so paging always moves on.
+        at least one task, so paging always moves on. ``group_by_label`` adds the totals
+        per value of that task label key (a scan).
         """
         totals = self.totals.to_proto()
+        if group_by_label:
+            totals.by_label.extend(label_totals(self.tasks.values(), group_by_label))
         budget = None
         if max_bytes is not None:
             budget = max_bytes - (totals.ByteSize() if owner is None else 0)

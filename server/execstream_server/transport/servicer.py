@@ -352,6 +352,13 @@ class ExecutionServicer:
         reject_undecodable(request)
         validate_ids(request.task_ids, "task_ids", limits)
         validate_statuses(request.statuses, "statuses")
+        if len(request.group_by_label) > limits.max_label_key_length:
+            problem = (
+                f"is {len(request.group_by_label)} characters; the limit is "
+                f"{limits.max_label_key_length} (a label key's)"
+            )
+            violation = FieldViolation("group_by_label", problem, limit=limits.max_label_key_length)
+            raise InvalidArgumentError([violation])
         if request.page_size > limits.max_page_size:
             raise InvalidArgumentError(
                 [
@@ -372,6 +379,7 @@ class ExecutionServicer:
             after_task_id=decode_page_token(request.page_token),
             owner=owner,
             max_bytes=limits.max_message_bytes - SNAPSHOT_MARGIN_BYTES,
+            group_by_label=request.group_by_label if owner is None else "",
         )
         snapshot = service_pb.Snapshot(
             revision=page.revision, oldest_revision=page.oldest_revision, log_id=page.log_id

@@ -61,8 +61,12 @@ class Client:
         page_size: int = 0,
         all_pages: bool = True,
         page_token: str = "",
+        group_by_label: str = "",
     ) -> service_pb.Snapshot:
-        """Every task matching the filters (all pages, unless ``all_pages=False``)."""
+        """Every task matching the filters (all pages, unless ``all_pages=False``).
+
+        ``group_by_label="team"`` also groups the totals by that task label's values.
+        """
         try:
             return sync_snapshot(
                 self._stub,
@@ -73,6 +77,7 @@ class Client:
                     page_size=page_size,
                     all_pages=all_pages,
                     page_token=page_token,
+                    group_by_label=group_by_label,
                 ),
             )
         except grpc.RpcError as error:
@@ -173,8 +178,12 @@ class AsyncClient:
         page_size: int = 0,
         all_pages: bool = True,
         page_token: str = "",
+        group_by_label: str = "",
     ) -> service_pb.Snapshot:
-        """Every task matching the filters (all pages, unless ``all_pages=False``)."""
+        """Every task matching the filters (all pages, unless ``all_pages=False``).
+
+        ``group_by_label="team"`` also groups the totals by that task label's values.
+        """
         try:
             return await async_snapshot(
                 self._stub,
@@ -185,6 +194,7 @@ class AsyncClient:
                     page_size=page_size,
                     all_pages=all_pages,
                     page_token=page_token,
+                    group_by_label=group_by_label,
                 ),
             )
         except grpc.aio.AioRpcError as error:

@@ -28,6 +28,7 @@ class SnapshotQuery:
     page_size: int = 0
     all_pages: bool = True
     page_token: str = ""
+    group_by_label: str = ""  # totals also by this task label key's values (Totals.by_label)
     merged: service_pb.Snapshot | None = None
 
     def request(self) -> service_pb.GetSnapshotRequest:
@@ -36,6 +37,7 @@ class SnapshotQuery:
             statuses=self.statuses,
             page_size=self.page_size,
             page_token=self.page_token,
+            group_by_label=self.group_by_label,
         )
 
     def add(self, page: service_pb.Snapshot) -> service_pb.Snapshot | None:

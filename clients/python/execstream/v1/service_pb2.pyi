@@ -254,6 +254,7 @@ class GetSnapshotRequest(_message.Message):
     STATUSES_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    GROUP_BY_LABEL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Tasks per page at most (0: the server's default, 1000; at most 10000). A page may
     hold fewer: the server ends it early, with a next_page_token, before the task that
@@ -262,6 +263,12 @@ class GetSnapshotRequest(_message.Message):
     """
     page_token: _builtins.str
     """From Snapshot.next_page_token of the previous page; empty for the first page."""
+    group_by_label: _builtins.str
+    """A task label key (Started.labels), e.g. "team": the totals also come grouped by its
+    values (Totals.by_label), over every task. Any key may be asked, allowlisted for the
+    metrics or not; a task without the label falls in the group with the empty value.
+    Up to the server's label key length (64 by default). Empty: no grouping.
+    """
     @_builtins.property
     def task_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only these tasks (empty: all)."""
@@ -277,10 +284,11 @@ class GetSnapshotRequest(_message.Message):
         statuses: _abc.Iterable[_events_pb2.TaskStatus.ValueType] | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        group_by_label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "statuses", b"statuses", "task_ids", b"task_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group_by_label", b"group_by_label", "page_size", b"page_size", "page_token", b"page_token", "statuses", b"statuses", "task_ids", b"task_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -324,6 +324,7 @@ class Totals(_message.Message):
     UNPRICED_TASKS_FIELD_NUMBER: _builtins.int
     RUNNING_COST_NANOS_FIELD_NUMBER: _builtins.int
     INTERIM_COST_NANOS_FIELD_NUMBER: _builtins.int
+    BY_LABEL_FIELD_NUMBER: _builtins.int
     tasks: _builtins.int
     """Number of tasks."""
     cost_nanos: _builtins.int
@@ -359,6 +360,12 @@ class Totals(_message.Message):
         on the sums, so every replica and every restart shows the same rows.
         """
 
+    @_builtins.property
+    def by_label(self) -> _containers.RepeatedCompositeFieldContainer[Global___LabelTotals]:
+        """The totals per value of GetSnapshotRequest.group_by_label, sorted by value (empty
+        without it).
+        """
+
     def __init__(
         self,
         *,
@@ -372,14 +379,75 @@ class Totals(_message.Message):
         unpriced_tasks: _builtins.int = ...,
         running_cost_nanos: _builtins.int = ...,
         interim_cost_nanos: _builtins.int = ...,
+        by_label: _abc.Iterable[Global___LabelTotals] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_model", b"by_model", "by_status", b"by_status", "cost_nanos", b"cost_nanos", "interim_cost_nanos", b"interim_cost_nanos", "reference_cost_nanos", b"reference_cost_nanos", "running_cost_nanos", b"running_cost_nanos", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_label", b"by_label", "by_model", b"by_model", "by_status", b"by_status", "cost_nanos", b"cost_nanos", "interim_cost_nanos", b"interim_cost_nanos", "reference_cost_nanos", b"reference_cost_nanos", "running_cost_nanos", b"running_cost_nanos", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Totals: _TypeAlias = Totals  # noqa: Y015
+
+@_typing.final
+class LabelTotals(_message.Message):
+    """Sums over the tasks with one value of a label key (GetSnapshotRequest.group_by_label)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    RUNNING_TASKS_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    COST_NANOS_FIELD_NUMBER: _builtins.int
+    REFERENCE_COST_NANOS_FIELD_NUMBER: _builtins.int
+    SAVINGS_NANOS_FIELD_NUMBER: _builtins.int
+    RUNNING_COST_NANOS_FIELD_NUMBER: _builtins.int
+    UNPRICED_TASKS_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The key asked for."""
+    value: _builtins.str
+    """The value; empty for the tasks without the label."""
+    tasks: _builtins.int
+    """Finished tasks."""
+    running_tasks: _builtins.int
+    """Running tasks (not finished)."""
+    cost_nanos: _builtins.int
+    """Summed actual cost of the finished tasks, nano-USD."""
+    reference_cost_nanos: _builtins.int
+    """Summed reference-model cost of the finished tasks, nano-USD."""
+    savings_nanos: _builtins.int
+    """reference_cost_nanos - cost_nanos."""
+    running_cost_nanos: _builtins.int
+    """What the running tasks have cost so far (settled attempts plus usage updates)."""
+    unpriced_tasks: _builtins.int
+    """Finished tasks whose model had no price."""
+    @_builtins.property
+    def usage(self) -> _events_pb2.Usage:
+        """Summed usage of the finished tasks (model and backend left empty)."""
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        value: _builtins.str = ...,
+        tasks: _builtins.int = ...,
+        running_tasks: _builtins.int = ...,
+        usage: _events_pb2.Usage | None = ...,
+        cost_nanos: _builtins.int = ...,
+        reference_cost_nanos: _builtins.int = ...,
+        savings_nanos: _builtins.int = ...,
+        running_cost_nanos: _builtins.int = ...,
+        unpriced_tasks: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_nanos", b"cost_nanos", "key", b"key", "reference_cost_nanos", b"reference_cost_nanos", "running_cost_nanos", b"running_cost_nanos", "running_tasks", b"running_tasks", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LabelTotals: _TypeAlias = LabelTotals  # noqa: Y015
 
 @_typing.final
 class BudgetStatus(_message.Message):

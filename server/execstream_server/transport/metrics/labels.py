@@ -28,8 +28,8 @@ class LabelCap:
         self._lock = threading.Lock()
 
     def label(self, value: str) -> str:
-        if value in self._known or value in self._unknown:
-            return value
+        if not value or value in self._known or value in self._unknown:
+            return value  # an empty value is no value (Prometheus drops the label)
         with self._lock:
             if len(self._unknown) < self._max_unknown:
                 self._unknown.add(value)

@@ -1,12 +1,12 @@
-"""The service's collectors: tasks, cost, tokens, streaming times and ingest outcomes.
+"""The service's collectors: an engine observer feeding tasks, cost, streaming and ingest.
 
-Cost and token counters are fed from the fold (``EngineObserver``), so Grafana counts exactly
-what snapshots show. Label values come from bounded sets (``labels.LabelCap``): the backends
-and models of the price table, then the first ``max_backend_labels`` / ``max_model_labels``
-other names clients sent, then ``other``, and (backend, model) pairs from a bounded set too
-(``labels.SeriesCap``: the first ``max_model_series`` others, then the model is ``other``);
-each ``other`` is counted by ``execstream_metric_label_overflow_total``. Never a task id;
-a task's own labels only for the keys an operator allowlists.
+Cost and token counters (``cost``) are fed from the fold (``EngineObserver``), so Grafana
+counts exactly what snapshots show. Label values come from bounded sets (``labels.LabelCap``):
+the backends and models of the price table, then the first ``max_backend_labels`` /
+``max_model_labels`` other names clients sent, then ``other``, and (backend, model) pairs
+from a bounded set too (``labels.SeriesCap``: the first ``max_model_series`` others, then the
+model is ``other``); likewise the values of the task label keys the operator allowlisted.
+Each ``other`` is counted by ``execstream_metric_label_overflow_total``; never a task id.
 
 Restarts: with the embedded store the counters are seeded from the recovered fold, so after
 a restart they continue from the durable totals instead of dropping to zero (``increase()``
@@ -31,11 +31,9 @@ from execstream_server.domain.lifecycle import is_terminal
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.transport.methods import served_methods
 from execstream_server.transport.metrics.budgets import BudgetMetrics
+from execstream_server.transport.metrics.cost import CostMetrics, TaskLabels
 from execstream_server.transport.metrics.grpc import GrpcMetrics
-from execstream_server.transport.metrics.labels import OTHER, UNKNOWN_BACKEND, LabelCap, SeriesCap
-from execstream_server.transport.metrics.running import RunningCost
 
-NANOS_PER_USD = 1_000_000_000
 # OpenTelemetry GenAI semantic conventions' bucket boundaries.
 TOKEN_BUCKETS = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
 TTFT_BUCKETS = (
@@ -58,17 +56,6 @@ TTFT_BUCKETS = (
 )
 TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-TOKEN_TYPES = ("input", "cache_read", "cache_write", "output")
-OUTCOMES = ("SUCCEEDED", "FAILED", "CANCELLED")
-
-
-def _usage_by_type(usage: events_pb.Usage) -> dict[str, int]:
-    return {
-        "input": usage.input_tokens,
-        "cache_read": usage.cache_read_tokens,
-        "cache_write": usage.cache_write_tokens + usage.cache_write_one_hour_tokens,
-        "output": usage.output_tokens,
-    }
 
 
 def _seconds(start: Any, end: Any) -> float | None:
@@ -94,59 +81,24 @@ class ServerMetrics:
         max_model_series: int = 500,
         seed_from_recovery: bool = True,
         budgets: BudgetBook | None = None,
+        label_keys: Sequence[str] = (),
+        max_label_values: int = 100,
     ) -> None:
         self.registry = registry or CollectorRegistry()
-        self.models = LabelCap((m for _, m in known_labels), max_unknown=max_model_labels)
-        self.backends = LabelCap(
-            {UNKNOWN_BACKEND, *known_backends, *(b for b, _ in known_labels)},
-            max_unknown=max_backend_labels,
-        )
-        self.series = SeriesCap(known_labels, max_unknown=max_model_series)
         self._seed = seed_from_recovery
         self._first_token: dict[str, Any] = {}
         reg = self.registry
         bm = ("backend", "model")
-        self.tokens = Counter(
-            "execstream_tokens",
-            "Tokens of finished and retried attempts, by type.",
-            [*bm, "type"],
-            registry=reg,
+        self.task_labels = TaskLabels(
+            known=known_labels,
+            known_backends=known_backends,
+            max_model_labels=max_model_labels,
+            max_backend_labels=max_backend_labels,
+            max_model_series=max_model_series,
+            keys=label_keys,
+            max_label_values=max_label_values,
         )
-        self.reasoning_tokens = Counter(
-            "execstream_reasoning_tokens",
-            "Reasoning tokens (a subset of output tokens).",
-            bm,
-            registry=reg,
-        )
-        self.cost = Counter(
-            "execstream_cost_usd", "Actual cost in USD from the price table.", bm, registry=reg
-        )
-        self.reference_cost = Counter(
-            "execstream_reference_cost_usd",
-            "What the same tokens cost on the reference model, USD (savings = reference - cost).",
-            bm,
-            registry=reg,
-        )
-        self.unpriced_tokens = Counter(
-            "execstream_unpriced_tokens",
-            "Tokens of tasks whose model has no price.",
-            bm,
-            registry=reg,
-        )
-        self.running_cost = Gauge(
-            "execstream_running_cost_usd",
-            "What running tasks have cost so far, USD: settled attempts plus the latest usage "
-            "updates (provisional); a task leaves it for execstream_cost_usd when it finishes.",
-            bm,
-            registry=reg,
-        )
-        self._running = RunningCost(self.running_cost, self._state_labels)
-        self.finished = Counter(
-            "execstream_tasks_finished",
-            "Finished tasks by outcome.",
-            [*bm, "outcome"],
-            registry=reg,
-        )
+        self.costs = CostMetrics(reg, self.task_labels)
         self.duration = Histogram(
             "execstream_task_duration_seconds",
             "Task duration from first event to finish.",
@@ -168,15 +120,6 @@ class ServerMetrics:
             "Events acknowledged as duplicates and not stored.",
             registry=reg,
         )
-        self.label_overflow = Counter(
-            "execstream_metric_label_overflow",
-            "Finished tasks whose backend or model was exported as 'other' (the label's cap "
-            "was reached), by label.",
-            ["label"],
-            registry=reg,
-        )
-        for name in ("backend", "model"):
-            self.label_overflow.labels(name)
         self.watchers = Gauge("execstream_watchers", "Open WatchExecution streams.", registry=reg)
         self.watch_overflows = Counter(
             "execstream_watch_overflows",
@@ -228,30 +171,12 @@ class ServerMetrics:
             registry=reg,
         )
         self.pricing.labels(pricing_version, reference_model).set(1)
-        self._zeroed: set[tuple[str, str]] = set()
+        no_task_labels = ("",) * len(label_keys)
         for backend, model in known_labels:
-            self._zero(backend, model)
+            self.costs.zero((backend, model, *no_task_labels))
         self._zero_bounded_labels()
         self.grpc = GrpcMetrics(reg, methods=served_methods())
         self.budgets = BudgetMetrics(reg, budgets)
-
-    def _zero(self, backend: str, model: str, *, unpriced: bool = False) -> None:
-        """Export a label combination at 0 so increase() sees its first task.
-
-        Prometheus takes a series' first sample as its starting point: a series born at 1
-        shows an increase of 0. Known models are exported from the start, other ones when
-        a task names them (``started``), so a task that outlives a scrape is counted.
-        """
-        if (backend, model) in self._zeroed:
-            return
-        self._zeroed.add((backend, model))
-        for kind in TOKEN_TYPES:
-            self.tokens.labels(backend, model, kind)
-        counters = [self.reasoning_tokens, self.cost, self.reference_cost]
-        for counter in [*counters, self.unpriced_tokens] if unpriced else counters:
-            counter.labels(backend, model)
-        for outcome in OUTCOMES:
-            self.finished.labels(backend, model, outcome)
 
     def _zero_bounded_labels(self) -> None:
         """Every value of a label with a fixed set of values, at 0 (see ``_zero``)."""
@@ -272,7 +197,7 @@ class ServerMetrics:
         # restart, on either store.
         for state in sorted(tasks, key=lambda task: task.last_revision):
             self.tasks.labels(status_name(state.status)).inc()
-            self._running.change(None, state)
+            self.costs.running.change(None, state)
             if self._seed and is_terminal(state.status):
                 self._count_cost(state, observe=False)
 
@@ -284,8 +209,8 @@ class ServerMetrics:
                     self.tasks.labels(status_name(old.status)).dec()
                 self.tasks.labels(status_name(new.status)).inc()
             if old is None or old.model != new.model or old.backend != new.backend:
-                self._zero(*self._state_labels(new), unpriced=True)
-            self._running.change(old, new)
+                self.costs.zero(self.task_labels.of(new), unpriced=True)
+            self.costs.running.change(old, new)
         if not batch.local:
             return
         kinds: dict[int, int] = {}
@@ -298,31 +223,9 @@ class ServerMetrics:
             if is_terminal(new.status) and (old is None or not is_terminal(old.status)):
                 self._count_cost(new, observe=True)
 
-    def _labels(self, backend: str, model: str) -> tuple[str, str]:
-        backend_label = self.backends.label(backend or UNKNOWN_BACKEND)
-        return backend_label, self.series.model(backend_label, self.models.label(model))
-
-    def _state_labels(self, state: state_pb.TaskState) -> tuple[str, str]:
-        return self._labels(state.backend, state.model or state.usage.model)
-
     def _count_cost(self, state: state_pb.TaskState, *, observe: bool) -> None:
-        backend, model = self._state_labels(state)
-        if observe:
-            for name, shown in (("backend", backend), ("model", model)):
-                if shown == OTHER:
-                    self.label_overflow.labels(name).inc()
-        usage, cost = state.usage, state.cost
-        by_type = _usage_by_type(usage)
-        for kind, count in by_type.items():
-            if count:
-                self.tokens.labels(backend, model, kind).inc(count)
-        if usage.reasoning_tokens:
-            self.reasoning_tokens.labels(backend, model).inc(usage.reasoning_tokens)
-        self.cost.labels(backend, model).inc(cost.actual.total_nanos / NANOS_PER_USD)
-        self.reference_cost.labels(backend, model).inc(cost.reference.total_nanos / NANOS_PER_USD)
-        if cost.unpriced:
-            self.unpriced_tokens.labels(backend, model).inc(sum(by_type.values()))
-        self.finished.labels(backend, model, status_name(state.status)).inc()
+        backend, model = self.costs.count(state, overflow=observe)[:2]
+        usage = state.usage
         self._first_token.pop(state.task_id, None)
         if not observe:
             return
@@ -350,7 +253,7 @@ class ServerMetrics:
                     self._first_token[event.task_id] = (started_at, event.time, started)
                     ttft = _seconds(started_at, event.time)
                     if ttft is not None:
-                        labels = self._labels(started.backend, started.model)
+                        labels = self.task_labels.model(started.backend, started.model)
                         self.ttft.labels(*labels).observe(ttft)
             elif body == "finished":
                 entry = self._first_token.pop(event.task_id, None)
@@ -359,7 +262,7 @@ class ServerMetrics:
                     span = _seconds(entry[1], event.time)
                     if span is not None:
                         started = entry[2]
-                        labels = self._labels(started.backend, started.model)
+                        labels = self.task_labels.model(started.backend, started.model)
                         self.tpot.labels(*labels).observe(span / (output - 1))
 
     # -- ingest outcomes and watchers ------------------------------------------------------

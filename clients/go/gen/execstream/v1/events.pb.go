@@ -549,7 +549,9 @@ type Started struct {
 	// UTF-8). Empty for shell tasks.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
 	// Free-form labels (at most 32; keys up to 64 and values up to 256 characters).
-	// Shown in snapshots; never used as Prometheus labels. A later `started` of the same
+	// Shown in snapshots, and GetSnapshot can group its totals by any key
+	// (group_by_label). The keys the operator allowlists (--metric-label-keys) also label
+	// the cost and token metrics, their values capped per key. A later `started` of the same
 	// task that carries labels replaces the task's labels (they never add up past 32); one
 	// without labels keeps them.
 	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`

@@ -562,8 +562,11 @@ type Totals struct {
 	RunningCostNanos int64 `protobuf:"varint,9,opt,name=running_cost_nanos,json=runningCostNanos,proto3" json:"running_cost_nanos,omitempty"`
 	// The part of running_cost_nanos that is usage updates, still provisional.
 	InterimCostNanos int64 `protobuf:"varint,10,opt,name=interim_cost_nanos,json=interimCostNanos,proto3" json:"interim_cost_nanos,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The totals per value of GetSnapshotRequest.group_by_label, sorted by value (empty
+	// without it).
+	ByLabel       []*LabelTotals `protobuf:"bytes,11,rep,name=by_label,json=byLabel,proto3" json:"by_label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Totals) Reset() {
@@ -666,6 +669,140 @@ func (x *Totals) GetInterimCostNanos() int64 {
 	return 0
 }
 
+func (x *Totals) GetByLabel() []*LabelTotals {
+	if x != nil {
+		return x.ByLabel
+	}
+	return nil
+}
+
+// Sums over the tasks with one value of a label key (GetSnapshotRequest.group_by_label).
+type LabelTotals struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key asked for.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// The value; empty for the tasks without the label.
+	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Finished tasks.
+	Tasks uint64 `protobuf:"varint,3,opt,name=tasks,proto3" json:"tasks,omitempty"`
+	// Running tasks (not finished).
+	RunningTasks uint64 `protobuf:"varint,4,opt,name=running_tasks,json=runningTasks,proto3" json:"running_tasks,omitempty"`
+	// Summed usage of the finished tasks (model and backend left empty).
+	Usage *Usage `protobuf:"bytes,5,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Summed actual cost of the finished tasks, nano-USD.
+	CostNanos int64 `protobuf:"varint,6,opt,name=cost_nanos,json=costNanos,proto3" json:"cost_nanos,omitempty"`
+	// Summed reference-model cost of the finished tasks, nano-USD.
+	ReferenceCostNanos int64 `protobuf:"varint,7,opt,name=reference_cost_nanos,json=referenceCostNanos,proto3" json:"reference_cost_nanos,omitempty"`
+	// reference_cost_nanos - cost_nanos.
+	SavingsNanos int64 `protobuf:"varint,8,opt,name=savings_nanos,json=savingsNanos,proto3" json:"savings_nanos,omitempty"`
+	// What the running tasks have cost so far (settled attempts plus usage updates).
+	RunningCostNanos int64 `protobuf:"varint,9,opt,name=running_cost_nanos,json=runningCostNanos,proto3" json:"running_cost_nanos,omitempty"`
+	// Finished tasks whose model had no price.
+	UnpricedTasks uint64 `protobuf:"varint,10,opt,name=unpriced_tasks,json=unpricedTasks,proto3" json:"unpriced_tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LabelTotals) Reset() {
+	*x = LabelTotals{}
+	mi := &file_execstream_v1_state_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LabelTotals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LabelTotals) ProtoMessage() {}
+
+func (x *LabelTotals) ProtoReflect() protoreflect.Message {
+	mi := &file_execstream_v1_state_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LabelTotals.ProtoReflect.Descriptor instead.
+func (*LabelTotals) Descriptor() ([]byte, []int) {
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LabelTotals) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LabelTotals) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *LabelTotals) GetTasks() uint64 {
+	if x != nil {
+		return x.Tasks
+	}
+	return 0
+}
+
+func (x *LabelTotals) GetRunningTasks() uint64 {
+	if x != nil {
+		return x.RunningTasks
+	}
+	return 0
+}
+
+func (x *LabelTotals) GetUsage() *Usage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *LabelTotals) GetCostNanos() int64 {
+	if x != nil {
+		return x.CostNanos
+	}
+	return 0
+}
+
+func (x *LabelTotals) GetReferenceCostNanos() int64 {
+	if x != nil {
+		return x.ReferenceCostNanos
+	}
+	return 0
+}
+
+func (x *LabelTotals) GetSavingsNanos() int64 {
+	if x != nil {
+		return x.SavingsNanos
+	}
+	return 0
+}
+
+func (x *LabelTotals) GetRunningCostNanos() int64 {
+	if x != nil {
+		return x.RunningCostNanos
+	}
+	return 0
+}
+
+func (x *LabelTotals) GetUnpricedTasks() uint64 {
+	if x != nil {
+		return x.UnpricedTasks
+	}
+	return 0
+}
+
 // A budget of the server's --budgets file, as it stands at the snapshot's revision.
 type BudgetStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -700,7 +837,7 @@ type BudgetStatus struct {
 
 func (x *BudgetStatus) Reset() {
 	*x = BudgetStatus{}
-	mi := &file_execstream_v1_state_proto_msgTypes[5]
+	mi := &file_execstream_v1_state_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +849,7 @@ func (x *BudgetStatus) String() string {
 func (*BudgetStatus) ProtoMessage() {}
 
 func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[5]
+	mi := &file_execstream_v1_state_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +862,7 @@ func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BudgetStatus.ProtoReflect.Descriptor instead.
 func (*BudgetStatus) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{5}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BudgetStatus) GetName() string {
@@ -864,7 +1001,7 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\x0eunpriced_tasks\x18\b \x01(\x04R\runpricedTasks\x12'\n" +
 	"\x0festimated_tasks\x18\t \x01(\x04R\x0eestimatedTasks\x12#\n" +
 	"\rfolded_models\x18\n" +
-	" \x01(\x04R\ffoldedModels\"\xb3\x03\n" +
+	" \x01(\x04R\ffoldedModels\"\xea\x03\n" +
 	"\x06Totals\x12\x14\n" +
 	"\x05tasks\x18\x01 \x01(\x04R\x05tasks\x127\n" +
 	"\tby_status\x18\x02 \x03(\v2\x1a.execstream.v1.StatusCountR\bbyStatus\x12*\n" +
@@ -877,7 +1014,21 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\x0eunpriced_tasks\x18\b \x01(\x04R\runpricedTasks\x12,\n" +
 	"\x12running_cost_nanos\x18\t \x01(\x03R\x10runningCostNanos\x12,\n" +
 	"\x12interim_cost_nanos\x18\n" +
-	" \x01(\x03R\x10interimCostNanos\"\xc7\x03\n" +
+	" \x01(\x03R\x10interimCostNanos\x125\n" +
+	"\bby_label\x18\v \x03(\v2\x1a.execstream.v1.LabelTotalsR\abyLabel\"\xe7\x02\n" +
+	"\vLabelTotals\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
+	"\x05tasks\x18\x03 \x01(\x04R\x05tasks\x12#\n" +
+	"\rrunning_tasks\x18\x04 \x01(\x04R\frunningTasks\x12*\n" +
+	"\x05usage\x18\x05 \x01(\v2\x14.execstream.v1.UsageR\x05usage\x12\x1d\n" +
+	"\n" +
+	"cost_nanos\x18\x06 \x01(\x03R\tcostNanos\x120\n" +
+	"\x14reference_cost_nanos\x18\a \x01(\x03R\x12referenceCostNanos\x12#\n" +
+	"\rsavings_nanos\x18\b \x01(\x03R\fsavingsNanos\x12,\n" +
+	"\x12running_cost_nanos\x18\t \x01(\x03R\x10runningCostNanos\x12%\n" +
+	"\x0eunpriced_tasks\x18\n" +
+	" \x01(\x04R\runpricedTasks\"\xc7\x03\n" +
 	"\fBudgetStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x16\n" +
@@ -911,45 +1062,48 @@ func file_execstream_v1_state_proto_rawDescGZIP() []byte {
 	return file_execstream_v1_state_proto_rawDescData
 }
 
-var file_execstream_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_execstream_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_execstream_v1_state_proto_goTypes = []any{
 	(*TaskState)(nil),             // 0: execstream.v1.TaskState
 	(*InterimUsage)(nil),          // 1: execstream.v1.InterimUsage
 	(*StatusCount)(nil),           // 2: execstream.v1.StatusCount
 	(*ModelTotals)(nil),           // 3: execstream.v1.ModelTotals
 	(*Totals)(nil),                // 4: execstream.v1.Totals
-	(*BudgetStatus)(nil),          // 5: execstream.v1.BudgetStatus
-	nil,                           // 6: execstream.v1.TaskState.LabelsEntry
-	nil,                           // 7: execstream.v1.BudgetStatus.LabelsEntry
-	(TaskStatus)(0),               // 8: execstream.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 10: execstream.v1.Usage
-	(*TaskCost)(nil),              // 11: execstream.v1.TaskCost
+	(*LabelTotals)(nil),           // 5: execstream.v1.LabelTotals
+	(*BudgetStatus)(nil),          // 6: execstream.v1.BudgetStatus
+	nil,                           // 7: execstream.v1.TaskState.LabelsEntry
+	nil,                           // 8: execstream.v1.BudgetStatus.LabelsEntry
+	(TaskStatus)(0),               // 9: execstream.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 11: execstream.v1.Usage
+	(*TaskCost)(nil),              // 12: execstream.v1.TaskCost
 }
 var file_execstream_v1_state_proto_depIdxs = []int32{
-	8,  // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
-	6,  // 1: execstream.v1.TaskState.labels:type_name -> execstream.v1.TaskState.LabelsEntry
-	9,  // 2: execstream.v1.TaskState.created_time:type_name -> google.protobuf.Timestamp
-	9,  // 3: execstream.v1.TaskState.started_time:type_name -> google.protobuf.Timestamp
-	9,  // 4: execstream.v1.TaskState.finished_time:type_name -> google.protobuf.Timestamp
-	9,  // 5: execstream.v1.TaskState.updated_time:type_name -> google.protobuf.Timestamp
-	10, // 6: execstream.v1.TaskState.usage:type_name -> execstream.v1.Usage
-	11, // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
+	9,  // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
+	7,  // 1: execstream.v1.TaskState.labels:type_name -> execstream.v1.TaskState.LabelsEntry
+	10, // 2: execstream.v1.TaskState.created_time:type_name -> google.protobuf.Timestamp
+	10, // 3: execstream.v1.TaskState.started_time:type_name -> google.protobuf.Timestamp
+	10, // 4: execstream.v1.TaskState.finished_time:type_name -> google.protobuf.Timestamp
+	10, // 5: execstream.v1.TaskState.updated_time:type_name -> google.protobuf.Timestamp
+	11, // 6: execstream.v1.TaskState.usage:type_name -> execstream.v1.Usage
+	12, // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
 	1,  // 8: execstream.v1.TaskState.interim:type_name -> execstream.v1.InterimUsage
-	10, // 9: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
-	11, // 10: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
-	8,  // 11: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
-	10, // 12: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
+	11, // 9: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
+	12, // 10: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
+	9,  // 11: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
+	11, // 12: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
 	2,  // 13: execstream.v1.Totals.by_status:type_name -> execstream.v1.StatusCount
-	10, // 14: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
+	11, // 14: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
 	3,  // 15: execstream.v1.Totals.by_model:type_name -> execstream.v1.ModelTotals
-	9,  // 16: execstream.v1.BudgetStatus.period_start:type_name -> google.protobuf.Timestamp
-	7,  // 17: execstream.v1.BudgetStatus.labels:type_name -> execstream.v1.BudgetStatus.LabelsEntry
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	5,  // 16: execstream.v1.Totals.by_label:type_name -> execstream.v1.LabelTotals
+	11, // 17: execstream.v1.LabelTotals.usage:type_name -> execstream.v1.Usage
+	10, // 18: execstream.v1.BudgetStatus.period_start:type_name -> google.protobuf.Timestamp
+	8,  // 19: execstream.v1.BudgetStatus.labels:type_name -> execstream.v1.BudgetStatus.LabelsEntry
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_execstream_v1_state_proto_init() }
@@ -965,7 +1119,7 @@ func file_execstream_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_execstream_v1_state_proto_rawDesc), len(file_execstream_v1_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

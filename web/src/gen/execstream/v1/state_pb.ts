@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file execstream/v1/state.proto.
  */
 export const file_execstream_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChlleGVjc3RyZWFtL3YxL3N0YXRlLnByb3RvEg1leGVjc3RyZWFtLnYxIpwGCglUYXNrU3RhdGUSDwoHdGFza19pZBgBIAEoCRISCgpzaWRlY2FyX2lkGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxIPCgdiYWNrZW5kGAQgASgJEg0KBW1vZGVsGAUgASgJEjQKBmxhYmVscxgGIAMoCzIkLmV4ZWNzdHJlYW0udjEuVGFza1N0YXRlLkxhYmVsc0VudHJ5EjAKDGNyZWF0ZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3RhcnRlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1maW5pc2hlZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAsgASgEEhUKDWxhc3RfcmV2aXNpb24YDCABKAQSDwoHYXR0ZW1wdBgNIAEoDRIjCgV1c2FnZRgOIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgPIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QSDQoFZXJyb3IYECABKAkSEgoKZXJyb3JfY29kZRgRIAEoCRIWCglleGl0X2NvZGUYEiABKAVIAIgBARITCgtvdXRwdXRfdGFpbBgTIAEoCRIdChVvdXRwdXRfdGFpbF90cnVuY2F0ZWQYFCABKAgSFgoOc3RhdHVzX21lc3NhZ2UYFSABKAkSEwoLZGVzY3JpcHRpb24YFiABKAkSEwoLZXZlbnRfY291bnQYFyABKAQSLAoHaW50ZXJpbRgYIAEoCzIbLmV4ZWNzdHJlYW0udjEuSW50ZXJpbVVzYWdlGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSJrCgxJbnRlcmltVXNhZ2USDwoHYXR0ZW1wdBgBIAEoDRIjCgV1c2FnZRgCIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgDIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QiRwoLU3RhdHVzQ291bnQSKQoGc3RhdHVzGAEgASgOMhkuZXhlY3N0cmVhbS52MS5UYXNrU3RhdHVzEg0KBXRhc2tzGAIgASgEIvIBCgtNb2RlbFRvdGFscxIPCgdiYWNrZW5kGAEgASgJEg0KBW1vZGVsGAIgASgJEg0KBXRhc2tzGAMgASgEEiMKBXVzYWdlGAQgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAUgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAYgASgDEhUKDXNhdmluZ3NfbmFub3MYByABKAMSFgoOdW5wcmljZWRfdGFza3MYCCABKAQSFwoPZXN0aW1hdGVkX3Rhc2tzGAkgASgEEhUKDWZvbGRlZF9tb2RlbHMYCiABKAQisgIKBlRvdGFscxINCgV0YXNrcxgBIAEoBBItCglieV9zdGF0dXMYAiADKAsyGi5leGVjc3RyZWFtLnYxLlN0YXR1c0NvdW50EiMKBXVzYWdlGAMgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAQgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAUgASgDEhUKDXNhdmluZ3NfbmFub3MYBiABKAMSLAoIYnlfbW9kZWwYByADKAsyGi5leGVjc3RyZWFtLnYxLk1vZGVsVG90YWxzEhYKDnVucHJpY2VkX3Rhc2tzGAggASgEEhoKEnJ1bm5pbmdfY29zdF9uYW5vcxgJIAEoAxIaChJpbnRlcmltX2Nvc3RfbmFub3MYCiABKAMizQIKDEJ1ZGdldFN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXNjb3BlGAIgASgJEg4KBnBlcmlvZBgDIAEoCRIwCgxwZXJpb2Rfc3RhcnQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFtb3VudF9uYW5vcxgFIAEoAxITCgtzcGVudF9uYW5vcxgGIAEoAxIXCg9yZWFjaGVkX3BlcmNlbnQYByABKA0SEgoKdGFza3Nfb3ZlchgIIAEoBBI3CgZsYWJlbHMYCSADKAsyJy5leGVjc3RyZWFtLnYxLkJ1ZGdldFN0YXR1cy5MYWJlbHNFbnRyeRIPCgdzaWRlY2FyGAogASgJEg0KBW1vZGVsGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCowEKEGlvLmV4ZWNzdHJlYW0udjFCClN0YXRlUHJvdG9QAVpKZ2l0aHViLmNvbS9leGVjc3RyZWFtL2V4ZWNzdHJlYW0vY2xpZW50cy9nby9nZW4vZXhlY3N0cmVhbS92MTtleGVjc3RyZWFtdjGiAgNFWFaqAg1FeGVjc3RyZWFtLlYxygINRXhlY3N0cmVhbVxWMeoCDkV4ZWNzdHJlYW06OlYxYgZwcm90bzM", [file_execstream_v1_events, file_google_protobuf_timestamp]);
+  fileDesc("ChlleGVjc3RyZWFtL3YxL3N0YXRlLnByb3RvEg1leGVjc3RyZWFtLnYxIpwGCglUYXNrU3RhdGUSDwoHdGFza19pZBgBIAEoCRISCgpzaWRlY2FyX2lkGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxIPCgdiYWNrZW5kGAQgASgJEg0KBW1vZGVsGAUgASgJEjQKBmxhYmVscxgGIAMoCzIkLmV4ZWNzdHJlYW0udjEuVGFza1N0YXRlLkxhYmVsc0VudHJ5EjAKDGNyZWF0ZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3RhcnRlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1maW5pc2hlZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAsgASgEEhUKDWxhc3RfcmV2aXNpb24YDCABKAQSDwoHYXR0ZW1wdBgNIAEoDRIjCgV1c2FnZRgOIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgPIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QSDQoFZXJyb3IYECABKAkSEgoKZXJyb3JfY29kZRgRIAEoCRIWCglleGl0X2NvZGUYEiABKAVIAIgBARITCgtvdXRwdXRfdGFpbBgTIAEoCRIdChVvdXRwdXRfdGFpbF90cnVuY2F0ZWQYFCABKAgSFgoOc3RhdHVzX21lc3NhZ2UYFSABKAkSEwoLZGVzY3JpcHRpb24YFiABKAkSEwoLZXZlbnRfY291bnQYFyABKAQSLAoHaW50ZXJpbRgYIAEoCzIbLmV4ZWNzdHJlYW0udjEuSW50ZXJpbVVzYWdlGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSJrCgxJbnRlcmltVXNhZ2USDwoHYXR0ZW1wdBgBIAEoDRIjCgV1c2FnZRgCIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgDIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QiRwoLU3RhdHVzQ291bnQSKQoGc3RhdHVzGAEgASgOMhkuZXhlY3N0cmVhbS52MS5UYXNrU3RhdHVzEg0KBXRhc2tzGAIgASgEIvIBCgtNb2RlbFRvdGFscxIPCgdiYWNrZW5kGAEgASgJEg0KBW1vZGVsGAIgASgJEg0KBXRhc2tzGAMgASgEEiMKBXVzYWdlGAQgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAUgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAYgASgDEhUKDXNhdmluZ3NfbmFub3MYByABKAMSFgoOdW5wcmljZWRfdGFza3MYCCABKAQSFwoPZXN0aW1hdGVkX3Rhc2tzGAkgASgEEhUKDWZvbGRlZF9tb2RlbHMYCiABKAQi4AIKBlRvdGFscxINCgV0YXNrcxgBIAEoBBItCglieV9zdGF0dXMYAiADKAsyGi5leGVjc3RyZWFtLnYxLlN0YXR1c0NvdW50EiMKBXVzYWdlGAMgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAQgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAUgASgDEhUKDXNhdmluZ3NfbmFub3MYBiABKAMSLAoIYnlfbW9kZWwYByADKAsyGi5leGVjc3RyZWFtLnYxLk1vZGVsVG90YWxzEhYKDnVucHJpY2VkX3Rhc2tzGAggASgEEhoKEnJ1bm5pbmdfY29zdF9uYW5vcxgJIAEoAxIaChJpbnRlcmltX2Nvc3RfbmFub3MYCiABKAMSLAoIYnlfbGFiZWwYCyADKAsyGi5leGVjc3RyZWFtLnYxLkxhYmVsVG90YWxzIvEBCgtMYWJlbFRvdGFscxILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSDQoFdGFza3MYAyABKAQSFQoNcnVubmluZ190YXNrcxgEIAEoBBIjCgV1c2FnZRgFIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USEgoKY29zdF9uYW5vcxgGIAEoAxIcChRyZWZlcmVuY2VfY29zdF9uYW5vcxgHIAEoAxIVCg1zYXZpbmdzX25hbm9zGAggASgDEhoKEnJ1bm5pbmdfY29zdF9uYW5vcxgJIAEoAxIWCg51bnByaWNlZF90YXNrcxgKIAEoBCLNAgoMQnVkZ2V0U3RhdHVzEgwKBG5hbWUYASABKAkSDQoFc2NvcGUYAiABKAkSDgoGcGVyaW9kGAMgASgJEjAKDHBlcmlvZF9zdGFydBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMYW1vdW50X25hbm9zGAUgASgDEhMKC3NwZW50X25hbm9zGAYgASgDEhcKD3JlYWNoZWRfcGVyY2VudBgHIAEoDRISCgp0YXNrc19vdmVyGAggASgEEjcKBmxhYmVscxgJIAMoCzInLmV4ZWNzdHJlYW0udjEuQnVkZ2V0U3RhdHVzLkxhYmVsc0VudHJ5Eg8KB3NpZGVjYXIYCiABKAkSDQoFbW9kZWwYCyABKAkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUKjAQoQaW8uZXhlY3N0cmVhbS52MUIKU3RhdGVQcm90b1ABWkpnaXRodWIuY29tL2V4ZWNzdHJlYW0vZXhlY3N0cmVhbS9jbGllbnRzL2dvL2dlbi9leGVjc3RyZWFtL3YxO2V4ZWNzdHJlYW12MaICA0VYVqoCDUV4ZWNzdHJlYW0uVjHKAg1FeGVjc3RyZWFtXFYx6gIORXhlY3N0cmVhbTo6VjFiBnByb3RvMw", [file_execstream_v1_events, file_google_protobuf_timestamp]);
 
 /**
  * The state of one task: exactly the fold of its events up to `last_revision`.
@@ -438,6 +438,14 @@ export type Totals = Message<"execstream.v1.Totals"> & {
    * @generated from field: int64 interim_cost_nanos = 10;
    */
   interimCostNanos: bigint;
+
+  /**
+   * The totals per value of GetSnapshotRequest.group_by_label, sorted by value (empty
+   * without it).
+   *
+   * @generated from field: repeated execstream.v1.LabelTotals by_label = 11;
+   */
+  byLabel: LabelTotals[];
 };
 
 /**
@@ -446,6 +454,90 @@ export type Totals = Message<"execstream.v1.Totals"> & {
  */
 export const TotalsSchema: GenMessage<Totals> = /*@__PURE__*/
   messageDesc(file_execstream_v1_state, 4);
+
+/**
+ * Sums over the tasks with one value of a label key (GetSnapshotRequest.group_by_label).
+ *
+ * @generated from message execstream.v1.LabelTotals
+ */
+export type LabelTotals = Message<"execstream.v1.LabelTotals"> & {
+  /**
+   * The key asked for.
+   *
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * The value; empty for the tasks without the label.
+   *
+   * @generated from field: string value = 2;
+   */
+  value: string;
+
+  /**
+   * Finished tasks.
+   *
+   * @generated from field: uint64 tasks = 3;
+   */
+  tasks: bigint;
+
+  /**
+   * Running tasks (not finished).
+   *
+   * @generated from field: uint64 running_tasks = 4;
+   */
+  runningTasks: bigint;
+
+  /**
+   * Summed usage of the finished tasks (model and backend left empty).
+   *
+   * @generated from field: execstream.v1.Usage usage = 5;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * Summed actual cost of the finished tasks, nano-USD.
+   *
+   * @generated from field: int64 cost_nanos = 6;
+   */
+  costNanos: bigint;
+
+  /**
+   * Summed reference-model cost of the finished tasks, nano-USD.
+   *
+   * @generated from field: int64 reference_cost_nanos = 7;
+   */
+  referenceCostNanos: bigint;
+
+  /**
+   * reference_cost_nanos - cost_nanos.
+   *
+   * @generated from field: int64 savings_nanos = 8;
+   */
+  savingsNanos: bigint;
+
+  /**
+   * What the running tasks have cost so far (settled attempts plus usage updates).
+   *
+   * @generated from field: int64 running_cost_nanos = 9;
+   */
+  runningCostNanos: bigint;
+
+  /**
+   * Finished tasks whose model had no price.
+   *
+   * @generated from field: uint64 unpriced_tasks = 10;
+   */
+  unpricedTasks: bigint;
+};
+
+/**
+ * Describes the message execstream.v1.LabelTotals.
+ * Use `create(LabelTotalsSchema)` to create a new message.
+ */
+export const LabelTotalsSchema: GenMessage<LabelTotals> = /*@__PURE__*/
+  messageDesc(file_execstream_v1_state, 5);
 
 /**
  * A budget of the server's --budgets file, as it stands at the snapshot's revision.
@@ -539,5 +631,5 @@ export type BudgetStatus = Message<"execstream.v1.BudgetStatus"> & {
  * Use `create(BudgetStatusSchema)` to create a new message.
  */
 export const BudgetStatusSchema: GenMessage<BudgetStatus> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 5);
+  messageDesc(file_execstream_v1_state, 6);
 

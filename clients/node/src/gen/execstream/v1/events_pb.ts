@@ -207,7 +207,9 @@ export type Started = Message<"execstream.v1.Started"> & {
 
   /**
    * Free-form labels (at most 32; keys up to 64 and values up to 256 characters).
-   * Shown in snapshots; never used as Prometheus labels. A later `started` of the same
+   * Shown in snapshots, and GetSnapshot can group its totals by any key
+   * (group_by_label). The keys the operator allowlists (--metric-label-keys) also label
+   * the cost and token metrics, their values capped per key. A later `started` of the same
    * task that carries labels replaces the task's labels (they never add up past 32); one
    * without labels keeps them.
    *
