@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from execstream.v1 import service_pb2 as service_pb
 
 from .support.helpers import error_details, event, free_port, report, stub_for, wait_for
 from .support.prometheus_server import PrometheusServer, require_prometheus
+from .support.redis_server import RedisServer
 from .support.server_thread import ServerThread, make_config
 
 pytestmark = pytest.mark.server
@@ -46,6 +48,7 @@ def started(task: str, team: str) -> events_pb.ExecutionEvent:
 
 
 def budget_server(tmp_path: Path, **overrides: Any) -> ServerThread:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "budgets.toml"
     path.write_text(BUDGETS)
     return ServerThread(make_config(tmp_path, budgets=str(path), **overrides)).start()
@@ -198,3 +201,52 @@ def test_a_monthly_team_budget_alerts_in_prometheus(tmp_path: Path) -> None:
         channel.close()
         prometheus.stop()
         server.stop()
+
+
+@pytest.mark.redis
+def test_replicas_on_a_shared_store_write_each_crossing_once(tmp_path: Path) -> None:
+    """Every replica keeps the same books; only the one that committed the cause writes."""
+    redis = RedisServer(tmp_path / "redis").start()
+    replicas = [budget_server(tmp_path / name, store=redis.url) for name in ("one", "two")]
+    try:
+        channels = [stub_for(replica.address) for replica in replicas]
+        (_, first), (_, second) = channels
+        report(first, "side-a", [started("r1", "research")])
+        report(second, "side-a", [event("r1", 2, "usage", usage=out(2000))])  # 40 %
+        report(first, "side-a", [started("r2", "research")])
+        report(second, "side-a", [event("r2", 2, "usage", usage=out(2200))])  # 84 %: on two
+        report(first, "side-a", [event("r2", 3, "finished", usage=out(3500))])  # 110 %: one
+        expected = [("research-monthly", 80), ("research-monthly", 100)]
+
+        def written(stub: Any) -> list[tuple[str, int]]:
+            return crossings(stream(stub, "r2"))
+
+        def sees_all(stub: Any) -> bool:
+            return written(stub) == expected
+
+        for _, stub in channels:
+            wait_for(partial(sees_all, stub))
+        # Both replicas folded the same books (and saw the budget events come back).
+        for replica, (_, stub) in zip(replicas, channels, strict=True):
+            snapshot = stub.GetSnapshot(service_pb.GetSnapshotRequest())
+            research = snapshot.budgets[0]
+            assert research.spent_nanos == int(0.11 * NANOS)
+            metrics = replica.app.metrics
+            assert metrics is not None
+            labels = {"budget": "research-monthly", "scope": "label", "period": "month"}
+            crossed = metrics.registry.get_sample_value
+            assert crossed("execstream_budget_crossings_total", labels | {"threshold": "1"}) == 1
+        report(second, "side-a", [started("r3", "research")])  # a later batch, to be sure
+
+        def sees_r3(stub: Any) -> bool:
+            return len(stream(stub, "r3")) == 1
+
+        for _, stub in channels:
+            wait_for(partial(sees_r3, stub))
+            assert written(stub) == expected, "written once"
+        for channel, _ in channels:
+            channel.close()
+    finally:
+        for replica in replicas:
+            replica.stop()
+        redis.kill()
