@@ -94,10 +94,16 @@ class TotalsBook:
     def update(self, old: state_pb.TaskState | None, new: state_pb.TaskState) -> None:
         """Account for one task moving from ``old`` (None when new) to ``new``.
 
-        Most folds only add output, which moves neither the status nor the usage: every delta
-        below is then zero, and one comparison (C-level) skips a dozen counter updates.
+        Most folds only add output, which moves neither the status, the usage nor the
+        pending usage update (the live meter's interim): every delta below is then zero, and
+        three comparisons (C-level) skip a dozen counter updates.
         """
-        if old is not None and old.status == new.status and old.usage == new.usage:
+        if (
+            old is not None
+            and old.status == new.status
+            and old.usage == new.usage
+            and old.interim == new.interim
+        ):
             return
         self._rendered = None
         if old is None:
