@@ -10,7 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from execstream.cli.snapshot_csv import HEADER
+from execstream.cli.snapshot_csv import HEADER, write_csv
+from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
 from .support.cli import cli, state
 from .support.processes import ServerProcess
@@ -126,3 +128,19 @@ def test_the_docs_list_the_csv_columns_in_order() -> None:
     section = docs.split("### Per-task cost in a spreadsheet or a warehouse", 1)[1]
     listed = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
     assert tuple(listed[: len(HEADER)]) == HEADER
+
+
+def test_csv_shows_a_running_tasks_pending_usage_update_after_the_revision() -> None:
+    snapshot = service_pb.Snapshot(revision=7)
+    running = snapshot.tasks.add(task_id="live", status=events_pb.TASK_STATUS_RUNNING)
+    running.cost.actual.total_nanos = 1_000
+    running.interim.attempt = 1
+    running.interim.cost.actual.total_nanos = 2_500
+    snapshot.tasks.add(task_id="done", status=events_pb.TASK_STATUS_SUCCEEDED)
+    out = io.StringIO(newline="")
+    write_csv(snapshot, out)
+    live, done = csv.DictReader(io.StringIO(out.getvalue(), newline=""))
+    assert HEADER[-3:] == ("snapshot_revision", "interim_cost_usd", "interim_cost_nanos")
+    assert (live["cost_nanos"], live["interim_cost_nanos"]) == ("1000", "2500")
+    assert live["interim_cost_usd"] == "0.0000025"
+    assert (done["interim_cost_usd"], done["interim_cost_nanos"]) == ("", "")

@@ -102,14 +102,39 @@ COLUMNS: tuple[tuple[str, Cell], ...] = (
     ("estimated", lambda t: _flag(t.cost.estimated or t.usage.estimated)),
     ("error", lambda t: t.error),
 )
-# The last column is the snapshot's revision: the same for every row of one export, and
-# the point to watch from (or to export again after) for an incremental load.
-HEADER = (*(name for name, _ in COLUMNS), "snapshot_revision")
+
+
+def _interim(task: state_pb.TaskState) -> int:
+    return task.interim.cost.actual.total_nanos
+
+
+def _interim_money(*, usd: bool) -> Cell:
+    """A running task's pending usage update's cost; empty when it has none (or no price)."""
+    money = _money(_interim, usd=usd)
+    return lambda task: money(task) if task.HasField("interim") else ""
+
+
+# Then the snapshot's revision: the same for every row of one export, and the point to
+# watch from (or to export again after) for an incremental load. Columns added later come
+# after it, so a reader that keys on positions keeps working.
+LATER: tuple[tuple[str, Cell], ...] = (
+    ("interim_cost_usd", _interim_money(usd=True)),
+    ("interim_cost_nanos", _interim_money(usd=False)),
+)
+HEADER = (
+    *(name for name, _ in COLUMNS),
+    "snapshot_revision",
+    *(name for name, _ in LATER),
+)
 
 
 def rows(snapshot: service_pb.Snapshot) -> Iterable[list[object]]:
     for task in snapshot.tasks:
-        yield [*(cell(task) for _, cell in COLUMNS), snapshot.revision]
+        yield [
+            *(cell(task) for _, cell in COLUMNS),
+            snapshot.revision,
+            *(cell(task) for _, cell in LATER),
+        ]
 
 
 def write_csv(snapshot: service_pb.Snapshot, out: IO[str]) -> None:
