@@ -9,7 +9,7 @@ others: ``cost`` (cost and token counters by backend, model and task label keys)
 from execstream_server.transport.metrics.cost import NANOS_PER_USD
 from execstream_server.transport.metrics.grpc import GrpcMetrics
 from execstream_server.transport.metrics.http import MetricsHttpServer
-from execstream_server.transport.metrics.labels import OTHER, UNKNOWN_BACKEND, LabelCap
+from execstream_server.transport.metrics.labels import OTHER, UNKNOWN_BACKEND, LabelCap, SeriesCap
 from execstream_server.transport.metrics.server import ServerMetrics
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "GrpcMetrics",
     "LabelCap",
     "MetricsHttpServer",
+    "SeriesCap",
     "ServerMetrics",
 ]
