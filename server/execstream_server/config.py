@@ -191,6 +191,8 @@ def parse_hosts(text: str) -> tuple[str, ...]:
             raise ValueError(f"{raw.strip()!r}: the port must be 1-65535")
         hosts.append(entry)
     return tuple(hosts)
+
+
 # Label names the metrics already use, or Prometheus gives a meaning: a task label key may
 # not take one of them.
 RESERVED_LABEL_NAMES = frozenset(
