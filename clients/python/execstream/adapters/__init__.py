@@ -18,7 +18,7 @@ from .errors import (
 )
 from .request import ChatMessage, ChatRequest, prompt_request
 from .retry import HOSTED_POLICY, LOCAL_POLICY, RetryPolicy
-from .run import LlmResult, TaskReporter, run_llm, started_fields
+from .run import LlmResult, TaskSink, run_llm, started_fields
 from .usage import TokenUsage, from_anthropic, from_ollama, from_openai
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "LlmResult",
     "RetryPolicy",
     "StreamBroken",
-    "TaskReporter",
+    "TaskSink",
     "TextChunk",
     "TokenUsage",
     "UsageChunk",

@@ -34,8 +34,9 @@ from .usage import TokenUsage, estimated_usage
 UPDATE_INTERVAL_S = 2.0  # how often a streaming answer's estimated usage is reported
 
 
-class TaskReporter(Protocol):
-    """The part of the client's per-task reporter this module uses."""
+class TaskSink(Protocol):
+    """Where a model call's events go: the part of ``execstream.client.TaskReporter`` this
+    module uses, so tests and other reporters can stand in for it."""
 
     def started(self, *, backend: str, model: str, description: str = "") -> Any: ...
     def token(self, text: str) -> Any: ...
@@ -82,7 +83,7 @@ def started_fields(backend: Backend, request: ChatRequest) -> dict[str, str]:
 
 
 async def run_llm(
-    task: TaskReporter,
+    task: TaskSink,
     backend: Backend,
     request: ChatRequest,
     *,
@@ -109,7 +110,7 @@ async def run_llm(
 
 
 async def _attempts(
-    task: TaskReporter,
+    task: TaskSink,
     backend: Backend,
     client: httpx.AsyncClient,
     request: ChatRequest,
@@ -135,7 +136,7 @@ async def _attempts(
 
 
 async def _attempt(
-    task: TaskReporter,
+    task: TaskSink,
     backend: Backend,
     client: httpx.AsyncClient,
     request: ChatRequest,
@@ -162,7 +163,7 @@ async def _attempt(
     return usage
 
 
-def _failed(task: TaskReporter, exc: AdapterError, attempt: int, output: list[str]) -> LlmResult:
+def _failed(task: TaskSink, exc: AdapterError, attempt: int, output: list[str]) -> LlmResult:
     task.error(exc.message, code=exc.code, retryable=False)
     task.finished(events_pb.OUTCOME_FAILED, usage=_proto(exc.usage), error=exc.message)
     return LlmResult(events_pb.OUTCOME_FAILED, "".join(output), exc.usage, attempt, exc.message)
@@ -177,9 +178,7 @@ def _estimate(backend: Backend, request: ChatRequest, output: list[str]) -> Toke
     )
 
 
-def _cancelled(
-    task: TaskReporter, backend: Backend, request: ChatRequest, output: list[str]
-) -> None:
+def _cancelled(task: TaskSink, backend: Backend, request: ChatRequest, output: list[str]) -> None:
     usage = _estimate(backend, request, output) if output else None
     task.finished(events_pb.OUTCOME_CANCELLED, usage=_proto(usage), error="cancelled")
 
