@@ -78,6 +78,7 @@ class Limits:
     default_page_size: int = 1000
     max_page_size: int = 10000
     max_totals_models: int = 1000
+    max_totals_labels: int = 1000
     output_tail_bytes: int = 4096
     watch_max_events_per_response: int = 1024
     watch_max_bytes_per_response: int = 1024 * 1024
@@ -417,6 +418,14 @@ OPTIONS: tuple[Option, ...] = (
         "limits.max_totals_models",
         int,
         "(backend, model) rows in a snapshot's totals (by_model); the rest are summed in "
+        "one 'other' row",
+        0,
+    ),
+    Option(
+        "--max-totals-labels",
+        "limits.max_totals_labels",
+        int,
+        "label values in a snapshot's totals by label (by_label); the rest are summed in "
         "one 'other' row",
         0,
     ),

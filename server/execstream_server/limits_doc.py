@@ -56,6 +56,10 @@ FLAG_REFUSALS: dict[str, str] = {
     "--max-totals-models": "nothing: the costliest pairs (then most tokens, most tasks) keep"
     " their rows, within a quarter of `--max-message-bytes`; the rest are summed in one"
     " `other` row whose `folded_models` counts them",
+    "--max-totals-labels": "nothing: the costliest values (finished plus running, then most"
+    " tokens, most tasks) keep their rows, within what the rest of the totals leave of a"
+    " quarter of `--max-message-bytes`; the rest are summed in one `other` row whose"
+    " `folded_values` counts them",
     "--watch-queue-bytes": "nothing: the watcher catches up from the log, then goes live again",
     "--watch-total-bytes": "nothing: a catch-up waits until other watchers' pages are written"
     " (live watchers never wait)",

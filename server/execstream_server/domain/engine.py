@@ -30,7 +30,7 @@ from execstream_server.domain.errors import (
 from execstream_server.domain.events import SERVER_AUTHOR
 from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
-from execstream_server.domain.label_totals import label_totals
+from execstream_server.domain.label_totals import LabelBreakdowns
 from execstream_server.domain.outage_log import OutageLog
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.domain.totals import TotalsBook
@@ -99,6 +99,7 @@ class Engine:
             # The totals travel in every snapshot page: they take at most a quarter of it.
             max_bytes=config.limits.max_message_bytes // 4,
         )
+        self.label_breakdowns = LabelBreakdowns(max_values=config.limits.max_totals_labels)
         self.hub = Hub(
             queue_bytes=config.limits.watch_queue_bytes,
             total_bytes=config.limits.watch_total_bytes,
@@ -394,7 +395,14 @@ class Engine:
         """
         totals = self.totals.to_proto()
         if group_by_label:
-            totals.by_label.extend(label_totals(self.tasks.values(), group_by_label))
+            rows = self.label_breakdowns.rows(
+                self.tasks.values(),
+                group_by_label,
+                revision=self.revision,
+                # What the rest of the totals leave of their quarter of a message.
+                max_bytes=self.config.limits.max_message_bytes // 4 - totals.ByteSize(),
+            )
+            totals.by_label.extend(rows)
         budget = None
         if max_bytes is not None:
             budget = max_bytes - (totals.ByteSize() if owner is None else 0)

@@ -363,7 +363,12 @@ class Totals(_message.Message):
     @_builtins.property
     def by_label(self) -> _containers.RepeatedCompositeFieldContainer[Global___LabelTotals]:
         """The totals per value of GetSnapshotRequest.group_by_label, sorted by value (empty
-        without it).
+        without it). At most --max-totals-labels rows (1000 by default), within what
+        by_model and the rest of the totals leave of a quarter of the message size limit;
+        past that, the values with the highest cost (finished plus running, then the most
+        tokens, then the most tasks) keep their rows and the rest are summed in one last row
+        whose value is "other" (see LabelTotals.folded_values). Which values keep rows
+        depends only on the sums.
         """
 
     def __init__(
@@ -405,6 +410,7 @@ class LabelTotals(_message.Message):
     SAVINGS_NANOS_FIELD_NUMBER: _builtins.int
     RUNNING_COST_NANOS_FIELD_NUMBER: _builtins.int
     UNPRICED_TASKS_FIELD_NUMBER: _builtins.int
+    FOLDED_VALUES_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     """The key asked for."""
     value: _builtins.str
@@ -423,6 +429,10 @@ class LabelTotals(_message.Message):
     """What the running tasks have cost so far (settled attempts plus usage updates)."""
     unpriced_tasks: _builtins.int
     """Finished tasks whose model had no price."""
+    folded_values: _builtins.int
+    """In the row summing the values past the row limit (value "other"): how many values it
+    sums; 0 in every other row (a task label whose value is "other" has 0 here).
+    """
     @_builtins.property
     def usage(self) -> _events_pb2.Usage:
         """Summed usage of the finished tasks (model and backend left empty)."""
@@ -440,10 +450,11 @@ class LabelTotals(_message.Message):
         savings_nanos: _builtins.int = ...,
         running_cost_nanos: _builtins.int = ...,
         unpriced_tasks: _builtins.int = ...,
+        folded_values: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_nanos", b"cost_nanos", "key", b"key", "reference_cost_nanos", b"reference_cost_nanos", "running_cost_nanos", b"running_cost_nanos", "running_tasks", b"running_tasks", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_nanos", b"cost_nanos", "folded_values", b"folded_values", "key", b"key", "reference_cost_nanos", b"reference_cost_nanos", "running_cost_nanos", b"running_cost_nanos", "running_tasks", b"running_tasks", "savings_nanos", b"savings_nanos", "tasks", b"tasks", "unpriced_tasks", b"unpriced_tasks", "usage", b"usage", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

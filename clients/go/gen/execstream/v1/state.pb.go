@@ -563,7 +563,12 @@ type Totals struct {
 	// The part of running_cost_nanos that is usage updates, still provisional.
 	InterimCostNanos int64 `protobuf:"varint,10,opt,name=interim_cost_nanos,json=interimCostNanos,proto3" json:"interim_cost_nanos,omitempty"`
 	// The totals per value of GetSnapshotRequest.group_by_label, sorted by value (empty
-	// without it).
+	// without it). At most --max-totals-labels rows (1000 by default), within what
+	// by_model and the rest of the totals leave of a quarter of the message size limit;
+	// past that, the values with the highest cost (finished plus running, then the most
+	// tokens, then the most tasks) keep their rows and the rest are summed in one last row
+	// whose value is "other" (see LabelTotals.folded_values). Which values keep rows
+	// depends only on the sums.
 	ByLabel       []*LabelTotals `protobuf:"bytes,11,rep,name=by_label,json=byLabel,proto3" json:"by_label,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -699,6 +704,9 @@ type LabelTotals struct {
 	RunningCostNanos int64 `protobuf:"varint,9,opt,name=running_cost_nanos,json=runningCostNanos,proto3" json:"running_cost_nanos,omitempty"`
 	// Finished tasks whose model had no price.
 	UnpricedTasks uint64 `protobuf:"varint,10,opt,name=unpriced_tasks,json=unpricedTasks,proto3" json:"unpriced_tasks,omitempty"`
+	// In the row summing the values past the row limit (value "other"): how many values it
+	// sums; 0 in every other row (a task label whose value is "other" has 0 here).
+	FoldedValues  uint64 `protobuf:"varint,11,opt,name=folded_values,json=foldedValues,proto3" json:"folded_values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -799,6 +807,13 @@ func (x *LabelTotals) GetRunningCostNanos() int64 {
 func (x *LabelTotals) GetUnpricedTasks() uint64 {
 	if x != nil {
 		return x.UnpricedTasks
+	}
+	return 0
+}
+
+func (x *LabelTotals) GetFoldedValues() uint64 {
+	if x != nil {
+		return x.FoldedValues
 	}
 	return 0
 }
@@ -1015,7 +1030,7 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\x12running_cost_nanos\x18\t \x01(\x03R\x10runningCostNanos\x12,\n" +
 	"\x12interim_cost_nanos\x18\n" +
 	" \x01(\x03R\x10interimCostNanos\x125\n" +
-	"\bby_label\x18\v \x03(\v2\x1a.execstream.v1.LabelTotalsR\abyLabel\"\xe7\x02\n" +
+	"\bby_label\x18\v \x03(\v2\x1a.execstream.v1.LabelTotalsR\abyLabel\"\x8c\x03\n" +
 	"\vLabelTotals\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
@@ -1028,7 +1043,8 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\rsavings_nanos\x18\b \x01(\x03R\fsavingsNanos\x12,\n" +
 	"\x12running_cost_nanos\x18\t \x01(\x03R\x10runningCostNanos\x12%\n" +
 	"\x0eunpriced_tasks\x18\n" +
-	" \x01(\x04R\runpricedTasks\"\xc7\x03\n" +
+	" \x01(\x04R\runpricedTasks\x12#\n" +
+	"\rfolded_values\x18\v \x01(\x04R\ffoldedValues\"\xc7\x03\n" +
 	"\fBudgetStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x12\x16\n" +
