@@ -3,10 +3,13 @@
 The totals by label (``group_by_label``) have one row per value, and clients choose the
 values: past ``--max-totals-labels`` rows, or past what the rest of the totals leave of a
 quarter of ``--max-message-bytes``, the cheapest values are summed in one ``other`` row.
-Every page is served and paging reaches every task.
+The budgets' statuses travel in every page too, so the page's tasks make room for them.
+Either way every page is served and paging reaches every task.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import grpc
 import pytest
@@ -110,3 +113,36 @@ def test_a_label_key_at_its_length_bound_is_accepted_and_one_past_refused(
         "group_by_label",
         "64",
     )
+
+
+def _budgets_file(path: Path, count: int) -> Path:
+    path.write_text(
+        "".join(
+            f"[budgets.team-{i:03d}-monthly-budget-for-the-research-department]\n"
+            f'amount_usd = 500\nperiod = "month"\n'
+            f'labels = {{ team = "research-{i:03d}", project = "p{i:03d}" }}\n'
+            for i in range(count)
+        )
+    )
+    return path
+
+
+def test_budgets_count_in_the_page_size(server_factory: ServerFactory, tmp_path: Path) -> None:
+    limit = 256 * 1024
+    budgets = _budgets_file(tmp_path / "budgets.toml", 60)
+    server = server_factory(budgets=str(budgets), limits={"max_message_bytes": limit})
+    channel = grpc.insecure_channel(server.address)
+    stub = service_pb2_grpc.ExecutionServiceStub(channel)
+    with channel:
+        for first in range(0, 600, 50):
+            events = [
+                event(f"t{j:04d}", 1, "started", description="d" * 900)
+                for j in range(first, first + 50)
+            ]
+            report(stub, "side", events)
+        pages = _pages(stub)
+    assert sorted(t.task_id for p in pages for t in p.tasks) == [f"t{j:04d}" for j in range(600)]
+    assert len(pages) > 1
+    for page in pages:
+        assert len(page.budgets) == 60
+        assert page.ByteSize() < limit

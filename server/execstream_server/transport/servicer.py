@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "execstream.v1.ExecutionService"
 _MAX_IN_FLIGHT_REPORTS = 8
+# A repeated message entry's tag and length prefix (a length below 2**35).
+_ENTRY_OVERHEAD = 6
 T = TypeVar("T")
 
 
@@ -372,13 +374,16 @@ class ExecutionServicer:
         principal = current_principal.get()
         # A sidecar token reads its own tasks only, and no totals (they cover every task).
         owner = principal.sidecar_id if principal and principal.role is Role.SIDECAR else None
+        # The budgets travel in the page beside the tasks: the tasks leave room for them.
+        budgets = self._budgets() if owner is None and self._budgets is not None else []
+        budgets_bytes = sum(status.ByteSize() + _ENTRY_OVERHEAD for status in budgets)
         page = self._engine.snapshot(
             task_ids=list(request.task_ids),
             statuses=frozenset(request.statuses),
             page_size=request.page_size or min(limits.default_page_size, limits.max_page_size),
             after_task_id=decode_page_token(request.page_token),
             owner=owner,
-            max_bytes=limits.max_message_bytes - SNAPSHOT_MARGIN_BYTES,
+            max_bytes=limits.max_message_bytes - SNAPSHOT_MARGIN_BYTES - budgets_bytes,
             group_by_label=request.group_by_label if owner is None else "",
         )
         snapshot = service_pb.Snapshot(
@@ -387,8 +392,7 @@ class ExecutionServicer:
         snapshot.tasks.extend(page.tasks)
         if owner is None:
             snapshot.totals.CopyFrom(page.totals)
-            if self._budgets is not None:
-                snapshot.budgets.extend(self._budgets())
+            snapshot.budgets.extend(budgets)
         if page.next_task_id is not None:
             snapshot.next_page_token = encode_page_token(page.next_task_id)
         return snapshot

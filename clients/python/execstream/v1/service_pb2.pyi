@@ -258,8 +258,8 @@ class GetSnapshotRequest(_message.Message):
     page_size: _builtins.int
     """Tasks per page at most (0: the server's default, 1000; at most 10000). A page may
     hold fewer: the server ends it early, with a next_page_token, before the task that
-    would take the Snapshot past its message size limit (8 MiB by default); a page always
-    holds at least one task.
+    would take the Snapshot past its message size limit (8 MiB by default), counting the
+    totals and the budgets it carries too; a page always holds at least one task.
     """
     page_token: _builtins.str
     """From Snapshot.next_page_token of the previous page; empty for the first page."""
@@ -336,7 +336,7 @@ class Snapshot(_message.Message):
     @_builtins.property
     def budgets(self) -> _containers.RepeatedCompositeFieldContainer[_state_pb2.BudgetStatus]:
         """Every budget of the server's --budgets file and where it stands (empty without one).
-        Unset for a sidecar token, like the totals.
+        Unset for a sidecar token, like the totals. In every page, within the page's size.
         """
 
     def __init__(

@@ -434,8 +434,8 @@ type GetSnapshotRequest struct {
 	Statuses []TaskStatus `protobuf:"varint,2,rep,packed,name=statuses,proto3,enum=execstream.v1.TaskStatus" json:"statuses,omitempty"`
 	// Tasks per page at most (0: the server's default, 1000; at most 10000). A page may
 	// hold fewer: the server ends it early, with a next_page_token, before the task that
-	// would take the Snapshot past its message size limit (8 MiB by default); a page always
-	// holds at least one task.
+	// would take the Snapshot past its message size limit (8 MiB by default), counting the
+	// totals and the budgets it carries too; a page always holds at least one task.
 	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From Snapshot.next_page_token of the previous page; empty for the first page.
 	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -536,7 +536,7 @@ type Snapshot struct {
 	// The identity of the log (see Progress.log_id).
 	LogId string `protobuf:"bytes,6,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
 	// Every budget of the server's --budgets file and where it stands (empty without one).
-	// Unset for a sidecar token, like the totals.
+	// Unset for a sidecar token, like the totals. In every page, within the page's size.
 	Budgets       []*BudgetStatus `protobuf:"bytes,7,rep,name=budgets,proto3" json:"budgets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

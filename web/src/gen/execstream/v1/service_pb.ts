@@ -270,8 +270,8 @@ export type GetSnapshotRequest = Message<"execstream.v1.GetSnapshotRequest"> & {
   /**
    * Tasks per page at most (0: the server's default, 1000; at most 10000). A page may
    * hold fewer: the server ends it early, with a next_page_token, before the task that
-   * would take the Snapshot past its message size limit (8 MiB by default); a page always
-   * holds at least one task.
+   * would take the Snapshot past its message size limit (8 MiB by default), counting the
+   * totals and the budgets it carries too; a page always holds at least one task.
    *
    * @generated from field: uint32 page_size = 3;
    */
@@ -359,7 +359,7 @@ export type Snapshot = Message<"execstream.v1.Snapshot"> & {
 
   /**
    * Every budget of the server's --budgets file and where it stands (empty without one).
-   * Unset for a sidecar token, like the totals.
+   * Unset for a sidecar token, like the totals. In every page, within the page's size.
    *
    * @generated from field: repeated execstream.v1.BudgetStatus budgets = 7;
    */
