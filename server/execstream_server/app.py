@@ -107,6 +107,7 @@ class App:
             budgets=book,
             label_keys=config.metric_label_keys,
             max_label_values=config.max_label_values,
+            max_label_series=config.max_label_series,
         )
         budgets = BudgetWatch(
             book, write=self._write_server_events, on_crossing=self.metrics.budgets.crossed

@@ -125,6 +125,7 @@ class ServerConfig:
     max_model_series: int = 500
     metric_label_keys: tuple[str, ...] = ()
     max_label_values: int = 100
+    max_label_series: int = 1000
     auth_file: str = ""
     tls_cert: str = ""
     tls_key: str = ""
@@ -350,6 +351,14 @@ OPTIONS: tuple[Option, ...] = (
         "max_label_values",
         int,
         "distinct values per --metric-label-keys key exported before 'other'",
+        0,
+    ),
+    Option(
+        "--max-label-series",
+        "max_label_series",
+        int,
+        "distinct (backend, model, --metric-label-keys values) combinations exported before "
+        "every task label of a series is 'other'",
         0,
     ),
     Option("--auth-file", "auth_file", str, "token file (execstream token create); enables auth"),

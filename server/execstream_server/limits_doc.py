@@ -80,6 +80,9 @@ FLAG_REFUSALS: dict[str, str] = {
     ' (`label="model"`)',
     "--max-label-values": "nothing: further values of that task label are exported as `other`"
     " and counted in `execstream_metric_label_overflow_total`",
+    "--max-label-series": "nothing: further combinations of task label values are exported"
+    " with every task label `other` (one such series per backend and model) and counted in"
+    " `execstream_metric_label_overflow_total` under each key",
     "--retain-events": "OUT_OF_RANGE `REVISION_COMPACTED` with `oldest_revision` for a watch"
     " from before it",
 }
@@ -89,6 +92,7 @@ _LIMIT_TARGETS = {
     "max_backend_labels",
     "max_model_series",
     "max_label_values",
+    "max_label_series",
 }
 
 # Bounds without a flag: (what, value, what a client gets past it).

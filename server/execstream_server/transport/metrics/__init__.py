@@ -9,7 +9,13 @@ others: ``cost`` (cost and token counters by backend, model and task label keys)
 from execstream_server.transport.metrics.cost import NANOS_PER_USD
 from execstream_server.transport.metrics.grpc import GrpcMetrics
 from execstream_server.transport.metrics.http import MetricsHttpServer
-from execstream_server.transport.metrics.labels import OTHER, UNKNOWN_BACKEND, LabelCap, SeriesCap
+from execstream_server.transport.metrics.labels import (
+    OTHER,
+    UNKNOWN_BACKEND,
+    LabelCap,
+    LabelSetCap,
+    SeriesCap,
+)
 from execstream_server.transport.metrics.server import ServerMetrics
 
 __all__ = [
@@ -18,6 +24,7 @@ __all__ = [
     "UNKNOWN_BACKEND",
     "GrpcMetrics",
     "LabelCap",
+    "LabelSetCap",
     "MetricsHttpServer",
     "SeriesCap",
     "ServerMetrics",

@@ -4,7 +4,9 @@ Every series of these carries the same labels: ``backend``, ``model``, then one 
 key of ``--metric-label-keys`` (``team``, ``project``, ...) whose value is the task's label
 (``Started.labels``), or empty when it has none. Each label's values are capped
 (``labels.LabelCap``): past the cap a value is exported as ``other``, and each finished task
-shown so is counted in ``execstream_metric_label_overflow_total{label}``.
+shown so is counted in ``execstream_metric_label_overflow_total{label}``. The combinations
+of task label values are capped as a whole too (``labels.LabelSetCap``): past that cap every
+task label of the series is ``other``.
 
 A task is counted once, at its final figure, when it finishes; until then its cost is in
 the running gauge (``running``). Series are exported at 0 before their first task (known
@@ -20,7 +22,13 @@ from execstream.v1 import state_pb2 as state_pb
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from execstream_server.domain.events import status_name
-from execstream_server.transport.metrics.labels import OTHER, UNKNOWN_BACKEND, LabelCap, SeriesCap
+from execstream_server.transport.metrics.labels import (
+    OTHER,
+    UNKNOWN_BACKEND,
+    LabelCap,
+    LabelSetCap,
+    SeriesCap,
+)
 from execstream_server.transport.metrics.running import RunningCost
 
 NANOS_PER_USD = 1_000_000_000
@@ -50,6 +58,7 @@ class TaskLabels:
         max_model_series: int,
         keys: Sequence[str],
         max_label_values: int,
+        max_label_series: int = 1000,
     ) -> None:
         self.models = LabelCap((m for _, m in known), max_unknown=max_model_labels)
         self.backends = LabelCap(
@@ -59,6 +68,7 @@ class TaskLabels:
         self.series = SeriesCap(known, max_unknown=max_model_series)
         self.keys = tuple(keys)
         self._values = {key: LabelCap((), max_unknown=max_label_values) for key in self.keys}
+        self.combinations = LabelSetCap(max_unknown=max_label_series)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -71,8 +81,11 @@ class TaskLabels:
 
     def of(self, state: state_pb.TaskState) -> tuple[str, ...]:
         backend_model = self.model(state.backend, state.model or state.usage.model)
+        if not self.keys:
+            return backend_model
         labels = state.labels
-        return (*backend_model, *(self._values[k].label(labels.get(k, "")) for k in self.keys))
+        values = tuple(self._values[k].label(labels.get(k, "")) for k in self.keys)
+        return (*backend_model, *self.combinations.values(*backend_model, values))
 
 
 class CostMetrics:

@@ -62,3 +62,29 @@ class SeriesCap:
                 self._unknown.add(pair)
                 return model
         return OTHER
+
+
+class LabelSetCap:
+    """Bounds the combinations of task label values: the first N, then every one 'other'.
+
+    Each task label key is capped on its own (``LabelCap``), but the keys multiply: two keys
+    of 100 values each, on one model, made 10,000 combinations and a 25 MB scrape. A
+    combination past the cap is exported with every task label ``other``: at most one such
+    series per (backend, model) pair. Tasks without any of the labels take no slot.
+    """
+
+    def __init__(self, *, max_unknown: int) -> None:
+        self._seen: set[tuple[str, ...]] = set()
+        self._max_unknown = max_unknown
+        self._lock = threading.Lock()
+
+    def values(self, backend: str, model: str, values: tuple[str, ...]) -> tuple[str, ...]:
+        """The task label values to export beside ``backend`` and ``model`` (all capped)."""
+        combination = (backend, model, *values)
+        if not any(values) or combination in self._seen:
+            return values
+        with self._lock:
+            if len(self._seen) < self._max_unknown:
+                self._seen.add(combination)
+                return values
+        return (OTHER,) * len(values)

@@ -83,6 +83,7 @@ class ServerMetrics:
         budgets: BudgetBook | None = None,
         label_keys: Sequence[str] = (),
         max_label_values: int = 100,
+        max_label_series: int = 1000,
     ) -> None:
         self.registry = registry or CollectorRegistry()
         self._seed = seed_from_recovery
@@ -97,6 +98,7 @@ class ServerMetrics:
             max_model_series=max_model_series,
             keys=label_keys,
             max_label_values=max_label_values,
+            max_label_series=max_label_series,
         )
         self.costs = CostMetrics(reg, self.task_labels)
         self.duration = Histogram(
