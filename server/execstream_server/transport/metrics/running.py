@@ -33,7 +33,11 @@ class RunningCost:
     def change(self, old: state_pb.TaskState | None, new: state_pb.TaskState) -> None:
         """Move one task from ``old`` to ``new`` (None: a new task)."""
         if old is not None:
-            if committed_nanos(old) == committed_nanos(new) and old.status == new.status:
+            if (
+                committed_nanos(old) == committed_nanos(new)
+                and old.status == new.status
+                and not _relabelled(old, new)
+            ):
                 return  # output of a running task: the common case
             self._add(old, -1)
         self._add(new, 1)
@@ -46,3 +50,14 @@ class RunningCost:
         total = self._nanos.get(labels, 0) + sign * nanos
         self._nanos[labels] = total
         self._gauge.labels(*labels).set(total / NANOS_PER_USD)
+
+
+def _relabelled(old: state_pb.TaskState, new: state_pb.TaskState) -> bool:
+    """Whether the task's series may differ: a second ``started`` may name another backend,
+    model or labels, and the task's running cost must then move to the new series."""
+    return (
+        old.backend != new.backend
+        or old.model != new.model
+        or old.usage.model != new.usage.model
+        or old.labels != new.labels
+    )

@@ -210,7 +210,12 @@ class ServerMetrics:
                 if old is not None:
                     self.tasks.labels(status_name(old.status)).dec()
                 self.tasks.labels(status_name(new.status)).inc()
-            if old is None or old.model != new.model or old.backend != new.backend:
+            if (
+                old is None
+                or old.model != new.model
+                or old.backend != new.backend
+                or old.labels != new.labels
+            ):
                 self.costs.zero(self.task_labels.of(new), unpriced=True)
             self.costs.running.change(old, new)
         if not batch.local:
