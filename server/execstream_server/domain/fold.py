@@ -130,6 +130,7 @@ def fold(
             new.sidecar_id = event.sidecar_id
             status = events_pb.TASK_STATUS_PENDING
             new.created_time.CopyFrom(event.time)
+            new.first_revision = event.revision
         body = event.WhichOneof("body")
         status = next_status(new.task_id, status, event)
         count += 1

@@ -70,6 +70,7 @@ class TaskState(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     EVENT_COUNT_FIELD_NUMBER: _builtins.int
     INTERIM_FIELD_NUMBER: _builtins.int
+    FIRST_REVISION_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The task's id."""
     sidecar_id: _builtins.str
@@ -108,6 +109,8 @@ class TaskState(_message.Message):
     """How many events the task has: its last_seq (every seq is stored once), plus the
     events the server wrote into its stream (seq 0).
     """
+    first_revision: _builtins.int
+    """The revision of the task's first event."""
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """From the `started` event."""
@@ -175,10 +178,11 @@ class TaskState(_message.Message):
         description: _builtins.str = ...,
         event_count: _builtins.int = ...,
         interim: Global___InterimUsage | None = ...,
+        first_revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "cost", b"cost", "created_time", b"created_time", "exit_code", b"exit_code", "finished_time", b"finished_time", "interim", b"interim", "started_time", b"started_time", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "backend", b"backend", "cost", b"cost", "created_time", b"created_time", "description", b"description", "error", b"error", "error_code", b"error_code", "event_count", b"event_count", "exit_code", b"exit_code", "finished_time", b"finished_time", "interim", b"interim", "labels", b"labels", "last_revision", b"last_revision", "last_seq", b"last_seq", "model", b"model", "output_tail", b"output_tail", "output_tail_truncated", b"output_tail_truncated", "sidecar_id", b"sidecar_id", "started_time", b"started_time", "status", b"status", "status_message", b"status_message", "task_id", b"task_id", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "backend", b"backend", "cost", b"cost", "created_time", b"created_time", "description", b"description", "error", b"error", "error_code", b"error_code", "event_count", b"event_count", "exit_code", b"exit_code", "finished_time", b"finished_time", "first_revision", b"first_revision", "interim", b"interim", "labels", b"labels", "last_revision", b"last_revision", "last_seq", b"last_seq", "model", b"model", "output_tail", b"output_tail", "output_tail_truncated", b"output_tail_truncated", "sidecar_id", b"sidecar_id", "started_time", b"started_time", "status", b"status", "status_message", b"status_message", "task_id", b"task_id", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015

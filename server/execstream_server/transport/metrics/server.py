@@ -194,10 +194,10 @@ class ServerMetrics:
 
     # -- EngineObserver ------------------------------------------------------------------
     def on_recovered(self, tasks: Sequence[state_pb.TaskState]) -> None:
-        # Names get their labels in the order of their tasks' last revisions, not in the
-        # order the store returned them: which ones map to 'other' is the same after every
-        # restart, on either store.
-        for state in sorted(tasks, key=lambda task: task.last_revision):
+        # Names get their labels in the order of their tasks' first revisions, as they did
+        # live (a task takes its slots when created), not in the order the store returned
+        # them: which ones map to 'other' is the same after every restart, on either store.
+        for state in sorted(tasks, key=lambda task: (task.first_revision, task.last_revision)):
             self.tasks.labels(status_name(state.status)).inc()
             self.costs.running.change(None, state)
             if self._seed and is_terminal(state.status):

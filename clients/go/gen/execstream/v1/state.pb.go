@@ -82,7 +82,9 @@ type TaskState struct {
 	// The running attempt's latest usage update (UsageUpdate), not yet in `usage` and
 	// `cost`: provisional until the attempt ends (see UsageUpdate). Unset when there is none,
 	// and always once the task has finished.
-	Interim       *InterimUsage `protobuf:"bytes,24,opt,name=interim,proto3" json:"interim,omitempty"`
+	Interim *InterimUsage `protobuf:"bytes,24,opt,name=interim,proto3" json:"interim,omitempty"`
+	// The revision of the task's first event.
+	FirstRevision uint64 `protobuf:"varint,25,opt,name=first_revision,json=firstRevision,proto3" json:"first_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -283,6 +285,13 @@ func (x *TaskState) GetInterim() *InterimUsage {
 		return x.Interim
 	}
 	return nil
+}
+
+func (x *TaskState) GetFirstRevision() uint64 {
+	if x != nil {
+		return x.FirstRevision
+	}
+	return 0
 }
 
 // A running attempt's latest usage update and its price.
@@ -961,7 +970,7 @@ var File_execstream_v1_state_proto protoreflect.FileDescriptor
 
 const file_execstream_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x19execstream/v1/state.proto\x12\rexecstream.v1\x1a\x1aexecstream/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\b\n" +
+	"\x19execstream/v1/state.proto\x12\rexecstream.v1\x1a\x1aexecstream/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\b\n" +
 	"\tTaskState\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1d\n" +
 	"\n" +
@@ -991,7 +1000,8 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\vdescription\x18\x16 \x01(\tR\vdescription\x12\x1f\n" +
 	"\vevent_count\x18\x17 \x01(\x04R\n" +
 	"eventCount\x125\n" +
-	"\ainterim\x18\x18 \x01(\v2\x1b.execstream.v1.InterimUsageR\ainterim\x1a9\n" +
+	"\ainterim\x18\x18 \x01(\v2\x1b.execstream.v1.InterimUsageR\ainterim\x12%\n" +
+	"\x0efirst_revision\x18\x19 \x01(\x04R\rfirstRevision\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
