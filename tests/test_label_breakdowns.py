@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import subprocess
 import sys
 import time
@@ -93,6 +94,23 @@ def test_snapshot_totals_by_label_sum_each_value() -> None:
         1,
         7,
     )
+
+
+def test_which_label_values_keep_rows_depends_only_on_the_sums() -> None:
+    states = []
+    for i in range(30):
+        state = state_pb.TaskState(task_id=f"t{i}", status=events_pb.TASK_STATUS_SUCCEEDED)
+        state.labels["user"] = f"u{i % 10}"
+        state.cost.actual.total_nanos = (i % 10) * 100 + 1
+        states.append(state)
+    seen = set()
+    for seed in range(4):
+        random.Random(seed).shuffle(states)
+        entries = label_totals(states, "user", max_values=4)
+        seen.add(tuple((row.value, row.cost_nanos, row.folded_values) for row in entries))
+    [shown] = seen
+    assert [value for value, _, _ in shown] == ["u6", "u7", "u8", "u9", "other"]
+    assert shown[-1][1:] == (sum(3 * (i * 100 + 1) for i in range(6)), 6)
 
 
 # -- a real server and Prometheus ----------------------------------------------------------

@@ -62,7 +62,13 @@ def test_label_values_past_the_row_bound_are_summed_in_other(server_factory: Ser
         assert [row.value for row in at_bound.totals.by_label] == ["alpha", "beta", "gamma"]
         assert all(row.folded_values == 0 for row in at_bound.totals.by_label)
 
-        _finish(stub, "d", "delta", 500)  # the cheapest value: it is the one folded
+        _finish(stub, "d", "delta", 500)  # one past, and the cheapest: the one folded
+        one_past = stub.GetSnapshot(service_pb.GetSnapshotRequest(group_by_label="team"))
+        rows = {row.value: row for row in one_past.totals.by_label}
+        assert list(rows) == ["alpha", "beta", "gamma", "other"]
+        assert (rows["other"].folded_values, rows["other"].tasks) == (1, 1)
+        assert rows["other"].cost_nanos == rows["gamma"].cost_nanos // 2
+
         report(stub, "side", [event("e", 1, "started", labels={"team": "epsilon"}, **OPUS)])
         past = stub.GetSnapshot(service_pb.GetSnapshotRequest(group_by_label="team"))
     rows = {row.value: row for row in past.totals.by_label}
