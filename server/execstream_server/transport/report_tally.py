@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
-from execstream_server.config import ACK_TASK_BYTES_BESIDE_ID, MAX_ERROR_ACK_BYTES
+from execstream_server.config import ACK_TASK_BYTES_BESIDE_ID, MAX_ERROR_ACK_BYTES, Limits
 from execstream_server.domain.errors import ExecstreamError, LimitExceededError
+from execstream_server.domain.validation import check_id
 from execstream_server.store.base import AppendResult
 
 # The tasks a stream touched that are remembered for its error (which lists those that fit
@@ -64,6 +66,25 @@ class ReportTally:
         if len(self.touched) < MAX_TASKS_IN_ERROR:
             for task_id, sidecar_id in self.latest.items():
                 self.touched.setdefault(task_id, sidecar_id)
+
+    def touch_refused(self, report: object, limits: Limits) -> None:
+        """Remember the tasks of a report refused before it was admitted (by validation).
+
+        Its error then says where they stand, as for any report the stream touched. Only
+        the ids that are valid count (an invalid id names no task), of a report whose
+        sidecar id is valid, and no more events than a valid report may hold.
+        """
+        sidecar_id = getattr(report, "sidecar_id", None)
+        events = getattr(report, "events", None)  # absent when the bytes did not decode
+        if not isinstance(sidecar_id, str) or events is None or check_id(sidecar_id, "", limits):
+            return
+        task_ids = dict.fromkeys(
+            event.task_id
+            for event in events[: limits.max_events_per_report]
+            if check_id(event.task_id, "", limits) is None
+        )
+        ids_only = [events_pb.ExecutionEvent(task_id=task_id) for task_id in task_ids]
+        self.touch(service_pb.ProgressReport(sidecar_id=sidecar_id, events=ids_only))
 
     def add(self, result: AppendResult) -> None:
         self.response.events_accepted += result.accepted

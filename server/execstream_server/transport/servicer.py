@@ -184,6 +184,7 @@ class ExecutionServicer:
                     tally.take_tasks(report, self._limits.stream_task_limit)
                     self._charge(report, token_key)
                 except ExecstreamError as exc:
+                    tally.touch_refused(report, self._limits)
                     events = len(getattr(report, "events", ()))
                     self._observer.on_rejected(exc.reason.lower(), events)
                     raise
