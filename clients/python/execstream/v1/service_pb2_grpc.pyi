@@ -27,7 +27,17 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ExecutionServiceStub:
-    """The execution progress hub."""
+    """The execution progress hub.
+
+    Errors every RPC may end with, beside those it lists (ErrorInfo reasons in
+    errors.proto): UNAUTHENTICATED (TOKEN_INVALID, TOKEN_EXPIRED) and PERMISSION_DENIED
+    (ROLE_FORBIDDEN) when the server checks tokens; INVALID_ARGUMENT (MALFORMED_MESSAGE:
+    the request bytes are not the method's message); RESOURCE_EXHAUSTED (LIMIT_EXCEEDED,
+    on ReportProgress and WatchExecution: the caller has --max-streams-per-client streams
+    open); UNAVAILABLE (SHUTTING_DOWN; REPLICA_FAILED: this replica failed and is exiting;
+    STORE_UNAVAILABLE); INTERNAL (INTERNAL_ERROR). A status gRPC makes by itself (a
+    message over the size limit, a deadline, a lost connection) carries no ErrorInfo.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -58,22 +68,38 @@ class ExecutionServiceStub:
     WatchExecution: _grpc.UnaryStreamMultiCallable[_service_pb2.WatchExecutionRequest, _service_pb2.WatchExecutionResponse]
     """Watch events as they are committed, optionally replaying from a revision first.
     The stream opens at once with a Progress (see Progress for the stream's shape).
-    Errors: OUT_OF_RANGE when after_revision is older than the retained history
-    (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
-    beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
-    RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
-    revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
-    when the server shuts down (SHUTTING_DOWN with the revision to resume after).
+    Errors: INVALID_ARGUMENT (INVALID_FIELD with google.rpc.BadRequest: a filter with too
+    many or invalid ids, an unknown kind), OUT_OF_RANGE when after_revision is older than
+    the retained history (REVISION_COMPACTED with the oldest retained revision: re-list
+    with GetSnapshot) or beyond the log's head (REVISION_IN_FUTURE: a reset or different
+    log, re-list), RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW
+    with the revision to resume after) or the server has --max-watchers watchers
+    (LIMIT_EXCEEDED), UNAVAILABLE when the server shuts down (SHUTTING_DOWN with the
+    revision to resume after) or this replica has not applied after_revision in time
+    (STORE_UNAVAILABLE: retry), and those every RPC may end with (above).
     """
     GetSnapshot: _grpc.UnaryUnaryMultiCallable[_service_pb2.GetSnapshotRequest, _service_pb2.Snapshot]
     """The state of tasks and the totals, exactly the fold of the log up to `revision`.
     With a sidecar token it lists only the tasks that sidecar created, and no totals, so
-    a sidecar can read its tasks' last_seq to resend from.
+    a sidecar can read its tasks' last_seq to resend from. Errors: INVALID_ARGUMENT
+    (INVALID_FIELD with google.rpc.BadRequest: page_size over the limit, a filter with too
+    many or invalid ids, an unknown status, a page_token this server did not make), and
+    those every RPC may end with (above).
     """
 
 @_typing.type_check_only
 class ExecutionServiceAsyncStub(ExecutionServiceStub):
-    """The execution progress hub."""
+    """The execution progress hub.
+
+    Errors every RPC may end with, beside those it lists (ErrorInfo reasons in
+    errors.proto): UNAUTHENTICATED (TOKEN_INVALID, TOKEN_EXPIRED) and PERMISSION_DENIED
+    (ROLE_FORBIDDEN) when the server checks tokens; INVALID_ARGUMENT (MALFORMED_MESSAGE:
+    the request bytes are not the method's message); RESOURCE_EXHAUSTED (LIMIT_EXCEEDED,
+    on ReportProgress and WatchExecution: the caller has --max-streams-per-client streams
+    open); UNAVAILABLE (SHUTTING_DOWN; REPLICA_FAILED: this replica failed and is exiting;
+    STORE_UNAVAILABLE); INTERNAL (INTERNAL_ERROR). A status gRPC makes by itself (a
+    message over the size limit, a deadline, a lost connection) carries no ErrorInfo.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ReportProgress: _aio.StreamUnaryMultiCallable[_service_pb2.ProgressReport, _service_pb2.ReportProgressResponse]  # type: ignore[assignment]
@@ -101,21 +127,37 @@ class ExecutionServiceAsyncStub(ExecutionServiceStub):
     WatchExecution: _aio.UnaryStreamMultiCallable[_service_pb2.WatchExecutionRequest, _service_pb2.WatchExecutionResponse]  # type: ignore[assignment]
     """Watch events as they are committed, optionally replaying from a revision first.
     The stream opens at once with a Progress (see Progress for the stream's shape).
-    Errors: OUT_OF_RANGE when after_revision is older than the retained history
-    (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
-    beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
-    RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
-    revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
-    when the server shuts down (SHUTTING_DOWN with the revision to resume after).
+    Errors: INVALID_ARGUMENT (INVALID_FIELD with google.rpc.BadRequest: a filter with too
+    many or invalid ids, an unknown kind), OUT_OF_RANGE when after_revision is older than
+    the retained history (REVISION_COMPACTED with the oldest retained revision: re-list
+    with GetSnapshot) or beyond the log's head (REVISION_IN_FUTURE: a reset or different
+    log, re-list), RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW
+    with the revision to resume after) or the server has --max-watchers watchers
+    (LIMIT_EXCEEDED), UNAVAILABLE when the server shuts down (SHUTTING_DOWN with the
+    revision to resume after) or this replica has not applied after_revision in time
+    (STORE_UNAVAILABLE: retry), and those every RPC may end with (above).
     """
     GetSnapshot: _aio.UnaryUnaryMultiCallable[_service_pb2.GetSnapshotRequest, _service_pb2.Snapshot]  # type: ignore[assignment]
     """The state of tasks and the totals, exactly the fold of the log up to `revision`.
     With a sidecar token it lists only the tasks that sidecar created, and no totals, so
-    a sidecar can read its tasks' last_seq to resend from.
+    a sidecar can read its tasks' last_seq to resend from. Errors: INVALID_ARGUMENT
+    (INVALID_FIELD with google.rpc.BadRequest: page_size over the limit, a filter with too
+    many or invalid ids, an unknown status, a page_token this server did not make), and
+    those every RPC may end with (above).
     """
 
 class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The execution progress hub."""
+    """The execution progress hub.
+
+    Errors every RPC may end with, beside those it lists (ErrorInfo reasons in
+    errors.proto): UNAUTHENTICATED (TOKEN_INVALID, TOKEN_EXPIRED) and PERMISSION_DENIED
+    (ROLE_FORBIDDEN) when the server checks tokens; INVALID_ARGUMENT (MALFORMED_MESSAGE:
+    the request bytes are not the method's message); RESOURCE_EXHAUSTED (LIMIT_EXCEEDED,
+    on ReportProgress and WatchExecution: the caller has --max-streams-per-client streams
+    open); UNAVAILABLE (SHUTTING_DOWN; REPLICA_FAILED: this replica failed and is exiting;
+    STORE_UNAVAILABLE); INTERNAL (INTERNAL_ERROR). A status gRPC makes by itself (a
+    message over the size limit, a deadline, a lost connection) carries no ErrorInfo.
+    """
 
     @_abc_1.abstractmethod
     def ReportProgress(
@@ -153,12 +195,15 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_service_pb2.WatchExecutionResponse], _abc.AsyncIterator[_service_pb2.WatchExecutionResponse]]:
         """Watch events as they are committed, optionally replaying from a revision first.
         The stream opens at once with a Progress (see Progress for the stream's shape).
-        Errors: OUT_OF_RANGE when after_revision is older than the retained history
-        (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
-        beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
-        RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
-        revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
-        when the server shuts down (SHUTTING_DOWN with the revision to resume after).
+        Errors: INVALID_ARGUMENT (INVALID_FIELD with google.rpc.BadRequest: a filter with too
+        many or invalid ids, an unknown kind), OUT_OF_RANGE when after_revision is older than
+        the retained history (REVISION_COMPACTED with the oldest retained revision: re-list
+        with GetSnapshot) or beyond the log's head (REVISION_IN_FUTURE: a reset or different
+        log, re-list), RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW
+        with the revision to resume after) or the server has --max-watchers watchers
+        (LIMIT_EXCEEDED), UNAVAILABLE when the server shuts down (SHUTTING_DOWN with the
+        revision to resume after) or this replica has not applied after_revision in time
+        (STORE_UNAVAILABLE: retry), and those every RPC may end with (above).
         """
 
     @_abc_1.abstractmethod
@@ -169,7 +214,10 @@ class ExecutionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_service_pb2.Snapshot, _abc.Awaitable[_service_pb2.Snapshot]]:
         """The state of tasks and the totals, exactly the fold of the log up to `revision`.
         With a sidecar token it lists only the tasks that sidecar created, and no totals, so
-        a sidecar can read its tasks' last_seq to resend from.
+        a sidecar can read its tasks' last_seq to resend from. Errors: INVALID_ARGUMENT
+        (INVALID_FIELD with google.rpc.BadRequest: page_size over the limit, a filter with too
+        many or invalid ids, an unknown status, a page_token this server did not make), and
+        those every RPC may end with (above).
         """
 
 def add_ExecutionServiceServicer_to_server(servicer: ExecutionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

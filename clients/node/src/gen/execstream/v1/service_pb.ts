@@ -376,6 +376,15 @@ export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
 /**
  * The execution progress hub.
  *
+ * Errors every RPC may end with, beside those it lists (ErrorInfo reasons in
+ * errors.proto): UNAUTHENTICATED (TOKEN_INVALID, TOKEN_EXPIRED) and PERMISSION_DENIED
+ * (ROLE_FORBIDDEN) when the server checks tokens; INVALID_ARGUMENT (MALFORMED_MESSAGE:
+ * the request bytes are not the method's message); RESOURCE_EXHAUSTED (LIMIT_EXCEEDED,
+ * on ReportProgress and WatchExecution: the caller has --max-streams-per-client streams
+ * open); UNAVAILABLE (SHUTTING_DOWN; REPLICA_FAILED: this replica failed and is exiting;
+ * STORE_UNAVAILABLE); INTERNAL (INTERNAL_ERROR). A status gRPC makes by itself (a
+ * message over the size limit, a deadline, a lost connection) carries no ErrorInfo.
+ *
  * @generated from service execstream.v1.ExecutionService
  */
 export const ExecutionService: GenService<{
@@ -411,12 +420,15 @@ export const ExecutionService: GenService<{
   /**
    * Watch events as they are committed, optionally replaying from a revision first.
    * The stream opens at once with a Progress (see Progress for the stream's shape).
-   * Errors: OUT_OF_RANGE when after_revision is older than the retained history
-   * (REVISION_COMPACTED with the oldest retained revision: re-list with GetSnapshot) or
-   * beyond the log's head (REVISION_IN_FUTURE: a reset or different log, re-list),
-   * RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW with the
-   * revision to resume after) or too many streams are open (LIMIT_EXCEEDED), UNAVAILABLE
-   * when the server shuts down (SHUTTING_DOWN with the revision to resume after).
+   * Errors: INVALID_ARGUMENT (INVALID_FIELD with google.rpc.BadRequest: a filter with too
+   * many or invalid ids, an unknown kind), OUT_OF_RANGE when after_revision is older than
+   * the retained history (REVISION_COMPACTED with the oldest retained revision: re-list
+   * with GetSnapshot) or beyond the log's head (REVISION_IN_FUTURE: a reset or different
+   * log, re-list), RESOURCE_EXHAUSTED when the client stopped reading (WATCHER_TOO_SLOW
+   * with the revision to resume after) or the server has --max-watchers watchers
+   * (LIMIT_EXCEEDED), UNAVAILABLE when the server shuts down (SHUTTING_DOWN with the
+   * revision to resume after) or this replica has not applied after_revision in time
+   * (STORE_UNAVAILABLE: retry), and those every RPC may end with (above).
    *
    * @generated from rpc execstream.v1.ExecutionService.WatchExecution
    */
@@ -428,7 +440,10 @@ export const ExecutionService: GenService<{
   /**
    * The state of tasks and the totals, exactly the fold of the log up to `revision`.
    * With a sidecar token it lists only the tasks that sidecar created, and no totals, so
-   * a sidecar can read its tasks' last_seq to resend from.
+   * a sidecar can read its tasks' last_seq to resend from. Errors: INVALID_ARGUMENT
+   * (INVALID_FIELD with google.rpc.BadRequest: page_size over the limit, a filter with too
+   * many or invalid ids, an unknown status, a page_token this server did not make), and
+   * those every RPC may end with (above).
    *
    * @generated from rpc execstream.v1.ExecutionService.GetSnapshot
    */
