@@ -5,7 +5,9 @@ grpcio-health-checking's aio servicer answers List with UNIMPLEMENTED, so ``Heal
 adds it. grpcio-reflection ships only v1alpha; v1 is the same protocol under another
 package name (the messages are field for field the same), so the v1alpha servicer also
 serves v1, and v1's file descriptor is derived from v1alpha's, so clients that describe
-the reflection service itself find it.
+the reflection service itself find it. Reflection answers from the default descriptor
+pool: errors.proto is imported by no other contract file (ErrorInfo carries the reason as
+a string), so it is loaded here, and ``ErrorReason`` can be described like the rest.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from execstream.v1 import errors_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2
@@ -22,6 +25,8 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 REFLECTION_V1ALPHA = reflection.SERVICE_NAME
 _V1_FILE = "grpc/reflection/v1/reflection.proto"
+# The contract files no service file imports; reflection describes them too.
+CONTRACT_EXTRA_FILES = (errors_pb2.DESCRIPTOR.name,)
 
 
 class Health(health.aio.HealthServicer):  # type: ignore[misc]
