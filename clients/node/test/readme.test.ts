@@ -46,10 +46,11 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-test('the package carries compiled code, types, generated code and the service config', () => {
+test('the package carries its code, types, generated code, service config and licence', () => {
   const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
   for (const file of ['package/dist/src/index.js', 'package/dist/src/index.d.ts',
-    'package/dist/src/gen/execstream/v1/service_pb.js', 'package/service_config.json']) {
+    'package/dist/src/gen/execstream/v1/service_pb.js', 'package/service_config.json',
+    'package/LICENSE']) {
     assert.ok(files.includes(file), `${file} is packed`);
   }
   assert.ok(!files.includes('package/dist/test/'), 'tests are not packed');
