@@ -70,6 +70,8 @@ test('every README snippet compiles strictly against the package and runs', { ti
   assert.match(outputs[0] ?? '', /committed 4 events up to revision 4/);
   assert.match(outputs[0] ?? '', /ts-demo SUCCEEDED \d+/);
   assert.match(outputs[1] ?? '', /1 tasks at revision 4/);
-  assert.match(outputs[1] ?? '', /4n? ts-demo finished/);
+  assert.doesNotMatch(outputs[1] ?? '', /ts-demo/, 'nothing the snapshot holds is watched again');
+  assert.match(outputs[1] ?? '', /5n? ts-next started/);
+  assert.match(outputs[1] ?? '', /6n? ts-next finished/);
   assert.match(outputs[2] ?? '', /FAILED_PRECONDITION SEQ_GAP resend from seq 1/);
 });
