@@ -1,7 +1,8 @@
 """Which tests need what: markers by need, and a guard that keeps unit tests honest.
 
 Every test gets a marker for what it needs: ``server`` (an execstream server in a thread or
-a child process), ``redis``, ``prometheus``, ``browser``; a test that needs none of them is
+a child process), ``redis``, ``prometheus``, ``browser``, ``tools`` (a toolchain outside
+Python, such as buf, run on a copy of the repository); a test that needs none of them is
 ``unit`` (``pytest -m unit`` runs those alone, in seconds). A test that starts a server
 without saying so fails at the start call, so the ``unit`` selection cannot quietly grow
 slow.
@@ -9,7 +10,7 @@ slow.
 
 from __future__ import annotations
 
-NEEDS = ("server", "redis", "prometheus", "browser")
+NEEDS = ("server", "redis", "prometheus", "browser", "tools")
 _running_unit_test: str | None = None
 
 
