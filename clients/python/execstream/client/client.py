@@ -117,8 +117,11 @@ class Client:
     ) -> service_pb.ReportProgressResponse:
         """One ReportProgress call with events numbered by the caller, not retried.
 
-        For sidecars that keep their own seqs; a refusal raises ``ReportRefused`` with the
-        server's reason (``SEQ_GAP``, ``SEQ_CONFLICT``, ...) and metadata.
+        For sidecars that keep their own seqs. The events travel as one ProgressReport, so
+        all of them are stored or none. A refusal raises ``ReportRefused`` with the server's
+        reason (``SEQ_GAP``, ``SEQ_CONFLICT``, ...) and metadata; UNAVAILABLE (no server,
+        or ``SHUTTING_DOWN``) raises ``Unreachable``, whose ``status`` keeps the decoded
+        error, what the call got committed included.
         """
         report = service_pb.ProgressReport(sidecar_id=sidecar_id, events=events)
         try:

@@ -10,7 +10,11 @@ Every refusal carries the decoded ``google.rpc.Status`` details from the
 ``grpc-status-details-bin`` trailer as ``StatusDetails``: the ``ErrorInfo`` reason (a name
 of ``ErrorReason`` in errors.proto) and metadata, ``BadRequest`` field violations, the
 ``RetryInfo`` delay, and for a refused ReportProgress the ``ReportProgressResponse`` of what
-is committed.
+is committed. ``Unreachable`` keeps the status of the last failure too (an UNAVAILABLE
+``SHUTTING_DOWN`` with what a report got committed, or gRPC's own, with no reason).
+
+Only an ``ErrorInfo`` of the domain ``execstream.v1`` gives the reason, and the first one
+wins, as in every execstream client: a proxy may add its own.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ def _unpack(status: StatusDetails, details: Iterable[object]) -> StatusDetails:
     for packed in details:
         if packed.Is(info.DESCRIPTOR):  # type: ignore[attr-defined]
             packed.Unpack(info)  # type: ignore[attr-defined]
+            if info.domain != DOMAIN or status.domain:
+                continue  # another service's (a proxy's), or not the first of ours
             status = dataclasses.replace(
                 status, reason=info.reason, domain=info.domain, metadata=dict(info.metadata)
             )
@@ -106,12 +112,18 @@ class ExecstreamError(Exception):
 
 
 class Unreachable(ExecstreamError):
-    """The server could not be reached (within the reconnect budget, where there is one)."""
+    """The server could not be reached (within the reconnect budget, where there is one).
 
-    def __init__(self, target: str, reason: str) -> None:
+    ``status`` is the last failure's, decoded (None when there was no call, e.g. a stream
+    the server kept ending): UNAVAILABLE, with the reason ``SHUTTING_DOWN`` and, for a
+    report, the ``committed`` detail when the server said so.
+    """
+
+    def __init__(self, target: str, reason: str, status: StatusDetails | None = None) -> None:
         super().__init__(f"cannot reach execstream at {target}: {reason}")
         self.target = target
         self.reason = reason
+        self.status = status
 
 
 class ServerRefused(ExecstreamError):
@@ -203,7 +215,7 @@ def _reason(details: str) -> str:
 
 
 def unreachable(target: str, error: grpc.RpcError) -> Unreachable:
-    return Unreachable(target, _reason(details_of(error)))
+    return Unreachable(target, _reason(details_of(error)), status_of(error))
 
 
 def details_of(error: grpc.RpcError) -> str:

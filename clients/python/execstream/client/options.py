@@ -79,11 +79,13 @@ class ConnectOptions:
         )
 
     def _options(self) -> list[tuple[str, int | str]]:
-        # The shared retry table: grpc retries single calls (a snapshot page, a report)
-        # on the codes it lists, with its backoff.
+        # The shared service config gives each method its deadline; its retry table is
+        # applied by the client's own loops (a snapshot page, a watch, a reporter), so
+        # gRPC's retries stay off: a call is never retried twice over, and a single report
+        # is one call, as in every execstream client.
         options: list[tuple[str, int | str]] = [
             *_CHANNEL_OPTIONS,
-            ("grpc.enable_retries", 1),
+            ("grpc.enable_retries", 0),
             ("grpc.service_config", service_config_json()),
         ]
         if self.server_name:

@@ -3,8 +3,8 @@
 The file is a standard gRPC service config (``methodConfig`` with a ``retryPolicy`` per
 method). ``scripts/gen_protos`` copies it into this package, so the installed client needs
 nothing outside itself and CI fails when the copy is stale. Python hands it to grpc as the
-channel's default service config (single calls are retried by grpc itself) and reads the
-same numbers for the loops that outlive one call: the resumable watch and the reporter.
+channel's service config (for each method's deadline) with gRPC's retries off, and reads the
+retry table for its own loops: a snapshot page, the resumable watch and the reporter.
 """
 
 from __future__ import annotations

@@ -1,164 +1,36 @@
 """Resumable watching: reconnect after a drop and continue exactly after the last revision.
 
-The cursor is the highest revision delivered to the caller, or announced by a ``Progress``
-(everything matching the watch up to it was sent). Every watch opens with a Progress naming
-the revision it starts after, so even a live watch ("from now") has an exact start point
-before any event: resuming with ``after_revision = cursor`` neither repeats nor skips one.
-A server that does not open with a Progress (an older one) is remembered per client, and
-later live watches pin "now" with a snapshot before opening instead.
-
-The Progress also names the log (``log_id``). A watch that sees it change, or whose resume
-point the server refuses (OUT_OF_RANGE: compacted, or beyond the head), cannot resume: it
-raises ``ResyncRequired``, or re-lists through ``on_relist``.
+The loops here open a stream, feed its responses through the watch's cursor (``cursor``:
+what was delivered, the log, a re-list) and, when the stream breaks, do what the shared
+retry rules say: reconnect after a backoff, resume at once, re-list, or raise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 
 import grpc
 import grpc.aio
 
 from execstream.v1 import events_pb2 as events_pb
-from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
 
 from .backoff import Backoff
-from .errors import LOG_ID_CHANGED, ResyncRequired, ServerRefused, Unreachable, status_of
+from .cursor import NOW, OnRelist, ServerTraits, WatchCursor
+from .errors import ResyncRequired, Unreachable, status_of
 from .options import ConnectOptions
-from .retrying import Action, decide
-from .snapshot import SnapshotQuery, async_snapshot, sync_snapshot
+from .snapshot import SnapshotQuery, async_page, async_snapshot, sync_page, sync_snapshot
 
-OnRelist = Callable[[service_pb.Snapshot], None]
-_NOW = service_pb.GetSnapshotRequest(page_size=1)
-
-
-class ServerTraits:
-    """What a client learned about its server: does a watch open with a Progress?"""
-
-    def __init__(self) -> None:
-        self.opens_with_progress: bool | None = None  # None: not known yet
-
-
-class WatchCursor:
-    """The request to (re)open with, and how far the caller has been served."""
-
-    def __init__(
-        self,
-        *,
-        task_ids: Sequence[str] = (),
-        sidecar_ids: Sequence[str] = (),
-        kinds: Sequence[events_pb.EventKind.ValueType] = (),
-        after_revision: int | None = None,
-        log_id: str = "",
-        traits: ServerTraits | None = None,
-    ) -> None:
-        self.task_ids = list(task_ids)
-        self.sidecar_ids = list(sidecar_ids)
-        self.kinds = list(kinds)
-        self.revision = after_revision  # None: live, until the first Progress says from where
-        self.log_id = log_id  # the log this watch is on ("" until a Progress names it)
-        self.caught_up = False  # the replay (if any) is complete and the stream is live
-        self.traits = traits or ServerTraits()
-        self.needs_relist = False
-        self.started = threading.Event()  # the start point is known
-        self.on_started: list[Callable[[], None]] = []
-        self._fresh_stream = False
-        if after_revision is not None:
-            self.started.set()
-
-    def _mark_started(self) -> None:
-        if not self.started.is_set():
-            self.started.set()
-            for callback in self.on_started:
-                callback()
-
-    def request(self) -> service_pb.WatchExecutionRequest:
-        self._fresh_stream = True
-        request = service_pb.WatchExecutionRequest(
-            task_ids=self.task_ids, sidecar_ids=self.sidecar_ids, kinds=self.kinds
-        )
-        if self.revision is not None:
-            request.after_revision = self.revision
-        return request
-
-    @property
-    def needs_pin(self) -> bool:
-        """A live watch on a server known not to open with a Progress: pin "now" first."""
-        return self.revision is None and self.traits.opens_with_progress is False
-
-    def pinned(self, snapshot: service_pb.Snapshot) -> None:
-        self.revision = snapshot.revision
-        self.log_id = self.log_id or snapshot.log_id
-        self._mark_started()
-
-    def accept(self, response: service_pb.WatchExecutionResponse) -> list[events_pb.ExecutionEvent]:
-        """The response's events the caller has not seen; advances the cursor."""
-        has_progress = response.HasField("progress")
-        if self._fresh_stream:
-            self._fresh_stream = False
-            self.traits.opens_with_progress = has_progress
-        if has_progress:
-            self._check_log(response.progress.log_id)
-            self.caught_up = self.caught_up or response.progress.caught_up
-        fresh = [e for e in response.events if self.revision is None or e.revision > self.revision]
-        if fresh:
-            self.revision = fresh[-1].revision
-        if has_progress:
-            self.revision = max(self.revision or 0, response.progress.revision)
-        if self.revision is not None:
-            self._mark_started()
-        return fresh
-
-    def _check_log(self, log_id: str) -> None:
-        if not log_id:
-            return
-        if self.log_id and log_id != self.log_id:
-            raise ResyncRequired(
-                self.revision or 0,
-                LOG_ID_CHANGED,
-                f"the server's log is now {log_id}, not {self.log_id}",
-            )
-        self.log_id = log_id
-
-    def relisted(self, snapshot: service_pb.Snapshot, on_relist: OnRelist) -> None:
-        on_relist(snapshot)
-        self.revision = snapshot.revision
-        self.log_id = snapshot.log_id
-        self.needs_relist = False
-        self._mark_started()
-
-    def failed(self, error: grpc.RpcError, on_relist: OnRelist | None) -> float | None:
-        """Classify a broken stream: the least wait before reconnecting (None: reconnect at
-        once, without backing off); raise to give up."""
-        status = status_of(error)
-        decision = decide("WatchExecution", status)
-        if decision.action is Action.RETRY:
-            return decision.wait
-        if decision.action is Action.RESUME:
-            resume = decision.resume_revision
-            self.revision = resume if self.revision is None else min(self.revision, resume or 0)
-            return None
-        if decision.action is Action.RELIST:
-            self.relist_or_raise(
-                ResyncRequired(self.revision or 0, status.reason, status.message, status),
-                on_relist,
-            )
-            return None
-        raise ServerRefused(status) from None
-
-    def relist_or_raise(self, exc: ResyncRequired, on_relist: OnRelist | None) -> None:
-        if on_relist is None:
-            raise exc
-        self.needs_relist = True
+__all__ = ["AsyncWatch", "OnRelist", "ServerTraits", "Watch", "WatchCursor"]
 
 
 def _give_up(target: str, error: grpc.RpcError | None) -> Unreachable:
-    reason = status_of(error).message if error is not None else "it keeps ending the stream"
-    return Unreachable(target, reason.strip().splitlines()[0] if reason.strip() else "unavailable")
+    status = status_of(error) if error is not None else None
+    reason = status.message if status is not None else "it keeps ending the stream"
+    first = reason.strip().splitlines()[0] if reason.strip() else "unavailable"
+    return Unreachable(target, first, status)
 
 
 def sync_events(
@@ -175,7 +47,7 @@ def sync_events(
                     query = SnapshotQuery(task_ids=cursor.task_ids)
                     cursor.relisted(sync_snapshot(stub, options, query), on_relist)
                 if cursor.needs_pin:
-                    cursor.pinned(stub.GetSnapshot(_NOW, metadata=options.metadata, timeout=30))
+                    cursor.pinned(sync_page(stub, options, NOW))
                 for response in stub.WatchExecution(cursor.request(), metadata=options.metadata):
                     attempts.reset()
                     yield from cursor.accept(response)
@@ -207,8 +79,7 @@ async def async_events(
                     query = SnapshotQuery(task_ids=cursor.task_ids)
                     cursor.relisted(await async_snapshot(stub, options, query), on_relist)
                 if cursor.needs_pin:
-                    now = await stub.GetSnapshot(_NOW, metadata=options.metadata, timeout=30)
-                    cursor.pinned(now)
+                    cursor.pinned(await async_page(stub, options, NOW))
                 call = stub.WatchExecution(cursor.request(), metadata=options.metadata)
                 async for response in call:
                     attempts.reset()
