@@ -50,11 +50,13 @@ export class ExecstreamClient {
   }
 
   /** One ReportProgress call with events numbered by the caller, not retried: for sidecars
-   * that keep their own seqs. A refusal rejects with ReportRefused (its `reason`, e.g.
-   * SEQ_GAP, and `metadata`); no server with Unreachable. */
+   * that keep their own seqs. The events travel as one ProgressReport, so all of them are
+   * stored or none. A refusal rejects with ReportRefused (its `reason`, e.g. SEQ_GAP, and
+   * `metadata`); UNAVAILABLE (no server, or SHUTTING_DOWN) with Unreachable, whose `status`
+   * keeps the decoded error, what the call got committed included. */
   async report(sidecarId: string, events: ExecutionEvent[]): Promise<ReportProgressResponse> {
     try {
-      return await reportOnce(this.stub, sidecarId, events);
+      return await reportOnce(this.stub, sidecarId, events, Math.max(1, events.length));
     } catch (error) {
       if (!isCallError(error)) throw error;
       const status = statusOf(error);

@@ -79,9 +79,11 @@ function callCode(error: ConnectError): string {
   return codeName(error.code);
 }
 
-/** The status of a failed call, with its details decoded. */
+/** The status of a failed call, with its details decoded. Only an ErrorInfo of the domain
+ * execstream.v1 gives the reason, the first one, as in every execstream client (a proxy may
+ * add its own). */
 export function statusOf(error: ConnectError): StatusDetails {
-  const [info] = error.findDetails(ErrorInfoSchema);
+  const info = error.findDetails(ErrorInfoSchema).find((found) => found.domain === DOMAIN);
   const violations = error.findDetails(BadRequestSchema).flatMap((bad) => bad.fieldViolations);
   const [retry] = error.findDetails(RetryInfoSchema);
   const [committed] = error.findDetails(ReportProgressResponseSchema);
@@ -101,15 +103,21 @@ export class ExecstreamError extends Error {
   override name = 'ExecstreamError';
 }
 
+/** The server could not be reached (within the reconnect budget, where there is one).
+ * `status` is the last failure's, decoded (null when no call failed, e.g. a stream the server
+ * kept ending): UNAVAILABLE, with the reason SHUTTING_DOWN and, for a report, the `committed`
+ * detail when the server said so. */
 export class Unreachable extends ExecstreamError {
   override name = 'Unreachable';
   readonly target: string;
   readonly reason: string;
+  readonly status: StatusDetails | null;
 
-  constructor(target: string, reason: string) {
+  constructor(target: string, reason: string, status: StatusDetails | null = null) {
     super(`cannot reach execstream at ${target}: ${reason}`);
     this.target = target;
     this.reason = reason;
+    this.status = status;
   }
 }
 
@@ -180,7 +188,7 @@ export function unreachable(target: string, error: unknown): Unreachable {
     : found === 'econnreset' ? 'connection reset'
       : found === 'enotfound' ? 'name resolution'
         : found ?? (details.trim().split('\n')[0] || 'unavailable');
-  return new Unreachable(target, reason);
+  return new Unreachable(target, reason, error instanceof ConnectError ? statusOf(error) : null);
 }
 
 /** A failed call as the client's own error: a server that is not there, or one that said no. */

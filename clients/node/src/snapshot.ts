@@ -2,8 +2,10 @@
 //
 // Pages after the first may be at later revisions; the merged snapshot keeps the first page's
 // revision, which is the safe one to watch from (later events are skipped per task by
-// `lastRevision`, see Snapshot.revision in the protocol). One page is one unary call, retried
-// as the shared table says (UNAVAILABLE, maxAttempts tries, its backoff).
+// `lastRevision`, see Snapshot.revision in the protocol). One page is one unary call, tried up
+// to the table's maxAttempts (5) times: again after a backoff when decide() says so
+// (UNAVAILABLE, a stream reset, a rate or count limit with its RetryInfo floor), as every
+// execstream client does in its own loop.
 import type { Client } from '@connectrpc/connect';
 import { Attempts, sleep } from './backoff.js';
 import { isCallError, statusOf } from './errors.js';

@@ -63,6 +63,10 @@ export class Watch implements AsyncIterable<ExecutionEvent> {
   private readonly query: WatchQuery;
   private readonly controller = new AbortController();
   private needsRelist = false;
+  /** After a re-list: each listed task's lastRevision above the snapshot's revision (a later
+   * page was read later); its events up to there are in the snapshot. */
+  private listedThrough = new Map<string, bigint>();
+  private listedUntil = 0n;
   private freshStream = false;
   private readonly started: Promise<void>;
   private markStarted: () => void = () => {};
@@ -108,14 +112,26 @@ export class Watch implements AsyncIterable<ExecutionEvent> {
       this.checkLog(progress.logId);
       this.caughtUp ||= progress.caughtUp;
     }
-    const fresh = response.events.filter(
-      (event) => this.revision === undefined || event.revision > this.revision);
-    const last = fresh.at(-1);
-    if (last !== undefined) this.revision = last.revision;
+    const fresh = this.fresh(response.events);
     if (progress !== undefined && (this.revision === undefined || progress.revision > this.revision)) {
       this.revision = progress.revision;
     }
     if (this.revision !== undefined) this.markStarted();
+    return fresh;
+  }
+
+  /** The events past the cursor, less those a re-listed snapshot holds; advances the cursor. */
+  private fresh(events: ExecutionEvent[]): ExecutionEvent[] {
+    const fresh: ExecutionEvent[] = [];
+    for (const event of events) {
+      if (this.revision !== undefined && event.revision <= this.revision) continue; // delivered
+      this.revision = event.revision;
+      if (event.revision <= (this.listedThrough.get(event.taskId) ?? 0n)) continue; // listed
+      fresh.push(event);
+    }
+    if (this.listedThrough.size > 0 && (this.revision ?? 0n) >= this.listedUntil) {
+      this.listedThrough = new Map();
+    }
     return fresh;
   }
 
@@ -128,11 +144,19 @@ export class Watch implements AsyncIterable<ExecutionEvent> {
     this.logId = logId;
   }
 
+  /** Continue from a fresh snapshot (all its pages), which onRelist is given. The watch resumes
+   * after the snapshot's revision, its first page's; a later page may have been read at a
+   * later revision, so for each listed task the events at or below its lastRevision (in the
+   * snapshot already) are skipped. */
   private async relist(onRelist: NonNullable<WatchQuery['onRelist']>): Promise<void> {
     const snapshot = await readSnapshot(this.conn.stub, { taskIds: this.query.taskIds ?? [] });
     await onRelist(snapshot);
     this.revision = snapshot.revision;
     this.logId = snapshot.logId;
+    this.listedThrough = new Map(snapshot.tasks
+      .filter((task) => task.lastRevision > snapshot.revision)
+      .map((task) => [task.taskId, task.lastRevision]));
+    this.listedUntil = [...this.listedThrough.values()].reduce((a, b) => (a > b ? a : b), 0n);
     this.needsRelist = false;
     this.markStarted();
   }
@@ -163,8 +187,10 @@ export class Watch implements AsyncIterable<ExecutionEvent> {
       case 'retry':
         return decision.waitMs;
       case 'resume':
-        this.revision = this.revision === undefined || decision.resumeRevision < this.revision
-          ? decision.resumeRevision : this.revision;
+        // The cursor is exact: what this watch received and what a Progress promised.
+        // resume_revision, the last revision the server wrote to the stream, can be past it by
+        // what was in flight when the stream was cut: it only serves a watch with no cursor.
+        this.revision ??= decision.resumeRevision;
         return null;
       case 'relist':
         this.relistOrThrow(
