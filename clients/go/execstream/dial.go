@@ -54,8 +54,10 @@ func OptionsFromEnv() (Options, error) {
 }
 
 // Dial creates a connection (lazily connected, as grpc.NewClient does) with the shared
-// service config as its default, so calls are retried by the codes and backoff every
-// execstream client uses. extra options are appended (e.g. grpc.WithUserAgent).
+// service config as its default (each method's deadline) and gRPC's own retries off: the
+// helpers retry by the same table in their own loops (Snapshot's pages, Watch, Reporter),
+// as every execstream client does, so a call is never retried twice over and Report is one
+// call. extra options are appended (e.g. grpc.WithUserAgent).
 func Dial(options Options, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	target := options.Target
 	if target == "" {
@@ -68,6 +70,7 @@ func Dial(options Options, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	dialOptions := []grpc.DialOption{
 		grpc.WithTransportCredentials(transport),
 		grpc.WithDefaultServiceConfig(ServiceConfigJSON()),
+		grpc.WithDisableRetry(),
 	}
 	if options.Token != "" {
 		dialOptions = append(dialOptions, grpc.WithPerRPCCredentials(bearer{token: options.Token, secure: options.TLS != nil}))

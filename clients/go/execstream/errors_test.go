@@ -75,6 +75,17 @@ func TestErrorInfoOfAnotherDomainIsNotAReason(t *testing.T) {
 	}
 }
 
+func TestTheFirstExecstreamErrorInfoGivesTheReason(t *testing.T) {
+	err := statusError(t, codes.FailedPrecondition,
+		&errdetails.ErrorInfo{Domain: "proxy.example.com", Reason: "UPSTREAM_RESET"},
+		&errdetails.ErrorInfo{Domain: Domain, Reason: "SEQ_GAP", Metadata: map[string]string{"task_id": "t"}},
+		&errdetails.ErrorInfo{Domain: Domain, Reason: "TASK_FINISHED", Metadata: map[string]string{"last_seq": "9"}})
+	decoded := DecodeError(err)
+	if decoded.ReasonName != "SEQ_GAP" || decoded.Domain != Domain || len(decoded.Metadata) != 1 || decoded.Metadata["task_id"] != "t" {
+		t.Fatalf("decoded %+v, want the first execstream.v1 ErrorInfo alone", decoded)
+	}
+}
+
 func TestBadRequestAndRetryInfoAreDecoded(t *testing.T) {
 	err := statusError(t, codes.ResourceExhausted,
 		&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "events[0].seq"}}},

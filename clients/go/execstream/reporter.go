@@ -187,10 +187,12 @@ func (r *Reporter) send(ctx context.Context, batch []*execstreamv1.ExecutionEven
 }
 
 // Report is one ReportProgress call with events exactly as given (seqs included: nothing
-// is numbered, nothing is resent), in messages of DefaultMaxBatch events. It returns the
-// server's response once the events are committed, or its refusal, decoded by DecodeError.
+// is numbered, nothing is resent), as one ProgressReport message, so all of them are
+// stored or none. It returns the server's response once the events are committed, or the
+// error decoded by DecodeError (an UNAVAILABLE too: SHUTTING_DOWN, with what the call got
+// committed in Committed).
 func Report(ctx context.Context, client execstreamv1.ExecutionServiceClient, sidecarID string, events []*execstreamv1.ExecutionEvent) (*execstreamv1.ReportProgressResponse, error) {
-	response, err := report(ctx, client, sidecarID, events, DefaultMaxBatch)
+	response, err := report(ctx, client, sidecarID, events, max(1, len(events)))
 	if decoded := DecodeError(err); decoded != nil {
 		return nil, decoded
 	}

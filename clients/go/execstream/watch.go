@@ -174,9 +174,11 @@ func (w *Watch) failed(err error) error {
 	case actionRelist:
 		return &ResyncRequired{AfterRevision: w.revision, OldLogID: w.logID, Cause: decoded}
 	case actionResume:
-		if !w.hasRevision || verdict.resumeRevision < w.revision {
-			// The server names the last revision it sent. What this watch received is the
-			// truth; the lower of the two can only repeat events, which accept drops.
+		if !w.hasRevision {
+			// The cursor is exact: what this watch received and what a Progress promised.
+			// resume_revision, the last revision the server wrote to the stream, can be past
+			// it by what was in flight when the stream was cut: it only serves a watch that
+			// has no cursor yet.
 			w.revision, w.hasRevision = verdict.resumeRevision, true
 		}
 		w.reconnects++

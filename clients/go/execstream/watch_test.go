@@ -23,7 +23,7 @@ func watchAt(t *testing.T, revision uint64) *Watch {
 	return watch
 }
 
-func TestWatcherTooSlowResumesAtOnceFromTheResumeRevision(t *testing.T) {
+func TestWatcherTooSlowResumesAtOnceFromItsOwnCursor(t *testing.T) {
 	watch := watchAt(t, 50)
 	err := statusError(t, codes.ResourceExhausted, &errdetails.ErrorInfo{
 		Domain: Domain, Reason: "WATCHER_TOO_SLOW", Metadata: map[string]string{"resume_revision": "40"},
@@ -31,8 +31,22 @@ func TestWatcherTooSlowResumesAtOnceFromTheResumeRevision(t *testing.T) {
 	if got := watch.failed(err); got != nil {
 		t.Fatalf("failed() = %v, want a resume", got)
 	}
-	if revision, _ := watch.Revision(); revision != 40 {
-		t.Fatalf("resumes after %d, want 40", revision)
+	if revision, _ := watch.Revision(); revision != 50 {
+		t.Fatalf("resumes after %d, want 50 (never back before what the watch has)", revision)
+	}
+}
+
+func TestAWatchWithNoCursorResumesFromTheResumeRevision(t *testing.T) {
+	watch := NewWatch(context.Background(), nil, WatchOptions{}) // live, start not heard yet
+	t.Cleanup(watch.Close)
+	err := statusError(t, codes.ResourceExhausted, &errdetails.ErrorInfo{
+		Domain: Domain, Reason: "WATCHER_TOO_SLOW", Metadata: map[string]string{"resume_revision": "40"},
+	})
+	if got := watch.failed(err); got != nil {
+		t.Fatalf("failed() = %v, want a resume", got)
+	}
+	if revision, ok := watch.Revision(); !ok || revision != 40 {
+		t.Fatalf("resumes after %d (%v), want 40", revision, ok)
 	}
 }
 
