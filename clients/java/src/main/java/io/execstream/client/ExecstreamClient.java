@@ -21,7 +21,9 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -37,12 +39,18 @@ public final class ExecstreamClient implements AutoCloseable {
   private final ManagedChannel channel;
   private final Channel intercepted;
 
-  /** Connects (lazily, as grpc-java channels do) as {@code options} say. */
+  /**
+   * Connects (lazily, as grpc-java channels do) as {@code options} say. The shared service
+   * config gives each method its deadline; grpc-java's own retries stay off: the helpers retry
+   * by the same table in their own loops ({@link #snapshot}'s pages, {@link Watch}, {@link
+   * Reporter}), as every execstream client does, so a call is never retried twice over and
+   * {@link #report} is one call.
+   */
   public ExecstreamClient(ConnectOptions options, ClientInterceptor... interceptors) {
     this.channel =
         Grpc.newChannelBuilder(options.targetOrDefault(), credentials(options))
             .defaultServiceConfig(ServiceConfig.asMap())
-            .enableRetry()
+            .disableRetry()
             .build();
     Channel withToken =
         options.token() == null || options.token().isEmpty()
@@ -73,13 +81,15 @@ public final class ExecstreamClient implements AutoCloseable {
 
   /**
    * One ReportProgress call with {@code events} exactly as given (seqs included: nothing is
-   * numbered, nothing is resent). Returns once they are committed.
+   * numbered, nothing is resent), as one ProgressReport, so all of them are stored or none.
+   * Returns once they are committed.
    *
-   * @throws ExecstreamException the server's refusal, decoded
+   * @throws ExecstreamException the call's error, decoded, for any status (an UNAVAILABLE
+   *     too: SHUTTING_DOWN, with what the call got committed in {@code committed()})
    */
   public ReportProgressResponse report(String sidecarId, List<ExecutionEvent> events) {
     try {
-      return Reporter.call(stub(), sidecarId, events, Reporter.DEFAULT_MAX_BATCH);
+      return Reporter.call(stub(), sidecarId, events, Math.max(1, events.size()));
     } catch (StatusRuntimeException e) {
       throw ExecstreamException.decode(e);
     }
@@ -90,30 +100,47 @@ public final class ExecstreamClient implements AutoCloseable {
    * appended. Later pages may be at later revisions; the first page's revision is the one to
    * watch from (skip a task's watched events at or below its last_revision), with {@link
    * WatchOptions#withLogId} its log_id. Each page is bounded by {@link Reporter#CALL_TIMEOUT}
-   * and retried by the service config.
+   * and tried up to the service config's maxAttempts times, again after a backoff when the
+   * shared rules say so (UNAVAILABLE, a stream reset, a rate or count limit with its RetryInfo
+   * floor).
    *
    * @throws ExecstreamException the server's refusal, decoded
    */
   public Snapshot snapshot(GetSnapshotRequest request) {
     Snapshot.Builder merged = null;
     GetSnapshotRequest.Builder next = request.toBuilder();
-    try {
-      while (true) {
-        Snapshot page = blockingStub()
-            .withDeadlineAfter(Reporter.CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
-            .getSnapshot(next.build());
-        if (merged == null) {
-          merged = page.toBuilder();
-        } else {
-          merged.addAllTasks(page.getTasksList());
-        }
-        if (page.getNextPageToken().isEmpty()) {
-          return merged.setNextPageToken("").build();
-        }
-        next.setPageToken(page.getNextPageToken());
+    while (true) {
+      Snapshot page = snapshotPage(next.build());
+      if (merged == null) {
+        merged = page.toBuilder();
+      } else {
+        merged.addAllTasks(page.getTasksList());
       }
-    } catch (StatusRuntimeException e) {
-      throw ExecstreamException.decode(e);
+      if (page.getNextPageToken().isEmpty()) {
+        return merged.setNextPageToken("").build();
+      }
+      next.setPageToken(page.getNextPageToken());
+    }
+  }
+
+  /** One page, retried as the shared rules say. */
+  private Snapshot snapshotPage(GetSnapshotRequest request) {
+    ServiceConfig.RetryPolicy policy = ServiceConfig.retryPolicy("GetSnapshot");
+    Attempts tries = new Attempts(policy, Duration.ofSeconds(-1));
+    CountDownLatch never = new CountDownLatch(1);
+    for (int tried = 1; ; tried++) {
+      try {
+        return blockingStub()
+            .withDeadlineAfter(Reporter.CALL_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+            .getSnapshot(request);
+      } catch (StatusRuntimeException e) {
+        ExecstreamException refusal = ExecstreamException.decode(e);
+        Retrying.Decision verdict = Retrying.decide(policy, "GetSnapshot", refusal);
+        if (verdict.action() != Retrying.Action.RETRY || tried >= policy.maxAttempts()) {
+          throw refusal;
+        }
+        tries.await(refusal, verdict.atLeast() ? refusal.retryDelay() : Duration.ZERO, never);
+      }
     }
   }
 

@@ -191,11 +191,12 @@ public final class Watch implements AutoCloseable {
     switch (verdict.action()) {
       case RELIST -> throw new ResyncRequiredException(revision, logId, decoded);
       case RESUME -> {
-        long resume = verdict.resumeRevision().getAsLong();
-        if (!hasRevision || Long.compareUnsigned(resume, revision) < 0) {
-          // The server names the last revision it sent. What this watch received is the
-          // truth; the lower of the two can only repeat events, which accept() drops.
-          revision = resume;
+        if (!hasRevision) {
+          // The cursor is exact: what this watch received and what a Progress promised.
+          // resume_revision, the last revision the server wrote to the stream, can be past it
+          // by what was in flight when the stream was cut: it only serves a watch that has no
+          // cursor yet.
+          revision = verdict.resumeRevision().getAsLong();
           hasRevision = true;
         }
         reconnects++;

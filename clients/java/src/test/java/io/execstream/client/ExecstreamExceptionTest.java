@@ -54,6 +54,19 @@ class ExecstreamExceptionTest {
   }
 
   @Test
+  void theFirstExecstreamErrorInfoGivesTheReason() {
+    ExecstreamException decoded = ExecstreamException.decode(status(9,
+        ErrorInfo.newBuilder().setDomain("proxy.example.com").setReason("UPSTREAM_RESET").build(),
+        ErrorInfo.newBuilder().setDomain("execstream.v1").setReason("SEQ_GAP")
+            .putMetadata("task_id", "t").build(),
+        ErrorInfo.newBuilder().setDomain("execstream.v1").setReason("TASK_FINISHED")
+            .putMetadata("last_seq", "9").build()));
+    assertEquals("SEQ_GAP", decoded.reasonName());
+    assertEquals("execstream.v1", decoded.domain());
+    assertEquals(Map.of("task_id", "t"), decoded.metadata());
+  }
+
+  @Test
   void badRequestAndRetryInfoAreDecoded() {
     ExecstreamException decoded = ExecstreamException.decode(status(8,
         BadRequest.newBuilder().addFieldViolations(

@@ -31,8 +31,15 @@ class WatchTest {
   }
 
   @Test
-  void watcherTooSlowResumesAtOnceFromTheResumeRevision() {
+  void watcherTooSlowResumesAtOnceFromItsOwnCursor() {
     Watch watch = watchAt(50);
+    watch.failed(refusal(8, "WATCHER_TOO_SLOW", "resume_revision", "40"));
+    assertEquals(OptionalLong.of(50), watch.revision(), "never back before what it has");
+  }
+
+  @Test
+  void aWatchWithNoCursorResumesFromTheResumeRevision() {
+    Watch watch = new Watch(null, WatchOptions.live());
     watch.failed(refusal(8, "WATCHER_TOO_SLOW", "resume_revision", "40"));
     assertEquals(OptionalLong.of(40), watch.revision());
   }
