@@ -1,6 +1,6 @@
 """The conformance runner for the Python client: plays scenario.json through ``AsyncClient``.
 
-The protocol (arguments, JSON lines on stdout, the restart handshake) is in
+The protocol (arguments, JSON lines on stdout, the harness handshake) is in
 tests/conformance/README.md. Everything the scenario checks goes through the client library:
 the reporter numbers and commits, the watches resume, the errors come decoded.
 """
@@ -18,13 +18,14 @@ from typing import Any
 from execstream.client import (
     AsyncClient,
     AsyncReporter,
-    AsyncWatch,
     ConnectOptions,
     ResyncRequired,
     ServerRefused,
     StatusDetails,
+    Unreachable,
     pb,
 )
+from execstream.v1 import service_pb2 as service_pb
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
@@ -41,7 +42,7 @@ def to_json(message: Message) -> dict[str, Any]:
 
 
 def error_json(status: StatusDetails) -> dict[str, Any]:
-    return {
+    error: dict[str, Any] = {
         "code": status.code.name,
         "reason": status.reason,
         "domain": status.domain,
@@ -50,20 +51,43 @@ def error_json(status: StatusDetails) -> dict[str, Any]:
             {"field": v.field, "description": v.description} for v in status.field_violations
         ],
     }
+    if status.committed is not None:
+        error["committed"] = to_json(status.committed)
+    return error
 
 
 def parse_event(raw: dict[str, Any]) -> pb.ExecutionEvent:
     return json_format.ParseDict(raw, pb.ExecutionEvent())
 
 
-class WatchState:
-    """One background watch: what it delivered, and a wake-up for whoever waits on it."""
+def send_events(step: Step) -> list[pb.ExecutionEvent]:
+    """A send's events: ``fill`` (``count`` copies of ``event``, seqs from 1), then ``events``."""
+    fill = step.get("fill")
+    events = []
+    if fill is not None:
+        for seq in range(1, fill["count"] + 1):
+            event = parse_event(fill["event"])
+            event.task_id, event.seq = fill["task_id"], seq
+            events.append(event)
+    return events + [parse_event(raw) for raw in step["events"]]
 
-    def __init__(self, watch: AsyncWatch) -> None:
-        self.watch = watch
+
+class WatchState:
+    """One background watch: what it delivered (and the snapshots it re-listed with), and a
+    wake-up for whoever waits on it."""
+
+    def __init__(self, client: AsyncClient, step: Step) -> None:
         self.events: list[dict[str, Any]] = []
+        self.relists: list[dict[str, Any]] | None = [] if step.get("relist") else None
         self.grew = asyncio.Event()
+        on_relist = self._relisted if self.relists is not None else None
+        self.watch = client.watch(after_revision=step.get("after_revision"), on_relist=on_relist)
         self.task = asyncio.create_task(self._consume())
+
+    def _relisted(self, snapshot: service_pb.Snapshot) -> None:
+        assert self.relists is not None
+        self.relists.append(to_json(snapshot))
+        self.grew.set()
 
     async def _consume(self) -> None:
         async for event in self.watch:
@@ -76,8 +100,11 @@ class WatchState:
         waiter.cancel()
         self._raise_if_ended()
 
-    async def wait_for(self, count: int) -> None:
-        while len(self.events) < count:
+    async def wait_for(self, count: int, *, relists: bool = False) -> None:
+        def have() -> int:
+            return len(self.relists or []) if relists else len(self.events)
+
+        while have() < count:
             self._raise_if_ended()
             self.grew.clear()
             waiter = asyncio.ensure_future(self.grew.wait())
@@ -103,11 +130,14 @@ class Runner:
         self.sidecar_id: str = scenario["sidecar_id"]
         self.timeout = float(scenario["timeout_seconds"])
         self.reporter: AsyncReporter | None = None
+        self.flushing: asyncio.Task[None] | None = None
         self.watches: dict[str, WatchState] = {}
         self.result: dict[str, dict[str, Any]] = {
             "watches": {},
+            "relists": {},
             "snapshots": {},
             "sends": {},
+            "report_errors": {},
             "watch_errors": {},
         }
 
@@ -115,7 +145,7 @@ class Runner:
         try:
             for number, step in enumerate(self.scenario["steps"], 1):
                 try:
-                    await asyncio.wait_for(self.play(step), self.timeout)
+                    await asyncio.wait_for(self.play(number - 1, step), self.timeout)
                 except TimeoutError:
                     why = f"step {number} ({step['op']}) took over {self.timeout}s"
                     raise TimeoutError(why) from None
@@ -127,50 +157,73 @@ class Runner:
                 await state.stop()
         return self.result
 
-    async def play(self, step: Step) -> None:
+    async def play(self, index: int, step: Step) -> None:
         op = step["op"]
         if op == "watch":
-            state = WatchState(self.client.watch(after_revision=step.get("after_revision")))
+            state = WatchState(self.client, step)
             self.watches[step["name"]] = state
             await state.started()
         elif op == "report":
-            await self.report(step["task_id"], step["events"])
+            await self.report(step["task_id"], step["events"], wait=step.get("wait", True))
+        elif op == "await_flush":
+            assert self.flushing is not None, "no report is flushing"
+            await self.flushing
+        elif op == "report_error":
+            self.result["report_errors"][step["name"]] = await self.report_error(step)
         elif op == "await_events":
             await self.watches[step["watch"]].wait_for(step["count"])
+        elif op == "await_relist":
+            await self.watches[step["watch"]].wait_for(step["count"], relists=True)
         elif op == "collect":
             state = self.watches.pop(step["watch"])
             await state.wait_for(step["count"])
             self.result["watches"][step["watch"]] = await state.stop()
-        elif op == "restart":
-            emit({"step": "await_restart"})
+            if state.relists is not None:
+                self.result["relists"][step["watch"]] = state.relists
+        elif op in ("kill", "start"):
+            emit({"step": "await_harness", "index": index})
             line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-            if line.strip() != "restarted":
-                raise RuntimeError(f"expected 'restarted' on stdin, got {line!r}")
+            if line.strip() != "done":
+                raise RuntimeError(f"expected 'done' on stdin, got {line!r}")
         elif op == "snapshot":
             snapshot = await self.client.snapshot(task_ids=step["task_ids"])
             self.result["snapshots"][step["name"]] = to_json(snapshot)
         elif op == "send":
-            self.result["sends"][step["name"]] = await self.send(step["events"])
+            self.result["sends"][step["name"]] = await self.send(send_events(step))
         elif op == "watch_error":
             outcome = await self.watch_error(step["after_revision"])
             self.result["watch_errors"][step["name"]] = outcome
         else:
             raise ValueError(f"unknown op {op!r}")
 
-    async def report(self, task_id: str, events: list[dict[str, Any]]) -> None:
+    async def report(self, task_id: str, events: list[dict[str, Any]], *, wait: bool) -> None:
+        """Queue on the one reporter; flush, or leave the flush running (``await_flush``)."""
         if self.reporter is None:
             self.reporter = self.client.reporter(self.sidecar_id)
             await self.reporter.start()
         task = self.reporter.task(task_id)
         for raw in events:
             task.raw(parse_event(raw))
-        await self.reporter.flush()
+        self.flushing = asyncio.create_task(self.reporter.flush())
+        if wait:
+            await self.flushing
 
-    async def send(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+    async def report_error(self, step: Step) -> dict[str, Any]:
         try:
-            response = await self.client.report(self.sidecar_id, [parse_event(e) for e in events])
+            await self.report(step["task_id"], step["events"], wait=True)
         except ServerRefused as refused:
             return {"error": error_json(refused.status)}
+        return {"response": "committed"}
+
+    async def send(self, events: list[pb.ExecutionEvent]) -> dict[str, Any]:
+        try:
+            response = await self.client.report(self.sidecar_id, events)
+        except ServerRefused as refused:
+            return {"error": error_json(refused.status)}
+        except Unreachable as lost:
+            if lost.status is None:
+                raise
+            return {"error": error_json(lost.status)}
         return {"response": to_json(response)}
 
     async def watch_error(self, after_revision: int) -> dict[str, Any]:

@@ -128,6 +128,7 @@ class ServerProcess(ChildProcess):
         store_url: str = "",
         metrics: bool = False,
         http: bool = False,
+        port: int = 0,
     ) -> None:
         if directory is None:
             assert db is not None, "give a db file or a directory"
@@ -139,7 +140,7 @@ class ServerProcess(ChildProcess):
         self.metrics_port = free_port() if metrics else 0
         # The dashboard's HTTP port: off unless asked for (its default, 8080, is shared).
         self.http_port = free_port() if http else 0
-        port = free_port()
+        port = port or free_port()  # a port given: the one a restarted server keeps
         store = ["--store", store_url] if store_url else ["--db", str(db)]
         args = [
             sys.executable,
