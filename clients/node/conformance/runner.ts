@@ -1,5 +1,5 @@
 // The conformance runner for the TypeScript client: plays tests/conformance/scenario.json
-// through ExecstreamClient. The protocol (arguments, JSON lines on stdout, the restart
+// through ExecstreamClient. The protocol (arguments, JSON lines on stdout, the harness
 // handshake) is in tests/conformance/README.md. Everything the scenario checks goes through
 // the client library: the reporter numbers and commits, the watches resume, errors come decoded.
 import { readFileSync } from 'node:fs';
@@ -9,8 +9,8 @@ import { type DescMessage, type JsonValue, type MessageShape, fromJson, toJson }
   from '@bufbuild/protobuf';
 import {
   type ExecutionEvent, ExecutionEventSchema, ExecstreamClient, type Reporter,
-  ReportProgressResponseSchema, ResyncRequired, ServerRefused, SnapshotSchema,
-  type StatusDetails, type Watch,
+  ReportProgressResponseSchema, ResyncRequired, ServerRefused, type Snapshot, SnapshotSchema,
+  type StatusDetails, Unreachable, type Watch,
 } from '../src/index.js';
 
 type Json = { [key: string]: JsonValue };
@@ -23,6 +23,9 @@ interface Step {
   task_ids?: string[];
   after_revision?: number;
   events?: Json[];
+  wait?: boolean;
+  relist?: boolean;
+  fill?: { task_id: string; count: number; event: Json };
 }
 interface Scenario {
   sidecar_id: string;
@@ -46,19 +49,46 @@ function errorJson(status: StatusDetails): Json {
     domain: status.domain,
     metadata: { ...status.metadata },
     fieldViolations: status.fieldViolations.map(({ field, description }) => ({ field, description })),
+    ...(status.committed ? { committed: json(ReportProgressResponseSchema, status.committed) } : {}),
   };
 }
 
-/** One background watch: what it delivered, and a wake-up for whoever waits on it. */
+/** A send's events: `fill` (`count` copies of `event`, seqs from 1), then `events`. */
+function sendEvents(step: Step): ExecutionEvent[] {
+  const events: ExecutionEvent[] = [];
+  const fill = step.fill;
+  for (let seq = 1; fill && seq <= fill.count; seq += 1) {
+    const event = parseEvent(fill.event);
+    event.taskId = fill.task_id;
+    event.seq = BigInt(seq);
+    events.push(event);
+  }
+  return [...events, ...(step.events ?? []).map(parseEvent)];
+}
+
+/** One background watch: what it delivered (and the snapshots it re-listed with), and a
+ * wake-up for whoever waits on it. */
 class WatchState {
   readonly events: JsonValue[] = [];
+  readonly relists: JsonValue[] | null;
+  readonly watch: Watch;
   private failure: unknown = null;
   private ended = false;
   private wake: () => void = () => {};
   private readonly consuming: Promise<void>;
 
-  constructor(readonly watch: Watch) {
+  constructor(client: ExecstreamClient, step: Step) {
+    this.relists = step.relist ? [] : null;
+    const afterRevision = step.after_revision === undefined ? undefined
+      : BigInt(step.after_revision);
+    const onRelist = this.relists ? (snapshot: Snapshot) => this.relisted(snapshot) : undefined;
+    this.watch = client.watch({ afterRevision, ...(onRelist ? { onRelist } : {}) });
     this.consuming = this.consume();
+  }
+
+  private relisted(snapshot: Snapshot): void {
+    this.relists?.push(json(SnapshotSchema, snapshot));
+    this.wake();
   }
 
   private async consume(): Promise<void> {
@@ -89,8 +119,9 @@ class WatchState {
     await Promise.race([this.watch.waitStarted(), changed.then(() => this.check())]);
   }
 
-  async waitFor(count: number): Promise<void> {
-    while (this.events.length < count) {
+  async waitFor(count: number, relists = false): Promise<void> {
+    const have = (): number => (relists ? this.relists?.length ?? 0 : this.events.length);
+    while (have() < count) {
       this.check();
       await this.changed();
     }
@@ -105,10 +136,12 @@ class WatchState {
 
 class Runner {
   private reporter: Reporter | null = null;
+  private flushing: Promise<void> | null = null;
   private readonly watches = new Map<string, WatchState>();
   private readonly lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
   readonly result = {
-    watches: {} as Json, snapshots: {} as Json, sends: {} as Json, watch_errors: {} as Json,
+    watches: {} as Json, relists: {} as Json, snapshots: {} as Json, sends: {} as Json,
+    report_errors: {} as Json, watch_errors: {} as Json,
   };
 
   constructor(private readonly client: ExecstreamClient, private readonly scenario: Scenario) {}
@@ -123,7 +156,7 @@ class Runner {
             `step ${index + 1} (${step.op}) took over ${this.scenario.timeout_seconds}s`)), limitMs);
         });
         try {
-          await Promise.race([this.play(step), late]);
+          await Promise.race([this.play(index, step), late]);
         } finally {
           clearTimeout(timer);
         }
@@ -141,32 +174,40 @@ class Runner {
     return state;
   }
 
-  private async play(step: Step): Promise<void> {
+  private async play(index: number, step: Step): Promise<void> {
     switch (step.op) {
       case 'watch': {
-        const afterRevision = step.after_revision === undefined ? undefined
-          : BigInt(step.after_revision);
-        const state = new WatchState(this.client.watch({ afterRevision }));
+        const state = new WatchState(this.client, step);
         this.watches.set(step.name ?? '', state);
         await state.started();
         return;
       }
       case 'report':
-        return await this.report(step.task_id ?? '', step.events ?? []);
+        return await this.report(step.task_id ?? '', step.events ?? [], step.wait ?? true);
+      case 'await_flush':
+        if (!this.flushing) throw new Error('no report is flushing');
+        return await this.flushing;
+      case 'report_error':
+        this.result.report_errors[step.name ?? ''] = await this.reportError(step);
+        return;
       case 'await_events':
         return await this.state(step.watch).waitFor(step.count ?? 0);
+      case 'await_relist':
+        return await this.state(step.watch).waitFor(step.count ?? 0, true);
       case 'collect': {
         const state = this.state(step.watch);
         await state.waitFor(step.count ?? 0);
         this.watches.delete(step.watch ?? '');
         this.result.watches[step.watch ?? ''] = await state.stop();
+        if (state.relists) this.result.relists[step.watch ?? ''] = state.relists;
         return;
       }
-      case 'restart': {
-        emit({ step: 'await_restart' });
+      case 'kill':
+      case 'start': {
+        emit({ step: 'await_harness', index });
         const line = await this.lines.next();
-        if (line.done || line.value.trim() !== 'restarted') {
-          throw new Error(`expected 'restarted' on stdin, got ${JSON.stringify(line.value)}`);
+        if (line.done || line.value.trim() !== 'done') {
+          throw new Error(`expected 'done' on stdin, got ${JSON.stringify(line.value)}`);
         }
         return;
       }
@@ -176,7 +217,7 @@ class Runner {
         return;
       }
       case 'send':
-        this.result.sends[step.name ?? ''] = await this.send(step.events ?? []);
+        this.result.sends[step.name ?? ''] = await this.send(sendEvents(step));
         return;
       case 'watch_error':
         this.result.watch_errors[step.name ?? ''] =
@@ -187,19 +228,34 @@ class Runner {
     }
   }
 
-  private async report(taskId: string, events: Json[]): Promise<void> {
+  /** Queue on the one reporter; flush, or leave the flush running (`await_flush`). */
+  private async report(taskId: string, events: Json[], wait: boolean): Promise<void> {
     this.reporter ??= this.client.reporter(this.scenario.sidecar_id);
     const task = this.reporter.task(taskId);
     for (const raw of events) task.raw(parseEvent(raw));
-    await this.reporter.flush();
+    const flushing = this.reporter.flush();
+    flushing.catch(() => {}); // awaited by await_flush; not an unhandled rejection meanwhile
+    this.flushing = flushing;
+    if (wait) await flushing;
   }
 
-  private async send(events: Json[]): Promise<Json> {
+  private async reportError(step: Step): Promise<Json> {
     try {
-      const response = await this.client.report(this.scenario.sidecar_id, events.map(parseEvent));
+      await this.report(step.task_id ?? '', step.events ?? [], true);
+    } catch (error) {
+      if (error instanceof ServerRefused) return { error: errorJson(error.status) };
+      throw error;
+    }
+    return { response: 'committed' };
+  }
+
+  private async send(events: ExecutionEvent[]): Promise<Json> {
+    try {
+      const response = await this.client.report(this.scenario.sidecar_id, events);
       return { response: json(ReportProgressResponseSchema, response) };
     } catch (error) {
       if (error instanceof ServerRefused) return { error: errorJson(error.status) };
+      if (error instanceof Unreachable && error.status) return { error: errorJson(error.status) };
       throw error;
     }
   }
