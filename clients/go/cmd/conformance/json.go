@@ -22,7 +22,8 @@ func message(m proto.Message) any {
 	return value
 }
 
-// errorJSON is the protocol's ERROR: the typed error's code, ErrorInfo and BadRequest.
+// errorJSON is the protocol's ERROR: the typed error's code, ErrorInfo and BadRequest,
+// and for a refused report what is committed.
 func errorJSON(refused *execstream.Error) map[string]any {
 	violations := make([]map[string]string, 0, len(refused.Violations))
 	for _, violation := range refused.Violations {
@@ -30,11 +31,15 @@ func errorJSON(refused *execstream.Error) map[string]any {
 			"field": violation.GetField(), "description": violation.GetDescription(),
 		})
 	}
-	return map[string]any{
+	outcome := map[string]any{
 		"code":            refused.CodeName(),
 		"reason":          refused.ReasonName,
 		"domain":          refused.Domain,
 		"metadata":        refused.Metadata,
 		"fieldViolations": violations,
 	}
+	if refused.Committed != nil {
+		outcome["committed"] = message(refused.Committed)
+	}
+	return outcome
 }

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/execstream/execstream/clients/go/execstream"
 	execstreamv1 "github.com/execstream/execstream/clients/go/gen/execstream/v1"
@@ -36,6 +35,16 @@ type step struct {
 	Events        []json.RawMessage `json:"events"`
 	Watch         string            `json:"watch"`
 	Count         int               `json:"count"`
+	Wait          *bool             `json:"wait"`   // report: absent is true
+	Relist        bool              `json:"relist"` // watch: re-list when it cannot resume
+	Fill          *fill             `json:"fill"`   // send: generated events before Events
+}
+
+// fill is Count copies of Event for TaskID, numbered from seq 1.
+type fill struct {
+	TaskID string          `json:"task_id"`
+	Count  int             `json:"count"`
+	Event  json.RawMessage `json:"event"`
 }
 
 var stdout = json.NewEncoder(os.Stdout)
@@ -77,8 +86,8 @@ func run(target, scenarioPath, token string) (map[string]any, error) {
 	r := newRunner(execstreamv1.NewExecutionServiceClient(conn), plan)
 	defer r.stopWatches()
 	for number, s := range plan.Steps {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(plan.TimeoutSeconds)*time.Second)
-		err := r.play(ctx, s)
+		ctx, cancel := context.WithTimeout(context.Background(), r.timeout())
+		err := r.play(ctx, number, s)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("step %d (%s): %w", number+1, s.Op, err)
@@ -92,16 +101,15 @@ func run(target, scenarioPath, token string) (map[string]any, error) {
 	return r.result(), nil
 }
 
-// awaitRestart is the restart handshake: announce, then block until the harness has
-// killed and restarted the server.
-func awaitRestart(stdin *bufio.Reader) error {
-	emit(map[string]any{"step": "await_restart"})
+// awaitHarness hands the step at index to the harness, then blocks until it is done.
+func awaitHarness(stdin *bufio.Reader, index int) error {
+	emit(map[string]any{"step": "await_harness", "index": index})
 	line, err := stdin.ReadString('\n')
 	if err != nil {
 		return fmt.Errorf("reading stdin: %w", err)
 	}
-	if line != "restarted\n" {
-		return fmt.Errorf("expected 'restarted' on stdin, got %q", line)
+	if line != "done\n" {
+		return fmt.Errorf("expected 'done' on stdin, got %q", line)
 	}
 	return nil
 }
