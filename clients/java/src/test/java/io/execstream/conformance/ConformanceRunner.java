@@ -70,8 +70,9 @@ public final class ConformanceRunner {
         number++;
         JsonObject step = element.getAsJsonObject();
         String op = step.get("op").getAsString();
+        int index = number - 1;
         Future<?> played = steps.submit(() -> {
-          runner.play(step);
+          runner.play(index, step);
           return null;
         });
         try {

@@ -23,6 +23,8 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 
 /** The steps of the scenario, sharing one reporter, the running watches and the result. */
 final class Steps {
@@ -32,9 +34,13 @@ final class Steps {
   private final Reporter reporter;
   private final Map<String, BackgroundWatch> watches = new HashMap<>();
   private final JsonObject watched = new JsonObject();
+  private final JsonObject relists = new JsonObject();
   private final JsonObject snapshots = new JsonObject();
   private final JsonObject sends = new JsonObject();
+  private final JsonObject reportErrors = new JsonObject();
   private final JsonObject watchErrors = new JsonObject();
+  /** A report step that did not wait for its flush: await_flush does. */
+  private CompletableFuture<Void> flushing;
 
   Steps(ExecstreamClient client, String sidecarId, BufferedReader stdin) {
     this.client = client;
@@ -46,27 +52,38 @@ final class Steps {
   JsonObject result() {
     JsonObject result = new JsonObject();
     result.add("watches", watched);
+    result.add("relists", relists);
     result.add("snapshots", snapshots);
     result.add("sends", sends);
+    result.add("report_errors", reportErrors);
     result.add("watch_errors", watchErrors);
     return result;
   }
 
-  void play(JsonObject step) throws Exception {
+  void play(int index, JsonObject step) throws Exception {
     switch (step.get("op").getAsString()) {
       case "watch" -> {
         Watch watch = client.watch(options(step));
         watch.start(); // the start point is known before the next step
-        watches.put(step.get("name").getAsString(), new BackgroundWatch(watch));
+        boolean relist = step.has("relist") && step.get("relist").getAsBoolean();
+        watches.put(step.get("name").getAsString(), new BackgroundWatch(client, watch, relist));
       }
       case "report" -> report(step);
+      case "await_flush" -> awaitFlush();
+      case "report_error" -> reportErrors.add(step.get("name").getAsString(), reportError(step));
       case "await_events" -> watches.get(step.get("watch").getAsString()).waitFor(step.get("count").getAsInt());
+      case "await_relist" ->
+          watches.get(step.get("watch").getAsString()).waitForRelists(step.get("count").getAsInt());
       case "collect" -> {
-        BackgroundWatch background = watches.remove(step.get("watch").getAsString());
+        String name = step.get("watch").getAsString();
+        BackgroundWatch background = watches.remove(name);
         background.waitFor(step.get("count").getAsInt());
-        watched.add(step.get("watch").getAsString(), background.stop());
+        watched.add(name, background.stop());
+        if (background.relists()) {
+          relists.add(name, background.relisted());
+        }
       }
-      case "restart" -> awaitRestart();
+      case "kill", "start" -> awaitHarness(index);
       case "snapshot" -> {
         GetSnapshotRequest.Builder request = GetSnapshotRequest.newBuilder();
         step.getAsJsonArray("task_ids").forEach(id -> request.addTaskIds(id.getAsString()));
@@ -82,19 +99,65 @@ final class Steps {
     watches.values().forEach(BackgroundWatch::stop);
   }
 
+  /** Queues on the one reporter and flushes, or leaves the flush running (await_flush). */
   private void report(JsonObject step) throws InvalidProtocolBufferException {
     Task task = reporter.task(step.get("task_id").getAsString()); // numbering continues
     for (JsonElement raw : step.getAsJsonArray("events")) {
       task.send(event(raw));
     }
-    reporter.flush();
+    if (!step.has("wait") || step.get("wait").getAsBoolean()) {
+      reporter.flush();
+    } else {
+      flushing = CompletableFuture.runAsync(reporter::flush);
+    }
   }
 
-  private JsonObject send(JsonObject step) throws InvalidProtocolBufferException {
+  private void awaitFlush() throws InterruptedException {
+    if (flushing == null) {
+      throw new IllegalStateException("no report is flushing");
+    }
+    try {
+      flushing.get();
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException failure) {
+        throw failure;
+      }
+      throw new IllegalStateException(e.getCause());
+    } finally {
+      flushing = null;
+    }
+  }
+
+  /** Reports through the reporter and keeps the refusal it expects. */
+  private JsonObject reportError(JsonObject step) throws InvalidProtocolBufferException {
+    JsonObject outcome = new JsonObject();
+    try {
+      report(step);
+      outcome.addProperty("response", "committed");
+    } catch (ExecstreamException refused) {
+      outcome.add("error", error(refused));
+    }
+    return outcome;
+  }
+
+  /** A send's events: the fill ({@code count} copies of {@code event}, seqs from 1), then events. */
+  private static List<ExecutionEvent> sendEvents(JsonObject step) throws InvalidProtocolBufferException {
     List<ExecutionEvent> events = new ArrayList<>();
+    if (step.has("fill")) {
+      JsonObject fill = step.getAsJsonObject("fill");
+      String taskId = fill.get("task_id").getAsString();
+      for (int seq = 1; seq <= fill.get("count").getAsInt(); seq++) {
+        events.add(event(fill.get("event")).setTaskId(taskId).setSeq(seq).build());
+      }
+    }
     for (JsonElement raw : step.getAsJsonArray("events")) {
       events.add(event(raw).build());
     }
+    return events;
+  }
+
+  private JsonObject send(JsonObject step) throws InvalidProtocolBufferException {
+    List<ExecutionEvent> events = sendEvents(step);
     JsonObject outcome = new JsonObject();
     try {
       outcome.add("response", message(client.report(sidecarId, events)));
@@ -125,13 +188,15 @@ final class Steps {
     return outcome;
   }
 
-  private void awaitRestart() throws IOException {
+  /** Hands the step at {@code index} to the harness and blocks until it is done. */
+  private void awaitHarness(int index) throws IOException {
     JsonObject line = new JsonObject();
-    line.addProperty("step", "await_restart");
+    line.addProperty("step", "await_harness");
+    line.addProperty("index", index);
     ConformanceRunner.emit(line);
     String answer = stdin.readLine();
-    if (!"restarted".equals(answer)) {
-      throw new IllegalStateException("expected 'restarted' on stdin, got " + answer);
+    if (!"done".equals(answer)) {
+      throw new IllegalStateException("expected 'done' on stdin, got " + answer);
     }
   }
 
@@ -158,7 +223,7 @@ final class Steps {
     }
   }
 
-  /** The protocol's ERROR: the typed error's code, ErrorInfo and BadRequest. */
+  /** The protocol's ERROR: the typed error's code, ErrorInfo, BadRequest and what is committed. */
   static JsonObject error(ExecstreamException refused) {
     JsonObject error = new JsonObject();
     error.addProperty("code", refused.codeName());
@@ -175,6 +240,7 @@ final class Steps {
       violations.add(item);
     }
     error.add("fieldViolations", violations);
+    refused.committed().ifPresent(committed -> error.add("committed", message(committed)));
     return error;
   }
 }
