@@ -115,6 +115,8 @@ def test_a_call_refused_before_its_first_message_is_trailers_only(
     assert invalid.headers.get("grpc-status") == str(INVALID_ARGUMENT) and not invalid.trailers
     native.cancel()
     channel.close()
+    # The cancel reaches the server's hub later: the one watcher slot is free only then.
+    wait_for(lambda: server.call(lambda: server.engine.hub.watcher_count) == 0)
     accepted = next(web.stream("WatchExecution", service_pb.WatchExecutionRequest()))
     assert "grpc-status" not in accepted.headers and len(accepted.messages) == 1
     web.close()
