@@ -54,7 +54,7 @@ class StatusDetails:
     committed: service_pb.ReportProgressResponse | None = None
 
     def __str__(self) -> str:
-        return f"{self.code.name}: {self.message}"
+        return f"{self.code.name}: {self.message}" if self.message else self.code.name
 
 
 def _details_blob(error: grpc.RpcError) -> bytes | None:
@@ -219,8 +219,10 @@ def unreachable(target: str, error: grpc.RpcError) -> Unreachable:
 
 
 def details_of(error: grpc.RpcError) -> str:
-    details = error.details() if hasattr(error, "details") else None
-    return str(details or error)
+    """The status message; "" when the status has none (never the call's multi-line repr)."""
+    if hasattr(error, "details"):
+        return str(error.details() or "")
+    return str(error)
 
 
 def code_of(error: grpc.RpcError) -> grpc.StatusCode:

@@ -92,11 +92,18 @@ class ConnectOptions:
             options.append(("grpc.ssl_target_name_override", self.server_name))
         return options
 
-    def channel(self) -> grpc.Channel:
-        """A blocking channel (the caller closes it)."""
+    def channel(self, *, own_connection: bool = False) -> grpc.Channel:
+        """A blocking channel (the caller closes it).
+
+        gRPC shares connections between channels to the same target; ``own_connection``
+        opens one for this channel alone, for a call that must not wait behind a stuck one.
+        """
+        options = self._options()
+        if own_connection:
+            options.append(("grpc.use_local_subchannel_pool", 1))
         if self.tls:
-            return grpc.secure_channel(self.target, self._credentials(), self._options())
-        return grpc.insecure_channel(self.target, self._options())
+            return grpc.secure_channel(self.target, self._credentials(), options)
+        return grpc.insecure_channel(self.target, options)
 
     def aio_channel(self) -> grpc.aio.Channel:
         """An asyncio channel, bound to the running loop (the caller closes it)."""

@@ -77,6 +77,8 @@ class AsyncReporter:
         self.stored = 0
         self.duplicates = 0
         self.last_revision = 0
+        # Each task's last seq the server said it has committed (from answers and resyncs).
+        self.committed_seqs: dict[str, int] = {}
 
     # -- lifecycle --------------------------------------------------------------------
     async def __aenter__(self) -> AsyncReporter:
@@ -244,6 +246,7 @@ class AsyncReporter:
             self.last_revision = max(self.last_revision, response.last_revision)
             self.stored += response.events_accepted
             self.duplicates += response.duplicates
+            self._note_committed({ack.task_id: ack.last_seq for ack in response.tasks})
             return
 
     def _retry_delay(self, attempts: Attempts, error: grpc.aio.AioRpcError) -> float | None:
@@ -260,6 +263,10 @@ class AsyncReporter:
         if decision.action is not Action.RETRY:
             raise ReportRefused(status) from None
         return attempts.next_delay(at_least=decision.wait)
+
+    def _note_committed(self, seqs: dict[str, int]) -> None:
+        for task_id, seq in seqs.items():
+            self.committed_seqs[task_id] = max(self.committed_seqs.get(task_id, 0), seq)
 
     def _settle(self, count: int) -> None:
         self.committed += count
@@ -281,6 +288,7 @@ class AsyncReporter:
                 last = await self.last_seqs(task_ids)
         except grpc.aio.AioRpcError:
             return  # still down: the resend's dedupe covers it
+        self._note_committed(last)
         kept = [e for e in self._pending if e.seq > last.get(e.task_id, 0)]
         dropped = len(self._pending) - len(kept)
         self._pending[:] = kept

@@ -143,6 +143,11 @@ class Reporter:
         return self._inner.committed
 
     @property
+    def committed_seqs(self) -> dict[str, int]:
+        """Each task's last seq the server said it has committed (a copy)."""
+        return dict(self._inner.committed_seqs)
+
+    @property
     def stored(self) -> int:
         """Events the server stored for this reporter (new ones)."""
         return self._inner.stored
