@@ -298,3 +298,9 @@ def test_the_cli_honours_execstream_tls(server: ServerProcess) -> None:
     assert done.stderr.endswith(
         "the server does not use TLS: leave out --tls, --ca, --cert and --key\n"
     )
+
+
+def test_health_of_an_unknown_service_is_one_line(server: ServerProcess) -> None:
+    done = cli(server, "health", "--service", "nosuch")
+    assert done.returncode == 1
+    assert done.stderr == "unhealthy: NOT_FOUND: the server has no service 'nosuch'\n"

@@ -19,18 +19,24 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: a message from elsewhere (a server, an OS) may hold newlines."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def describe(exc: BaseException) -> tuple[str | None, int]:
     """Return (one-line message, exit code), or (None, 0) for a bug worth a traceback."""
     from ..client.errors import ExecstreamError, Unreachable
 
     if isinstance(exc, CommandError):
-        return escape(str(exc)), exc.exit_code
+        return escape(one_line(str(exc))), exc.exit_code
     if isinstance(exc, Unreachable):
-        return escape(str(exc)), EXIT_UNREACHABLE
+        return escape(one_line(str(exc))), EXIT_UNREACHABLE
     if isinstance(exc, ExecstreamError):
-        return escape(f"execstream refused: {exc}"), EXIT_FAILED
+        return escape(f"execstream refused: {one_line(str(exc))}"), EXIT_FAILED
     if isinstance(exc, ValueError) and str(exc):
-        return escape(str(exc)), EXIT_USAGE
+        return escape(one_line(str(exc))), EXIT_USAGE
     if isinstance(exc, OSError):
-        return escape(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")), EXIT_FAILED
+        what = one_line(f"{exc.strerror or exc}: {exc.filename or ''}").rstrip(": ")
+        return escape(what), EXIT_FAILED
     return None, 0

@@ -11,11 +11,12 @@ import argparse
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from rich.console import Console
 from rich.markup import escape
 
 from ..client.errors import refused
 from .connect import add_connection_args, options_from
+from .consoles import stderr_console, stdout_console
+from .errors import one_line
 from .exit_codes import EXIT_FAILED
 from .readiness import describe_failure
 
@@ -36,18 +37,28 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_positive_seconds,
         default=3.0,
         metavar="SECONDS",
-        help="give up after this long (default %(default)g)",
+        help="give up after this long (more than 0; default %(default)g)",
     )
     add_connection_args(parser)
     parser.set_defaults(func=run)
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text} is not more than 0 seconds")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     with options.channel() as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
@@ -60,13 +71,16 @@ def run(args: argparse.Namespace) -> int:
             code = error.code() if hasattr(error, "code") else None
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 line, exit_code = describe_failure(options, error)
-                err.print(f"[bold red]unhealthy:[/] {escape(line)}", markup=True)
+                err.print(f"[bold red]unhealthy:[/] {escape(line)}")
                 return exit_code
-            err.print(f"[bold red]unhealthy:[/] {escape(str(refused(error)))}", markup=True)
+            what = one_line(str(refused(error)))
+            if code == grpc.StatusCode.NOT_FOUND and args.service:
+                what += f": the server has no service {args.service!r}"
+            err.print(f"[bold red]unhealthy:[/] {escape(what)}")
             return EXIT_FAILED
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     if response.status == health_pb2.HealthCheckResponse.SERVING:
-        Console().print(f"[green]{status}[/] {options.target}", highlight=False)
+        stdout_console().print(f"[green]{status}[/] {escape(options.target)}")
         return 0
-    err.print(f"[bold red]unhealthy:[/] {options.target} is {status}", markup=True)
+    err.print(f"[bold red]unhealthy:[/] {escape(options.target)} is {status}")
     return EXIT_FAILED

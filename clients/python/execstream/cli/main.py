@@ -16,8 +16,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from importlib.metadata import entry_points
 from types import ModuleType
+from typing import NoReturn
 
-from rich.console import Console
+from rich.markup import escape
 
 from .._version import __version__
 from .exit_codes import (
@@ -62,8 +63,24 @@ def command_modules() -> Iterator[ModuleType]:
             continue  # a plugin whose package is half-installed must not break the client
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad usage is one line naming the command and what is wrong, and a pointer to --help.
+
+    argparse's default prints the whole usage block first, which buries the one line that
+    says what to fix; ``--help`` still shows the usage in full.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        from .consoles import stderr_console
+        from .errors import one_line
+
+        line = f"{self.prog}: {one_line(message)} (see {self.prog} --help)"
+        stderr_console().print(f"[bold red]error:[/] {escape(line)}")
+        sys.exit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="execstream",
         description="Stream AI-agent task progress from sidecars to watchers.",
     )
@@ -91,7 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    err = Console(stderr=True, soft_wrap=True)  # one line, however narrow
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -107,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, code = describe(exc)
         if message is None:
             raise
-        err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+        from .consoles import stderr_console
+
+        stderr_console().print(f"[bold red]error:[/] {message}")
         return code
 
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 from execstream.v1 import events_pb2 as events_pb
 
 from ..money import usd
+from .errors import one_line
 
 AMBER = "#ffbf00"
 
@@ -209,7 +210,7 @@ class EventPrinter:
         if finished.HasField("exit_code"):
             parts.append(f"exit {finished.exit_code}")
         if finished.error:
-            parts.append(escape(finished.error))
+            parts.append(escape(one_line(finished.error)))  # the finish line stays one line
         usage = self._task_usage(task_id, finished)
         if has_tokens(usage):
             parts.append(usage_line(usage))

@@ -13,12 +13,12 @@ import os
 import sys
 
 from google.protobuf.json_format import MessageToDict
-from rich.console import Console
 
 from execstream.v1 import service_pb2 as service_pb
 
 from ..client import Client, pb
 from .connect import add_connection_args, options_from
+from .consoles import stderr_console, stdout_console
 from .readiness import add_wait_arg, wait_until_ready
 from .snapshot_csv import write_csv
 from .snapshot_table import snapshot_table
@@ -62,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     statuses = [pb.TaskStatus.Value(f"TASK_STATUS_{name.upper()}") for name in args.status]
     options = options_from(args)
-    wait_until_ready(options, args.wait, Console(stderr=True, soft_wrap=True, highlight=False))
+    wait_until_ready(options, args.wait, stderr_console())
     with Client(options) as client:
         snapshot = client.snapshot(task_ids=args.task, statuses=statuses)
     if args.json:
@@ -77,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table(snapshot: service_pb.Snapshot, *, filtered: bool) -> None:
-    console = Console(highlight=False)
+    console = stdout_console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, width=_PIPE_WIDTH)
+        console = stdout_console(width=_PIPE_WIDTH)
     table, notes = snapshot_table(snapshot, console.width, filtered=filtered)
     console.print(table)
     for note in notes:
