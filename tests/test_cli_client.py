@@ -222,9 +222,9 @@ def test_watch_survives_a_restart_through_the_cli(tmp_path: Path) -> None:
         watcher = subprocess.Popen(
             [sys.executable, "-m", "execstream", "watch", "--json", "--from-revision", "0",
              "--task", "w-1", "--task", "w-2", "--until-finished"],
-            stdout=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
-        assert watcher.stdout is not None
+        assert watcher.stdout is not None and watcher.stderr is not None
         seen = [json.loads(watcher.stdout.readline()) for _ in range(4)]
         server.kill()
         server.start()
@@ -233,6 +233,10 @@ def test_watch_survives_a_restart_through_the_cli(tmp_path: Path) -> None:
         assert watcher.wait(30) == 0
         revisions = [int(e["revision"]) for e in seen + rest]
         assert revisions == list(range(1, 9))
+        # The pause said why, once.
+        assert watcher.stderr.read() == (
+            f"execstream at {server.address}: connection lost; retrying for up to 10s…\n"
+        )
     finally:
         server.kill()
 

@@ -124,3 +124,41 @@ def test_watch_shows_the_running_cost_and_the_final_sum_counts_each_attempt_once
         return int(cost["actual"]["total_nanos"])
 
     assert total(updates[2]["task_cost"]) == total(updates[1]["cost"]) + total(updates[2]["cost"])
+
+
+def test_until_finished_from_a_revision_after_the_finish_returns(server: ServerProcess) -> None:
+    done = cli(server, "run", "--task", "ended-early", "--", "true")
+    assert done.returncode == 0, done.stderr
+    ended_at = state(server, "ended-early").last_revision
+    cli(server, "run", "--task", "later", "--", "true")  # the log moves on past the finish
+    later = str(state(server, "later").last_revision)
+    watched = cli(
+        server, "watch", "--task", "ended-early", "--until-finished", "--from-revision", later,
+        timeout=30,
+    )  # fmt: skip
+    assert (watched.returncode, watched.stdout) == (0, "")
+    assert watched.stderr == "ended-early had already ended: SUCCEEDED\n"
+    # From the finish itself, the replay shows it, and the watch ends on it.
+    replayed = cli(
+        server, "watch", "--task", "ended-early", "--until-finished",
+        "--from-revision", str(ended_at), timeout=30,
+    )  # fmt: skip
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.stdout.splitlines()[-1] == "SUCCEEDED · exit 0"
+
+
+def test_the_finish_line_is_one_line_when_the_error_has_several(server: ServerProcess) -> None:
+    error = "Traceback (most recent call last):\n  File x\nValueError: bad\n"
+    stdin = "".join(
+        json.dumps({"task_id": "multi-line", **event}) + "\n"
+        for event in (
+            {"started": {"backend": "shell"}},
+            {"finished": {"outcome": "OUTCOME_FAILED", "exit_code": 1, "error": error}},
+        )
+    )
+    assert cli(server, "report", stdin=stdin).returncode == 0
+    done = cli(server, "watch", "--task", "multi-line", "--until-finished", "--from-revision", "0")
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1] == (
+        "FAILED · exit 1 · Traceback (most recent call last): File x ValueError: bad"
+    )

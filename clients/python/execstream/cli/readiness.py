@@ -11,12 +11,16 @@ certificate) fails at once, exit 2, with the line saying what to change.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
+from collections.abc import Callable
+from typing import cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 
+from ..client.backoff import Attempts, Backoff
 from ..client.errors import Unreachable, unreachable
 from ..client.options import ConnectOptions
 from .errors import CommandError
@@ -45,8 +49,8 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text} is not 0 or more seconds")
     return value
 
 
@@ -106,3 +110,35 @@ def describe_failure(options: ConnectOptions, error: grpc.RpcError) -> tuple[str
     if problem is not None:
         return f"cannot connect to execstream at {options.target}: {problem}", EXIT_USAGE
     return str(unreachable(options.target, error)), EXIT_UNREACHABLE
+
+
+def reconnecting(options: ConnectOptions, wait_s: float, err: Console) -> Backoff:
+    """The backoff of a watch or a reporter: ``--wait`` seconds, and one line per outage.
+
+    A connection lost midway (a server restart) is retried in the background; the line
+    says so at the first failed try, so a pause in the output is never silent.
+    """
+
+    def announce() -> None:
+        err.print(
+            f"[dim]execstream at {options.target}: connection lost; "
+            f"retrying for up to {wait_s:g}s…[/]"
+        )
+
+    return _AnnouncedBackoff(give_up_after=wait_s, announce=announce)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _AnnouncedBackoff(Backoff):
+    announce: Callable[[], None] = lambda: None
+
+    def start(self) -> Attempts:
+        return _AnnouncedAttempts(self)
+
+
+class _AnnouncedAttempts(Attempts):
+    def next_delay(self, at_least: float = 0.0) -> float | None:
+        delay = super().next_delay(at_least)
+        if delay is not None and self.failures == 1:
+            cast(_AnnouncedBackoff, self.policy).announce()
+        return delay

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 
-from rich.console import Console
+from rich.markup import escape
 
-from ..client import Backoff, Client, pb
+from execstream.v1 import state_pb2 as state_pb
+
+from ..client import Client, pb
 from .connect import add_connection_args, options_from
-from .readiness import add_wait_arg, wait_until_ready
+from .consoles import stderr_console, stdout_console
+from .readiness import add_wait_arg, reconnecting, wait_until_ready
 from .render import EventPrinter, event_json, status_name
 
 _TERMINAL = frozenset({pb.TASK_STATUS_SUCCEEDED, pb.TASK_STATUS_FAILED, pb.TASK_STATUS_CANCELLED})
@@ -55,28 +59,27 @@ def run(args: argparse.Namespace) -> int:
     after = None if args.from_revision is None else max(args.from_revision - 1, 0)
     waiting = set(args.task) if args.until_finished else set()
     failed = False
-    out = Console(soft_wrap=True, highlight=False)
+    out = stdout_console(soft_wrap=True)
+    err = stderr_console()
     options = options_from(args)
-    wait_until_ready(options, args.wait, Console(stderr=True, soft_wrap=True, highlight=False))
+    wait_until_ready(options, args.wait, err)
     with Client(options) as client:
         printer = EventPrinter(out, usage_of=lambda task_id: _task_usage(client, task_id))
-        if waiting and after is None:
-            # A task that finished before we started would never send its finish again.
+        if waiting:
+            # A task whose finish comes before the watch starts would never send it again.
             snapshot = client.snapshot(task_ids=sorted(waiting))
-            after = snapshot.revision
-            for state in snapshot.tasks:
-                if state.status in _TERMINAL:
-                    waiting.discard(state.task_id)
-                    failed |= state.status != pb.TASK_STATUS_SUCCEEDED
-                    note = f"{state.task_id} had already ended: {status_name(state.status)}"
-                    Console(stderr=True, highlight=False).print(note)
+            after = snapshot.revision if after is None else after
+            for state in _ended_before(snapshot.tasks, after):
+                waiting.discard(state.task_id)
+                failed |= state.status != pb.TASK_STATUS_SUCCEEDED
+                err.print(f"{escape(state.task_id)} had already ended: {status_name(state.status)}")
             if not waiting:
                 return 1 if failed else 0
         events = client.watch(
             task_ids=args.task,
             sidecar_ids=args.sidecar,
             after_revision=after,
-            backoff=Backoff(give_up_after=args.wait),
+            backoff=reconnecting(options, args.wait, err),
         )
         try:
             for event in events:
@@ -92,6 +95,14 @@ def run(args: argparse.Namespace) -> int:
         finally:
             printer.close()
     return 1 if failed else 0
+
+
+def _ended_before(tasks: Iterable[state_pb.TaskState], after: int) -> list[state_pb.TaskState]:
+    """Tasks that finished at or before revision ``after``: the watch will not see them end.
+
+    A finished task accepts no more events, so its last revision is its finish's.
+    """
+    return [t for t in tasks if t.status in _TERMINAL and t.last_revision <= after]
 
 
 def _task_usage(client: Client, task_id: str) -> pb.Usage | None:
