@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,3 +65,25 @@ def test_reprice_takes_the_connection_flags(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "nothing is changed" in done.stdout
+
+
+@pytest.mark.parametrize("columns", [80, 100, 200])
+def test_the_price_table_fits_the_terminal_and_keeps_money_whole(
+    columns: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from execstream_server.domain.pricing import load_price_table
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, _ = execstream(capsys, "pricing")
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    (header,) = [line.split() for line in lines if line.split()[:1] == ["match"]]
+    assert header[:3] == ["match", "input", "output"] and "…" not in " ".join(header)
+    table = load_price_table(None)
+    for entry in table.entries():
+        (row,) = [line.split() for line in lines if line.split()[:1] == [entry.label]]
+        prices = [cell for cell in row if cell.startswith("$")]
+        assert len(prices) >= 2 and all(re.fullmatch(r"\$\d+\.\d+", p) for p in prices), row
+    if columns >= 132:
+        assert header[-2:] == ["since", "note"]

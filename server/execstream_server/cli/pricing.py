@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from execstream.cli.connect import add_connection_args
+from execstream.cli.consoles import stderr_console, stdout_console
 from execstream.cli.readiness import add_wait_arg
+from execstream.cli.table_fit import FitColumn, FittingTable
 from execstream.money import per_mtok, usd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from execstream_server.cli.failures import one_line_errors
+
+_PIPE_WIDTH = 132
 
 if TYPE_CHECKING:
     from execstream.v1 import state_pb2
@@ -59,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     table = load_price_table(args.pricing or None)
     # Piped output has no terminal width; a table this wide still reads better unwrapped.
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    out = stdout_console(width=_PIPE_WIDTH if piped else None)
     if args.toml:
         text = Path(args.pricing).read_text("utf-8") if args.pricing else default_table_text()
         print(text, end="")
@@ -107,29 +113,62 @@ def _as_json(table: PriceTable) -> dict[str, Any]:
     }
 
 
+# The price table's columns, with the rank at which each is dropped when the terminal is too
+# narrow (highest first): the note and the date go before any price, and money is never cut.
+_PRICE_COLUMNS: tuple[tuple[FitColumn, int], ...] = (
+    (FitColumn("match", "left", shortens=True), 0),
+    (FitColumn("input"), 0),
+    (FitColumn("output"), 0),
+    (FitColumn("cache read"), 1),
+    (FitColumn("write 5m"), 1),
+    (FitColumn("write 1h"), 1),
+    (FitColumn("since", "left"), 2),
+    (FitColumn("note", "left"), 3),
+)
+_PRICE_CAPTION = "USD per million tokens; matched exact, then glob, then backend"
+
+
 def _print_table(table: PriceTable, out: Console) -> None:
+    out.print(f"[bold]price table[/] {escape(table.path)}")
     out.print(
-        f"[bold]price table[/] {table.path}  version [cyan]{table.version}[/]  "
-        f"reference model [cyan]{table.reference_model}[/]"
+        f"version [cyan]{escape(table.version)}[/] · "
+        f"reference model [cyan]{escape(table.reference_model)}[/]"
     )
-    grid = Table(caption="USD per million tokens; matched exact, then glob, then backend")
-    grid.add_column("match", no_wrap=True)
-    for name in ("input", "output", "cache read", "write 5m", "write 1h"):
-        grid.add_column(name, justify="right", no_wrap=True)
-    grid.add_column("since", no_wrap=True)
-    grid.add_column("note")
+    rows: list[list[str]] = []
+    styles: list[str | None] = []
     for entry in table.entries():
         note = "reference" if entry is table.reference else "local, free" if entry.free else ""
-        grid.add_row(entry.label, *_prices(entry.rates), entry.effective_from.isoformat(), note)
+        rows.append([entry.label, *_prices(entry.rates), entry.effective_from.isoformat(), note])
+        styles.append(None)
         for tier in entry.tiers:
-            grid.add_row(
-                f"  prompt > {tier.above_prompt_tokens // 1000}k",
-                *_prices(tier.rates),
-                "",
-                "whole request",
-                style="dim",
+            label = f"  prompt > {tier.above_prompt_tokens // 1000}k"
+            rows.append([label, *_prices(tier.rates), "", "whole request"])
+            styles.append("dim")
+    out.print(_fitted(rows, styles, out.width))
+
+
+def _fitted(rows: list[list[str]], styles: list[str | None], width: int) -> Table:
+    """The widest layout of the price table that fits ``width``.
+
+    A match is what a row means, so columns are dropped before a match is shortened.
+    """
+    layouts = []
+    for highest in sorted({rank for _, rank in _PRICE_COLUMNS}, reverse=True):
+        kept = [i for i, (_, rank) in enumerate(_PRICE_COLUMNS) if rank <= highest]
+        layouts.append(
+            FittingTable(
+                [_PRICE_COLUMNS[i][0] for i in kept],
+                [[row[i] for i in kept] for row in rows],
+                row_styles=styles,
+                caption=_PRICE_CAPTION,
             )
-    out.print(grid)
+        )
+    for shorten in (False, True):
+        for layout in layouts:
+            fitted = layout.fitted(width, shorten=shorten)
+            if fitted is not None:
+                return fitted
+    return layouts[-1].table({})  # narrower than the fewest columns: the terminal wraps
 
 
 def _prices(rates: Rates) -> list[str]:
@@ -145,7 +184,7 @@ def _finished_tasks(args: argparse.Namespace) -> list[state_pb2.TaskState]:
     from execstream.client import Client, pb
 
     options = options_from(args)
-    wait_until_ready(options, args.wait, Console(stderr=True, soft_wrap=True, highlight=False))
+    wait_until_ready(options, args.wait, stderr_console())
     with Client(options) as client:
         finished = [pb.TASK_STATUS_SUCCEEDED, pb.TASK_STATUS_FAILED]
         return list(client.snapshot(statuses=finished).tasks)
@@ -158,16 +197,15 @@ def _reprice(table: PriceTable, args: argparse.Namespace, out: Console) -> int:
     differently than it did to the task's separate chunks; the report says it is an estimate.
     """
     tasks = _finished_tasks(args)
-    grid = Table(caption=f"today's table: version {table.version}; nothing is changed")
-    for name, justify in (
-        ("task", "left"),
-        ("model", "left"),
-        ("priced with", "left"),
-        ("stored cost", "right"),
-        ("today", "right"),
-        ("change", "right"),
-    ):
-        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+    columns = [
+        FitColumn("task", "left", shortens=True),
+        FitColumn("model", "left", shortens=True),
+        FitColumn("priced with", "left", shortens=True),
+        FitColumn("stored cost"),
+        FitColumn("today"),
+        FitColumn("change"),
+    ]
+    rows: list[list[str]] = []
     stored_total = today_total = 0
     for task in tasks:
         usage = task.usage
@@ -178,21 +216,22 @@ def _reprice(table: PriceTable, args: argparse.Namespace, out: Console) -> int:
         now = today.actual.total_nanos
         stored_total += stored
         today_total += now
-        grid.add_row(
-            task.task_id,
-            task.model or "-",
-            task.cost.pricing_version or "-",
-            "unpriced" if task.cost.unpriced else usd(stored),
-            "unpriced" if today.unpriced else usd(now),
-            usd(now - stored),
+        rows.append(
+            [
+                task.task_id,
+                task.model or "-",
+                task.cost.pricing_version or "-",
+                "unpriced" if task.cost.unpriced else usd(stored),
+                "unpriced" if today.unpriced else usd(now),
+                usd(now - stored),
+            ]
         )
-    grid.add_row(
-        "[bold]total[/]",
-        "",
-        "",
-        usd(stored_total),
-        usd(today_total),
-        usd(today_total - stored_total),
+    totals = ["total", "", "", usd(stored_total), usd(today_total), usd(today_total - stored_total)]
+    layout = FittingTable(
+        columns,
+        rows,
+        footers=totals,
+        caption=f"today's table: version {table.version}; nothing is changed",
     )
-    out.print(grid)
+    out.print(layout.fitted(out.width) or layout.table({}))
     return 0

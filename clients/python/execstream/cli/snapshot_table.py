@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from execstream.v1 import events_pb2 as events_pb
@@ -25,6 +23,7 @@ from execstream.v1 import state_pb2 as state_pb
 
 from ..money import usd
 from .render import add_usage, status_name
+from .table_fit import FitColumn, FittingTable
 from .words import count
 
 
@@ -54,14 +53,18 @@ class ShownTotals:
 
 
 def tokens(number: int, compact: bool) -> str:
-    """``12,345``, or compact in at most four characters: ``1.2k``, ``12k``, ``123M``."""
+    """``12,345``, or compact in at most four characters: ``1.2k``, ``12k``, ``123M``, ``1.0G``.
+
+    The unit is chosen after rounding, so 999,999,999 is ``1.0G``, never ``1000M``.
+    """
     if not compact or number < 1000:
         return f"{number:,}"
-    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if number >= size:
-            value = number / size
-            return f"{value:.1f}{unit}" if value < 9.95 else f"{value:.0f}{unit}"
-    return str(number)  # unreachable
+    for unit, size in (("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12)):
+        value = number / size
+        text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+        if float(text) < 1000 or unit == "T":
+            return text + unit
+    raise AssertionError("unreachable")
 
 
 def _money(nanos: int, task: state_pb.TaskState) -> str:
@@ -181,11 +184,6 @@ def _tokens_note(usage: events_pb.Usage) -> str:
     return "tokens: " + " · ".join(f"{tokens(n, True)} {what}" for n, what in parts)
 
 
-# Ids and names shortened to fit keep at least this many characters (ellipsis included).
-_SHORTEST = 10
-_UNBOUNDED = Console(width=10_000)  # a measure is capped at the console's width
-
-
 def _layouts() -> list[tuple[bool, tuple[Column, ...]]]:
     """Exact numbers and every column, then compact numbers and ever fewer columns."""
     layouts = [(False, COLUMNS)]
@@ -194,7 +192,7 @@ def _layouts() -> list[tuple[bool, tuple[Column, ...]]]:
     return layouts
 
 
-class _Layout:
+class _Layout(FittingTable):
     """One choice of columns and number style, with every cell rendered."""
 
     def __init__(
@@ -206,60 +204,9 @@ class _Layout:
         compact: bool,
         title: str,
     ) -> None:
-        self.columns = columns
-        self.title = title
-        self.rows = [[column.cell(task, compact) for column in columns] for task in tasks]
-        self.footers = [column.footer(totals, compact) for column in columns]
-        self.natural = [
-            max([len(self.footers[i]), len(column.header), *(len(row[i]) for row in self.rows)])
-            for i, column in enumerate(columns)
-        ]
-
-    def fitted(self, width: int) -> Table | None:
-        """The table within ``width``, ids and names shortened as needed; None if it can't."""
-        chrome = _UNBOUNDED.measure(self.table({})).maximum - sum(self.natural)
-        shortening = [i for i, column in enumerate(self.columns) if column.shortens]
-        fixed = sum(n for i, n in enumerate(self.natural) if i not in shortening)
-        shares = _share(width - chrome - fixed, [self.natural[i] for i in shortening])
-        if shares is None:
-            return None
-        return self.table(dict(zip(shortening, shares, strict=True)))
-
-    def table(self, limits: dict[int, int]) -> Table:
-        table = Table(
-            title=self.title,
-            title_justify="left",
-            show_footer=True,
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            collapse_padding=True,
+        super().__init__(
+            [FitColumn(c.header, c.justify, c.shortens) for c in columns],
+            [[column.cell(task, compact) for column in columns] for task in tasks],
+            footers=[column.footer(totals, compact) for column in columns],
+            title=title,
         )
-        for i, column in enumerate(self.columns):
-            width = limits.get(i, self.natural[i])
-            table.add_column(
-                column.header,
-                self.footers[i],
-                justify=column.justify,
-                no_wrap=True,
-                overflow="ellipsis",
-                min_width=width,
-                max_width=width,
-            )
-        for row in self.rows:
-            table.add_row(*row)
-        return table
-
-
-def _share(room: int, wants: Sequence[int]) -> list[int] | None:
-    """Split ``room`` among columns wanting ``wants``: the narrow ones get all they want."""
-    floors = [min(want, _SHORTEST) for want in wants]
-    if sum(floors) > room:
-        return None
-    shares = list(floors)
-    left = room - sum(floors)
-    for index in sorted(range(len(wants)), key=lambda i: wants[i]):
-        others = sum(1 for i in range(len(wants)) if wants[i] > shares[i]) or 1
-        extra = min(wants[index] - shares[index], left // others)
-        shares[index] += extra
-        left -= extra
-    return shares
