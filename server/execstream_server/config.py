@@ -49,6 +49,8 @@ ACK_TASK_BYTES_BESIDE_ID = 16
 # trailer, which gRPC clients cap (8 KiB soft, 16 KiB hard by default): it lists the
 # refused report's tasks first, then others, within this many bytes.
 MAX_ERROR_ACK_BYTES = 3 * 1024
+# TCP ports are 16-bit: a larger number would silently wrap (70000 listens on 4464).
+MAX_PORT = 65535
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,7 +257,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--host", "host", str, "address to listen on (0.0.0.0 needs auth or TLS, or --insecure)"
     ),
-    Option("--port", "port", int, "gRPC port (0 picks a free one)", 0),
+    Option("--port", "port", int, "gRPC port (0 picks a free one)", 0, MAX_PORT),
     Option("--db", "db", str, "SQLite file for the embedded store (':memory:' for throwaway runs)"),
     Option(
         "--store",
@@ -264,14 +266,23 @@ OPTIONS: tuple[Option, ...] = (
         "redis://HOST:PORT/DB (or rediss://) to share a log between replicas",
     ),
     Option("--metrics-host", "metrics_host", str, "address of the Prometheus /metrics endpoint"),
-    Option("--metrics-port", "metrics_port", int, "Prometheus /metrics port (0 disables)", 0),
+    Option(
+        "--metrics-port", "metrics_port", int, "Prometheus /metrics port (0 disables)", 0, MAX_PORT
+    ),
     Option(
         "--http-host",
         "http_host",
         str,
         "address of the web dashboard and gRPC-Web (same rules as --host)",
     ),
-    Option("--http-port", "http_port", int, "web dashboard and gRPC-Web port (0 disables)", 0),
+    Option(
+        "--http-port",
+        "http_port",
+        int,
+        "web dashboard and gRPC-Web port (0 disables)",
+        0,
+        MAX_PORT,
+    ),
     Option(
         "--http-allow-origin",
         "http_allow_origin",
@@ -526,6 +537,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(option.flag, **kwargs)
 
 
+def _parse_problem(option: Option, raw: str, exc: ValueError) -> str:
+    """Why ``raw`` is not a value of ``option``, in words (not Python's ``invalid literal``)."""
+    if option.parse is int:
+        return f"{raw!r} is not a whole number"
+    if option.parse is float:
+        return f"{raw!r} is not a number"
+    return str(exc)
+
+
 def build_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerConfig:
     """Merge flags over environment over defaults; raise ConfigError naming the flag."""
     env = os.environ if env is None else env
@@ -541,7 +561,7 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str] | None = None)
         try:
             value = option.parse(str(raw))
         except ValueError as exc:
-            raise ConfigError(f"{source}: {exc}") from exc
+            raise ConfigError(f"{source}: {_parse_problem(option, str(raw), exc)}") from exc
         if option.minimum is not None and value < option.minimum:
             raise ConfigError(f"{source}: {raw} is below the minimum {option.minimum:g}")
         if option.maximum is not None and value > option.maximum:

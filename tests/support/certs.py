@@ -49,11 +49,23 @@ def make_ca(
 
 
 def issue(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, common_name: str, *, client: bool
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    common_name: str,
+    *,
+    client: bool,
+    wrong_usage: bool = False,
 ) -> Pem:
+    """A server (names localhost and 127.0.0.1) or client certificate signed by the CA.
+
+    ``wrong_usage`` gives it the other role's extended key usage: a server certificate
+    marked for clients only, or the reverse.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    if wrong_usage:
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if client else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -86,10 +98,12 @@ class CertFiles:
     client: Pem
 
 
-def write_certs(directory: Path) -> CertFiles:
+def write_certs(directory: Path, *, wrong_usage: bool = False) -> CertFiles:
+    """A CA, a server certificate and a client certificate (each for the other role's use
+    only, with ``wrong_usage``) as PEM files in ``directory``."""
     ca, ca_key, ca_cert = make_ca()
-    server = issue(ca_key, ca_cert, "localhost", client=False)
-    client = issue(ca_key, ca_cert, "sidecar-1", client=True)
+    server = issue(ca_key, ca_cert, "localhost", client=False, wrong_usage=wrong_usage)
+    client = issue(ca_key, ca_cert, "sidecar-1", client=True, wrong_usage=wrong_usage)
     paths = {}
     for name, data in (
         ("ca.pem", ca.cert),

@@ -6,10 +6,15 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from rich.logging import RichHandler
 
 from execstream_server.cli.failures import one_line_errors
+from execstream_server.config import ConfigError
+
+if TYPE_CHECKING:
+    from execstream_server.config import ServerConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +42,31 @@ def configure_logging(level: str) -> None:
     )
 
 
+def check_files(config: ServerConfig) -> None:
+    """Read the TLS files and the token file before listening: each problem is one line.
+
+    gRPC would read the TLS files only when it binds the port, and report a bad one as a
+    port it cannot use. A token file without tokens is valid but refuses every call, which
+    is worth a warning rather than a silent service.
+    """
+    from execstream.cli.tls_files import check_ca_file, check_key_pair
+
+    from execstream_server.transport.auth import TokenBook
+
+    check_key_pair(("--tls-cert", config.tls_cert), ("--tls-key", config.tls_key), "server")
+    if config.tls_client_ca:
+        if not config.tls_cert:
+            raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key")
+        check_ca_file("--tls-client-ca", config.tls_client_ca)
+    if config.auth_file and not len(TokenBook.load(config.auth_file)):
+        logging.getLogger("execstream").warning(
+            "--auth-file %s holds no token: auth is on and every call will be refused "
+            "(add one with: execstream token create --auth-file %s)",
+            config.auth_file,
+            config.auth_file,
+        )
+
+
 @one_line_errors
 def run(args: argparse.Namespace) -> int:
     from execstream_server.app import serve
@@ -44,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     configure_logging(config.log_level)
+    check_files(config)
     try:
         import uvloop
     except ImportError:

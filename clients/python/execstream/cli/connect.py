@@ -6,6 +6,9 @@ import argparse
 import os
 
 from ..client.options import DEFAULT_TARGET, ConnectOptions
+from .errors import CommandError
+from .exit_codes import EXIT_USAGE
+from .tls_files import check_ca_file, check_key_pair
 
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +50,24 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> ConnectOptions:
+    """The connection the flags describe, checked: a set-up that cannot work is exit 2.
+
+    The TLS files are read now (``tls_files``), before any connection is tried, so a
+    missing file or a key of another certificate is named instead of retried as an
+    unreachable server.
+    """
+    if not args.target.strip():
+        where = (
+            "EXECSTREAM_TARGET"
+            if os.environ.get("EXECSTREAM_TARGET") == args.target
+            else "--target"
+        )
+        raise CommandError(
+            f"{where} is empty: give the server's HOST:PORT (default {DEFAULT_TARGET})", EXIT_USAGE
+        )
+    check_key_pair(("--cert", args.cert), ("--key", args.key), "client")
+    if args.ca:
+        check_ca_file("--ca", args.ca)
     return ConnectOptions.from_env(
         target=args.target,
         token=args.token,

@@ -108,6 +108,11 @@ def _untrusted(exc: ssl.SSLCertVerificationError, name: str, options: ConnectOpt
         )
     if "expired" in message:
         return "the server's certificate has expired"
+    if "purpose" in message:  # OpenSSL: "unsuitable (or unsupported) certificate purpose"
+        return (
+            "the server's certificate is not for TLS servers (its extended key usage leaves "
+            "out serverAuth): the server needs a certificate issued for serving TLS"
+        )
     trusted_by = f"the CA in {options.ca_file}" if options.ca_file else "the system's CAs"
     return (
         f"the server's certificate is not trusted ({message or 'verification failed'}): "
