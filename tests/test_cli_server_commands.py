@@ -12,6 +12,8 @@ from execstream.cli.main import main
 
 from .support.certs import write_certs
 from .support.cli import cli
+from .support.helpers import wait_for
+from .support.processes import ServerProcess
 from .support.server_thread import ServerThread
 
 
@@ -65,6 +67,60 @@ def test_reprice_takes_the_connection_flags(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "nothing is changed" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "{not json", '{"tokens": [{"id": 1}]}', "[]"],
+    ids=["empty", "json", "entry", "list"],
+)
+def test_a_malformed_token_file_is_one_line_for_every_action(
+    content: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(content)
+    for action in (
+        ["list"],
+        ["revoke", "abc123"],
+        ["create", "--role", "viewer"],
+    ):
+        code, out, err = execstream(
+            capsys, "token", action[0], "--auth-file", str(tokens), *action[1:]
+        )
+        assert (code, out) == (2, ""), action
+        assert (
+            err.startswith(f"error: --auth-file {tokens}: not a token file (")
+            and err.count("\n") == 1
+        )
+    assert tokens.read_text() == content, "nothing was written over it"
+
+
+def test_revoking_the_last_token_says_every_call_will_be_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = str(tmp_path / "tokens.json")
+    execstream(capsys, "token", "create", "--auth-file", tokens, "--role", "admin")
+    (entry,) = json.loads(Path(tokens).read_text())["tokens"]
+    code, _, said = execstream(capsys, "token", "revoke", "--auth-file", tokens, entry["id"])
+    assert code == 0
+    assert said.endswith("; no token is left: the server will refuse every call\n")
+
+
+@pytest.mark.server
+def test_serve_warns_when_its_token_file_holds_no_token(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"tokens": []}')
+    server = ServerProcess(tmp_path / "x.db", "--auth-file", str(tokens)).start()
+    try:
+        wait_for(lambda: "listening on" in server.log_text(), timeout=30)
+        (warning,) = [line for line in server.log_text().splitlines() if "WARNING" in line]
+        assert warning.endswith(
+            f"--auth-file {tokens} holds no token: auth is on and every call will be refused "
+            f"(add one with: execstream token create --auth-file {tokens})"
+        )
+        assert cli(server, "snapshot").returncode == 1  # refused, as it says
+    finally:
+        server.kill()
 
 
 @pytest.mark.parametrize("columns", [80, 100, 200])

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from execstream.cli.consoles import stderr_console, stdout_console
 from execstream.cli.words import count
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from execstream_server.cli.failures import one_line_errors
@@ -73,10 +74,25 @@ def _auth_file(parser: argparse.ArgumentParser, text: str) -> None:
     parser.add_argument("--auth-file", metavar="FILE", required=True, help=text)
 
 
+def _check_file(path: str, *, may_be_missing: bool = False) -> None:
+    """Read the file as ``serve`` does: a malformed one is one line naming it, exit 2.
+
+    Editing a file the server would refuse would only hide the problem until it restarts.
+    """
+    from pathlib import Path
+
+    from execstream_server.transport.auth import TokenBook
+
+    if may_be_missing and not Path(path).exists():
+        return
+    TokenBook.load(path)
+
+
 @one_line_errors
 def run_create(args: argparse.Namespace) -> int:
     from execstream_server.transport.auth import Role, create_token
 
+    _check_file(args.auth_file, may_be_missing=True)
     token = create_token(
         args.auth_file,
         Role(args.role),
@@ -85,8 +101,8 @@ def run_create(args: argparse.Namespace) -> int:
         expires=args.expires,
     )
     print(token)
-    Console(stderr=True).print(
-        f"[dim]stored a salted hash in {args.auth_file}; "
+    stderr_console().print(
+        f"[dim]stored a salted hash in {escape(args.auth_file)}; "
         "this is the only time the token is shown[/]"
     )
     return 0
@@ -96,9 +112,10 @@ def run_create(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     from execstream_server.transport.auth import token_entries
 
+    _check_file(args.auth_file)
     entries = token_entries(args.auth_file)
-    out = Console(highlight=False, soft_wrap=True)
-    out.print(f"{args.auth_file}: {count(len(entries), 'token')}")
+    out = stdout_console(soft_wrap=True)
+    out.print(f"{escape(args.auth_file)}: {count(len(entries), 'token')}")
     if not entries:
         return 0
     table = Table()
@@ -115,11 +132,14 @@ def run_list(args: argparse.Namespace) -> int:
 
 @one_line_errors
 def run_revoke(args: argparse.Namespace) -> int:
-    from execstream_server.transport.auth import revoke_token
+    from execstream_server.transport.auth import revoke_token, token_entries
 
+    _check_file(args.auth_file)
     removed = revoke_token(args.auth_file, args.token)
     what = ", ".join(x for x in (removed.get("role", ""), removed.get("note", "")) if x)
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"revoked token {removed.get('id')} ({what}) from {args.auth_file}; {_RELOAD}"
-    )
+    left = len(token_entries(args.auth_file))
+    line = f"revoked token {removed.get('id')} ({what}) from {args.auth_file}; {_RELOAD}"
+    if not left:
+        line += "; no token is left: the server will refuse every call"
+    stderr_console().print(escape(line))
     return 0
