@@ -55,11 +55,10 @@ def test_run_streams_both_outputs_and_reports_the_exit_code(server: ServerProces
         "exit_code": 3,
     }
     task = state(server, "sh-1")
-    assert (task.status, task.exit_code, dict(task.labels)) == (
-        pb.TASK_STATUS_FAILED,
-        3,
-        {"team": "infra"},
-    )
+    labels = dict(task.labels)
+    invocation = labels.pop("execstream.invocation")  # unique to this run: see first_event
+    assert len(invocation) == 32 and int(invocation, 16) >= 0
+    assert (task.status, task.exit_code, labels) == (pb.TASK_STATUS_FAILED, 3, {"team": "infra"})
 
 
 def test_run_forwards_sigterm_and_reports_cancelled(server: ServerProcess, tmp_path: Path) -> None:
@@ -308,3 +307,19 @@ def test_health_of_an_unknown_service_is_one_line(server: ServerProcess) -> None
     done = cli(server, "health", "--service", "nosuch")
     assert done.returncode == 1
     assert done.stderr == "unhealthy: NOT_FOUND: the server has no service 'nosuch'\n"
+
+
+def test_a_task_id_the_server_refuses_names_its_flag(server: ServerProcess) -> None:
+    why = "has characters outside [A-Za-z0-9._:-], starting with a letter or digit"
+    done = cli(server, "run", "--task", "bad id", "--", "echo", "never")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: --task 'bad id': {why}\n"
+    llm = cli(server, "run-llm", "--task", "bad id", "--backend", "ollama", "--model", "m",
+              "--prompt", "hi", "--base-url", "http://127.0.0.1:9")  # fmt: skip
+    assert (llm.returncode, llm.stderr) == (2, f"error: --task 'bad id': {why}\n")
+    line = json.dumps({"task_id": "fine", "started": {}}) + "\n"
+    report = cli(server, "report", "--sidecar", "bad side", stdin=line)
+    assert (report.returncode, report.stderr) == (2, f"error: --sidecar 'bad side': {why}\n")
+    stdin = json.dumps({"task_id": "bad id", "started": {}}) + "\n"
+    report = cli(server, "report", stdin=stdin)
+    assert (report.returncode, report.stderr) == (2, f"error: stdin line 1: task_id: {why}\n")

@@ -24,7 +24,7 @@ from rich.console import Console
 from ..client import Backoff, Client, ConnectOptions, Reporter, pb
 from .connect import add_connection_args, options_from
 from .exit_codes import EXIT_FAILED, EXIT_OK
-from .first_event import commit_first_event
+from .first_event import FirstEvent, commit_first_event, mark_invocation
 from .readiness import add_wait_arg, wait_until_ready
 from .run import default_sidecar
 from .words import count
@@ -150,12 +150,15 @@ def _commit_new_task(
             "(its first seq is 1; pass --resume to continue a task reported before)"
         )
     event.seq = 1
-    event.sidecar_id = event.sidecar_id or reporter.sidecar_id
+    event.sidecar_id = reporter.sidecar_id  # the report's, as for its other events
     if not event.HasField("time"):
         event.time.GetCurrentTime()
     hint = (
         f"nothing of it was stored from stdin line {number} on; pass --resume to continue it, "
         "or use a fresh task id"
     )
-    commit_first_event(new_task.options, event, wait_s=new_task.wait_s, hint=hint, err=new_task.err)
+    mark_invocation(event)
+    fields = {"sidecar_id": "--sidecar"}
+    first = FirstEvent(new_task.options, new_task.wait_s, new_task.err, hint, fields, line=number)
+    commit_first_event(first, event)
     reporter.task(event.task_id, next_seq=2)

@@ -23,7 +23,7 @@ from rich.console import Console
 from ..client import Backoff, Client, Reporter, TaskReporter, pb
 from .child import Child, Outputs
 from .connect import add_connection_args, options_from
-from .first_event import commit_first_event, started_event
+from .first_event import FirstEvent, commit_first_event, started_event
 from .output_reader import OutputReader, Stream
 from .readiness import add_wait_arg, wait_until_ready
 
@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
             task_id, args.sidecar, backend="shell", description=shlex.join(command), labels=labels
         )
         hint = "nothing was run; use a fresh --task id (or leave --task out for a unique one)"
-        commit_first_event(options, first, wait_s=args.wait, hint=hint, err=err)
+        fields = {"task_id": "--task", "sidecar_id": "--sidecar"}
+        commit_first_event(FirstEvent(options, args.wait, err, hint, fields), first)
         if not args.task:
             err.print(f"[dim]task {task_id}[/]")
         backoff = Backoff(give_up_after=args.wait)

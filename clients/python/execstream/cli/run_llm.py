@@ -12,13 +12,15 @@ import os
 import sys
 import uuid
 
-from rich.console import Console
+from rich.markup import escape
 
 from ..adapters import BACKENDS, prompt_request, run_llm, started_fields
-from ..client import AsyncClient, Backoff, ConnectOptions
+from ..client import AsyncClient, ConnectOptions
 from .connect import add_connection_args, options_from
-from .first_event import commit_first_event, started_event
-from .readiness import add_wait_arg, wait_until_ready
+from .consoles import stderr_console
+from .errors import one_line
+from .first_event import FirstEvent, commit_first_event, started_event
+from .readiness import add_wait_arg, reconnecting, wait_until_ready
 from .run import default_sidecar, parse_labels
 from .words import count
 
@@ -73,12 +75,13 @@ def run(args: argparse.Namespace) -> int:
     )
     labels = parse_labels(args.label)
     task_id = args.task or f"llm-{uuid.uuid4().hex[:12]}"
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    err = stderr_console()
     options = options_from(args)
     wait_until_ready(options, args.wait, err)
     first = started_event(task_id, args.sidecar, labels=labels, **started_fields(backend, request))
     hint = "the model was not called; use a fresh --task id (or leave --task out)"
-    commit_first_event(options, first, wait_s=args.wait, hint=hint, err=err)
+    fields = {"task_id": "--task", "sidecar_id": "--sidecar"}
+    commit_first_event(FirstEvent(options, args.wait, err, hint, fields), first)
     if not args.task:
         err.print(f"[dim]task {task_id}[/]")
 
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     async def main(options: ConnectOptions) -> int:
-        backoff = Backoff(give_up_after=args.wait)
+        backoff = reconnecting(options, args.wait, err)
         async with (
             AsyncClient(options) as client,
             client.reporter(args.sidecar, backoff=backoff) as reporter,
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             print()
         if not result.succeeded:
             attempts = count(result.attempts, "attempt")
-            err.print(f"[bold red]error:[/] {result.error} (after {attempts})")
+            err.print(f"[bold red]error:[/] {escape(one_line(result.error))} (after {attempts})")
             return 1
         return 0
 
