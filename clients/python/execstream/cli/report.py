@@ -1,31 +1,33 @@
 """``execstream report``: newline-delimited JSON events on stdin, reported exactly once.
 
 A sidecar in any language can pipe into it. Each line is one ``ExecutionEvent`` in proto3
-JSON (``{"task_id": "t1", "stdout": {"text": "hi\\n"}}``); ``seq`` may be left out.
+JSON (``{"task_id": "t1", "stdout": {"text": "hi\\n"}}``); ``seq`` may be left out. Where
+each line goes (a new task, ``--resume``, ``--replay``) is ``report_lines``.
 
-Without ``--resume`` every task on stdin is new: it is numbered from 1 and its first event
-is committed alone before the rest is sent, so a task id that is already taken is refused
-(exit 1) before anything of it is stored. With ``--resume`` each task continues after its
-last committed seq (a sidecar that calls ``report`` once per event, or one that restarted):
-lines numbered at or below it are skipped as already stored. The closing line says how
-many events were stored and how many the server already had; a report that stored nothing
-new exits 1 unless ``--resume`` said repeats were expected.
+The closing line says how many events were stored and how many the server already had; a
+report that stored nothing new exits 1 unless ``--resume`` or ``--replay`` said repeats
+were expected, and so does empty stdin. When it fails midway, the line says what is
+committed of each task, so a sidecar knows where to continue.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from google.protobuf.json_format import Parse, ParseError
 from rich.console import Console
 
-from ..client import Backoff, Client, ConnectOptions, Reporter, pb
+from ..client import Client, ExecstreamError, Reporter, ServerRefused, Unreachable, pb
 from .connect import add_connection_args, options_from
-from .exit_codes import EXIT_FAILED, EXIT_OK
-from .first_event import FirstEvent, commit_first_event, mark_invocation
-from .readiness import add_wait_arg, wait_until_ready
+from .consoles import stderr_console
+from .errors import CommandError, one_line
+from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from .first_event import FirstEvent
+from .readiness import add_wait_arg, reconnecting, wait_until_ready
+from .report_lines import LinePlacer, Mode, Placement
 from .run import default_sidecar
 from .words import count
 
@@ -35,8 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "report",
         help="report newline-delimited JSON events read from stdin",
         description="Read one ExecutionEvent per line (proto3 JSON) and report them. Tasks "
-        "are new unless --resume: a task id that already exists is refused before any of its "
-        "events is stored. Exits 1 when nothing new was stored (unless --resume).",
+        "are new unless --resume or --replay: a task id that already exists is refused "
+        "before any of its events is stored. Exits 1 when nothing new was stored (unless "
+        "--resume or --replay) or stdin held no event.",
     )
     parser.add_argument(
         "--sidecar",
@@ -44,11 +47,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=default_sidecar(),
         help="sidecar id (env EXECSTREAM_SIDECAR; default cli-<hostname>)",
     )
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--resume",
         action="store_true",
-        help="continue each task after its last committed seq, skipping lines already stored "
-        "(a sidecar that reports one event per call, or that restarted)",
+        help="continue each task after its last committed seq: a line without seq is a new "
+        "event; a numbered line at or below that seq is skipped (one event per call)",
+    )
+    mode.add_argument(
+        "--replay",
+        action="store_true",
+        help="stdin holds each task from its first event: a line without seq is numbered by "
+        "its place among its task's lines; lines already stored are skipped (a file sent "
+        "again after a failure)",
     )
     add_wait_arg(parser)
     add_connection_args(parser)
@@ -68,97 +79,100 @@ def parse_line(line: str, number: int) -> pb.ExecutionEvent:
     return event
 
 
-@dataclass
-class _Tally:
-    read: int = 0  # events on stdin
-    first_stored: int = 0  # first events of new tasks, committed one by one
-    skipped: int = 0  # --resume: lines at or below the task's committed seq
-
-    def line(self, reporter: Reporter, revision: int) -> tuple[str, int]:
-        stored = self.first_stored + reporter.stored
-        already = self.skipped + reporter.duplicates
-        text = f"reported {count(self.read, 'event')}: {stored:,} stored"
-        if already:
-            text += f", {already:,} already stored"
-        return f"{text}; committed through revision {revision}", stored
-
-
 def run(args: argparse.Namespace) -> int:
+    if sys.stdin is None:  # started with stdin closed (``<&-``)
+        raise CommandError("report: stdin is closed; pipe the events into it", EXIT_USAGE)
     options = options_from(args)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr_console()
     wait_until_ready(options, args.wait, err)
-    tally = _Tally()
-    new_task = None if args.resume else _NewTask(options, args.wait, err)
-    backoff = Backoff(give_up_after=args.wait)
-    with Client(options) as client, client.reporter(args.sidecar, backoff=backoff) as reporter:
-        for number, line in enumerate(sys.stdin, start=1):
-            if line.strip():
-                tally.read += 1
-                event = parse_line(line, number)
-                _report(reporter, event, number, tally, new_task)
-        reporter.flush()
-        revision = reporter.last_revision
-    text, stored = tally.line(reporter, revision)
-    if stored == 0 and tally.read and not args.resume:
+    mode = Mode.RESUME if args.resume else Mode.REPLAY if args.replay else Mode.NEW
+    first = FirstEvent(options, args.wait, err, hint="", fields={"sidecar_id": "--sidecar"})
+    backoff = reconnecting(options, args.wait, err)
+    client = Client(options)
+    reporter = client.reporter(args.sidecar, backoff=backoff)
+    placer = LinePlacer(mode, reporter, first)
+    try:
+        with client, reporter:  # leaving it with a failure must not flush again
+            _place_all(placer, sys.stdin)
+            reporter.flush()
+    except ExecstreamError as exc:
+        raise _failed(exc, placer.placement, reporter) from None
+    return _summary(placer.placement, reporter, mode, err)
+
+
+def _place_all(placer: LinePlacer, lines: Iterable[str]) -> None:
+    """Place every line; a bad one ends the call, with what came before it stored."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            placer.place(parse_line(line, number), number)
+        except ValueError as exc:
+            placer.reporter.flush()
+            stored = placer.placement.first_stored + placer.reporter.stored
+            raise CommandError(
+                f"{exc} (the {count(stored, 'event')} before it {_were(stored)} stored)",
+                EXIT_USAGE,
+            ) from None
+
+
+def _were(number: int) -> str:
+    return "was" if number == 1 else "were"
+
+
+def _summary(placement: Placement, reporter: Reporter, mode: Mode, err: Console) -> int:
+    stored = placement.first_stored + reporter.stored
+    already = placement.skipped + reporter.duplicates
+    revision = max(placement.revision, reporter.last_revision)
+    text = f"reported {count(placement.read, 'event')}: {stored:,} stored"
+    if already:
+        text += f", {already:,} already stored"
+    text += f"; committed through revision {revision}"
+    if not placement.read:
+        err.print("[bold red]error:[/] report: stdin held no events; nothing was sent")
+        return EXIT_FAILED
+    if stored == 0 and mode is Mode.NEW:
         err.print(f"[bold red]error:[/] {text}: nothing new (pass --resume if that is expected)")
         return EXIT_FAILED
     err.print(f"[dim]{text}[/]")
     return EXIT_OK
 
 
-@dataclass(frozen=True)
-class _NewTask:
-    """How to commit a new task's first event (without --resume), or None with it."""
-
-    options: ConnectOptions
-    wait_s: float
-    err: Console
+_EVENT_INDEX = re.compile(r"^events\[(\d+)\]\.?")
 
 
-def _report(
-    reporter: Reporter,
-    event: pb.ExecutionEvent,
-    number: int,
-    tally: _Tally,
-    new_task: _NewTask | None,
-) -> None:
-    task_id = event.task_id
-    if not reporter.has_task(task_id):
-        if new_task is None:
-            reporter.resume_task(task_id)
-        else:
-            _commit_new_task(reporter, event, number, new_task)
-            tally.first_stored += 1
-            return
-    task = reporter.task(task_id)
-    if new_task is None and event.seq and event.seq <= task.last_seq:
-        tally.skipped += 1
-        return
-    try:
-        task.raw(event)
-    except ValueError as exc:
-        raise ValueError(f"stdin line {number}: {exc}") from None
+def _failed(exc: ExecstreamError, placement: Placement, reporter: Reporter) -> CommandError:
+    """The one line for a report that stopped midway: why, and what each task has stored."""
+    committed = {**placement.committed, **reporter.committed_seqs}
+    told = exc.status.committed if isinstance(exc, ServerRefused) else None
+    committed.update({ack.task_id: ack.last_seq for ack in told.tasks} if told else {})
+    where = ", ".join(f"{task} through seq {seq}" for task, seq in sorted(committed.items()))
+    stored = f"committed: {where}" if where else "nothing was committed"
+    if isinstance(exc, Unreachable):
+        return CommandError(f"{exc}; {stored}", EXIT_UNREACHABLE)
+    line = _refused_line(exc, placement, committed)
+    if line is not None:
+        return CommandError(f"{line}; {stored}", EXIT_USAGE)
+    return CommandError(f"execstream refused: {one_line(str(exc))}; {stored}", EXIT_FAILED)
 
 
-def _commit_new_task(
-    reporter: Reporter, event: pb.ExecutionEvent, number: int, new_task: _NewTask
-) -> None:
-    """Number the task's first event 1 and commit it alone: refuse a taken id at once."""
-    if event.seq not in (0, 1):
-        raise ValueError(
-            f"stdin line {number}: seq is {event.seq}, but task {event.task_id!r} starts here "
-            "(its first seq is 1; pass --resume to continue a task reported before)"
-        )
-    event.seq = 1
-    event.sidecar_id = reporter.sidecar_id  # the report's, as for its other events
-    if not event.HasField("time"):
-        event.time.GetCurrentTime()
-    hint = (
-        f"nothing of it was stored from stdin line {number} on; pass --resume to continue it, "
-        "or use a fresh task id"
-    )
-    mark_invocation(event)
-    fields = {"sidecar_id": "--sidecar"}
-    first = FirstEvent(new_task.options, new_task.wait_s, new_task.err, hint, fields, line=number)
-    commit_first_event(first, event)
-    reporter.task(event.task_id, next_seq=2)
+def _refused_line(
+    exc: ExecstreamError, placement: Placement, committed: dict[str, int]
+) -> str | None:
+    """``stdin line N: stdout.text: ...`` for a refused field of a queued event, or None.
+
+    A refused message is the first one of its call not committed, and the server names
+    the field by its index in that message: it is the index-th event not yet committed.
+    """
+    if not isinstance(exc, ServerRefused) or not exc.status.field_violations:
+        return None
+    violation = exc.status.field_violations[0]
+    match = _EVENT_INDEX.match(violation.field)
+    if match is None:
+        return None
+    pending = [line for task, seq, line in placement.queued if seq > committed.get(task, 0)]
+    index = int(match.group(1))
+    if index >= len(pending):
+        return None
+    field = violation.field[match.end() :] or "event"
+    return f"stdin line {pending[index]}: {field}: {violation.description}"
