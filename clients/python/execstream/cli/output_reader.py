@@ -7,9 +7,10 @@ microseconds after one on the other stream can still arrive together with it; tw
 carry no order between them). ``--pty`` gives the command one terminal for both streams:
 then the order is exactly the order written, reported as stdout.
 
-The reader always drains the pipes to their end, even after reporting failed, so the
-command never blocks on a full pipe; the first failure is kept for the caller. A closed
-echo (our own reader went away, ``| head``) only stops the echo.
+The reader always drains the pipes to their end and echoes what it reads, even after
+reporting failed (the server went away), so the command never blocks on a full pipe and
+its output is still shown; the first failure is kept for the caller. A closed echo (our
+own reader went away, ``| head``) only stops the echo.
 """
 
 from __future__ import annotations
@@ -86,13 +87,13 @@ class OutputReader(threading.Thread):
 
     def _forward(self, stream: _Stream, text: str) -> None:
         with self._lock:
-            if not self._forwarding or self.failure is not None:
-                return  # keep draining; what stopped us is reported once the command ends
-            try:
-                stream.report(text)
-            except BaseException as exc:
-                self.failure = exc
-                return
+            # Once reporting failed, keep draining and echoing: what stopped the reporting
+            # is said once the command ends, and the command's output must not vanish.
+            if self._forwarding and self.failure is None:
+                try:
+                    stream.report(text)
+                except BaseException as exc:
+                    self.failure = exc
         if stream.echo is not None:
             try:
                 stream.echo.write(text)

@@ -10,22 +10,40 @@ whole process group, which then ends the task as CANCELLED.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import shlex
 import signal
 import socket
 import sys
 import uuid
-from types import FrameType
 
+import grpc
 from rich.console import Console
+from rich.markup import escape
 
-from ..client import Backoff, Client, Reporter, TaskReporter, pb
+from execstream.v1 import service_pb2 as service_pb
+from execstream.v1 import service_pb2_grpc
+
+from ..client import (
+    Client,
+    ConnectOptions,
+    ExecstreamError,
+    Reporter,
+    TaskReporter,
+    Unreachable,
+    pb,
+)
 from .child import Child, Outputs
 from .connect import add_connection_args, options_from
+from .consoles import stderr_console
+from .errors import CommandError
+from .exit_codes import EXIT_FAILED, EXIT_UNREACHABLE
 from .first_event import FirstEvent, commit_first_event, started_event
 from .output_reader import OutputReader, Stream
-from .readiness import add_wait_arg, wait_until_ready
+from .readiness import add_wait_arg, reconnecting, wait_until_ready
+from .run_signals import Forwarder, Interrupted, Phase
 
 
 def default_sidecar() -> str:
@@ -73,22 +91,19 @@ def parse_labels(pairs: list[str]) -> dict[str, str]:
     return labels
 
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # A background process the command left behind may hold its pipes open this long.
 _PIPE_GRACE_S = 5.0
+# A task whose first event may have been stored when a signal came gets this long to be
+# ended CANCELLED, so that it is not left RUNNING; a server that does not answer is left.
+_CANCEL_TIMEOUT_S = 2.0
 
 
-class _Forwarder:
-    """Signal handler: record each signal and pass it to the command's group once it runs."""
+@dataclasses.dataclass
+class _Outcome:
+    """What is known when reporting fails: the command's exit code, the last seq stored."""
 
-    def __init__(self) -> None:
-        self.received: list[int] = []
-        self.child: Child | None = None
-
-    def __call__(self, signum: int, _frame: FrameType | None) -> None:
-        self.received.append(signum)
-        if self.child is not None:
-            self.child.signal_group(signum)
+    exit_code: int | None = None
+    committed_seq: int = 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,39 +112,103 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("run: give the command after --, e.g. execstream run -- make test")
     labels = parse_labels(args.label)
     task_id = args.task or f"run-{uuid.uuid4().hex[:12]}"
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    err = stderr_console()
     options = options_from(args)
-    forwarder = _Forwarder()
-    # Handlers first (and unblocked: a parent may have blocked them): a signal arriving
-    # while the task is being created must cancel it, not orphan the command.
-    previous = {sig: signal.signal(sig, forwarder) for sig in _SIGNALS}
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-    try:
-        wait_until_ready(options, args.wait, err)
-        first = started_event(
-            task_id, args.sidecar, backend="shell", description=shlex.join(command), labels=labels
-        )
-        hint = "nothing was run; use a fresh --task id (or leave --task out for a unique one)"
-        fields = {"task_id": "--task", "sidecar_id": "--sidecar"}
-        commit_first_event(FirstEvent(options, args.wait, err, hint, fields), first)
+    first = started_event(
+        task_id, args.sidecar, backend="shell", description=shlex.join(command), labels=labels
+    )
+    hint = "nothing was run; use a fresh --task id (or leave --task out for a unique one)"
+    fields = {"task_id": "--task", "sidecar_id": "--sidecar"}
+    # Handlers first: a signal while the task is being created must not orphan anything.
+    with Forwarder().installed() as forwarder:
+        try:
+            wait_until_ready(options, args.wait, err)
+            forwarder.phase = Phase.SENDING
+            commit_first_event(FirstEvent(options, args.wait, err, hint, fields), first)
+            forwarder.phase = Phase.RUNNING
+        except Interrupted as stop:
+            return _stopped_before_start(stop, options, first)
         if not args.task:
             err.print(f"[dim]task {task_id}[/]")
-        backoff = Backoff(give_up_after=args.wait)
+        return _reported_run(command, task_id, options, forwarder, args, err)
+
+
+def _stopped_before_start(
+    stop: Interrupted, options: ConnectOptions, first: pb.ExecutionEvent
+) -> int:
+    """Exit 128 + N; a first event that may be stored is ended CANCELLED (never RUNNING).
+
+    The pair is one report: the server stores it whole (cancelling our own task, new or
+    stored before the signal) or refuses it whole (a task id someone else holds).
+    """
+    if stop.phase is Phase.SENDING:
+        ended: list[pb.ExecutionEvent] = []
+        reason = f"cancelled by {stop.name} before the command ran"
+        TaskReporter(first.task_id, first.sidecar_id, ended.append, next_seq=2).finished(
+            pb.OUTCOME_CANCELLED, error=reason
+        )
+        report = service_pb.ProgressReport(sidecar_id=first.sidecar_id, events=[first, *ended])
+        with contextlib.suppress(grpc.RpcError), options.channel(own_connection=True) as channel:
+            service_pb2_grpc.ExecutionServiceStub(channel).ReportProgress(
+                iter([report]), metadata=options.metadata, timeout=_CANCEL_TIMEOUT_S
+            )
+    # A console of its own: the signal may have cut into a print of the other one, whose
+    # next print would then repeat that line.
+    stderr_console().print(
+        f"[bold red]error:[/] interrupted by {stop.name}: the command was not started"
+    )
+    return 128 + stop.signum
+
+
+def _reported_run(
+    command: list[str],
+    task_id: str,
+    options: ConnectOptions,
+    forwarder: Forwarder,
+    args: argparse.Namespace,
+    err: Console,
+) -> int:
+    """Run the command as task ``task_id`` (already created); say so if reporting fails."""
+    outcome = _Outcome()
+    backoff = reconnecting(options, args.wait, err)
+    try:
         with Client(options) as client, client.reporter(args.sidecar, backoff=backoff) as reporter:
-            task = reporter.task(task_id, next_seq=2)
-            return _run_task(command, task, reporter, forwarder, args, err)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            try:
+                task = reporter.task(task_id, next_seq=2)
+                return _run_task(command, task, reporter, forwarder, args, err, outcome)
+            finally:
+                outcome.committed_seq = reporter.committed_seqs.get(task_id, 1)
+    except ExecstreamError as exc:
+        raise _left_unfinished(exc, task_id, outcome) from None
+
+
+def _left_unfinished(exc: ExecstreamError, task_id: str, outcome: _Outcome) -> CommandError:
+    """The one line for a run whose reporting failed: what the command did, what is stored."""
+    ran = (
+        "the command did not run"
+        if outcome.exit_code is None
+        else f"the command exited with code {outcome.exit_code}"
+    )
+    seq = outcome.committed_seq
+    if isinstance(exc, Unreachable):
+        return CommandError(
+            f"{exc}; {ran}; task {task_id} was left RUNNING after seq {seq}", EXIT_UNREACHABLE
+        )
+    return CommandError(
+        f"execstream refused: {exc}; {ran}; task {task_id} was not ended by this run "
+        f"(committed through seq {seq})",
+        EXIT_FAILED,
+    )
 
 
 def _run_task(
     command: list[str],
     task: TaskReporter,
     reporter: Reporter,
-    forwarder: _Forwarder,
+    forwarder: Forwarder,
     args: argparse.Namespace,
     err: Console,
+    outcome: _Outcome,
 ) -> int:
     if forwarder.received:  # a signal came before the command could start
         name = signal.Signals(forwarder.received[0]).name
@@ -142,10 +221,11 @@ def _run_task(
     except OSError as exc:
         outputs.close_child_ends()
         message = f"cannot run {command[0]}: {exc.strerror or exc}"
+        outcome.exit_code = 127
         task.error(message, code="exec")
         task.finished(pb.OUTCOME_FAILED, exit_code=127, error=message)
         reporter.flush()
-        err.print(f"[bold red]error:[/] {message}")
+        err.print(f"[bold red]error:[/] {escape(message)}")
         return 127
     outputs.close_child_ends()
     if forwarder.received:  # a signal came while it started
@@ -154,6 +234,7 @@ def _run_task(
     reader = OutputReader(_streams(outputs, task, quiet=args.quiet))
     reader.start()
     returncode = child.wait()
+    outcome.exit_code = returncode if returncode >= 0 else 128 - returncode
     reader.join(_PIPE_GRACE_S)
     reader.stop_forwarding()
     return _finish(task, reporter, returncode, forwarder.received, reader)
