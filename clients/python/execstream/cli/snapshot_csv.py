@@ -26,17 +26,24 @@ from .render import status_name
 Cell = Callable[[state_pb.TaskState], object]
 
 
+_MICROSECOND = Decimal("0.000001")
+
+
 def _time(stamp: Timestamp) -> str:
+    """RFC 3339 in UTC to the microsecond, as every SQL engine and spreadsheet reads it."""
     if not stamp.seconds and not stamp.nanos:
         return ""
     return stamp.ToDatetime().isoformat(timespec="microseconds") + "Z"
 
 
 def _duration_s(task: state_pb.TaskState) -> str:
+    """Seconds in fixed notation to the microsecond: exactly the difference of the two
+    times as written (``0.000250``, never ``2.5E-4``)."""
     start, end = task.started_time, task.finished_time
     if not start.seconds or not end.seconds:
         return ""
-    return str(Decimal(end.ToNanoseconds() - start.ToNanoseconds()) / 10**9)
+    micros = end.ToMicroseconds() - start.ToMicroseconds()
+    return format((Decimal(micros) * _MICROSECOND).quantize(_MICROSECOND), "f")
 
 
 def _usd(nanos: int) -> str:
@@ -116,10 +123,14 @@ def _interim_money(*, usd: bool) -> Cell:
 
 # Then the snapshot's revision: the same for every row of one export, and the point to
 # watch from (or to export again after) for an incremental load. Columns added later come
-# after it, so a reader that keys on positions keeps working.
+# after it, so a reader that keys on positions keeps working: each task's last revision and
+# last seq among them (a row whose last_revision is above the previous export's
+# snapshot_revision changed since).
 LATER: tuple[tuple[str, Cell], ...] = (
     ("interim_cost_usd", _interim_money(usd=True)),
     ("interim_cost_nanos", _interim_money(usd=False)),
+    ("last_revision", lambda t: t.last_revision),
+    ("last_seq", lambda t: t.last_seq),
 )
 HEADER = (
     *(name for name, _ in COLUMNS),
