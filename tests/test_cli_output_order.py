@@ -1,11 +1,16 @@
 """``execstream run``'s output reader keeps the order lines arrive in, over many runs.
 
 No server: the command's output goes straight to a list, as the reporter would get it.
+Only ``--pty`` keeps the exact order written across stdout and stderr (two pipes carry no
+order between them); without it, one reader reports each line after every line that
+reached it first, even while reporting is slow: a line waiting in the other pipe is not
+reported ahead of one being reported.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 from execstream.cli.child import Child, Outputs
@@ -28,9 +33,19 @@ for i in range({TURNS}):
 """
 
 
-def read_all(command: list[str], outputs: Outputs) -> list[tuple[str, str]]:
+def read_all(
+    command: list[str], outputs: Outputs, *, slow_stdout: bool = False
+) -> list[tuple[str, str]]:
+    """What the reader reports, in order; ``slow_stdout``: each stdout line takes a while
+    to report (a busy reporter), which is when a second reader would overtake it."""
     seen: list[tuple[str, str]] = []
-    streams = [(outputs.stdout, lambda text: seen.append(("out", text)), None)]
+
+    def report_stdout(text: str) -> None:
+        if slow_stdout:
+            time.sleep(0.002)
+        seen.append(("out", text))
+
+    streams = [(outputs.stdout, report_stdout, None)]
     if outputs.stderr is not None:
         streams.append((outputs.stderr, lambda text: seen.append(("err", text)), None))
     reader = OutputReader(streams)
@@ -43,8 +58,8 @@ def read_all(command: list[str], outputs: Outputs) -> list[tuple[str, str]]:
     return seen
 
 
-def test_lines_from_two_pipes_are_reported_in_arrival_order() -> None:
-    seen = read_all([sys.executable, "-c", _TAKE_TURNS], Outputs.pipes())
+def test_lines_from_two_pipes_are_reported_in_arrival_order_even_when_reporting_is_slow() -> None:
+    seen = read_all([sys.executable, "-c", _TAKE_TURNS], Outputs.pipes(), slow_stdout=True)
     assert seen == [("out" if i % 2 == 0 else "err", f"line {i}\n") for i in range(TURNS)]
 
 
