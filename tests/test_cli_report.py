@@ -79,6 +79,16 @@ def test_a_resent_file_counts_what_was_already_stored(server: ServerProcess) -> 
     assert state(server, "resent").last_seq == 4
 
 
+def test_a_call_that_sent_nothing_names_no_revision(server: ServerProcess) -> None:
+    """Every line skipped as stored: no commit of this call reached a revision to name."""
+    numbered = lines("all-skipped", EVENTS[:2], seqs=True)
+    assert cli(server, "report", stdin=numbered).returncode == 0
+    for mode in ("--resume", "--replay"):
+        again = cli(server, "report", mode, stdin=numbered)
+        assert again.returncode == 0, again.stderr
+        assert again.stderr == "reported 2 events: 0 stored, 2 already stored; nothing sent\n"
+
+
 def test_a_task_id_taken_midway_keeps_the_tasks_before_it(server: ServerProcess) -> None:
     cli(server, "report", stdin=lines("taken", EVENTS[:1]))
     stdin = lines("fresh-before", EVENTS) + lines("taken", EVENTS)

@@ -127,7 +127,8 @@ def _summary(placement: Placement, reporter: Reporter, mode: Mode, err: Console)
     text = f"reported {count(placement.read, 'event')}: {stored:,} stored"
     if already:
         text += f", {already:,} already stored"
-    text += f"; committed through revision {revision}"
+    # Revision 0: every line was skipped as stored, so no commit of ours reached a revision.
+    text += f"; committed through revision {revision}" if revision else "; nothing sent"
     if not placement.read:
         err.print("[bold red]error:[/] report: stdin held no events; nothing was sent")
         return EXIT_FAILED
