@@ -161,6 +161,7 @@ def test_reporter_loses_and_duplicates_nothing_across_a_server_kill(
         assert reporter.pending == 0
         states = {t.task_id: t for t in client.snapshot().tasks}
         assert {name: states[name].last_seq for name in emitted} == emitted
+        assert reporter.committed_seqs == emitted  # what the server confirmed, per task
         events = _take(client.watch(after_revision=0, backoff=FAST), sum(emitted.values()))
     for name, count in emitted.items():
         assert [e.seq for e in events if e.task_id == name] == list(range(1, count + 1))
@@ -195,6 +196,7 @@ def test_refused_events_raise_and_keep_what_was_accepted(server: ServerProcess) 
         with pytest.raises(ReportRefused):
             reporter.task("other").stdout("after the refusal\n")
         reporter.close(flush=False)
+        assert reporter.committed_seqs == {"other": 1}  # where to continue after the refusal
         assert refused.value.code in (
             grpc.StatusCode.FAILED_PRECONDITION,
             grpc.StatusCode.PERMISSION_DENIED,
