@@ -123,6 +123,24 @@ def test_serve_warns_when_its_token_file_holds_no_token(tmp_path: Path) -> None:
         server.kill()
 
 
+@pytest.mark.server
+def test_serve_counts_the_tasks_it_loaded_in_words(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "x.db").start()
+    try:
+        assert cli(server, "run", "--task", "only", "--", "true").returncode == 0
+        server.kill()
+        server.start()  # appends to the same log: its second start line counts the task
+
+        def start_lines() -> list[str]:
+            return [line for line in server.log_text().splitlines() if "listening on" in line]
+
+        wait_for(lambda: len(start_lines()) == 2, timeout=30)
+        assert start_lines()[0].endswith(" at revision 0, 0 tasks")
+        assert start_lines()[1].endswith(", 1 task")
+    finally:
+        server.kill()
+
+
 @pytest.mark.parametrize("columns", [80, 100, 200])
 def test_the_price_table_fits_the_terminal_and_keeps_money_whole(
     columns: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

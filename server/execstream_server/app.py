@@ -371,7 +371,7 @@ async def serve(config: ServerConfig) -> int:
     )
     log.info(
         "execstream %s listening on %s:%d (gRPC, %s) | dashboard %s | metrics %s | store %s at "
-        "revision %d, %d tasks",
+        "revision %d, %d %s",
         __version__,
         config.host,
         app.port,
@@ -381,6 +381,7 @@ async def serve(config: ServerConfig) -> int:
         display_url(config.store) if config.store else f"sqlite:{config.db}",
         app.engine.revision,
         len(app.engine.tasks),
+        "task" if len(app.engine.tasks) == 1 else "tasks",
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
