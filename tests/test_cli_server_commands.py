@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,6 +138,23 @@ def test_serve_counts_the_tasks_it_loaded_in_words(tmp_path: Path) -> None:
         wait_for(lambda: len(start_lines()) == 2, timeout=30)
         assert start_lines()[0].endswith(" at revision 0, 0 tasks")
         assert start_lines()[1].endswith(", 1 task")
+    finally:
+        server.kill()
+
+
+@pytest.mark.server
+def test_a_token_file_reload_counts_its_tokens_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tokens = str(tmp_path / "tokens.json")
+    assert execstream(capsys, "token", "create", "--auth-file", tokens, "--role", "viewer")[0] == 0
+    server = ServerProcess(tmp_path / "x.db", "--auth-file", tokens).start()
+    try:
+        wait_for(lambda: "listening on" in server.log_text(), timeout=30)
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: f"reloaded 1 token from {tokens}" in server.log_text(), timeout=30)
+        assert "1 tokens" not in server.log_text()
     finally:
         server.kill()
 

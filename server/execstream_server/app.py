@@ -200,7 +200,8 @@ class App:
             log.warning("kept the previous tokens: %s", exc)
             return False
         self._access.tokens = book
-        log.info("reloaded %d tokens from %s", len(book), self.config.auth_file)
+        noun = "token" if len(book) == 1 else "tokens"
+        log.info("reloaded %d %s from %s", len(book), noun, self.config.auth_file)
         return True
 
     def _engine_failed(self, exc: Exception) -> None:
