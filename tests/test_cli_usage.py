@@ -48,6 +48,7 @@ def execstream(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str
         ),
         (("serve", "--port", "abc"), "--port: 'abc' is not a whole number"),
         (("serve", "--port", "65536"), "--port: 65536 is above the maximum 65535"),
+        (("serve", "--port", "-1"), "--port: -1 is below the minimum 0"),
         (("serve", "--metrics-port", "70001"), "--metrics-port: 70001 is above the maximum 65535"),
         (("serve", "--http-port", "65536"), "--http-port: 65536 is above the maximum 65535"),
         (
