@@ -188,9 +188,9 @@ def test_out_of_range_times_are_refused(
 
 def _with_unknown_field(ev: events_pb.ExecutionEvent, size: int) -> events_pb.ExecutionEvent:
     """``ev`` plus field 99 holding ``size`` bytes, as a newer or hostile client might send."""
-    from execstream_server.domain.records import encode_varint
+    from execstream_server.domain.frames import varint
 
-    extra = b"\x9a\x06" + encode_varint(size) + b"u" * size  # field 99, length-delimited
+    extra = b"\x9a\x06" + varint(size) + b"u" * size  # field 99, length-delimited
     return events_pb.ExecutionEvent.FromString(ev.SerializeToString() + extra)
 
 

@@ -27,10 +27,10 @@ from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import state_pb2 as state_pb
 from execstream_server.config import parse_label_keys
 from execstream_server.domain.label_totals import label_totals
-from execstream_server.domain.records import CommittedBatch, EventRecord
 from execstream_server.transport.metrics import ServerMetrics
 
 from .support import grafana_dashboard as dashboard
+from .support.batches import committed
 from .support.helpers import error_details, event, free_port, report, stub_for, wait_for
 from .support.prometheus_server import PrometheusServer, require_prometheus
 from .support.server_thread import ServerThread, make_config
@@ -60,7 +60,6 @@ def test_label_keys_must_be_free_prometheus_label_names() -> None:
 
 def test_values_past_the_cap_are_other_and_counted() -> None:
     metrics = ServerMetrics(label_keys=["team"], max_label_values=2)
-    record = EventRecord(1, "t", "sc", events_pb.EVENT_KIND_FINISHED, b"")
     changes = []
     for i in range(4):
         done = state_pb.TaskState(task_id=f"t{i}", status=events_pb.TASK_STATUS_SUCCEEDED)
@@ -68,7 +67,7 @@ def test_values_past_the_cap_are_other_and_counted() -> None:
         done.labels["team"] = f"team-{i}"
         done.cost.actual.total_nanos = 1000
         changes.append((None, done))
-    metrics.on_batch(CommittedBatch([record], [event("t", 1, "finished")]), changes)
+    metrics.on_batch(committed([event("t", 1, "finished")]), changes)
     sample = metrics.registry.get_sample_value
     labels = {**OPUS}
     assert sample("execstream_cost_usd_total", labels | {"team": "team-1"}) == 1e-6  # at the cap

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 from execstream_server.domain.pricing import load_price_table
-from execstream_server.domain.records import CommittedBatch, EventRecord
 from execstream_server.transport.metrics import LabelCap, SeriesCap, ServerMetrics
 from prometheus_client import CollectorRegistry
 
+from .support.batches import committed
 from .support.helpers import event, report, stub_for
 from .support.server_thread import ServerThread
 
@@ -55,9 +55,8 @@ def test_overflowed_values_are_counted_per_label() -> None:
     metrics = ServerMetrics(
         known_labels=[("anthropic", "claude-x")], max_backend_labels=2, max_model_labels=1
     )
-    record = EventRecord(1, "t", "sc", events_pb.EVENT_KIND_FINISHED, b"")
     changes = [(None, _finished(f"t{i}", f"backend-{i}", f"model-{i}")) for i in range(10)]
-    metrics.on_batch(CommittedBatch([record], [event("t", 1, "finished")]), changes)
+    metrics.on_batch(committed([event("t", 1, "finished")]), changes)
     registry = metrics.registry
     assert label_values(registry, "backend") <= {"anthropic", "backend-0", "backend-1", "other"}
     assert (

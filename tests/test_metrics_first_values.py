@@ -16,10 +16,10 @@ import pytest
 from execstream.v1 import errors_pb2 as errors_pb
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
-from execstream_server.domain.records import CommittedBatch, EventRecord
 from execstream_server.transport.methods import GO_CODE_NAMES, served_methods
 from execstream_server.transport.metrics import ServerMetrics
 
+from .support.batches import committed
 from .support.helpers import event, free_port, report, stub_for, wait_for
 from .support.prometheus_server import PrometheusServer, require_prometheus
 from .support.server_thread import ServerThread, make_config
@@ -68,9 +68,8 @@ def test_a_model_gets_its_series_when_a_task_names_it() -> None:
     labels = {"backend": "openai", "model": "gpt-unknown"}
     assert sample(metrics, "execstream_cost_usd_total", **labels) is None
     ev = event("t", 1, "started", backend="openai", model="gpt-unknown")
-    record = EventRecord(1, "t", "side-a", events_pb.EVENT_KIND_STARTED, ev.SerializeToString())
     started = state_pb.TaskState(task_id="t", backend="openai", model="gpt-unknown")
-    metrics.on_batch(CommittedBatch([record], [ev], local=False), [(None, started)])
+    metrics.on_batch(committed([ev], sidecar_id="side-a", local=False), [(None, started)])
     for name in ("execstream_cost_usd_total", "execstream_unpriced_tokens_total"):
         assert sample(metrics, name, **labels) == 0, name
     assert sample(metrics, "execstream_tasks_finished_total", **labels, outcome="FAILED") == 0

@@ -51,7 +51,7 @@ def _fan_out_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     publish = Hub.publish
 
     def buggy(self: Hub, batch: Any) -> None:
-        if batch.records[0].task_id == POISON:
+        if batch.frames[0].keys.task_ids[0] == POISON:
             raise RuntimeError("planted fan-out bug")
         publish(self, batch)
 
@@ -61,10 +61,10 @@ def _fan_out_bug(monkeypatch: pytest.MonkeyPatch) -> None:
 def _commit_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     batch_type = sqlite_module.CommittedBatch  # type: ignore[attr-defined]
 
-    def buggy(records: Any, events: Any, *args: Any) -> Any:
-        if records[0].task_id == POISON:
+    def buggy(frames: Any, events: Any, *args: Any) -> Any:
+        if frames[0].keys.task_ids[0] == POISON:
             raise RuntimeError("planted commit bug")
-        return batch_type(records, events, *args)
+        return batch_type(frames, events, *args)
 
     monkeypatch.setattr(sqlite_module, "CommittedBatch", buggy)
 

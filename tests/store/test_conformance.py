@@ -277,13 +277,18 @@ async def test_batches_yield_every_commit_once_in_revision_order(backend: Backen
         consumer = asyncio.create_task(consume())
         await asyncio.gather(*(store.append("sc", task_events(f"t{i}", 7)) for i in range(10)))
         await asyncio.wait_for(consumer, 10)
-    revisions = [r.revision for batch in seen for r in batch.records]
-    assert revisions == list(range(1, 91))
+        stored = await store.read_frames(0, max_bytes=1 << 30)
+    records = [r for batch in seen for frame in batch.frames for r in frame.records()]
+    assert [r.revision for r in records] == list(range(1, 91))
     for batch in seen:
-        assert [ev.revision for ev in batch.events] == [r.revision for r in batch.records]
+        batch_records = [r for frame in batch.frames for r in frame.records()]
+        assert [ev.revision for ev in batch.events] == [r.revision for r in batch_records]
         assert [
-            events_pb.ExecutionEvent.FromString(r.payload) for r in batch.records
+            events_pb.ExecutionEvent.FromString(r.payload) for r in batch_records
         ] == batch.events
+    # What went live is byte for byte what a replay reads: one frame per report.
+    assert stored.frames == [frame for batch in seen for frame in batch.frames]
+    assert len(stored.frames) == 10 and stored.through == 90
 
 
 async def test_read_pages_after_a_revision(backend: Backend) -> None:
@@ -480,3 +485,85 @@ async def test_server_events_sit_in_a_tasks_stream_outside_its_seqs(backend: Bac
     }
     [state] = [fold(None, events, tail_bytes=0)]
     assert (state.last_seq, state.event_count) == (4, 6)
+
+
+# -- frames, the task index and checkpoint chains ----------------------------------------------
+async def _all_pages(
+    store: LogStore, after: int, *, max_bytes: int, task_ids: frozenset[str] | None = None
+) -> list[tuple[int, str]]:
+    """(revision, task) of every event after ``after`` that pages of read_frames return,
+    following ``through`` until the head, each frame cut after the cursor."""
+    head = await store.head_revision()
+    seen: list[tuple[int, str]] = []
+    cursor = after
+    while cursor < head:
+        page = await store.read_frames(cursor, max_bytes=max_bytes, task_ids=task_ids)
+        assert page.through > cursor, "a read must make progress"
+        for frame in page.frames:
+            seen += [
+                (r.revision, r.task_id)
+                for r in frame.records()
+                if cursor < r.revision <= page.through
+                and (task_ids is None or r.task_id in task_ids)
+            ]
+        cursor = page.through
+    return seen
+
+
+async def test_a_task_read_finds_every_event_of_its_tasks_and_reads_few_frames(
+    backend: Backend,
+) -> None:
+    seqs = dict.fromkeys((f"t{i}" for i in range(6)), 0)
+
+    def two(task_id: str) -> list[events_pb.ExecutionEvent]:
+        seqs[task_id] += 2
+        return [event(task_id, seqs[task_id] - 1), event(task_id, seqs[task_id])]
+
+    async with backend.opened() as (store, _):
+        for round_ in range(6):  # reports of 6 tasks; task "t3" in every 4th round only
+            tasks = [f"t{i}" for i in range(6) if i != 3 or round_ % 4 == 0]
+            await asyncio.gather(*(store.append("sc", two(t)) for t in tasks))
+        everything = await stored(store)
+        wanted = frozenset({"t3", "t5"})
+        expected = [(e.revision, e.task_id) for e in everything if e.task_id in wanted]
+        for after in (0, 1, 7, expected[3][0], everything[-1].revision - 1):
+            tail = [pair for pair in expected if pair[0] > after]
+            for max_bytes in (1, 200, 1 << 20):
+                assert await _all_pages(store, after, max_bytes=max_bytes, task_ids=wanted) == tail
+        one_task = await store.read_frames(0, max_bytes=1 << 20, task_ids=frozenset({"t3"}))
+        every_frame = await store.read_frames(0, max_bytes=1 << 20)
+        nobody = await store.read_frames(0, max_bytes=1 << 20, task_ids=frozenset({"nobody"}))
+    assert len(one_task.frames) < len(every_frame.frames) / 3
+    assert nobody.frames == [] and nobody.through == everything[-1].revision
+
+
+async def test_a_cursor_inside_a_frame_is_read_from_the_revision_after_it(
+    backend: Backend,
+) -> None:
+    async with backend.opened() as (store, _):
+        await store.append("sc", task_events("a", 8))  # one report: revisions 1..10
+        page = await store.read_frames(4, max_bytes=1)
+        assert await _all_pages(store, 4, max_bytes=1) == [(r, "a") for r in range(5, 11)]
+    assert [(f.first_revision, f.last_revision) for f in page.frames] == [(1, 10)]
+    assert page.through == 10
+
+
+async def test_a_checkpoint_chain_restores_each_task_at_its_latest_link(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from execstream_server.domain import checkpoint
+
+    monkeypatch.setattr(checkpoint, "MIN_REBASE_BYTES", 1)  # merge as soon as deltas outgrow
+    expected: dict[str, state_pb.TaskState] = {}
+    async with backend.opened() as (store, _):
+        for round_ in range(1, 8):
+            states = [
+                state_pb.TaskState(task_id=f"t{i}", last_seq=round_, output_tail="x" * 50 * i)
+                for i in range(round_ % 3, 9, 2)
+            ]
+            await store.checkpoint(states, round_ * 10)
+            expected |= {s.task_id: s for s in states}
+    async with backend.opened() as (store, recovery):
+        pass
+    assert recovery.checkpoint_revision == 70
+    assert recovery.tasks == expected

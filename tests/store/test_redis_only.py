@@ -52,10 +52,10 @@ async def test_each_replica_gets_every_batch_and_knows_which_are_its_own(
         await one.close()
         await two.close()
     for name, mine in (("one", {"sc1"}), ("two", {"sc2"})):
-        revisions = [r.revision for b in seen[name] for r in b.records]
+        revisions = [r.revision for b in seen[name] for f in b.frames for r in f.records()]
         assert revisions == list(range(1, 8))
         for batch in seen[name]:
-            assert batch.local == ({r.sidecar_id for r in batch.records} <= mine)
+            assert batch.local == ({f.sidecar_id for f in batch.frames} <= mine)
 
 
 def test_a_password_in_the_url_opens_a_protected_redis(tmp_path: Path) -> None:
@@ -215,3 +215,18 @@ def test_a_replica_opening_while_redis_loads_its_aof_waits_for_it(tmp_path: Path
         assert asyncio.run(reopen()) == 3
     finally:
         server.kill()
+
+
+async def test_a_log_of_an_earlier_layout_is_refused_in_one_line(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.set("{old}:revision", 3)  # what the layout with one entry per event leaves
+    client.xadd("{old}:log", {"task_id": "a", "payload": b"\x0a\x01a"}, id="1-0")
+    store = RedisStore(redis_server.url + "?key_prefix=old", pricer=FlatPricer())
+    with pytest.raises(StoreUnavailableError) as refused:
+        await store.open()
+    await store.close()
+    message = str(refused.value)
+    assert "one stream entry per event" in message and "Upgrading a Redis log" in message
+    assert "\n" not in message
+    assert client.hlen("{old}:replicas") == 0  # nothing registered, nothing written
+    assert client.get("{old}:format") is None

@@ -60,6 +60,7 @@ TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 _FREEZE_AFTER_TASKS = 10_000
 # A repeated message entry's tag and length prefix (a length below 2**35).
 _ENTRY_OVERHEAD = 6
+_REFOLD_PAGE_BYTES = 4 * 1024 * 1024
 
 
 class EngineObserver(Protocol):
@@ -140,13 +141,13 @@ class Engine:
             self._checkpointed_revision = recovery.checkpoint_revision
             cursor = recovery.checkpoint_revision
             while cursor < recovery.revision:
-                records = await self.store.read(cursor, limit=10_000)
-                if not records:
+                page = await self.store.read_frames(cursor, max_bytes=_REFOLD_PAGE_BYTES)
+                if not page.frames:
                     break
-                step = f"refolding revisions {records[0].revision}..{records[-1].revision}"
-                events = [events_pb.ExecutionEvent.FromString(r.payload) for r in records]
-                self._fold_batch(CommittedBatch(records, events), publish=False)
-                cursor = records[-1].revision
+                step = f"refolding revisions {cursor + 1}..{page.frames[-1].last_revision}"
+                events = [e for f in page.frames for e in f.events() if e.revision > cursor]
+                self._fold_batch(CommittedBatch(page.frames, events), publish=False)
+                cursor = page.frames[-1].last_revision
             self.revision = max(self.revision, recovery.revision)
             step = "handing the recovered state to the metrics"
             self._go_live()

@@ -77,26 +77,28 @@ def time_field(seconds: int, nanos: int) -> bytes:
 
 
 def stamp(raw: bytes, revision: int, suffix: bytes) -> bytes:
-    """``raw`` event bytes with the revision and the report's other stamps appended."""
-    return raw + _TAG_REVISION + varint(revision) + suffix
+    """``raw`` event bytes with the report's stamps and then the revision appended."""
+    return raw + suffix + _TAG_REVISION + varint(revision)
 
 
-def stamped_frame(raws: Sequence[bytes], first_revision: int, suffix: bytes) -> bytes:
-    """One report's frame: each raw event stamped with consecutive revisions and ``suffix``.
+def stamped_frame(raws: Sequence[bytes], first_revision: int, suffix: bytes = b"") -> bytes:
+    """One report's frame: each raw event stamped with ``suffix`` and consecutive revisions.
 
-    The same bytes as ``frame([stamp(raw, r, suffix) ...])``, built in one pass.
+    The same bytes as ``frame([stamp(raw, r, suffix) ...])``, built in one pass. The
+    revision comes last, so a store that assigns revisions elsewhere (the Redis commit
+    script) builds the same bytes from ``raw + suffix`` by appending it.
     """
     parts: list[bytes] = []
     add = parts.append
-    fixed = len(suffix) + 1  # the revision tag and the suffix
+    fixed = len(suffix) + 1  # the suffix and the revision tag
     revision = first_revision
     for raw in raws:
         encoded = varint(revision)
         add(b"\x0a" + varint(len(raw) + fixed + len(encoded)))
         add(raw)
+        add(suffix)
         add(_TAG_REVISION)
         add(encoded)
-        add(suffix)
         revision += 1
     return b"".join(parts)
 
@@ -128,6 +130,21 @@ def entry_offsets(data: bytes) -> list[int]:
     if pos != end:
         raise FrameError("a watch frame's last entry runs past its end")
     return offsets
+
+
+def entry_payloads(data: bytes) -> list[bytes]:
+    """Each entry's serialised event, in order (raises FrameError on anything else)."""
+    payloads = []
+    pos, end = 0, len(data)
+    while pos < end:
+        if data[pos] != _TAG_ENTRY:
+            raise FrameError(f"unexpected tag {data[pos]:#x} at {pos} in a watch frame")
+        length, start = read_varint(data, pos + 1)
+        pos = start + length
+        payloads.append(data[start:pos])
+    if pos != end:
+        raise FrameError("a watch frame's last entry runs past its end")
+    return payloads
 
 
 def after_cursor(data: bytes, first_revision: int, cursor: int) -> bytes:

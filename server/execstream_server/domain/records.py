@@ -1,38 +1,31 @@
-"""Committed events as the hub and the stores move them: revision, filter keys and bytes.
+"""Committed events as the stores, the hub and the watchers move them: one frame per report.
 
-Events are serialised once, at commit; watchers get responses assembled from those bytes
-(a repeated field on the wire is just its entries concatenated), so fan-out does no
-per-event protobuf work.
+A report's accepted events are stored as one ``ReportFrame``: its ready-to-send
+``WatchExecutionResponse`` bytes (the stamped events' entries concatenated, revisions
+``first_revision``.. consecutive) and its ``ReportKeys`` (task and kind of each entry). Live
+fan-out and replay send frames as they are; a filter selects entries by the keys, and a
+cursor inside a frame takes the entries after it (``frames.after_cursor``). Nothing on the
+watch path parses an event.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from execstream.v1 import events_pb2 as events_pb
+from execstream.v1 import service_pb2 as service_pb
 
-# WatchExecutionResponse.events is field 1, wire type 2 (length-delimited).
-_EVENTS_TAG = b"\x0a"
+from execstream_server.domain.frames import entry_payloads
+from execstream_server.domain.report_keys import ReportKeys
 
-
-def encode_varint(value: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int."""
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def event_field(payload: bytes) -> bytes:
-    """One ``WatchExecutionResponse.events`` entry holding an already serialised event."""
-    return _EVENTS_TAG + encode_varint(len(payload)) + payload
+# What a frame costs a watcher's queue beyond its bytes (objects, list slots).
+_FRAME_OVERHEAD_BYTES = 64
 
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """A committed event: its filter keys and its serialised ExecutionEvent."""
+    """One committed event: its filter keys and its serialised ExecutionEvent."""
 
     revision: int
     task_id: str
@@ -41,28 +34,81 @@ class EventRecord:
     payload: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ReportFrame:
+    """One stored report (or one sidecar's run of it): its watch frame and its keys."""
+
+    first_revision: int
+    keys: ReportKeys
+    data: bytes
+
+    @property
+    def count(self) -> int:
+        return len(self.keys.kinds)
+
+    @property
+    def last_revision(self) -> int:
+        return self.first_revision + len(self.keys.kinds) - 1
+
+    @property
+    def sidecar_id(self) -> str:
+        return self.keys.sidecar_id
+
+    def records(self) -> list[EventRecord]:
+        """Each entry as an EventRecord (for readers that want events one by one)."""
+        task_ids, sidecar, first = self.keys.task_ids, self.keys.sidecar_id, self.first_revision
+        return [
+            EventRecord(first + i, task_ids[task], sidecar, kind, payload)
+            for i, (task, kind, payload) in enumerate(
+                zip(self.keys.positions(), self.keys.kinds, entry_payloads(self.data), strict=True)
+            )
+        ]
+
+    def events(self) -> list[events_pb.ExecutionEvent]:
+        """The frame's events, parsed in one call (recovery and other replicas' batches)."""
+        return list(service_pb.WatchExecutionResponse.FromString(self.data).events)
+
+
+@dataclass(frozen=True, slots=True)
+class FramePage:
+    """A read of stored frames: every matching event in ``(after, through]`` is in ``frames``.
+
+    The first frame may start at or before the revision the read was after (a cursor
+    inside a report); frames are in revision order.
+    """
+
+    frames: list[ReportFrame]
+    through: int
+
+
 @dataclass(slots=True)
 class CommittedBatch:
-    """Events committed together, in revision order, with their parsed form for the fold."""
+    """Frames committed together, in revision order, with their parsed events for the fold."""
 
-    records: list[EventRecord]
+    frames: list[ReportFrame]
     events: list[events_pb.ExecutionEvent]
     # True when this process committed the batch (always, for SQLite). With a shared store,
     # each replica's metrics count only its own batches, so summing replicas is exact.
     local: bool = True
-    # Encoded watch entries per filter, shared by every watcher with an equal filter.
-    frames: dict[object, list[tuple[int, bytes]]] = field(default_factory=dict)
-    # Whole watch responses per filter (bytes, covered-to revision, events), built from frames.
+    # Whole watch responses per filter (bytes, covered-to revision, events), shared by
+    # every watcher with an equal filter.
     responses: dict[object, list[tuple[bytes, int, int]]] = field(default_factory=dict)
 
     @property
     def first_revision(self) -> int:
-        return self.records[0].revision
+        return self.frames[0].first_revision
 
     @property
     def last_revision(self) -> int:
-        return self.records[-1].revision
+        return self.frames[-1].last_revision
 
     @property
     def size_bytes(self) -> int:
-        return sum(len(r.payload) for r in self.records) + 16 * len(self.records)
+        return sum(len(f.data) for f in self.frames) + _FRAME_OVERHEAD_BYTES * len(self.frames)
+
+    def kind_counts(self) -> Counter[int]:
+        """How many events of each EventKind the batch holds (from the keys, no parsing)."""
+        counts: Counter[int] = Counter()
+        for frame in self.frames:
+            counts.update(frame.keys.kinds)
+        return counts

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from execstream_server.domain.frames import FrameError, read_varint, varint
-from execstream_server.domain.hub import WatchFilter
+
+if TYPE_CHECKING:  # the hub imports the records that hold these keys
+    from execstream_server.domain.hub import WatchFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,8 @@ class ReportKeys:
 
     def positions(self) -> list[int]:
         """Each entry's task index, in entry order."""
+        if len(self.task_index) == len(self.kinds):  # every index is one byte (< 128)
+            return list(self.task_index)
         out, pos, data = [], 0, self.task_index
         while pos < len(data):
             value, pos = read_varint(data, pos)

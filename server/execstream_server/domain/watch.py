@@ -30,24 +30,22 @@ from execstream_server.domain.errors import (
     StoreUnavailableError,
 )
 from execstream_server.domain.hub import Hub, Watcher, WatchFilter
-from execstream_server.domain.records import CommittedBatch, EventRecord
+from execstream_server.domain.records import CommittedBatch, FramePage
 from execstream_server.domain.watch_frames import (
+    Chunk,
     Coalescer,
-    Field,
     batch_responses,
-    fields_of,
-    iter_chunks,
     progress,
+    responses_after,
 )
 
-_CATCH_UP_PAGE = 4096
 Sent = tuple[bytes, int]  # a serialised response and the revision it covers to
 
 
 class LogReader(Protocol):
-    async def read(
-        self, after_revision: int, *, limit: int, max_bytes: int | None = None
-    ) -> list[EventRecord]: ...
+    async def read_frames(
+        self, after_revision: int, *, max_bytes: int, task_ids: frozenset[str] | None = None
+    ) -> FramePage: ...
 
     @property
     def oldest_revision(self) -> int: ...
@@ -140,30 +138,36 @@ class WatchSession:
                     last_sent = loop.time()
 
     async def _catch_up(self, watcher: Watcher) -> AsyncGenerator[Sent, None]:
-        while self.cursor < watcher.live_from and not watcher.closing:
+        """Replay ``(cursor, live_from]`` from stored frames, a byte-bounded page at a time.
+
+        A task filter reads through the store's (task, revision) index, so a watcher of a
+        few tasks does not read every report.
+        """
+        live_from = watcher.live_from
+        while self.cursor < live_from and not watcher.closing:
             async with self._hub.catch_up_budget.hold(self._page_reserve):
-                records = await self._log.read(
-                    self.cursor, limit=_CATCH_UP_PAGE, max_bytes=self._page_bytes
+                page = await self._log.read_frames(
+                    self.cursor, max_bytes=self._page_bytes, task_ids=self._filter.task_ids
                 )
-                records = [r for r in records if r.revision <= watcher.live_from]
-                if not records:
+                through = min(page.through, live_from)
+                if through <= self.cursor:
                     raise StoreUnavailableError(
                         f"log read after revision {self.cursor} returned nothing below "
-                        f"revision {watcher.live_from}"
+                        f"revision {live_from}"
                     )
-                last = records[-1].revision
-                fields = fields_of(self._filter, records)
-                del records  # the encoded entries are all the page needs from here on
-                for response, through, _ in self._chunks(fields, last):
-                    yield response, through
-                    self.cursor = through
-                self.cursor = last
-
-    def _chunks(self, fields: Iterable[Field], through: int) -> Iterable[tuple[bytes, int, int]]:
-        """Bounded responses, built one at a time; each carries the cursor after it."""
-        return iter_chunks(
-            fields, max_events=self._max_events, max_bytes=self._max_bytes, through=through
-        )
+                responses = responses_after(
+                    page.frames,
+                    self._filter,
+                    self.cursor,
+                    through=through,
+                    max_events=self._max_events,
+                    max_bytes=self._max_bytes,
+                )
+                del page  # the responses are all the page needs from here on
+                for response, covered, _ in responses:
+                    yield response, covered
+                    self.cursor = covered
+                self.cursor = through
 
     def _live(self, batches: list[CommittedBatch]) -> list[tuple[bytes, int]]:
         coalescer = Coalescer(self._max_events, self._max_bytes)
@@ -171,13 +175,20 @@ class WatchSession:
         for batch in batches:
             if batch.last_revision <= through:
                 continue
+            chunks: Iterable[Chunk]
             if batch.first_revision > through:
-                chunks: Iterable[tuple[bytes, int, int]] = batch_responses(
+                chunks = batch_responses(
                     batch, self._filter, max_events=self._max_events, max_bytes=self._max_bytes
                 )
             else:  # partly sent already (the catch-up reached into it)
-                fresh = [r for r in batch.records if r.revision > through]
-                chunks = self._chunks(fields_of(self._filter, fresh), batch.last_revision)
+                chunks = responses_after(
+                    batch.frames,
+                    self._filter,
+                    through,
+                    through=batch.last_revision,
+                    max_events=self._max_events,
+                    max_bytes=self._max_bytes,
+                )
             for chunk in chunks:
                 coalescer.add(*chunk)
             through = batch.last_revision

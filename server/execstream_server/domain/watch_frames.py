@@ -1,11 +1,13 @@
-"""Watch responses as bytes, assembled from the stored event bytes.
+"""Watch responses as bytes, assembled from stored report frames without parsing them.
 
 A ``WatchExecutionResponse`` is its ``events`` entries concatenated (a repeated field on
-the wire is just its entries), so responses are built from the serialised events the store
-committed, without parsing them. Live responses are built once per batch and filter and
-shared by every watcher with that filter; a watcher with several batches queued joins them
-(``Coalescer``). Each response carries the revision it covers to: everything matching the
-watch up to it has been sent, which is where a client resumes.
+the wire is just its entries), so a stored frame is already a response, and several frames
+joined are one too. A frame is cut only when a filter drops some of its entries, a cursor
+falls inside it, or it is larger than one response may be (``frame_pieces``). Live
+responses are built once per batch and filter and shared by every watcher with that
+filter; a watcher with several batches queued joins them (``Coalescer``). Each response
+carries the revision it covers to: everything matching the watch up to it has been sent,
+which is where a client resumes.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from collections.abc import Iterable, Iterator
 
 from execstream.v1 import service_pb2 as service_pb
 
+from execstream_server.domain.frames import entry_offsets
 from execstream_server.domain.hub import WatchFilter
-from execstream_server.domain.records import CommittedBatch, EventRecord, event_field
+from execstream_server.domain.records import CommittedBatch, ReportFrame
 
-Field = tuple[int, bytes]  # (revision, encoded WatchExecutionResponse.events entry)
 # A bounded response: its bytes, the revision it covers to, and how many events it holds.
 Chunk = tuple[bytes, int, int]
 
@@ -32,54 +34,87 @@ def progress(revision: int, log_id: str, *, caught_up: bool = False) -> bytes:
     return response.SerializeToString()
 
 
-def matches(watch_filter: WatchFilter, record: EventRecord) -> bool:
-    return (
-        (watch_filter.task_ids is None or record.task_id in watch_filter.task_ids)
-        and (watch_filter.sidecar_ids is None or record.sidecar_id in watch_filter.sidecar_ids)
-        and (watch_filter.kinds is None or record.kind in watch_filter.kinds)
-    )
+def frame_pieces(
+    frame: ReportFrame,
+    watch_filter: WatchFilter,
+    after: int,
+    *,
+    max_events: int,
+    max_bytes: int,
+    upto: int | None = None,
+) -> list[Chunk]:
+    """The frame's entries the filter keeps with revision in ``(after, upto]``, as pieces.
+
+    Each piece fits one response; the common case (a whole frame, every entry wanted) is
+    the stored bytes themselves.
+    """
+    first, count, data = frame.first_revision, frame.count, frame.data
+    skip = max(0, after - first + 1)
+    stop = count if upto is None else min(count, upto - first + 1)
+    if skip >= stop:
+        return []
+    keep = frame.keys.matching(watch_filter)
+    if keep is None:
+        if skip == 0 and stop == count and count <= max_events and len(data) <= max_bytes:
+            return [(data, first + count - 1, count)]
+        wanted: Iterable[int] = range(skip, stop)
+    else:
+        wanted = [i for i in keep if skip <= i < stop]
+    return _cut(frame, wanted, max_events=max_events, max_bytes=max_bytes)
 
 
-def fields_of(watch_filter: WatchFilter, records: Iterable[EventRecord]) -> list[Field]:
-    if watch_filter.matches_all:
-        return [(r.revision, event_field(r.payload)) for r in records]
-    return [(r.revision, event_field(r.payload)) for r in records if matches(watch_filter, r)]
-
-
-def batch_fields(batch: CommittedBatch, watch_filter: WatchFilter) -> list[Field]:
-    """The batch's entries for a filter, computed once and shared by equal filters."""
-    cached = batch.frames.get(watch_filter)
-    if cached is None:
-        cached = fields_of(watch_filter, batch.records)
-        batch.frames[watch_filter] = cached
-    return cached
+def _cut(
+    frame: ReportFrame, wanted: Iterable[int], *, max_events: int, max_bytes: int
+) -> list[Chunk]:
+    """Pieces of the ``wanted`` entries (ascending), runs of neighbours sliced at once."""
+    data = frame.data
+    offsets = entry_offsets(data)
+    offsets.append(len(data))
+    pieces: list[Chunk] = []
+    runs: list[bytes] = []
+    run_start = run_end = -1
+    size = events = 0
+    last = -1
+    for i in wanted:
+        start, end = offsets[i], offsets[i + 1]
+        if events and (events >= max_events or size + end - start > max_bytes):
+            runs.append(data[run_start:run_end])
+            pieces.append((b"".join(runs), frame.first_revision + last, events))
+            runs, size, events, run_start = [], 0, 0, -1
+        if start != run_end or run_start < 0:
+            if run_start >= 0:
+                runs.append(data[run_start:run_end])
+            run_start = start
+        run_end = end
+        size += end - start
+        events += 1
+        last = i
+    if events:
+        runs.append(data[run_start:run_end])
+        pieces.append((b"".join(runs), frame.first_revision + last, events))
+    return pieces
 
 
 def iter_chunks(
-    fields: Iterable[Field], *, max_events: int, max_bytes: int, through: int
+    pieces: Iterable[Chunk], *, max_events: int, max_bytes: int, through: int
 ) -> Iterator[Chunk]:
-    """Group fields into bounded responses, one at a time.
+    """Join pieces into bounded responses, one at a time.
 
     The last response covers ``through`` (events after its last one were filtered out).
     """
     parts: list[bytes] = []
-    size = 0
+    size = events = 0
     last = 0
-    for revision, field in fields:
-        if parts and (len(parts) >= max_events or size + len(field) > max_bytes):
-            yield b"".join(parts), last, len(parts)
-            parts, size = [], 0
-        parts.append(field)
-        size += len(field)
-        last = revision
+    for piece, covered, count in pieces:
+        if parts and (events + count > max_events or size + len(piece) > max_bytes):
+            yield b"".join(parts), last, events
+            parts, size, events = [], 0, 0
+        parts.append(piece)
+        size += len(piece)
+        events += count
+        last = covered
     if parts:
-        yield b"".join(parts), max(last, through), len(parts)
-
-
-def chunk_fields(
-    fields: Iterable[Field], *, max_events: int, max_bytes: int, through: int
-) -> list[Chunk]:
-    return list(iter_chunks(fields, max_events=max_events, max_bytes=max_bytes, through=through))
+        yield b"".join(parts), max(last, through), events
 
 
 def batch_responses(
@@ -88,14 +123,49 @@ def batch_responses(
     """The batch's responses for a filter, built once and shared by its watchers."""
     cached = batch.responses.get(watch_filter)
     if cached is None:
-        cached = chunk_fields(
-            batch_fields(batch, watch_filter),
-            max_events=max_events,
-            max_bytes=max_bytes,
-            through=batch.last_revision,
+        cached = list(
+            iter_chunks(
+                _pieces(batch.frames, watch_filter, 0, max_events, max_bytes),
+                max_events=max_events,
+                max_bytes=max_bytes,
+                through=batch.last_revision,
+            )
         )
         batch.responses[watch_filter] = cached
     return cached
+
+
+def responses_after(
+    frames: Iterable[ReportFrame],
+    watch_filter: WatchFilter,
+    after: int,
+    *,
+    through: int,
+    max_events: int,
+    max_bytes: int,
+) -> Iterator[Chunk]:
+    """Bounded responses of the frames' entries in ``(after, through]`` (replays, partly
+    sent batches), built one at a time."""
+    return iter_chunks(
+        _pieces(frames, watch_filter, after, max_events, max_bytes, upto=through),
+        max_events=max_events,
+        max_bytes=max_bytes,
+        through=through,
+    )
+
+
+def _pieces(
+    frames: Iterable[ReportFrame],
+    watch_filter: WatchFilter,
+    after: int,
+    max_events: int,
+    max_bytes: int,
+    upto: int | None = None,
+) -> Iterator[Chunk]:
+    for frame in frames:
+        yield from frame_pieces(
+            frame, watch_filter, after, max_events=max_events, max_bytes=max_bytes, upto=upto
+        )
 
 
 class Coalescer:

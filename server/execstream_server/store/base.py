@@ -1,9 +1,12 @@
 """The storage interface: a durable, revisioned log with admission and task checkpoints.
 
 A store admits reports (``admission.admit`` against its gates), assigns gap-free revisions,
-commits durably and only then resolves ``append``. Committed batches come out of
-``batches()`` in revision order, for the engine to fold and fan out; for a shared store that
-includes batches other replicas wrote. Readers catch up with ``read``.
+commits durably and only then resolves ``append``. Each report is stored as one frame
+(``records.ReportFrame``: its ready-to-send watch response and its keys). Committed batches
+come out of ``batches()`` in revision order, for the engine to fold and fan out; for a
+shared store that includes batches other replicas wrote. Watchers catch up with
+``read_frames`` (through a (task, revision) index when they watch some tasks); ``read``
+gives the same events one by one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import Retention
 from execstream_server.domain.admission import Gate
-from execstream_server.domain.records import CommittedBatch, EventRecord
+from execstream_server.domain.records import CommittedBatch, EventRecord, FramePage, ReportFrame
 
 
 @dataclass(slots=True)
@@ -55,6 +58,17 @@ class LogStore(Protocol):
 
     def batches(self) -> AsyncIterator[CommittedBatch]:
         """Committed batches after the revision ``open`` returned, in order, forever."""
+
+    async def read_frames(
+        self, after_revision: int, *, max_bytes: int, task_ids: frozenset[str] | None = None
+    ) -> FramePage:
+        """Stored frames holding the events after ``after_revision``, in order.
+
+        The first frame may start at or before ``after_revision`` (slice it). ``max_bytes``
+        bounds the frame bytes returned (about: at least one frame comes back when there is
+        one). With ``task_ids``, only frames holding events of those tasks (and maybe a
+        few others) are read. RevisionCompactedError when ``after_revision`` is gone.
+        """
 
     async def read(
         self, after_revision: int, *, limit: int, max_bytes: int | None = None
@@ -107,4 +121,42 @@ def committed_seqs(
             found[task_id] = 0
         elif gate.owner == sidecar_id:
             found[task_id] = gate.last_seq
+    return found
+
+
+def records_after(
+    frames: Sequence[ReportFrame], after_revision: int, limit: int, max_bytes: int | None = None
+) -> list[EventRecord]:
+    """``LogStore.read`` over frames: their events after ``after_revision``, ``limit`` at most,
+    and past ``max_bytes`` of payload by one event at most."""
+    found: list[EventRecord] = []
+    size = 0
+    for frame in frames:
+        if frame.last_revision <= after_revision:
+            continue
+        for record in frame.records():
+            if record.revision <= after_revision:
+                continue
+            size += len(record.payload)
+            if len(found) >= limit or (found and max_bytes is not None and size > max_bytes):
+                return found
+            found.append(record)
+    return found
+
+
+_READ_PAGE_BYTES = 16 * 1024 * 1024  # ``read`` without a byte bound reads pages of this size
+
+
+async def read_records(
+    store: LogStore, after_revision: int, limit: int, max_bytes: int | None
+) -> list[EventRecord]:
+    """``LogStore.read`` by way of ``read_frames`` (one page when ``max_bytes`` is given)."""
+    found: list[EventRecord] = []
+    cursor = after_revision
+    while len(found) < limit:
+        page = await store.read_frames(cursor, max_bytes=max_bytes or _READ_PAGE_BYTES)
+        found += records_after(page.frames, cursor, limit - len(found), max_bytes)
+        if max_bytes is not None or not page.frames:
+            break
+        cursor = page.frames[-1].last_revision
     return found

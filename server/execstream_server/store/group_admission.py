@@ -5,8 +5,8 @@ overlay over the store's gates), and a resent seq is compared with the committed
 content digest. Digests are read only when a group holds a duplicate that no earlier
 report of the group explains: ``admit_checked`` fetches those and admits the group again,
 so a group without resends never reads one. Accepted digests are stored per task as one
-byte string of 8 bytes per seq (``DigestChunk``), so a commit writes one chunk per task,
-not one row per event.
+byte string of 8 bytes per seq (``group_frames.TaskChunk``), so a commit writes one chunk
+per task, not one row per event.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from execstream.v1 import events_pb2 as events_pb
 from google.protobuf import timestamp_pb2
 
 from execstream_server.domain.admission import Admission, Gate, admission_bug, admit
@@ -94,41 +93,6 @@ async def admit_checked(
         fetched = await fetch(missing)
         for key in missing:
             known[key] = fetched.get(key, UNKNOWN_DIGEST)
-
-
-@dataclass(slots=True)
-class DigestChunk:
-    """One task's accepted digests of one commit: seqs first_seq.. in order."""
-
-    task_id: str
-    first_seq: int
-    last_revision: int
-    digests: bytes
-
-
-def digest_chunks(outcomes: Sequence[tuple[Submission, Outcome]]) -> list[DigestChunk]:
-    """The group's accepted digests per task (call after revisions were assigned)."""
-    parts: dict[str, list[bytes]] = {}
-    first: dict[str, events_pb.ExecutionEvent] = {}
-    last: dict[str, events_pb.ExecutionEvent] = {}
-    for _, outcome in outcomes:
-        if isinstance(outcome, ExecstreamError):
-            continue
-        for event, digest in zip(outcome.accepted, outcome.digests, strict=True):
-            if not event.seq:
-                continue  # an event the server wrote: outside the seq space, no digest
-            task_id = event.task_id
-            found = parts.get(task_id)
-            if found is None:
-                parts[task_id] = [digest]
-                first[task_id] = event
-            else:
-                found.append(digest)
-            last[task_id] = event
-    return [
-        DigestChunk(task_id, first[task_id].seq, last[task_id].revision, b"".join(digests))
-        for task_id, digests in parts.items()
-    ]
 
 
 def digest_at(chunk_first_seq: int, chunk: bytes, seq: int) -> bytes:

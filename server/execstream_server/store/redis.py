@@ -1,16 +1,22 @@
 """The shared store: one Redis holds the log of every replica (``--store redis://...``).
 
-- The log is one Stream; entry ``<revision>-0`` holds task_id, sidecar_id, kind, the commit
+- The log is one Stream with one entry per report frame: entry ``<last revision>-0`` holds
+  the first revision, the sidecar, the frame's keys (task and kind per event), the commit
   time, the replica that wrote it (so only a replica's own batches feed its metrics) and
-  the serialized event. Revisions are global and gap-free: ``commit.lua`` assigns
-  them and appends in one atomic step (see ``redis_commit`` for admission and the CAS).
+  the ready-to-send frame. Revisions are global and gap-free: ``commit.lua`` assigns them
+  and appends in one atomic step (see ``redis_commit`` for admission and the CAS). Each
+  task's revision span per commit goes to its task index, which filtered replays read
+  (``redis_reads``).
 - Reports queue up while a commit is in flight and the next commit takes them all (group
   commit, one EVALSHA). A report is acknowledged only after Redis answered the script;
   with ``appendonly yes`` + ``appendfsync always`` that answer means on disk.
 - Each replica runs one blocking reader (``redis_follower``) that hands every committed
   batch, its own and the others', to the engine in revision order.
-- Task states are checkpointed into a hash with the revision they fold through, only when
-  newer; compaction trims the stream, never past the checkpoint or a live replica's cursor.
+- Task states are checkpointed as a chain of links (``domain/checkpoint.py``) that every
+  replica appends to; compaction trims the stream, never past the checkpoint or a live
+  replica's cursor.
+- A log written with one stream entry per event (an earlier layout) is refused at open
+  with one line saying how to migrate it (docs/operations.md).
 - A Redis outage fails calls with StoreUnavailableError (UNAVAILABLE); nothing retries a
   commit behind the caller's back, and everything works again once Redis answers.
 """
@@ -33,28 +39,31 @@ from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError
 
 from execstream_server.config import ConfigError, Retention
+from execstream_server.domain import checkpoint
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.digests import DIGEST_BYTES, SeqKey
 from execstream_server.domain.errors import (
     ExecstreamError,
     ReplicaFailedError,
-    RevisionCompactedError,
     ShuttingDownError,
     StoreUnavailableError,
 )
-from execstream_server.domain.records import CommittedBatch, EventRecord
-from execstream_server.store.base import AppendResult, Recovery, committed_seqs
+from execstream_server.domain.records import CommittedBatch, EventRecord, FramePage
+from execstream_server.store import redis_reads
+from execstream_server.store.base import AppendResult, Recovery, committed_seqs, read_records
 from execstream_server.store.group_admission import digest_at
 from execstream_server.store.group_commit import Submission, SubmissionQueue
 from execstream_server.store.redis_commit import GateCache, GroupPlan, plan_group, settle
 from execstream_server.store.redis_follower import LogFollower
 from execstream_server.store.redis_scripts import (
-    LogBounds,
+    LOG_FORMAT,
+    ChainSizes,
+    Opened,
     RedisKeys,
     Scripts,
+    describe_old_log,
     gate_from_bytes,
-    record_from_entry,
-    stream_id,
+    link_of,
     unavailable_on_redis_error,
 )
 
@@ -63,7 +72,6 @@ log = logging.getLogger(__name__)
 _MAX_CONFLICT_ROUNDS = 16
 _COMPACT_CHUNK = 50_000
 _LOADING_POLL_S = 0.2
-_FIRST_READ_COUNT = 8  # a byte-bounded read asks for more once it knows event sizes
 
 
 def split_store_url(url: str) -> tuple[str, str]:
@@ -108,6 +116,7 @@ class RedisStore:
         self._replica_ttl_ms = int(replica_ttl_s * 1000)
         self._heartbeat_s = heartbeat_s
         self._gates = GateCache()
+        self._chain = ChainSizes(0, 0)
         self._revision = 0  # the newest revision this replica knows was assigned
         self._compacted_through = 0
         self._client: Redis | None = None
@@ -144,11 +153,18 @@ class RedisStore:
         self._client = self._connect(self._command_timeout_s, 64)
         self._scripts = Scripts(self._client, self.keys)
         try:
-            bounds, states, self.log_id = await self._open_when_loaded(self._scripts)
+            opened = await self._open_when_loaded(self._scripts)
+            if opened.log_format != LOG_FORMAT:
+                raise StoreUnavailableError(describe_old_log(self.keys, opened.log_format))
+            chain = await asyncio.to_thread(
+                checkpoint.restore, ((blob, base) for _, blob, base in opened.links)
+            )
         except BaseException:
             await self._client.aclose()
             self._client = None
             raise
+        bounds, self.log_id = opened.bounds, opened.log_id
+        self._chain = ChainSizes(chain.base_bytes, chain.delta_bytes)
         self._revision = bounds.revision
         self._compacted_through = bounds.compacted_through
         # The reader blocks up to a second per XREAD; its socket must outlast that.
@@ -165,24 +181,21 @@ class RedisStore:
         self._follower.start()
         self._pending = SubmissionQueue(self._max_queued)
         self._writer_task = asyncio.create_task(self._write_loop(), name="redis-writer")
-        tasks = {state.task_id: state for state in states}
         log.debug(
             "redis store %s: revision %d, %d checkpointed tasks",
             self.keys.log,
             bounds.revision,
-            len(tasks),
+            len(chain.tasks),
         )
         return Recovery(
-            tasks,
+            chain.tasks,
             bounds.checkpoint_revision,
             bounds.revision,
             bounds.compacted_through + 1,
             self.log_id,
         )
 
-    async def _open_when_loaded(
-        self, scripts: Scripts
-    ) -> tuple[LogBounds, list[state_pb.TaskState], str]:
+    async def _open_when_loaded(self, scripts: Scripts) -> Opened:
         """Wait out a Redis that is still loading its AOF; fail on anything else.
 
         A replica restarted together with Redis would otherwise exit on ``LOADING`` and
@@ -274,11 +287,8 @@ class RedisStore:
                 digests.update(await self._fetch_digests(missing))
                 continue
             rounds += 1
-            args = plan.script_args()
-            digest_keys, digest_args = plan.digest_args(self.keys)
-            reply = await self._scripts.commit(
-                self._revision, self.replica_id, args, digest_keys, digest_args
-            )
+            args, chunk_keys = plan.script_args(self.keys)
+            reply = await self._scripts.commit(self._revision, self.replica_id, args, chunk_keys)
             if reply.conflicts is not None:
                 self._gates.refresh(reply.conflicts)
                 continue
@@ -314,37 +324,20 @@ class RedisStore:
             yield batch
 
     # -- read ----------------------------------------------------------------------------
+    async def read_frames(
+        self, after_revision: int, *, max_bytes: int, task_ids: frozenset[str] | None = None
+    ) -> FramePage:
+        assert self._client is not None, "open() first"
+        page, compacted = await redis_reads.read_frames(
+            self._client, self.keys, after_revision, max_bytes, task_ids
+        )
+        self._compacted_through = max(self._compacted_through, compacted)
+        return page
+
     async def read(
         self, after_revision: int, *, limit: int, max_bytes: int | None = None
     ) -> list[EventRecord]:
-        records: list[EventRecord] = []
-        size, largest = 0, 1
-        count = limit if max_bytes is None else min(limit, _FIRST_READ_COUNT)
-        while True:
-            page = await self._read_page(after_revision, count)
-            records += page
-            if len(page) < count or len(records) >= limit or max_bytes is None:
-                return records
-            size += sum(len(r.payload) for r in page)
-            largest = max(largest, *(len(r.payload) for r in page))
-            if size >= max_bytes:
-                return records
-            # Ask for no more than the bytes left allow at the largest size seen so far.
-            count = min(limit - len(records), max(1, (max_bytes - size) // largest))
-            after_revision = page[-1].revision
-
-    async def _read_page(self, after_revision: int, count: int) -> list[EventRecord]:
-        assert self._client is not None, "open() first"
-        with unavailable_on_redis_error("read"):
-            async with self._client.pipeline(transaction=True) as pipe:
-                pipe.get(self.keys.compacted_through)
-                pipe.xrange(self.keys.log, min=stream_id(after_revision + 1), max="+", count=count)
-                compacted_raw, entries = await pipe.execute()
-        compacted = int(compacted_raw or 0)
-        self._compacted_through = max(self._compacted_through, compacted)
-        if after_revision < compacted:
-            raise RevisionCompactedError(after_revision, compacted + 1)
-        return [record_from_entry(entry_id, fields) for entry_id, fields in entries]
+        return await read_records(self, after_revision, limit, max_bytes)
 
     async def committed_seqs(self, tasks: Mapping[str, str]) -> dict[str, int]:
         assert self._client is not None, "open() first"
@@ -365,10 +358,20 @@ class RedisStore:
 
     # -- checkpoint and compaction -------------------------------------------------------
     async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
-        assert self._scripts is not None
-        if self._follower is not None and self._follower.bounds.checkpoint_revision >= revision:
-            return  # a replica at or past this revision checkpointed already
-        await self._scripts.checkpoint(revision, states)
+        """Append a delta link; once deltas outgrow the base, merge the chain into a base."""
+        assert self._scripts is not None and self._client is not None
+        blob = checkpoint.encode((state.SerializeToString() for state in states), revision)
+        self._chain = await self._scripts.checkpoint(revision, blob)
+        if self._chain.delta > max(self._chain.base, checkpoint.MIN_REBASE_BYTES):
+            with unavailable_on_redis_error("read the checkpoint chain"):
+                flat = await self._client.hgetall(self.keys.checkpoint_links)
+            links = sorted(link_of(name, value) for name, value in flat.items())
+            base = await asyncio.to_thread(
+                checkpoint.merge, [(blob, is_base) for _, blob, is_base in links]
+            )
+            self._chain = await self._scripts.checkpoint(
+                checkpoint.revision_of(base), base, links[-1][0]
+            )
 
     async def compact(self, retention: Retention) -> int:
         if retention.max_events is None and retention.max_age_s is None:
@@ -397,7 +400,7 @@ class RedisStore:
                 return deleted_total
 
     async def _drop_compacted_digests(self, compacted_through: int) -> None:
-        """Drop the digests of tasks whose finished event was compacted (all their events).
+        """Drop the digests and task index of tasks whose finished event was compacted.
 
         Running tasks keep theirs; a resend of a compacted seq is then a duplicate that
         cannot be compared, as with SQLite.
@@ -413,6 +416,7 @@ class RedisStore:
                     return
                 async with self._client.pipeline(transaction=True) as pipe:
                     pipe.delete(*(self.keys.digests(t.decode()) for t in task_ids))
+                    pipe.delete(*(self.keys.task_index(t.decode()) for t in task_ids))
                     pipe.zrem(self.keys.finished, *task_ids)
                     await pipe.execute()
             if len(task_ids) < _COMPACT_CHUNK:

@@ -9,7 +9,9 @@ the group is admitted again with them. So a refusal, too, is decided on Redis's 
 
 Content digests of accepted events go to one string per task (8 bytes per seq, written
 with SETRANGE at the seq's offset); a committed seq's digest never changes, so digests
-fetched for resent seqs before the CAS stay right whatever the CAS decides.
+fetched for resent seqs before the CAS stay right whatever the CAS decides. Each report is
+one stream entry holding its frame (``group_frames``), and each task's revision span per
+commit goes to its task index (a zset), which filtered replays read.
 """
 
 from __future__ import annotations
@@ -18,22 +20,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from execstream.v1 import events_pb2 as events_pb
-
-from execstream_server.domain.admission import Admission, Gate
+from execstream_server.domain.admission import Gate
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.digests import DIGEST_BYTES, SeqKey
-from execstream_server.domain.errors import ExecstreamError
-from execstream_server.domain.events import SERVER_AUTHOR, kind_of
+from execstream_server.domain.events import SERVER_AUTHOR
 from execstream_server.domain.lifecycle import is_terminal
-from execstream_server.domain.records import CommittedBatch, EventRecord, encode_varint
-from execstream_server.store.base import AppendResult
-from execstream_server.store.group_admission import admit_group, digest_chunks
+from execstream_server.domain.records import CommittedBatch
+from execstream_server.domain.report_keys import encode as encode_keys
+from execstream_server.store.group_admission import admit_group
 from execstream_server.store.group_commit import Submission
+from execstream_server.store.group_frames import Answer, FramePlan, Outcome, plan_frames, stamp
 from execstream_server.store.redis_scripts import RedisKeys, gate_to_bytes
-
-# ExecutionEvent.revision: field 4, varint (commit.lua appends the same bytes).
-_REVISION_TAG = b"\x20"
 
 
 class GateCache:
@@ -77,41 +74,39 @@ class GateCache:
 class GroupPlan:
     """A group admitted against the cache: what to check, write and answer."""
 
-    outcomes: list[tuple[Submission, Admission | ExecstreamError]] = field(default_factory=list)
+    outcomes: list[tuple[Submission, Outcome]] = field(default_factory=list)
     expected: dict[str, int] = field(default_factory=dict)
     gates: dict[str, Gate] = field(default_factory=dict)
     unchecked: set[SeqKey] = field(default_factory=set)
-    payloads: list[bytes] = field(default_factory=list)  # accepted events, serialized once
+    frames: FramePlan = field(default_factory=FramePlan)
 
-    @property
-    def event_count(self) -> int:
-        return sum(len(o.accepted) for _, o in self.outcomes if isinstance(o, Admission))
-
-    def digest_args(self, keys: RedisKeys) -> tuple[list[str], list[Any]]:
-        """``commit.lua``'s digest KEYS (one per task) and the ARGV that goes with them."""
-        chunks = digest_chunks(self.outcomes)
-        args: list[Any] = [len(chunks)]
-        for chunk in chunks:
-            args += [(chunk.first_seq - 1) * DIGEST_BYTES, chunk.digests]
-        return [keys.digests(chunk.task_id) for chunk in chunks], args
-
-    def script_args(self) -> list[Any]:
-        """``commit.lua``'s ARGV after known_revision and replica_id, before the digests."""
+    def script_args(self, keys: RedisKeys) -> tuple[list[Any], list[str]]:
+        """``commit.lua``'s ARGV after known_revision and replica_id, and its chunk KEYS."""
         args: list[Any] = [len(self.expected)]
         for task_id, last_seq in self.expected.items():
             args += [task_id, last_seq]
         args.append(len(self.gates))
         for task_id, gate in self.gates.items():
             args += [task_id, gate.last_seq, gate_to_bytes(task_id, gate)]
-        args.append(self.event_count)
-        self.payloads = []
-        for _, outcome in self.outcomes:
-            if isinstance(outcome, Admission):
-                for event in outcome.accepted:
-                    payload = event.SerializeToString()
-                    self.payloads.append(payload)
-                    args += [event.task_id, event.sidecar_id, kind_of(event), payload]
-        return args
+        self.frames = plan_frames(self.outcomes)
+        args.append(len(self.frames.frames))
+        finished: list[Any] = []
+        index = 0
+        for planned in self.frames.frames:
+            args += [planned.keys.sidecar_id, encode_keys(planned.keys), len(planned.payloads)]
+            args += planned.payloads
+            for event in planned.events:
+                if event.HasField("finished"):
+                    finished += [event.task_id, index]
+                index += 1
+        chunk_keys: list[str] = []
+        args.append(len(self.frames.chunks))
+        for chunk in self.frames.chunks:
+            args += [(chunk.first_seq - 1) * DIGEST_BYTES, chunk.digests]
+            args += [chunk.first_index, chunk.last_index]
+            chunk_keys += [keys.digests(chunk.task_id), keys.task_index(chunk.task_id)]
+        args += [len(finished) // 2, *finished]
+        return args, chunk_keys
 
 
 def plan_group(
@@ -135,31 +130,12 @@ def plan_group(
 
 def settle(
     plan: GroupPlan, first_revision: int
-) -> tuple[CommittedBatch | None, list[tuple[Submission, AppendResult | ExecstreamError]]]:
+) -> tuple[CommittedBatch | None, list[tuple[Submission, Answer]]]:
     """Give the committed events their revisions; pair each report with its answer.
 
-    Call after ``script_args`` (it serialized the payloads). Each payload gets the revision
-    bytes ``commit.lua`` appended, so the batch handed to the engine equals what other
+    Call after ``script_args`` (it planned the frames). The frames are built here with the
+    same bytes ``commit.lua`` stored, so the batch handed to the engine equals what other
     replicas read from the stream.
     """
-    revision = first_revision - 1
-    payloads = iter(plan.payloads)
-    records: list[EventRecord] = []
-    events: list[events_pb.ExecutionEvent] = []
-    answers: list[tuple[Submission, AppendResult | ExecstreamError]] = []
-    for sub, outcome in plan.outcomes:
-        if isinstance(outcome, ExecstreamError):
-            answers.append((sub, outcome))
-            continue
-        for event in outcome.accepted:
-            revision += 1
-            payload = next(payloads) + _REVISION_TAG + encode_varint(revision)
-            event.revision = revision
-            records.append(
-                EventRecord(revision, event.task_id, event.sidecar_id, kind_of(event), payload)
-            )
-            events.append(event)
-        result = AppendResult(len(outcome.accepted), outcome.duplicates, revision, outcome.last_seq)
-        answers.append((sub, result))
-    batch = CommittedBatch(records, events) if records else None
-    return batch, answers
+    frames, events, answers = stamp(plan.frames, plan.outcomes, first_revision)
+    return (CommittedBatch(frames, events) if frames else None), answers

@@ -26,17 +26,17 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-from execstream.v1 import events_pb2 as events_pb
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from execstream_server.domain.errors import StoreUnavailableError
-from execstream_server.domain.records import CommittedBatch, EventRecord
+from execstream_server.domain.records import CommittedBatch, ReportFrame
 from execstream_server.store.redis_scripts import (
     LogBounds,
     RedisKeys,
     Scripts,
-    record_from_entry,
+    entry_revision,
+    frame_from_entry,
     stream_id,
 )
 
@@ -174,39 +174,39 @@ class LogFollower:
             )
 
     def _accept(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        """Deliver the entries after ``delivered``, one batch per run of equal locality."""
-        run: list[EventRecord] = []
+        """Deliver the frames after ``delivered``, one batch per run of equal locality."""
+        run: list[ReportFrame] = []
         run_local = False
         expected = self.delivered + 1
         for entry_id, fields in entries:
-            if int(entry_id.partition(b"-")[0]) < expected:
+            if entry_revision(entry_id) < expected:
                 continue  # handed on already by ``offer``: skip without decoding
-            record = record_from_entry(entry_id, fields)
-            if record.revision != expected:
+            frame = frame_from_entry(entry_id, fields)
+            if frame.first_revision != expected:
                 self._deliver_run(run, run_local)
                 self._fail(
                     f"redis log was trimmed past this replica: next revision {expected} is "
-                    f"gone (oldest read {record.revision}); restart the replica to recover "
-                    f"from the checkpoint"
+                    f"gone (oldest read {frame.first_revision}); restart the replica to "
+                    f"recover from the checkpoint"
                 )
                 return
             local = fields.get(b"replica") == self._replica_tag
             if run and local != run_local:
                 self._deliver_run(run, run_local)
                 run = []
-            run.append(record)
+            run.append(frame)
             run_local = local
-            expected += 1
+            expected = frame.last_revision + 1
         self._deliver_run(run, run_local)
 
     @property
     def _replica_tag(self) -> bytes:
         return self._replica_id.encode()
 
-    def _deliver_run(self, records: list[EventRecord], local: bool) -> None:
-        if records:
-            events = [events_pb.ExecutionEvent.FromString(r.payload) for r in records]
-            self._deliver(CommittedBatch(records, events, local=local))
+    def _deliver_run(self, frames: list[ReportFrame], local: bool) -> None:
+        if frames:
+            events = [event for frame in frames for event in frame.events()]
+            self._deliver(CommittedBatch(frames, events, local=local))
 
 
 def _entries_of(xread_reply: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:

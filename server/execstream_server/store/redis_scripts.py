@@ -20,7 +20,10 @@ from redis.exceptions import RedisError
 
 from execstream_server.domain.admission import Gate, gate_from_state
 from execstream_server.domain.errors import StoreUnavailableError
-from execstream_server.domain.records import EventRecord
+from execstream_server.domain.records import ReportFrame
+from execstream_server.domain.report_keys import decode as decode_keys
+
+LOG_FORMAT = "frames-1"  # one stream entry per report frame (set when a log is created)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,34 +31,45 @@ class RedisKeys:
     """The keys of one deployment; ``prefix`` lets several share a Redis."""
 
     revision: str  # string: the last assigned revision
-    log: str  # stream: "<revision>-0" -> task_id, sidecar_id, kind, ms, replica, payload
+    log: str  # stream: "<last revision>-0" -> first, sidecar_id, keys, ms, replica, frame
     gate_seqs: str  # hash: task_id -> last accepted seq (what the commit CAS compares)
     gates: str  # hash: task_id -> serialized gate (a TaskState holding the gate's fields)
-    checkpoint_revision: str  # string: task_states are the fold through this revision
-    task_states: str  # hash: task_id -> serialized TaskState
+    checkpoint_revision: str  # string: the newest revision a checkpoint link folds through
+    checkpoint_links: str  # hash: "<n>:b" (base) or "<n>:d" (delta) -> checkpoint blob
+    checkpoint_counter: str  # string: the last link number given out
+    checkpoint_sizes: str  # hash: base, delta -> bytes in the chain
     compacted_through: str  # string: events at or below it were trimmed
     replicas: str  # hash: replica_id -> the oldest revision it still needs
     replicas_seen: str  # zset: replica_id -> last heartbeat (ms, Redis clock)
     log_id: str  # string: the log's identity, set once when the log is created
+    log_format: str  # string: LOG_FORMAT, set once when the log is created
     finished: str  # zset: task_id -> the revision of its finished event (digest cleanup)
     digest_prefix: str  # + task_id: string, 8 bytes of content digest per seq
+    index_prefix: str  # + task_id: zset, one member per commit: first revision, score last
 
     def digests(self, task_id: str) -> str:
         return self.digest_prefix + task_id
+
+    def task_index(self, task_id: str) -> str:
+        return self.index_prefix + task_id
 
     @classmethod
     def for_prefix(cls, prefix: str) -> RedisKeys:
         tag = "{" + prefix + "}"
         return cls(
             log_id=f"{tag}:log_id",
+            log_format=f"{tag}:format",
             finished=f"{tag}:finished",
             digest_prefix=f"{tag}:digests:",
+            index_prefix=f"{tag}:task_index:",
             revision=f"{tag}:revision",
             log=f"{tag}:log",
             gate_seqs=f"{tag}:gate_seqs",
             gates=f"{tag}:gates",
             checkpoint_revision=f"{tag}:checkpoint_revision",
-            task_states=f"{tag}:task_states",
+            checkpoint_links=f"{tag}:checkpoint_links",
+            checkpoint_counter=f"{tag}:checkpoint_counter",
+            checkpoint_sizes=f"{tag}:checkpoint_sizes",
             compacted_through=f"{tag}:compacted_through",
             replicas=f"{tag}:replicas",
             replicas_seen=f"{tag}:replicas_seen",
@@ -96,15 +110,38 @@ def gate_from_bytes(blob: bytes) -> Gate:
     return gate_from_state(state_pb.TaskState.FromString(blob))
 
 
-def record_from_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> EventRecord:
-    """An EventRecord from one log stream entry (its id is ``<revision>-0``)."""
-    return EventRecord(
-        revision=int(entry_id.partition(b"-")[0]),
-        task_id=fields[b"task_id"].decode(),
-        sidecar_id=fields[b"sidecar_id"].decode(),
-        kind=int(fields[b"kind"]),
-        payload=fields[b"payload"],
+def describe_old_log(keys: RedisKeys, log_format: str) -> str:
+    """The one line refusing a log this version cannot read."""
+    if log_format:
+        return (
+            f"redis store {keys.log}: the log's format is {log_format!r}, not {LOG_FORMAT!r}: "
+            "written by a newer execstream; run that version"
+        )
+    return (
+        f"redis store {keys.log}: written with one stream entry per event by an earlier "
+        "execstream, which this version does not read; see 'Upgrading a Redis log' in "
+        "docs/operations.md"
     )
+
+
+def link_of(name: Any, blob: Any) -> tuple[int, bytes, bool]:
+    """A checkpoint link from its hash field (``<n>:b`` or ``<n>:d``): (n, blob, is_base)."""
+    number, _, kind = bytes(name).partition(b":")
+    return int(number), bytes(blob), kind == b"b"
+
+
+def frame_from_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> ReportFrame:
+    """A ReportFrame from one log stream entry (its id is ``<last revision>-0``)."""
+    return ReportFrame(
+        int(fields[b"first"]),
+        decode_keys(fields[b"sidecar_id"].decode(), fields[b"keys"]),
+        fields[b"frame"],
+    )
+
+
+def entry_revision(entry_id: bytes) -> int:
+    """The last revision of the frame an entry holds."""
+    return int(entry_id.partition(b"-")[0])
 
 
 def stream_id(revision: int) -> str:
@@ -127,12 +164,30 @@ class CommitReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainSizes:
+    """The checkpoint chain's bytes: its base and the deltas after it."""
+
+    base: int
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
 class LogBounds:
     """The shared log's bounds as one script read them together."""
 
     revision: int
     checkpoint_revision: int
     compacted_through: int
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What ``open.lua`` read: bounds, checkpoint links (number, blob, is_base), identity."""
+
+    bounds: LogBounds
+    links: list[tuple[int, bytes, bool]]
+    log_id: str
+    log_format: str
 
 
 class Scripts:
@@ -151,8 +206,7 @@ class Scripts:
         known_revision: int,
         replica_id: str,
         args: Sequence[Any],
-        digest_keys: Sequence[str],
-        digest_args: Sequence[Any],
+        chunk_keys: Sequence[str],
     ) -> CommitReply:
         """Run ``commit.lua``; ``args`` is its ARGV after known_revision and replica_id."""
         keys = self._keys
@@ -164,9 +218,9 @@ class Scripts:
                     keys.gate_seqs,
                     keys.gates,
                     keys.finished,
-                    *digest_keys,
+                    *chunk_keys,
                 ],
-                args=[known_revision, replica_id, *args, *digest_args],
+                args=[known_revision, replica_id, *args],
             )
         tag = reply[0]
         if tag == b"OK":
@@ -180,15 +234,20 @@ class Scripts:
             return CommitReply(conflicts=conflicts)
         return CommitReply(lost_at=int(reply[1]))
 
-    async def checkpoint(self, revision: int, states: Sequence[state_pb.TaskState]) -> bool:
-        args: list[Any] = [revision]
-        for state in states:
-            args += [state.task_id, state.SerializeToString()]
+    async def checkpoint(self, revision: int, blob: bytes, through_link: int = 0) -> ChainSizes:
+        """Add a delta link, or (``through_link`` > 0) a base merged from links up to it."""
+        keys = self._keys
         with unavailable_on_redis_error("checkpoint"):
-            written = await self._checkpoint(
-                keys=[self._keys.checkpoint_revision, self._keys.task_states], args=args
+            base, delta = await self._checkpoint(
+                keys=[
+                    keys.checkpoint_revision,
+                    keys.checkpoint_links,
+                    keys.checkpoint_counter,
+                    keys.checkpoint_sizes,
+                ],
+                args=[revision, blob, through_link],
             )
-        return bool(written)
+        return ChainSizes(int(base), int(delta))
 
     async def compact(
         self,
@@ -216,24 +275,25 @@ class Scripts:
             )
         return int(deleted), int(compacted)
 
-    async def open(self, replica_id: str) -> tuple[LogBounds, list[state_pb.TaskState], str]:
+    async def open(self, replica_id: str) -> Opened:
         keys = self._keys
         with unavailable_on_redis_error("open"):
-            revision, checkpoint, compacted, flat, log_id = await self._open(
+            revision, checkpoint, compacted, flat, log_id, log_format = await self._open(
                 keys=[
                     keys.revision,
                     keys.checkpoint_revision,
                     keys.compacted_through,
-                    keys.task_states,
+                    keys.checkpoint_links,
                     keys.replicas,
                     keys.replicas_seen,
                     keys.log_id,
+                    keys.log_format,
                 ],
-                args=[replica_id, str(uuid.uuid4())],
+                args=[replica_id, str(uuid.uuid4()), LOG_FORMAT],
             )
-        states = [state_pb.TaskState.FromString(flat[i]) for i in range(1, len(flat), 2)]
+        links = sorted(link_of(flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
         bounds = LogBounds(int(revision), int(checkpoint), int(compacted))
-        return bounds, states, log_id.decode()
+        return Opened(bounds, links, log_id.decode(), log_format.decode())
 
     async def heartbeat(self, client: Redis, replica_id: str, cursor: int) -> LogBounds:
         """Register ``cursor`` for this replica, over ``client`` (the reader's connection)."""

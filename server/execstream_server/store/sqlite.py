@@ -20,49 +20,32 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import Retention
+from execstream_server.domain import checkpoint, report_keys
 from execstream_server.domain.admission import Gate, advance_gate, gate_from_state
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.digests import SeqKey
 from execstream_server.domain.errors import (
     ExecstreamError,
     ReplicaFailedError,
-    RevisionCompactedError,
     ShuttingDownError,
     StoreUnavailableError,
 )
-from execstream_server.domain.events import kind_of
-from execstream_server.domain.records import CommittedBatch, EventRecord
-from execstream_server.store import sqlite_meta
-from execstream_server.store.base import AppendResult, Recovery, committed_seqs
-from execstream_server.store.group_admission import admit_checked, digest_chunks
+from execstream_server.domain.records import CommittedBatch, EventRecord, FramePage
+from execstream_server.store import sqlite_meta, sqlite_reads, sqlite_schema
+from execstream_server.store.base import AppendResult, Recovery, committed_seqs, read_records
+from execstream_server.store.group_admission import admit_checked
 from execstream_server.store.group_commit import Submission, SubmissionQueue
+from execstream_server.store.group_frames import plan_frames, stamp
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    revision     INTEGER PRIMARY KEY,
-    task_id      TEXT    NOT NULL,
-    seq          INTEGER NOT NULL,
-    sidecar_id   TEXT    NOT NULL,
-    kind         INTEGER NOT NULL,
-    committed_at REAL    NOT NULL,
-    payload      BLOB    NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id TEXT PRIMARY KEY,
-    state   BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-) WITHOUT ROWID;
-"""
 _COMPACT_CHUNK = 50_000
-_READ_SQL = (
-    "SELECT revision, task_id, sidecar_id, kind, payload FROM events "
-    "WHERE revision > ? ORDER BY revision LIMIT ?"
+_READ_PAGE_BYTES = 16 * 1024 * 1024  # ``read`` without a byte bound reads pages of this size
+_REPORT_SQL = (
+    "INSERT INTO reports(revision, first_revision, sidecar_id, committed_at, keys, frame) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
+ReportRow = tuple[int, int, str, float, bytes, bytes]
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -113,6 +96,7 @@ class SqliteStore:
         self._gates: dict[str, Gate] = {}
         self._revision = 0
         self._checkpoint_revision = 0
+        self._chain_bytes = [0, 0]  # the checkpoint chain's base and delta bytes
         self._compacted_through = 0
         self._pending: SubmissionQueue | None = None
         self._batches: asyncio.Queue[CommittedBatch | Exception] = asyncio.Queue()
@@ -143,9 +127,12 @@ class SqliteStore:
             raise StoreUnavailableError(describe_sqlite_error(self.path, exc)) from exc
 
     # -- open ----------------------------------------------------------------------------
-    def _open_sync(self) -> tuple[list[bytes], int, int, int, str]:
+    def _open_sync(self) -> tuple[list[tuple[int, bytes, bool]], int, int, int, str]:
         conn = self._conn()
-        conn.executescript(SCHEMA + sqlite_meta.SCHEMA)
+        try:
+            sqlite_schema.prepare(conn, self.path)
+        except sqlite_schema.SchemaError as exc:
+            raise StoreUnavailableError(str(exc)) from None
         conn.execute("BEGIN IMMEDIATE")
         try:
             log_id = sqlite_meta.ensure_log_id(conn)
@@ -154,42 +141,41 @@ class SqliteStore:
             conn.execute("ROLLBACK")
             raise
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        max_rev = conn.execute("SELECT MAX(revision) FROM events").fetchone()[0] or 0
-        checkpoint = int(meta.get("checkpoint_revision", 0))
+        max_rev = conn.execute("SELECT MAX(revision) FROM reports").fetchone()[0] or 0
+        checkpoint_revision = int(meta.get("checkpoint_revision", 0))
         compacted = int(meta.get("compacted_through", 0))
-        states = [row[0] for row in conn.execute("SELECT state FROM tasks")]
-        return states, checkpoint, compacted, max(max_rev, checkpoint, compacted), log_id
+        links = sqlite_meta.checkpoint_links(conn)
+        head = max(max_rev, checkpoint_revision, compacted)
+        return links, checkpoint_revision, compacted, head, log_id
 
     async def open(self) -> Recovery:
         opened = await self._run(self._writer, self._open_sync)
-        blobs, checkpoint, compacted, revision, self.log_id = opened
-        tasks = {}
-        for blob in blobs:
-            state = state_pb.TaskState.FromString(blob)
-            tasks[state.task_id] = state
+        links, checkpoint_revision, compacted, revision, self.log_id = opened
+        chain = checkpoint.restore((blob, base) for _, blob, base in links)
+        self._chain_bytes = [chain.base_bytes, chain.delta_bytes]
+        for state in chain.tasks.values():
             self._gates[state.task_id] = gate_from_state(state)
-        self._checkpoint_revision, self._compacted_through = checkpoint, compacted
+        self._checkpoint_revision, self._compacted_through = checkpoint_revision, compacted
         self._revision = revision
-        await self._replay_gates(checkpoint)
+        await self._replay_gates(checkpoint_revision)
         self._pending = SubmissionQueue(self._max_queued)
         self._writer_task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
-        return Recovery(tasks, checkpoint, revision, compacted + 1, self.log_id)
+        return Recovery(chain.tasks, checkpoint_revision, revision, compacted + 1, self.log_id)
 
     async def _replay_gates(self, after: int) -> None:
         """Bring the gates past the checkpoint with the events committed after it."""
         cursor = after
         while cursor < self._revision:
-            records = await self.read(cursor, limit=10_000)
-            if not records:
+            page = await self.read_frames(cursor, max_bytes=_READ_PAGE_BYTES)
+            if not page.frames:
                 break
-            for record in records:
-                event = events_pb.ExecutionEvent.FromString(record.payload)
-                if not event.seq:
-                    continue  # the server's own events never move a gate
-                self._gates[event.task_id] = advance_gate(
-                    self._gates.get(event.task_id), event, None
-                )
-            cursor = records[-1].revision
+            for frame in page.frames:
+                for event in frame.events():
+                    if event.revision > cursor and event.seq:  # server events: no gate
+                        self._gates[event.task_id] = advance_gate(
+                            self._gates.get(event.task_id), event, None
+                        )
+            cursor = page.frames[-1].last_revision
 
     # -- append --------------------------------------------------------------------------
     async def append(
@@ -221,68 +207,49 @@ class SqliteStore:
 
     async def _commit(self, submissions: list[Submission]) -> None:
         group = await admit_checked(submissions, self._gates.get, self._pricer, self._fetch_digests)
-        committed_at = time.time()
-        revision = self._revision
-        records: list[EventRecord] = []
-        events: list[events_pb.ExecutionEvent] = []
-        rows: list[tuple[int, str, int, str, int, float, bytes]] = []
-        outcomes: list[tuple[Submission, ExecstreamError | AppendResult]] = []
-        for sub, admission in group.outcomes:
-            if isinstance(admission, ExecstreamError):
-                outcomes.append((sub, admission))
-                continue
-            for event in admission.accepted:
-                revision += 1
-                event.revision = revision
-                payload = event.SerializeToString()
-                kind = kind_of(event)
-                records.append(
-                    EventRecord(revision, event.task_id, event.sidecar_id, kind, payload)
+        plan = plan_frames(group.outcomes)
+        first = self._revision + 1
+        frames, events, answers = stamp(plan, group.outcomes, first)
+        if frames:
+            committed_at = time.time()
+            reports: list[ReportRow] = [
+                (
+                    f.last_revision,
+                    f.first_revision,
+                    f.sidecar_id,
+                    committed_at,
+                    report_keys.encode(f.keys),
+                    f.data,
                 )
-                events.append(event)
-                rows.append(
-                    (
-                        revision,
-                        event.task_id,
-                        event.seq,
-                        event.sidecar_id,
-                        kind,
-                        committed_at,
-                        payload,
-                    )
-                )
-            result = AppendResult(
-                len(admission.accepted), admission.duplicates, revision, admission.last_seq
-            )
-            outcomes.append((sub, result))
-        if rows:
-            chunks = [
-                (c.last_revision, c.task_id, c.first_seq, c.digests)
-                for c in digest_chunks(group.outcomes)
+                for f in frames
+            ]
+            chunks: list[sqlite_meta.DigestRow] = [
+                (first + c.last_index, c.task_id, c.first_seq, c.digests, first + c.first_index)
+                for c in plan.chunks
             ]
             try:
-                await self._run(self._writer, self._insert_sync, rows, chunks)
+                await self._run(self._writer, self._insert_sync, reports, chunks)
             except StoreUnavailableError as exc:
                 if not self._unwritable:  # one line per outage, not one per commit
                     log.error("commits are failing: %s", exc)
                     self._unwritable = True
-                for sub, _ in outcomes:
+                for sub, _ in answers:
                     if not sub.future.done():
                         sub.future.set_exception(exc)
                 return
             if self._unwritable:
                 log.warning("sqlite store %s takes writes again", self.path)
                 self._unwritable = False
-            self._revision = revision
+            self._revision = frames[-1].last_revision
             self._gates.update(group.gates)
-            self._batches.put_nowait(CommittedBatch(records, events))
-        for sub, outcome in outcomes:
+            self._batches.put_nowait(CommittedBatch(frames, events))
+        for sub, answer in answers:
             if sub.future.done():
                 continue
-            if isinstance(outcome, ExecstreamError):
-                sub.future.set_exception(outcome)
+            if isinstance(answer, ExecstreamError):
+                sub.future.set_exception(answer)
             else:
-                sub.future.set_result(outcome)
+                sub.future.set_result(answer)
 
     async def _fetch_digests(self, keys: set[SeqKey]) -> dict[SeqKey, bytes]:
         """Committed digests of resent seqs (the duplicate path only)."""
@@ -292,19 +259,11 @@ class SqliteStore:
     def _digests_sync(self, keys: list[SeqKey]) -> dict[SeqKey, bytes]:
         return sqlite_meta.committed_digests(self._conn(), keys)
 
-    def _insert_sync(
-        self,
-        rows: list[tuple[int, str, int, str, int, float, bytes]],
-        chunks: list[tuple[int, str, int, bytes]],
-    ) -> None:
+    def _insert_sync(self, reports: list[ReportRow], chunks: list[sqlite_meta.DigestRow]) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(
-                "INSERT INTO events(revision, task_id, seq, sidecar_id, kind, committed_at, "
-                "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            conn.executemany(_REPORT_SQL, reports)
             sqlite_meta.insert_digests(conn, chunks)
             conn.execute("COMMIT")
         except BaseException:
@@ -319,64 +278,66 @@ class SqliteStore:
             yield item
 
     # -- read ----------------------------------------------------------------------------
-    def _read_sync(
-        self, after_revision: int, limit: int, max_bytes: int | None
-    ) -> tuple[int, list[tuple[Any, ...]]]:
-        conn = self._conn()
-        conn.execute("BEGIN")
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key='compacted_through'").fetchone()
-            compacted = int(row[0]) if row else 0
-            if after_revision < compacted:
-                return compacted, []
-            cursor = conn.execute(_READ_SQL, (after_revision, limit))
-            if max_bytes is None:
-                return compacted, cursor.fetchall()
-            rows: list[tuple[Any, ...]] = []
-            size = 0
-            for found in cursor:  # rows are fetched one by one: stop before the bound
-                size += len(found[4])
-                if rows and size > max_bytes:
-                    break
-                rows.append(found)
-            return compacted, rows
-        finally:
-            conn.execute("COMMIT")
+    def _read_frames_sync(
+        self, after_revision: int, max_bytes: int, task_ids: frozenset[str] | None
+    ) -> FramePage:
+        return sqlite_reads.read_frames(self._conn(), after_revision, max_bytes, task_ids)
+
+    async def read_frames(
+        self, after_revision: int, *, max_bytes: int, task_ids: frozenset[str] | None = None
+    ) -> FramePage:
+        page: FramePage = await self._run(
+            self._readers, self._read_frames_sync, after_revision, max_bytes, task_ids
+        )
+        return page
 
     async def read(
         self, after_revision: int, *, limit: int, max_bytes: int | None = None
     ) -> list[EventRecord]:
-        compacted, rows = await self._run(
-            self._readers, self._read_sync, after_revision, limit, max_bytes
-        )
-        if after_revision < compacted:
-            raise RevisionCompactedError(after_revision, compacted + 1)
-        return [EventRecord(*row) for row in rows]
+        return await read_records(self, after_revision, limit, max_bytes)
 
     # -- checkpoint and compaction -------------------------------------------------------
-    def _checkpoint_sync(self, rows: list[tuple[str, bytes]], revision: int) -> None:
+    def _link_sync(self, states: Sequence[state_pb.TaskState], revision: int) -> int:
+        blob = checkpoint.encode((state.SerializeToString() for state in states), revision)
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(
-                "INSERT INTO tasks(task_id, state) VALUES (?, ?) "
-                "ON CONFLICT(task_id) DO UPDATE SET state = excluded.state",
-                rows,
-            )
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('checkpoint_revision', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
-                (revision,),
-            )
+            sqlite_meta.append_link(conn, blob, revision, base=False)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        return len(blob)
+
+    def _merged_sync(self) -> tuple[bytes, int]:
+        """The chain merged into one base, and the last link it covers (read, not written)."""
+        links = sqlite_meta.checkpoint_links(self._conn())
+        return checkpoint.merge((blob, base) for _, blob, base in links), links[-1][0]
+
+    def _rebase_sync(self, base: bytes, through_link: int) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            sqlite_meta.replace_links(conn, base, checkpoint.revision_of(base), through_link)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
 
     async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
-        rows = [(state.task_id, state.SerializeToString()) for state in states]
-        await self._run(self._writer, self._checkpoint_sync, rows, revision)
+        """Append a delta link; once deltas outgrow the base, merge the chain into a base.
+
+        The merge reads and joins the links on a reader thread, off the writer, so
+        commits never wait for it; links written meanwhile stay after the new base.
+        """
+        written = await self._run(self._writer, self._link_sync, states, revision)
         self._checkpoint_revision = max(self._checkpoint_revision, revision)
+        self._chain_bytes[1] += written
+        base_bytes, delta_bytes = self._chain_bytes
+        if delta_bytes > max(base_bytes, checkpoint.MIN_REBASE_BYTES):
+            base, through_link = await self._run(self._readers, self._merged_sync)
+            await self._run(self._writer, self._rebase_sync, base, through_link)
+            self._chain_bytes = [len(base), 0]
 
     def _compact_bound_sync(self, retention: Retention, last: int) -> int:
         bound = self._checkpoint_revision
@@ -386,17 +347,18 @@ class SqliteStore:
             cutoff = time.time() - retention.max_age_s
             row = (
                 self._conn()
-                .execute("SELECT MAX(revision) FROM events WHERE committed_at < ?", (cutoff,))
+                .execute("SELECT MAX(revision) FROM reports WHERE committed_at < ?", (cutoff,))
                 .fetchone()
             )
             bound = min(bound, row[0] or 0)
         return bound
 
-    def _compact_chunk_sync(self, through: int) -> int:
+    def _compact_chunk_sync(self, through: int) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            deleted = conn.execute("DELETE FROM events WHERE revision <= ?", (through,)).rowcount
+            # Whole frames only: one reaching past ``through`` stays, read from after it.
+            conn.execute("DELETE FROM reports WHERE revision <= ?", (through,))
             sqlite_meta.delete_digests(conn, through)
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('compacted_through', ?) "
@@ -404,7 +366,6 @@ class SqliteStore:
                 (through,),
             )
             conn.execute("COMMIT")
-            return int(deleted)
         except BaseException:
             _rollback(conn)
             raise
@@ -416,7 +377,8 @@ class SqliteStore:
         deleted = 0
         while self._compacted_through < bound:
             through = min(bound, self._compacted_through + _COMPACT_CHUNK)
-            deleted += await self._run(self._writer, self._compact_chunk_sync, through)
+            await self._run(self._writer, self._compact_chunk_sync, through)
+            deleted += through - self._compacted_through
             self._compacted_through = through
         return deleted
 

@@ -1,12 +1,10 @@
-"""The SQLite file's side data: the log's identity and the content digests of its events.
+"""The SQLite file's side data: the log's identity, digests and the checkpoint chain.
 
-Both are created on open when missing, so files written before they existed keep working:
-such a file gets its identity at its first open by this version, and its earlier events
-have no digests (their resends are acknowledged as duplicates without comparison).
-
-Digests are stored one row per task per commit (``revision`` is the chunk's last event
-revision, so compaction drops chunks with their events), 8 bytes per seq from
-``first_seq`` on; a resent seq finds its chunk through the (task_id, first_seq) index.
+The identity is created on open when missing, so a file from before it existed gets one
+at its first open by this version. Digests are stored one row per task per commit (see
+``sqlite_schema``); a resent seq finds its chunk as the newest row of its task whose
+``first_seq`` is at or below it. Events committed before digests existed have none
+(their resends are acknowledged as duplicates without comparison).
 """
 
 from __future__ import annotations
@@ -18,20 +16,12 @@ from collections.abc import Iterable, Sequence
 from execstream_server.domain.digests import SeqKey
 from execstream_server.store.group_admission import digest_at
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS digests (
-    revision  INTEGER PRIMARY KEY,
-    task_id   TEXT    NOT NULL,
-    first_seq INTEGER NOT NULL,
-    digests   BLOB    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS digests_by_task ON digests(task_id, first_seq);
-"""
 _DIGEST_SQL = (
-    "SELECT first_seq, digests FROM digests WHERE task_id = ? AND first_seq <= ? "
-    "ORDER BY first_seq DESC LIMIT 1"
+    "SELECT first_seq, digests FROM digests WHERE task_id = ? AND first_seq > 0 "
+    "AND first_seq <= ? ORDER BY revision DESC LIMIT 1"
 )
-DigestRow = tuple[int, str, int, bytes]  # (last revision, task_id, first_seq, digests)
+# (last revision, task_id, first_seq, digests, first revision) of one task's commit
+DigestRow = tuple[int, str, int, bytes, int]
 
 
 def ensure_log_id(conn: sqlite3.Connection) -> str:
@@ -45,7 +35,11 @@ def ensure_log_id(conn: sqlite3.Connection) -> str:
 
 
 def insert_digests(conn: sqlite3.Connection, rows: Iterable[DigestRow]) -> None:
-    conn.executemany("INSERT INTO digests VALUES (?, ?, ?, ?)", rows)
+    conn.executemany(
+        "INSERT INTO digests(revision, task_id, first_seq, digests, first_revision) "
+        "VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
 
 
 def delete_digests(conn: sqlite3.Connection, through: int) -> None:
@@ -59,3 +53,34 @@ def committed_digests(conn: sqlite3.Connection, keys: Sequence[SeqKey]) -> dict[
         if row is not None:
             found[(task_id, seq)] = digest_at(row[0], row[1], seq)
     return found
+
+
+# -- the checkpoint chain --------------------------------------------------------------------
+def checkpoint_links(conn: sqlite3.Connection) -> list[tuple[int, bytes, bool]]:
+    """Every link as (link id, blob, is_base), in write order."""
+    rows = conn.execute("SELECT link, blob, base FROM checkpoints ORDER BY link")
+    return [(int(link), bytes(blob), bool(base)) for link, blob, base in rows]
+
+
+def append_link(conn: sqlite3.Connection, blob: bytes, revision: int, *, base: bool) -> None:
+    """Add a link (inside the caller's transaction); a base replaces the links before it."""
+    link = conn.execute(
+        "INSERT INTO checkpoints(revision, base, blob) VALUES (?, ?, ?)",
+        (revision, int(base), blob),
+    ).lastrowid
+    if base:
+        conn.execute("DELETE FROM checkpoints WHERE link < ?", (link,))
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('checkpoint_revision', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+        (revision,),
+    )
+
+
+def replace_links(conn: sqlite3.Connection, base: bytes, revision: int, through_link: int) -> None:
+    """Put a merged base in place of the links up to ``through_link`` (later ones stay)."""
+    conn.execute("DELETE FROM checkpoints WHERE link <= ?", (through_link,))
+    conn.execute(
+        "INSERT INTO checkpoints(link, revision, base, blob) VALUES (?, ?, 1, ?)",
+        (through_link, revision, base),
+    )

@@ -2,28 +2,31 @@
 --
 -- Admission ran in Python against cached gates; this script checks that every task the
 -- group touched still has the last_seq admission assumed (a compare-and-set on the gate),
--- then assigns gap-free revisions, appends the events to the log stream with entry id
--- "<revision>-0" and the revision patched into the payload, and stores the new gates.
--- Every check comes before the first write: a refused group writes nothing.
+-- then assigns gap-free revisions and appends one log stream entry per report frame, with
+-- entry id "<last revision>-0": the frame is the report's ready-to-send watch response,
+-- each event's entry with its revision appended (the last occurrence of a scalar field
+-- wins). Every check comes before the first write: a refused group writes nothing.
 --
--- It also writes each task's content digests (8 bytes per seq) at their seq's offset and
--- records finished tasks by revision, so compaction can drop their digests later.
+-- It also writes each task's content digests (8 bytes per seq) at their seq's offset, the
+-- task's revision span in its task index (a zset: score = last revision, member = first),
+-- and records finished tasks by revision, so compaction can drop their digests later.
 --
 -- KEYS: 1 revision counter, 2 log stream, 3 gate_seqs (hash task_id -> last_seq),
 --       4 gates (hash task_id -> serialized gate), 5 finished (zset task_id -> revision),
---       6.. one digest string per task with accepted events (n_chunks of them)
+--       6.. per task chunk (n_chunks of them) its digest string, then its task index
 -- ARGV: known_revision, replica_id (marks the entries this replica wrote),
 --       n_checks, (task_id, expected_last_seq) * n_checks,
 --       n_gates, (task_id, last_seq, gate) * n_gates,
---       n_events, (task_id, sidecar_id, kind, payload) * n_events,
---       n_chunks, (byte_offset, digests) * n_chunks
+--       n_frames, (sidecar_id, keys, n_events, payload * n_events) * n_frames,
+--       n_chunks, (byte_offset, digests, first_index, last_index) * n_chunks,
+--       n_finished, (task_id, index) * n_finished
+--       (an index counts the group's events from 0: its revision is the first one + index)
 -- Reply: {'OK', first_revision, last_revision}  (first > last when nothing was appended)
 --        {'CONFLICT', task_id, gate_or_empty, ...}  the current gates of the stale tasks
 --        {'LOST', revision}  Redis holds fewer revisions than this replica already saw
 local counter, stream, gate_seqs, gates, finished = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local FINISHED_KIND = '8'  -- EventKind.EVENT_KIND_FINISHED
 
--- Protobuf base-128 varint; exact for revisions below 2^53.
+-- Protobuf base-128 varint; exact below 2^53.
 local function varint(n)
   local out = {}
   while n >= 128 do
@@ -32,6 +35,10 @@ local function varint(n)
   end
   out[#out + 1] = string.char(n)
   return table.concat(out)
+end
+
+local function int(n)
+  return string.format('%d', n)
 end
 
 local i = 1
@@ -64,31 +71,41 @@ end
 local n_gates = tonumber(take())
 local gates_at = i
 i = i + 3 * n_gates
-local n_events = tonumber(take())
-if n_events == 0 then
+local n_frames = tonumber(take())
+if n_frames == 0 then
   return {'OK', revision + 1, revision}
 end
 
 local now = redis.call('TIME')
-local committed_ms = string.format('%d', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
+local committed_ms = int(tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
 local first = revision + 1
-for _ = 1, n_events do
-  revision = revision + 1
-  local task_id, sidecar_id, kind, payload = take(), take(), take(), take()
-  -- ExecutionEvent.revision is field 4 (tag 0x20); the last occurrence of a scalar wins.
-  redis.call('XADD', stream, string.format('%d-0', revision),
-    'task_id', task_id, 'sidecar_id', sidecar_id, 'kind', kind, 'ms', committed_ms,
-    'replica', replica_id,
-    'payload', payload .. '\32' .. varint(revision))
-  if kind == FINISHED_KIND then
-    redis.call('ZADD', finished, string.format('%d', revision), task_id)
+for _ = 1, n_frames do
+  local sidecar_id, keys, n_events = take(), take(), tonumber(take())
+  local frame_first = revision + 1
+  local parts = {}
+  for _ = 1, n_events do
+    revision = revision + 1
+    local payload = take()
+    local rv = varint(revision)
+    parts[#parts + 1] = '\10' .. varint(#payload + 1 + #rv) .. payload .. '\32' .. rv
   end
+  redis.call('XADD', stream, int(revision) .. '-0', 'first', int(frame_first),
+    'sidecar_id', sidecar_id, 'keys', keys, 'ms', committed_ms, 'replica', replica_id,
+    'frame', table.concat(parts))
 end
 for c = 1, tonumber(take()) do
   local offset, digests = tonumber(take()), take()
-  redis.call('SETRANGE', KEYS[5 + c], offset, digests)
+  local first_index, last_index = tonumber(take()), tonumber(take())
+  if #digests > 0 then
+    redis.call('SETRANGE', KEYS[4 + 2 * c], offset, digests)
+  end
+  redis.call('ZADD', KEYS[5 + 2 * c], int(first + last_index), int(first + first_index))
 end
-redis.call('SET', counter, string.format('%d', revision))
+for _ = 1, tonumber(take()) do
+  local task_id, index = take(), tonumber(take())
+  redis.call('ZADD', finished, int(first + index), task_id)
+end
+redis.call('SET', counter, int(revision))
 for g = 0, n_gates - 1 do
   local at = gates_at + 3 * g
   redis.call('HSET', gate_seqs, ARGV[at], ARGV[at + 1])

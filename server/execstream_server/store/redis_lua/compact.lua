@@ -11,7 +11,7 @@
 --       5 replicas (hash replica_id -> cursor), 6 replicas_seen (zset replica_id -> ms)
 -- ARGV: max_events (-1: no count bound), cutoff_ms (-1: no age bound), replica_ttl_ms,
 --       max_chunk, replica_id, cursor
--- Reply: {deleted, compacted_through}
+-- Reply: {events made unreadable, compacted_through}
 local counter, stream, checkpoint, compacted_key, replicas, seen =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local max_events, cutoff_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -37,9 +37,9 @@ for _, cursor in ipairs(redis.call('HVALS', replicas)) do
   bound = math.min(bound, tonumber(cursor))
 end
 
+-- The commit time of the frame holding ``revision`` (entry ids are frames' last revisions).
 local function committed_ms(revision)
-  local id = string.format('%d-0', revision)
-  local fields = redis.call('XRANGE', stream, id, id)[1][2]
+  local fields = redis.call('XRANGE', stream, string.format('%d-0', revision), '+', 'COUNT', 1)[1][2]
   for f = 1, #fields, 2 do
     if fields[f] == 'ms' then
       return tonumber(fields[f + 1])
@@ -64,6 +64,7 @@ end
 if bound <= compacted then
   return {0, compacted}
 end
-local deleted = redis.call('XTRIM', stream, 'MINID', string.format('%d-0', bound + 1))
+-- Whole frames only: one reaching past the bound stays, and is read from after it.
+redis.call('XTRIM', stream, 'MINID', string.format('%d-0', bound + 1))
 redis.call('SET', compacted_key, string.format('%d', bound))
-return {deleted, bound}
+return {bound - compacted, bound}

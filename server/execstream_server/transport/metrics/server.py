@@ -220,10 +220,7 @@ class ServerMetrics:
             self.costs.running.change(old, new)
         if not batch.local:
             return
-        kinds: dict[int, int] = {}
-        for record in batch.records:
-            kinds[record.kind] = kinds.get(record.kind, 0) + 1
-        for kind, count in kinds.items():
+        for kind, count in batch.kind_counts().items():
             self.ingested.labels(kind_name(kind)).inc(count)
         self._observe_streaming(batch)
         for old, new in changes:

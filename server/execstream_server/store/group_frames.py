@@ -1,0 +1,135 @@
+"""A commit group's accepted events as stored frames, task chunks and answers.
+
+``plan_frames`` runs before revisions are known: one ``PlannedFrame`` per admitted report
+(per run of one sidecar's events, should a report hold several), each event serialised
+once, and per task a ``TaskChunk``: the content digests of its seqs and where its events
+sit in the group. ``stamp`` then gives the group its revisions: each frame's bytes get
+the revision appended to every entry (``frames.stamped_frame``; the Redis commit script
+builds the same bytes), and each chunk its revision span, which is what the stores' (task,
+revision) index records for filtered replays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from execstream.v1 import events_pb2 as events_pb
+
+from execstream_server.domain.admission import Admission
+from execstream_server.domain.errors import ExecstreamError
+from execstream_server.domain.events import kind_of
+from execstream_server.domain.frames import stamped_frame
+from execstream_server.domain.records import ReportFrame
+from execstream_server.domain.report_keys import ReportKeys
+from execstream_server.store.base import AppendResult
+from execstream_server.store.group_commit import Submission
+
+Outcome = Admission | ExecstreamError
+Answer = AppendResult | ExecstreamError
+
+
+@dataclass(slots=True)
+class PlannedFrame:
+    """A frame before its revisions: keys, and each event serialised without a revision."""
+
+    keys: ReportKeys
+    payloads: list[bytes]
+    events: list[events_pb.ExecutionEvent]
+
+
+@dataclass(slots=True)
+class TaskChunk:
+    """One task's events of one commit group.
+
+    ``digests``: 8 bytes per seq from ``first_seq`` on; ``first_index``/``last_index``:
+    where its first and last event sit among the group's accepted events (revision =
+    the group's first revision + index).
+    """
+
+    task_id: str
+    first_seq: int
+    digests: bytes
+    first_index: int
+    last_index: int
+
+
+@dataclass(slots=True)
+class FramePlan:
+    frames: list[PlannedFrame] = field(default_factory=list)
+    chunks: list[TaskChunk] = field(default_factory=list)
+    event_count: int = 0
+
+
+def _runs(events: list[events_pb.ExecutionEvent]) -> list[list[events_pb.ExecutionEvent]]:
+    """Runs of consecutive events with one sidecar_id (a frame's keys name one sidecar)."""
+    runs: list[list[events_pb.ExecutionEvent]] = []
+    current = ""
+    for event in events:
+        if not runs or event.sidecar_id != current:
+            runs.append([])
+            current = event.sidecar_id
+        runs[-1].append(event)
+    return runs
+
+
+def plan_frames(outcomes: Sequence[tuple[Submission, Outcome]]) -> FramePlan:
+    """Frames and task chunks of the group's admitted reports (refused ones are skipped)."""
+    plan = FramePlan()
+    parts: dict[str, list[bytes]] = {}
+    chunks: dict[str, TaskChunk] = {}
+    index = 0
+    for _, outcome in outcomes:
+        if isinstance(outcome, ExecstreamError) or not outcome.accepted:
+            continue
+        digest_of = dict(zip(map(id, outcome.accepted), outcome.digests, strict=True))
+        for run in _runs(outcome.accepted):
+            payloads = [event.SerializeToString() for event in run]
+            keys = ReportKeys.of(run[0].sidecar_id, [(e.task_id, kind_of(e)) for e in run])
+            plan.frames.append(PlannedFrame(keys, payloads, run))
+            for event in run:
+                task_id = event.task_id
+                chunk = chunks.get(task_id)
+                if chunk is None:
+                    chunk = chunks[task_id] = TaskChunk(task_id, event.seq, b"", index, index)
+                    parts[task_id] = []
+                elif not chunk.first_seq:
+                    chunk.first_seq = event.seq
+                chunk.last_index = index
+                if event.seq:  # an event the server wrote: outside the seq space, no digest
+                    parts[task_id].append(digest_of[id(event)])
+                index += 1
+    for task_id, chunk in chunks.items():
+        chunk.digests = b"".join(parts[task_id])
+    plan.chunks = list(chunks.values())
+    plan.event_count = index
+    return plan
+
+
+def stamp(
+    plan: FramePlan, outcomes: Sequence[tuple[Submission, Outcome]], first_revision: int
+) -> tuple[list[ReportFrame], list[events_pb.ExecutionEvent], list[tuple[Submission, Answer]]]:
+    """The group's frames and events with revisions from ``first_revision``, and answers."""
+    frames: list[ReportFrame] = []
+    events: list[events_pb.ExecutionEvent] = []
+    revision = first_revision
+    for planned in plan.frames:
+        frames.append(
+            ReportFrame(revision, planned.keys, stamped_frame(planned.payloads, revision))
+        )
+        for event in planned.events:
+            event.revision = revision
+            events.append(event)
+            revision += 1
+    answers: list[tuple[Submission, Answer]] = []
+    last = first_revision - 1  # a report of duplicates only answers the revision before it
+    for sub, outcome in outcomes:
+        if isinstance(outcome, ExecstreamError):
+            answers.append((sub, outcome))
+            continue
+        if outcome.accepted:
+            last = outcome.accepted[-1].revision
+        answers.append(
+            (sub, AppendResult(len(outcome.accepted), outcome.duplicates, last, outcome.last_seq))
+        )
+    return frames, events, answers

@@ -1,0 +1,138 @@
+"""Reading stored frames from the shared Redis log: after a cursor, or for a few tasks.
+
+Stream entries are keyed by their frame's last revision, so ``XRANGE <cursor+1>-0 +``
+starts at the frame holding the next revision. A task-filtered read asks the tasks'
+indexes (one zset per task: a member per commit, its first revision, scored by its last)
+where their events are and reads only the frames overlapping those spans. Every read of
+frames checks the compaction bound in the same MULTI, so a trim between two reads can
+never hide events: the read fails with RevisionCompactedError instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from execstream_server.domain.errors import RevisionCompactedError
+from execstream_server.domain.records import FramePage, ReportFrame
+from execstream_server.store.redis_scripts import (
+    RedisKeys,
+    entry_revision,
+    frame_from_entry,
+    stream_id,
+    unavailable_on_redis_error,
+)
+
+_FIRST_COUNT = 8  # a byte-bounded read asks for more once it knows frame sizes
+_MAX_COUNT = 1024
+_SPANS_PER_TASK = 256  # per read: a busy task's page ends where its spans do
+_SPANS_PER_TRIP = 16
+
+
+def _check(after: int, compacted_raw: Any) -> int:
+    compacted = int(compacted_raw or 0)
+    if after < compacted:
+        raise RevisionCompactedError(after, compacted + 1)
+    return compacted
+
+
+async def read_frames(
+    client: Redis, keys: RedisKeys, after: int, max_bytes: int, task_ids: Iterable[str] | None
+) -> tuple[FramePage, int]:
+    """See ``LogStore.read_frames``; also returns the compaction bound it saw."""
+    with unavailable_on_redis_error("read"):
+        if task_ids is None:
+            return await _read_all(client, keys, after, max_bytes)
+        return await _read_tasks(client, keys, after, max_bytes, list(task_ids))
+
+
+async def _read_all(
+    client: Redis, keys: RedisKeys, after: int, max_bytes: int
+) -> tuple[FramePage, int]:
+    frames: list[ReportFrame] = []
+    size, largest, count, cursor, compacted = 0, 1, _FIRST_COUNT, after, 0
+    while True:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.get(keys.compacted_through)
+            pipe.xrange(keys.log, min=stream_id(cursor + 1), max="+", count=count)
+            compacted_raw, entries = await pipe.execute()
+        compacted = _check(after, compacted_raw)
+        page = [frame_from_entry(entry_id, fields) for entry_id, fields in entries]
+        frames += page
+        if len(page) < count or not page:
+            break
+        size += sum(len(f.data) for f in page)
+        largest = max(largest, *(len(f.data) for f in page))
+        if size >= max_bytes:
+            break
+        # Ask for no more than the bytes left allow at the largest size seen so far.
+        count = min(_MAX_COUNT, max(1, (max_bytes - size) // largest))
+        cursor = page[-1].last_revision
+    return FramePage(frames, frames[-1].last_revision if frames else after), compacted
+
+
+async def _spans(
+    client: Redis, keys: RedisKeys, after: int, task_ids: list[str]
+) -> tuple[list[tuple[int, int]], int, int]:
+    """The tasks' revision spans after ``after`` (merged), the horizon they are complete
+    to, and the compaction bound; read in one MULTI."""
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.get(keys.compacted_through)
+        pipe.get(keys.revision)
+        for task_id in task_ids:
+            pipe.zrangebyscore(
+                keys.task_index(task_id),
+                f"({after}",
+                "+inf",
+                start=0,
+                num=_SPANS_PER_TASK,
+                withscores=True,
+            )
+        compacted_raw, head_raw, *found = await pipe.execute()
+    compacted = _check(after, compacted_raw)
+    horizon = int(head_raw or 0)
+    spans: list[tuple[int, int]] = []
+    for rows in found:
+        spans += [(max(int(first), after + 1), int(last)) for first, last in rows]
+        if len(rows) == _SPANS_PER_TASK:
+            horizon = min(horizon, int(rows[-1][1]))
+    spans = sorted(span for span in spans if span[0] <= horizon)
+    merged: list[tuple[int, int]] = []
+    for first, last in spans:
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged, max(horizon, after), compacted
+
+
+async def _read_tasks(
+    client: Redis, keys: RedisKeys, after: int, max_bytes: int, task_ids: list[str]
+) -> tuple[FramePage, int]:
+    spans, horizon, compacted = await _spans(client, keys, after, task_ids)
+    frames: list[ReportFrame] = []
+    size, read_to = 0, after
+    for start in range(0, len(spans), _SPANS_PER_TRIP):
+        trip = spans[start : start + _SPANS_PER_TRIP]
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.get(keys.compacted_through)
+            for first, last in trip:
+                # The frames ending inside the span, and the one holding its last revision.
+                pipe.xrange(keys.log, min=stream_id(first), max=stream_id(last))
+                pipe.xrange(keys.log, min=stream_id(last), max="+", count=1)
+            compacted_raw, *replies = await pipe.execute()
+        compacted = _check(after, compacted_raw)
+        for entries in replies:
+            for entry_id, fields in entries:
+                if entry_revision(entry_id) <= read_to:
+                    continue
+                frame = frame_from_entry(entry_id, fields)
+                size += len(frame.data)
+                if frames and size > max_bytes:
+                    return FramePage(frames, min(read_to, horizon)), compacted
+                frames.append(frame)
+                read_to = frame.last_revision
+    # A frame read may reach past the horizon: the caller cuts it there.
+    return FramePage(frames, horizon), compacted

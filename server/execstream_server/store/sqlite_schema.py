@@ -1,0 +1,206 @@
+"""The SQLite file's tables, and the migration of files written with one row per event.
+
+Tables (``SCHEMA``):
+
+- ``reports``: one row per stored report frame, keyed by its last revision (so the first
+  row after a cursor is the frame holding the next revision), with its first revision,
+  sidecar, commit time, keys (``report_keys``) and the ready-to-send frame.
+- ``digests``: one row per task per commit: the content digests of its seqs (8 bytes
+  each from ``first_seq`` on) and the revisions its events span, ``first_revision`` to
+  ``revision``. The ``(task_id, revision)`` index makes it the task index of filtered
+  replays as well as where a resent seq finds its digest.
+- ``checkpoints``: the checkpoint chain (``domain/checkpoint.py``), one blob per link.
+- ``meta``: ``log_id``, ``checkpoint_revision``, ``compacted_through``, ``schema_version``.
+
+A file written with one row per event (an ``events`` table and a ``tasks`` table of
+checkpointed states) is migrated when opened: events move into frames in chunks, each
+chunk one transaction, so a crash mid-way resumes where it stopped; consecutive events of
+one commit and one sidecar become one frame, and each task's span of each commit becomes
+its digests row's revision span (a row without digests where the file had none). The
+checkpointed states become one base link. Nothing is lost or renumbered: revisions,
+payloads, digests, compaction and checkpoint bounds stay as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from itertools import groupby
+from typing import Any
+
+from execstream_server.domain import checkpoint
+from execstream_server.domain.frames import frame
+from execstream_server.domain.report_keys import ReportKeys, encode
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    revision       INTEGER PRIMARY KEY,
+    first_revision INTEGER NOT NULL,
+    sidecar_id     TEXT    NOT NULL,
+    committed_at   REAL    NOT NULL,
+    keys           BLOB    NOT NULL,
+    frame          BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS digests (
+    revision       INTEGER PRIMARY KEY,
+    task_id        TEXT    NOT NULL,
+    first_seq      INTEGER NOT NULL,
+    digests        BLOB    NOT NULL,
+    first_revision INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    link     INTEGER PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    base     INTEGER NOT NULL,
+    blob     BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+_INDEX = "CREATE INDEX IF NOT EXISTS digests_by_task ON digests(task_id, revision)"
+_MIGRATE_CHUNK = 50_000  # events per migration transaction (more to end a commit)
+_MIGRATED_FRAME_EVENTS = 256
+
+
+class SchemaError(Exception):
+    """A file this version cannot use (written by a newer one)."""
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def prepare(conn: sqlite3.Connection, path: str) -> None:
+    """Create the tables, or bring a file of an earlier layout to this one."""
+    existing = _tables(conn)
+    if "meta" in existing:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            raise SchemaError(
+                f"sqlite store {path}: written by a newer execstream (schema {row[0]}; this "
+                f"version reads {SCHEMA_VERSION}); run that version"
+            )
+    conn.executescript(SCHEMA)
+    if "first_revision" not in _columns(conn, "digests"):
+        conn.execute("ALTER TABLE digests ADD COLUMN first_revision INTEGER NOT NULL DEFAULT 0")
+    if {"task_id", "first_seq"} == _index_columns(conn, "digests_by_task"):
+        conn.execute("DROP INDEX digests_by_task")  # the earlier (task_id, first_seq) index
+    conn.execute(_INDEX)
+    if "events" in existing:
+        _migrate_events(conn, path)
+    if "tasks" in existing:
+        _migrate_tasks(conn)
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (SCHEMA_VERSION,),
+    )
+
+
+def _index_columns(conn: sqlite3.Connection, index: str) -> set[str]:
+    return {row[2] for row in conn.execute(f"PRAGMA index_info({index})")}
+
+
+def _migrate_events(conn: sqlite3.Connection, path: str) -> None:
+    total = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    if total:
+        log.info("sqlite store %s: moving %d events into report frames (once)", path, total)
+    while _migrate_chunk(conn):
+        pass
+    conn.execute("DROP TABLE events")
+
+
+def _chunk_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """The next events, ending at the end of a commit (rows sharing ``committed_at``)."""
+    select = (
+        "SELECT revision, task_id, seq, sidecar_id, kind, committed_at, payload FROM events "
+        "WHERE revision > ? ORDER BY revision LIMIT ?"
+    )
+    rows = conn.execute(select, (0, _MIGRATE_CHUNK)).fetchall()
+    while rows:
+        more = conn.execute(select, (rows[-1][0], 1000)).fetchall()
+        tail = [row for row in more if row[5] == rows[-1][5]]
+        rows += tail
+        if len(tail) < len(more) or not more:
+            break
+    return rows
+
+
+def _migrate_chunk(conn: sqlite3.Connection) -> bool:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = _chunk_rows(conn)
+        if not rows:
+            conn.execute("COMMIT")
+            return False
+        _insert_frames(conn, rows)
+        _index_commits(conn, rows)
+        conn.execute("DELETE FROM events WHERE revision <= ?", (rows[-1][0],))
+        conn.execute("COMMIT")
+        return True
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _insert_frames(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Consecutive events of one commit and one sidecar as frames (revisions are gap-free)."""
+    out = []
+    for (_, sidecar_id), run in groupby(rows, key=lambda row: (row[5], row[3])):
+        events = list(run)
+        for start in range(0, len(events), _MIGRATED_FRAME_EVENTS):
+            part = events[start : start + _MIGRATED_FRAME_EVENTS]
+            keys = ReportKeys.of(sidecar_id, [(row[1], row[4]) for row in part])
+            data = frame([row[6] for row in part])
+            out.append((part[-1][0], part[0][0], sidecar_id, part[0][5], encode(keys), data))
+    conn.executemany("INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?)", out)
+
+
+def _index_commits(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Each task's revision span per commit onto its digests row (or a row without digests)."""
+    for _, commit in groupby(rows, key=lambda row: row[5]):
+        spans: dict[str, list[int]] = {}  # task_id -> [first revision, last revision, first seq]
+        for revision, task_id, seq, *_ in commit:
+            span = spans.setdefault(task_id, [revision, revision, seq])
+            span[1] = revision
+        for task_id, (first, last, first_seq) in spans.items():
+            updated = conn.execute(
+                "UPDATE digests SET first_revision = ? WHERE revision = ? AND task_id = ?",
+                (first, last, task_id),
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    "INSERT INTO digests(revision, task_id, first_seq, digests, first_revision) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (last, task_id, first_seq, b"", first),
+                )
+
+
+def _migrate_tasks(conn: sqlite3.Connection) -> None:
+    """The checkpointed states as one base link of the checkpoint chain."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'checkpoint_revision'").fetchone()
+        revision = int(row[0]) if row else 0
+        states = [state for (state,) in conn.execute("SELECT state FROM tasks ORDER BY task_id")]
+        if states:
+            conn.execute(
+                "INSERT INTO checkpoints(revision, base, blob) VALUES (?, 1, ?)",
+                (revision, checkpoint.encode(states, revision)),
+            )
+        conn.execute("DROP TABLE tasks")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
