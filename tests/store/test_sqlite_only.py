@@ -82,7 +82,7 @@ async def test_a_file_with_one_row_per_event_opens_with_every_event_and_bound_ke
     other_events = [r.revision for f in other.frames for r in f.records() if r.task_id == "other"]
     assert other_events == [r[0] for r in rows if r[1] == "other"]
     assert (same.accepted, same.duplicates, same.last_revision) == (1, 1, 17)
-    assert {"events", "tasks"}.isdisjoint(_tables(path))
+    assert {"events", "tasks", "digests"}.isdisjoint(_tables(path))
     store = _open(path)  # a second open finds nothing to migrate
     again = await store.open()
     try:
@@ -124,7 +124,7 @@ async def test_a_migration_stopped_part_way_resumes_without_loss_or_duplicates(
     assert [(r.revision, r.task_id, r.sidecar_id, r.kind, r.payload) for r in records] == rows
 
 
-async def test_a_file_from_before_digests_keeps_working_and_compares_new_events(
+async def test_resends_of_events_from_before_digests_are_compared_with_the_stored_event(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "old.db"
@@ -135,15 +135,14 @@ async def test_a_file_from_before_digests_keeps_working_and_compares_new_events(
     store = _open(path)
     await store.open()
     try:
-        # Committed before digests existed: cannot be compared, acknowledged as a duplicate.
-        old = await store.append("sc-1", [event("run", 7, text="changed"), event("run", 8)])
-        assert (old.accepted, old.duplicates) == (1, 1)
         with pytest.raises(SeqConflictError):
-            await store.append("sc-1", [event("run", 8, text="changed")])
+            await store.append("sc-1", [event("run", 7, "token", text="changed")])
+        same = await store.append("sc-1", [event("run", 7, "token", text="c"), event("run", 8)])
         # The task index covers the old events all the same.
         page = await store.read_frames(4, max_bytes=1 << 20, task_ids=frozenset({"done"}))
     finally:
         await store.close()
+    assert (same.accepted, same.duplicates) == (1, 1)
     assert [r.seq for f in page.frames for r in f.events() if r.task_id == "done"] == [5]
 
 

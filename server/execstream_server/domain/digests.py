@@ -1,8 +1,8 @@
 """Content digests: what makes a resent (task, seq) the same event as the committed one.
 
-Admission gives every accepted event a ``content_digest``, which the store keeps beside it
-(8 bytes per seq), and compares a duplicate's digest with the committed one. The stores
-read committed digests only for duplicates, so the common path only computes one.
+A duplicate's digest is compared with the committed event's: the stores find the stored
+event of a resent seq through their task index and digest it then, so nothing is kept
+per event and the common path computes no digest of a committed event.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from execstream.v1 import events_pb2 as events_pb
 
 SeqKey = tuple[str, int]  # (task_id, seq)
 DIGEST_BYTES = 8
-# What ``digest_of`` answers for a committed seq whose digest is gone (compacted) or was
-# never kept (an older store): it cannot be compared, so the resend counts as a duplicate.
+# What ``digest_of`` answers for a committed seq whose event is gone (compacted): it
+# cannot be compared, so the resend counts as a duplicate.
 UNKNOWN_DIGEST = b""
 # The fields the server stamps on each body that has any (costs), left out of the digest.
 _SERVER_FIELDS = {

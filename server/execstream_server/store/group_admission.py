@@ -4,22 +4,22 @@ Each report of a group is admitted in order against the gates the earlier ones l
 overlay over the store's gates), and a resent seq is compared with the committed event's
 content digest. Digests are read only when a group holds a duplicate that no earlier
 report of the group explains: ``admit_checked`` fetches those and admits the group again,
-so a group without resends never reads one. Accepted digests are stored per task as one
-byte string of 8 bytes per seq (``group_frames.TaskChunk``), so a commit writes one chunk
-per task, not one row per event.
+so a group without resends never reads one. The stores keep no digests: they find the
+committed event of a resent seq through their task index and compute its digest then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import timestamp_pb2
 
 from execstream_server.domain.admission import Admission, Gate, admission_bug, admit
 from execstream_server.domain.cost import Pricer
-from execstream_server.domain.digests import DIGEST_BYTES, UNKNOWN_DIGEST, SeqKey
+from execstream_server.domain.digests import UNKNOWN_DIGEST, SeqKey, content_digest
 from execstream_server.domain.errors import ExecstreamError
+from execstream_server.domain.records import ReportFrame
 from execstream_server.store.group_commit import Submission
 
 Outcome = Admission | ExecstreamError
@@ -95,10 +95,15 @@ async def admit_checked(
             known[key] = fetched.get(key, UNKNOWN_DIGEST)
 
 
-def digest_at(chunk_first_seq: int, chunk: bytes, seq: int) -> bytes:
-    """The digest of ``seq`` in a stored chunk starting at ``chunk_first_seq``."""
-    start = (seq - chunk_first_seq) * DIGEST_BYTES
-    found = chunk[start : start + DIGEST_BYTES] if start >= 0 else b""
-    if len(found) != DIGEST_BYTES or found == bytes(DIGEST_BYTES):
-        return UNKNOWN_DIGEST  # not kept (compacted, older store, or zero padding)
-    return bytes(found)
+def digest_in(frames: Iterable[ReportFrame], task_id: str, seq: int) -> bytes:
+    """The content digest of the committed (task_id, seq) among stored frames.
+
+    UNKNOWN_DIGEST when it is not there (compacted): the resend cannot be compared.
+    """
+    for frame in frames:
+        if task_id not in frame.keys.task_ids:
+            continue
+        for event in frame.events():
+            if event.seq == seq and event.task_id == task_id:
+                return content_digest(event)
+    return UNKNOWN_DIGEST

@@ -2,11 +2,12 @@
 
 ``plan_frames`` runs before revisions are known: one ``PlannedFrame`` per admitted report
 (per run of one sidecar's events, should a report hold several), each event serialised
-once, and per task a ``TaskChunk``: the content digests of its seqs and where its events
-sit in the group. ``stamp`` then gives the group its revisions: each frame's bytes get
-the revision appended to every entry (``frames.stamped_frame``; the Redis commit script
-builds the same bytes), and each chunk its revision span, which is what the stores' (task,
-revision) index records for filtered replays.
+once, and per task a ``TaskChunk``: its first seq and where its events sit in the group.
+``stamp`` then gives the group its revisions: each frame's bytes get the revision
+appended to every entry (``frames.stamped_frame``; the Redis commit script builds the same
+bytes), and each chunk its revision span. The stores keep the chunks as their (task,
+revision) index: a filtered replay reads the frames of its tasks' spans, and a resent seq
+finds the committed event to compare it with (``committed_digests``).
 """
 
 from __future__ import annotations
@@ -40,16 +41,12 @@ class PlannedFrame:
 
 @dataclass(slots=True)
 class TaskChunk:
-    """One task's events of one commit group.
-
-    ``digests``: 8 bytes per seq from ``first_seq`` on; ``first_index``/``last_index``:
-    where its first and last event sit among the group's accepted events (revision =
-    the group's first revision + index).
-    """
+    """One task's events of one commit group: its first seq (0 when it has none) and where
+    its first and last event sit among the group's accepted events (revision = the group's
+    first revision + index)."""
 
     task_id: str
     first_seq: int
-    digests: bytes
     first_index: int
     last_index: int
 
@@ -76,31 +73,25 @@ def _runs(events: list[events_pb.ExecutionEvent]) -> list[list[events_pb.Executi
 def plan_frames(outcomes: Sequence[tuple[Submission, Outcome]]) -> FramePlan:
     """Frames and task chunks of the group's admitted reports (refused ones are skipped)."""
     plan = FramePlan()
-    parts: dict[str, list[bytes]] = {}
     chunks: dict[str, TaskChunk] = {}
     index = 0
     for _, outcome in outcomes:
         if isinstance(outcome, ExecstreamError) or not outcome.accepted:
             continue
-        digest_of = dict(zip(map(id, outcome.accepted), outcome.digests, strict=True))
         for run in _runs(outcome.accepted):
             payloads = [event.SerializeToString() for event in run]
             keys = ReportKeys.of(run[0].sidecar_id, [(e.task_id, kind_of(e)) for e in run])
             plan.frames.append(PlannedFrame(keys, payloads, run))
             for event in run:
-                task_id = event.task_id
-                chunk = chunks.get(task_id)
+                chunk = chunks.get(event.task_id)
                 if chunk is None:
-                    chunk = chunks[task_id] = TaskChunk(task_id, event.seq, b"", index, index)
-                    parts[task_id] = []
+                    chunk = chunks[event.task_id] = TaskChunk(
+                        event.task_id, event.seq, index, index
+                    )
                 elif not chunk.first_seq:
                     chunk.first_seq = event.seq
                 chunk.last_index = index
-                if event.seq:  # an event the server wrote: outside the seq space, no digest
-                    parts[task_id].append(digest_of[id(event)])
                 index += 1
-    for task_id, chunk in chunks.items():
-        chunk.digests = b"".join(parts[task_id])
     plan.chunks = list(chunks.values())
     plan.event_count = index
     return plan

@@ -41,7 +41,7 @@ from redis.exceptions import BusyLoadingError
 from execstream_server.config import ConfigError, Retention
 from execstream_server.domain import checkpoint
 from execstream_server.domain.cost import Pricer
-from execstream_server.domain.digests import DIGEST_BYTES, SeqKey
+from execstream_server.domain.digests import SeqKey
 from execstream_server.domain.errors import (
     ExecstreamError,
     ReplicaFailedError,
@@ -51,7 +51,6 @@ from execstream_server.domain.errors import (
 from execstream_server.domain.records import CommittedBatch, EventRecord, FramePage
 from execstream_server.store import redis_reads
 from execstream_server.store.base import AppendResult, Recovery, committed_seqs, read_records
-from execstream_server.store.group_admission import digest_at
 from execstream_server.store.group_commit import Submission, SubmissionQueue
 from execstream_server.store.redis_commit import GateCache, GroupPlan, plan_group, settle
 from execstream_server.store.redis_follower import LogFollower
@@ -306,17 +305,9 @@ class RedisStore:
         )
 
     async def _fetch_digests(self, keys: set[SeqKey]) -> dict[SeqKey, bytes]:
-        """Committed digests of resent seqs (the duplicate path only)."""
+        """Content digests of the committed events resent seqs repeat (duplicates only)."""
         assert self._client is not None
-        ordered = sorted(keys)
-        with unavailable_on_redis_error("digest read"):
-            async with self._client.pipeline(transaction=False) as pipe:
-                for task_id, seq in ordered:
-                    start = (seq - 1) * DIGEST_BYTES
-                    pipe.getrange(self.keys.digests(task_id), start, start + DIGEST_BYTES - 1)
-                values = await pipe.execute()
-        pairs = zip(ordered, values, strict=True)
-        return {key: digest_at(key[1], value, key[1]) for key, value in pairs}
+        return await redis_reads.committed_digests(self._client, self.keys, sorted(keys))
 
     async def batches(self) -> AsyncIterator[CommittedBatch]:
         assert self._follower is not None, "open() first"
@@ -396,18 +387,18 @@ class RedisStore:
             deleted_total += deleted
             self._compacted_through = max(self._compacted_through, compacted)
             if compacted - before < _COMPACT_CHUNK:
-                await self._drop_compacted_digests(compacted)
+                await self._drop_compacted_indexes(compacted)
                 return deleted_total
 
-    async def _drop_compacted_digests(self, compacted_through: int) -> None:
-        """Drop the digests and task index of tasks whose finished event was compacted.
+    async def _drop_compacted_indexes(self, compacted_through: int) -> None:
+        """Drop the task index of tasks whose finished event was compacted (all their events).
 
         Running tasks keep theirs; a resend of a compacted seq is then a duplicate that
         cannot be compared, as with SQLite.
         """
         assert self._client is not None
         while True:
-            with unavailable_on_redis_error("digest cleanup"):
+            with unavailable_on_redis_error("task index cleanup"):
                 found = await self._client.zrangebyscore(
                     self.keys.finished, "-inf", compacted_through, start=0, num=_COMPACT_CHUNK
                 )
@@ -415,7 +406,6 @@ class RedisStore:
                 if not task_ids:
                     return
                 async with self._client.pipeline(transaction=True) as pipe:
-                    pipe.delete(*(self.keys.digests(t.decode()) for t in task_ids))
                     pipe.delete(*(self.keys.task_index(t.decode()) for t in task_ids))
                     pipe.zrem(self.keys.finished, *task_ids)
                     await pipe.execute()

@@ -7,11 +7,10 @@ then assigns revisions and appends. A stale cache (another replica took the side
 stream, or an earlier reply was lost) comes back as a CONFLICT carrying the current gates;
 the group is admitted again with them. So a refusal, too, is decided on Redis's state.
 
-Content digests of accepted events go to one string per task (8 bytes per seq, written
-with SETRANGE at the seq's offset); a committed seq's digest never changes, so digests
-fetched for resent seqs before the CAS stay right whatever the CAS decides. Each report is
-one stream entry holding its frame (``group_frames``), and each task's revision span per
-commit goes to its task index (a zset), which filtered replays read.
+Each report is one stream entry holding its frame (``group_frames``), and each task's
+revision span per commit goes to its task index (a zset), which filtered replays read and
+where a resent seq finds the committed event it is compared with; a committed event never
+changes, so digests fetched before the CAS stay right whatever the CAS decides.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from typing import Any
 
 from execstream_server.domain.admission import Gate
 from execstream_server.domain.cost import Pricer
-from execstream_server.domain.digests import DIGEST_BYTES, SeqKey
+from execstream_server.domain.digests import SeqKey
 from execstream_server.domain.events import SERVER_AUTHOR
 from execstream_server.domain.lifecycle import is_terminal
 from execstream_server.domain.records import CommittedBatch
@@ -102,9 +101,8 @@ class GroupPlan:
         chunk_keys: list[str] = []
         args.append(len(self.frames.chunks))
         for chunk in self.frames.chunks:
-            args += [(chunk.first_seq - 1) * DIGEST_BYTES, chunk.digests]
-            args += [chunk.first_index, chunk.last_index]
-            chunk_keys += [keys.digests(chunk.task_id), keys.task_index(chunk.task_id)]
+            args += [chunk.first_index, chunk.last_index, chunk.first_seq]
+            chunk_keys.append(keys.task_index(chunk.task_id))
         args += [len(finished) // 2, *finished]
         return args, chunk_keys
 

@@ -2,10 +2,11 @@
 
 Stream entries are keyed by their frame's last revision, so ``XRANGE <cursor+1>-0 +``
 starts at the frame holding the next revision. A task-filtered read asks the tasks'
-indexes (one zset per task: a member per commit, its first revision, scored by its last)
-where their events are and reads only the frames overlapping those spans. Every read of
-frames checks the compaction bound in the same MULTI, so a trim between two reads can
-never hide events: the read fails with RevisionCompactedError instead.
+indexes (one zset per task: a member ``<first revision>:<first seq>`` per commit, scored
+by its last revision) where their events are and reads only the frames overlapping those
+spans. Every read of frames checks the compaction bound in the same MULTI, so a trim
+between two reads can never hide events: the read fails with RevisionCompactedError
+instead. A resent seq finds its committed event the same way (``committed_digests``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from execstream_server.domain.digests import SeqKey
 from execstream_server.domain.errors import RevisionCompactedError
 from execstream_server.domain.records import FramePage, ReportFrame
+from execstream_server.store.group_admission import digest_in
 from execstream_server.store.redis_scripts import (
     RedisKeys,
     entry_revision,
@@ -29,6 +32,16 @@ _FIRST_COUNT = 8  # a byte-bounded read asks for more once it knows frame sizes
 _MAX_COUNT = 1024
 _SPANS_PER_TASK = 256  # per read: a busy task's page ends where its spans do
 _SPANS_PER_TRIP = 16
+
+
+def _member(member: Any) -> tuple[int, int]:
+    """(first revision, first seq) of a task index member (``<first revision>:<first seq>``)."""
+    first, _, first_seq = bytes(member).partition(b":")
+    return int(first), int(first_seq)
+
+
+def _first(member: Any) -> int:
+    return _member(member)[0]
 
 
 def _check(after: int, compacted_raw: Any) -> int:
@@ -95,7 +108,7 @@ async def _spans(
     horizon = int(head_raw or 0)
     spans: list[tuple[int, int]] = []
     for rows in found:
-        spans += [(max(int(first), after + 1), int(last)) for first, last in rows]
+        spans += [(max(_first(member), after + 1), int(last)) for member, last in rows]
         if len(rows) == _SPANS_PER_TASK:
             horizon = min(horizon, int(rows[-1][1]))
     spans = sorted(span for span in spans if span[0] <= horizon)
@@ -136,3 +149,51 @@ async def _read_tasks(
                 read_to = frame.last_revision
     # A frame read may reach past the horizon: the caller cuts it there.
     return FramePage(frames, horizon), compacted
+
+
+async def _frames_between(
+    client: Redis, keys: RedisKeys, first: int, last: int
+) -> list[ReportFrame]:
+    """The frames holding any revision in ``[first, last]``."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.xrange(keys.log, min=stream_id(first), max=stream_id(last))
+        pipe.xrange(keys.log, min=stream_id(last), max="+", count=1)
+        inside, holding_last = await pipe.execute()
+    entries = {entry_id: fields for entry_id, fields in [*inside, *holding_last]}
+    return [
+        frame_from_entry(entry_id, fields)
+        for entry_id, fields in sorted(entries.items(), key=lambda e: entry_revision(e[0]))
+    ]
+
+
+async def _span_of_seq(
+    client: Redis, keys: RedisKeys, task_id: str, seq: int
+) -> tuple[int, int] | None:
+    """The revision span of the commit that took ``seq`` of ``task_id`` (newest first: a
+    resend is usually of the last few seqs)."""
+    index = keys.task_index(task_id)
+    start = 0
+    while True:
+        rows: list[Any] = await client.zrevrangebyscore(
+            index, "+inf", "-inf", start=start, num=_SPANS_PER_TASK, withscores=True
+        )
+        for member, last in rows:
+            first, first_seq = _member(member)
+            if 0 < first_seq <= seq:
+                return first, int(last)
+        if len(rows) < _SPANS_PER_TASK:
+            return None
+        start += len(rows)
+
+
+async def committed_digests(
+    client: Redis, keys: RedisKeys, seq_keys: list[SeqKey]
+) -> dict[SeqKey, bytes]:
+    """The content digest of each committed (task, seq), from the stored event."""
+    found: dict[SeqKey, bytes] = {}
+    with unavailable_on_redis_error("read committed events"):
+        for task_id, seq in seq_keys:
+            span = await _span_of_seq(client, keys, task_id, seq)
+            frames = [] if span is None else await _frames_between(client, keys, *span)
+            found[(task_id, seq)] = digest_in(frames, task_id, seq)  # UNKNOWN when gone
+    return found

@@ -43,12 +43,8 @@ class RedisKeys:
     replicas_seen: str  # zset: replica_id -> last heartbeat (ms, Redis clock)
     log_id: str  # string: the log's identity, set once when the log is created
     log_format: str  # string: LOG_FORMAT, set once when the log is created
-    finished: str  # zset: task_id -> the revision of its finished event (digest cleanup)
-    digest_prefix: str  # + task_id: string, 8 bytes of content digest per seq
-    index_prefix: str  # + task_id: zset, one member per commit: first revision, score last
-
-    def digests(self, task_id: str) -> str:
-        return self.digest_prefix + task_id
+    finished: str  # zset: task_id -> the revision of its finished event (index cleanup)
+    index_prefix: str  # + task_id: zset, per commit "<first revision>:<first seq>" by last
 
     def task_index(self, task_id: str) -> str:
         return self.index_prefix + task_id
@@ -60,7 +56,6 @@ class RedisKeys:
             log_id=f"{tag}:log_id",
             log_format=f"{tag}:format",
             finished=f"{tag}:finished",
-            digest_prefix=f"{tag}:digests:",
             index_prefix=f"{tag}:task_index:",
             revision=f"{tag}:revision",
             log=f"{tag}:log",

@@ -223,8 +223,8 @@ class SqliteStore:
                 )
                 for f in frames
             ]
-            chunks: list[sqlite_meta.DigestRow] = [
-                (first + c.last_index, c.task_id, c.first_seq, c.digests, first + c.first_index)
+            chunks: list[sqlite_meta.ChunkRow] = [
+                (first + c.last_index, c.task_id, c.first_seq, first + c.first_index)
                 for c in plan.chunks
             ]
             try:
@@ -252,19 +252,21 @@ class SqliteStore:
                 sub.future.set_result(answer)
 
     async def _fetch_digests(self, keys: set[SeqKey]) -> dict[SeqKey, bytes]:
-        """Committed digests of resent seqs (the duplicate path only)."""
-        found: dict[SeqKey, bytes] = await self._run(self._writer, self._digests_sync, sorted(keys))
+        """Content digests of the committed events resent seqs repeat (duplicates only)."""
+        found: dict[SeqKey, bytes] = await self._run(
+            self._readers, self._digests_sync, sorted(keys)
+        )
         return found
 
     def _digests_sync(self, keys: list[SeqKey]) -> dict[SeqKey, bytes]:
         return sqlite_meta.committed_digests(self._conn(), keys)
 
-    def _insert_sync(self, reports: list[ReportRow], chunks: list[sqlite_meta.DigestRow]) -> None:
+    def _insert_sync(self, reports: list[ReportRow], chunks: list[sqlite_meta.ChunkRow]) -> None:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_REPORT_SQL, reports)
-            sqlite_meta.insert_digests(conn, chunks)
+            sqlite_meta.insert_chunks(conn, chunks)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
@@ -359,7 +361,7 @@ class SqliteStore:
         try:
             # Whole frames only: one reaching past ``through`` stays, read from after it.
             conn.execute("DELETE FROM reports WHERE revision <= ?", (through,))
-            sqlite_meta.delete_digests(conn, through)
+            sqlite_meta.delete_chunks(conn, through)
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('compacted_through', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",

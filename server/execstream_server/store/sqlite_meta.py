@@ -1,10 +1,9 @@
-"""The SQLite file's side data: the log's identity, digests and the checkpoint chain.
+"""The SQLite file's side data: the log's identity, the task index and the checkpoint chain.
 
 The identity is created on open when missing, so a file from before it existed gets one
-at its first open by this version. Digests are stored one row per task per commit (see
-``sqlite_schema``); a resent seq finds its chunk as the newest row of its task whose
-``first_seq`` is at or below it. Events committed before digests existed have none
-(their resends are acknowledged as duplicates without comparison).
+at its first open by this version. The task index (``task_chunks``, see ``sqlite_schema``)
+also answers where a resent seq was committed: in the newest chunk of its task whose
+``first_seq`` is at or below it (a task's seqs grow with its revisions).
 """
 
 from __future__ import annotations
@@ -14,14 +13,15 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from execstream_server.domain.digests import SeqKey
-from execstream_server.store.group_admission import digest_at
+from execstream_server.store.group_admission import digest_in
+from execstream_server.store.sqlite_reads import frames_between
 
-_DIGEST_SQL = (
-    "SELECT first_seq, digests FROM digests WHERE task_id = ? AND first_seq > 0 "
+_SEQ_CHUNK_SQL = (
+    "SELECT first_revision, revision FROM task_chunks WHERE task_id = ? AND first_seq > 0 "
     "AND first_seq <= ? ORDER BY revision DESC LIMIT 1"
 )
-# (last revision, task_id, first_seq, digests, first revision) of one task's commit
-DigestRow = tuple[int, str, int, bytes, int]
+# (last revision, task_id, first_seq, first revision) of one task's part of one commit
+ChunkRow = tuple[int, str, int, int]
 
 
 def ensure_log_id(conn: sqlite3.Connection) -> str:
@@ -34,24 +34,28 @@ def ensure_log_id(conn: sqlite3.Connection) -> str:
     return log_id
 
 
-def insert_digests(conn: sqlite3.Connection, rows: Iterable[DigestRow]) -> None:
+def insert_chunks(conn: sqlite3.Connection, rows: Iterable[ChunkRow]) -> None:
     conn.executemany(
-        "INSERT INTO digests(revision, task_id, first_seq, digests, first_revision) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO task_chunks(revision, task_id, first_seq, first_revision) VALUES (?, ?, ?, ?)",
         rows,
     )
 
 
-def delete_digests(conn: sqlite3.Connection, through: int) -> None:
-    conn.execute("DELETE FROM digests WHERE revision <= ?", (through,))
+def delete_chunks(conn: sqlite3.Connection, through: int) -> None:
+    conn.execute("DELETE FROM task_chunks WHERE revision <= ?", (through,))
 
 
 def committed_digests(conn: sqlite3.Connection, keys: Sequence[SeqKey]) -> dict[SeqKey, bytes]:
+    """The content digest of each committed (task, seq), from the stored event."""
     found: dict[SeqKey, bytes] = {}
-    for task_id, seq in keys:
-        row = conn.execute(_DIGEST_SQL, (task_id, seq)).fetchone()
-        if row is not None:
-            found[(task_id, seq)] = digest_at(row[0], row[1], seq)
+    conn.execute("BEGIN")
+    try:
+        for task_id, seq in keys:
+            row = conn.execute(_SEQ_CHUNK_SQL, (task_id, seq)).fetchone()
+            if row is not None:
+                found[(task_id, seq)] = digest_in(frames_between(conn, *row), task_id, seq)
+    finally:
+        conn.execute("COMMIT")
     return found
 
 

@@ -2,8 +2,8 @@
 
 Each read runs in one read transaction, so the compaction bound, the task index and the
 frames it returns are one consistent state of the file. A task-filtered read asks the
-digests table (one row per task per commit, with its revision span) where the tasks'
-events are, and reads only the frames overlapping those spans.
+task index (``task_chunks``: one row per task per commit, with its revision span) where
+the tasks' events are, and reads only the frames overlapping those spans.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ _FRAMES_SQL = (
     "WHERE revision > ? ORDER BY revision"
 )
 _SPANS_SQL = (
-    "SELECT first_revision, revision FROM digests WHERE task_id = ? AND revision > ? "
+    "SELECT first_revision, revision FROM task_chunks WHERE task_id = ? AND revision > ? "
     "ORDER BY revision LIMIT ?"
 )
 _SPANS_PER_TASK = 256  # per read: a busy task's page ends where its spans do
@@ -113,3 +113,13 @@ def _read_tasks(
         return FramePage(frames, max(head, read_to, after))
     # A frame read may reach past the horizon: the caller cuts it there.
     return FramePage(frames, horizon)
+
+
+def frames_between(conn: sqlite3.Connection, first: int, last: int) -> list[ReportFrame]:
+    """The frames holding any revision in ``[first, last]``."""
+    frames = []
+    for row in conn.execute(_FRAMES_SQL, (first - 1,)):
+        if row[0] > last:
+            break
+        frames.append(_frame(row))
+    return frames

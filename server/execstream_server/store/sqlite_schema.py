@@ -5,20 +5,21 @@ Tables (``SCHEMA``):
 - ``reports``: one row per stored report frame, keyed by its last revision (so the first
   row after a cursor is the frame holding the next revision), with its first revision,
   sidecar, commit time, keys (``report_keys``) and the ready-to-send frame.
-- ``digests``: one row per task per commit: the content digests of its seqs (8 bytes
-  each from ``first_seq`` on) and the revisions its events span, ``first_revision`` to
-  ``revision``. The ``(task_id, revision)`` index makes it the task index of filtered
-  replays as well as where a resent seq finds its digest.
+- ``task_chunks``: one row per task per commit: the revisions its events span,
+  ``first_revision`` to ``revision``, and its first seq. The ``(task_id, revision)`` index
+  makes it the task index of filtered replays, and where a resent seq finds the committed
+  event it is compared with.
 - ``checkpoints``: the checkpoint chain (``domain/checkpoint.py``), one blob per link.
 - ``meta``: ``log_id``, ``checkpoint_revision``, ``compacted_through``, ``schema_version``.
 
-A file written with one row per event (an ``events`` table and a ``tasks`` table of
-checkpointed states) is migrated when opened: events move into frames in chunks, each
-chunk one transaction, so a crash mid-way resumes where it stopped; consecutive events of
-one commit and one sidecar become one frame, and each task's span of each commit becomes
-its digests row's revision span (a row without digests where the file had none). The
-checkpointed states become one base link. Nothing is lost or renumbered: revisions,
-payloads, digests, compaction and checkpoint bounds stay as they were.
+A file written with one row per event (an ``events`` table, a ``tasks`` table of
+checkpointed states, perhaps a ``digests`` table) is migrated when opened: events move
+into frames in chunks, each chunk one transaction, so a crash mid-way resumes where it
+stopped; consecutive events of one commit and one sidecar become one frame, and each
+task's span of each commit a ``task_chunks`` row. The checkpointed states become one base
+link; stored digests are dropped (resends are compared with the stored events, so events
+from before digests existed can now be compared too). Nothing is lost or renumbered:
+revisions, payloads, compaction and checkpoint bounds stay as they were.
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ CREATE TABLE IF NOT EXISTS reports (
     keys           BLOB    NOT NULL,
     frame          BLOB    NOT NULL
 );
-CREATE TABLE IF NOT EXISTS digests (
+CREATE TABLE IF NOT EXISTS task_chunks (
     revision       INTEGER PRIMARY KEY,
     task_id        TEXT    NOT NULL,
     first_seq      INTEGER NOT NULL,
-    digests        BLOB    NOT NULL,
-    first_revision INTEGER NOT NULL DEFAULT 0
+    first_revision INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS task_chunks_by_task ON task_chunks(task_id, revision);
 CREATE TABLE IF NOT EXISTS checkpoints (
     link     INTEGER PRIMARY KEY,
     revision INTEGER NOT NULL,
@@ -62,7 +63,6 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
-_INDEX = "CREATE INDEX IF NOT EXISTS digests_by_task ON digests(task_id, revision)"
 _MIGRATE_CHUNK = 50_000  # events per migration transaction (more to end a commit)
 _MIGRATED_FRAME_EVENTS = 256
 
@@ -73,10 +73,6 @@ class SchemaError(Exception):
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
 def prepare(conn: sqlite3.Connection, path: str) -> None:
@@ -90,24 +86,17 @@ def prepare(conn: sqlite3.Connection, path: str) -> None:
                 f"version reads {SCHEMA_VERSION}); run that version"
             )
     conn.executescript(SCHEMA)
-    if "first_revision" not in _columns(conn, "digests"):
-        conn.execute("ALTER TABLE digests ADD COLUMN first_revision INTEGER NOT NULL DEFAULT 0")
-    if {"task_id", "first_seq"} == _index_columns(conn, "digests_by_task"):
-        conn.execute("DROP INDEX digests_by_task")  # the earlier (task_id, first_seq) index
-    conn.execute(_INDEX)
     if "events" in existing:
         _migrate_events(conn, path)
     if "tasks" in existing:
         _migrate_tasks(conn)
+    if "digests" in existing:
+        conn.execute("DROP TABLE digests")
     conn.execute(
         "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (SCHEMA_VERSION,),
     )
-
-
-def _index_columns(conn: sqlite3.Connection, index: str) -> set[str]:
-    return {row[2] for row in conn.execute(f"PRAGMA index_info({index})")}
 
 
 def _migrate_events(conn: sqlite3.Connection, path: str) -> None:
@@ -167,23 +156,18 @@ def _insert_frames(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> Non
 
 
 def _index_commits(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Each task's revision span per commit onto its digests row (or a row without digests)."""
+    """Each task's revision span per commit as a task_chunks row."""
+    chunks = []
     for _, commit in groupby(rows, key=lambda row: row[5]):
         spans: dict[str, list[int]] = {}  # task_id -> [first revision, last revision, first seq]
         for revision, task_id, seq, *_ in commit:
             span = spans.setdefault(task_id, [revision, revision, seq])
             span[1] = revision
-        for task_id, (first, last, first_seq) in spans.items():
-            updated = conn.execute(
-                "UPDATE digests SET first_revision = ? WHERE revision = ? AND task_id = ?",
-                (first, last, task_id),
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    "INSERT INTO digests(revision, task_id, first_seq, digests, first_revision) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (last, task_id, first_seq, b"", first),
-                )
+        chunks += [(last, task, seq, first) for task, (first, last, seq) in spans.items()]
+    conn.executemany(
+        "INSERT INTO task_chunks(revision, task_id, first_seq, first_revision) VALUES (?, ?, ?, ?)",
+        chunks,
+    )
 
 
 def _migrate_tasks(conn: sqlite3.Connection) -> None:

@@ -7,18 +7,19 @@
 -- each event's entry with its revision appended (the last occurrence of a scalar field
 -- wins). Every check comes before the first write: a refused group writes nothing.
 --
--- It also writes each task's content digests (8 bytes per seq) at their seq's offset, the
--- task's revision span in its task index (a zset: score = last revision, member = first),
--- and records finished tasks by revision, so compaction can drop their digests later.
+-- It also adds each task's revision span to its task index (a zset: member
+-- "<first revision>:<first seq>", score = last revision), which filtered replays and the
+-- comparison of resent seqs read, and records finished tasks by revision, so compaction can
+-- drop their indexes later.
 --
 -- KEYS: 1 revision counter, 2 log stream, 3 gate_seqs (hash task_id -> last_seq),
 --       4 gates (hash task_id -> serialized gate), 5 finished (zset task_id -> revision),
---       6.. per task chunk (n_chunks of them) its digest string, then its task index
+--       6.. the task index of each task chunk (n_chunks of them)
 -- ARGV: known_revision, replica_id (marks the entries this replica wrote),
 --       n_checks, (task_id, expected_last_seq) * n_checks,
 --       n_gates, (task_id, last_seq, gate) * n_gates,
 --       n_frames, (sidecar_id, keys, n_events, payload * n_events) * n_frames,
---       n_chunks, (byte_offset, digests, first_index, last_index) * n_chunks,
+--       n_chunks, (first_index, last_index, first_seq) * n_chunks,
 --       n_finished, (task_id, index) * n_finished
 --       (an index counts the group's events from 0: its revision is the first one + index)
 -- Reply: {'OK', first_revision, last_revision}  (first > last when nothing was appended)
@@ -94,12 +95,8 @@ for _ = 1, n_frames do
     'frame', table.concat(parts))
 end
 for c = 1, tonumber(take()) do
-  local offset, digests = tonumber(take()), take()
-  local first_index, last_index = tonumber(take()), tonumber(take())
-  if #digests > 0 then
-    redis.call('SETRANGE', KEYS[4 + 2 * c], offset, digests)
-  end
-  redis.call('ZADD', KEYS[5 + 2 * c], int(first + last_index), int(first + first_index))
+  local first_index, last_index, first_seq = tonumber(take()), tonumber(take()), take()
+  redis.call('ZADD', KEYS[5 + c], int(first + last_index), int(first + first_index) .. ':' .. first_seq)
 end
 for _ = 1, tonumber(take()) do
   local task_id, index = take(), tonumber(take())
