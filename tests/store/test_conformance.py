@@ -219,6 +219,26 @@ async def test_conflicts_are_found_within_a_report_and_within_a_group(backend: B
     assert [(ev.task_id, ev.seq) for ev in events] == [("b", 1), ("b", 2)]
 
 
+async def test_a_resend_deep_in_history_or_mid_report_is_compared_with_its_event(
+    backend: Backend,
+) -> None:
+    # 300 commits of one task: more index entries than one page of the task index.
+    async with backend.opened() as (store, _):
+        for seq in range(1, 301):
+            await store.append("sc", [resent("long", seq, f"line {seq}")])
+        mixed = [resent(task, seq, f"{task}{seq}") for seq in (1, 2, 3) for task in "xyz"]
+        await store.append("sc", mixed)
+        early = await store.append("sc", [resent("long", 5, "line 5")])
+        middle = await store.append("sc", [resent("y", 2, "y2")])
+        with pytest.raises(SeqConflictError) as deep:
+            await store.append("sc", [resent("long", 5, "changed")])
+        with pytest.raises(SeqConflictError) as inside:
+            await store.append("sc", [resent("y", 2, "changed")])
+    assert (early.accepted, early.duplicates, middle.duplicates) == (0, 1, 1)
+    assert (deep.value.task_id, deep.value.seq) == ("long", 5)
+    assert (inside.value.task_id, inside.value.seq) == ("y", 2)
+
+
 async def test_digests_survive_reopen_and_follow_compaction(backend: Backend) -> None:
     async with backend.opened() as (store, _):
         await store.append("sc", [resent("a", 1, "x"), resent("a", 2, "y")])
