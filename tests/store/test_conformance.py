@@ -587,3 +587,20 @@ async def test_a_checkpoint_chain_restores_each_task_at_its_latest_link(
         pass
     assert recovery.checkpoint_revision == 70
     assert recovery.tasks == expected
+
+
+async def test_a_resend_after_a_server_event_in_the_same_group_is_compared(
+    backend: Backend,
+) -> None:
+    """Commits holding a server event first, then the sidecar's, keep finding its seqs."""
+    async with backend.opened() as (store, _):
+        await store.append("sc", [event("t", 1, "started")])
+        for seq in range(2, 6):  # queued together: usually one group, server event first
+            await asyncio.gather(
+                store.append(SERVER_AUTHOR, [budget_event("t", "sc")]),
+                store.append("sc", [event("t", seq, text=f"line {seq}")]),
+            )
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [event("t", 3, text="changed")])
+        same = await store.append("sc", [event("t", 3, text="line 3")])
+    assert same.duplicates == 1

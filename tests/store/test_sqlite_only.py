@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 from execstream_server.domain.errors import (
     RevisionCompactedError,
     SeqConflictError,
     StoreUnavailableError,
 )
+from execstream_server.domain.events import kind_of
 from execstream_server.store import sqlite_schema
 from execstream_server.store.sqlite import SqliteStore
 
@@ -144,6 +146,46 @@ async def test_resends_of_events_from_before_digests_are_compared_with_the_store
         await store.close()
     assert (same.accepted, same.duplicates) == (1, 1)
     assert [r.seq for f in page.frames for r in f.events() if r.task_id == "done"] == [5]
+
+
+async def test_a_commit_opened_by_a_server_event_still_finds_its_resent_seqs(
+    tmp_path: Path,
+) -> None:
+    """A server-written event (seq 0) first in a task's part of a commit: the task index
+    keeps the first seq of the sidecar's events, so their resends are still compared."""
+    path = tmp_path / "old.db"
+    _old_file(path)
+    crossed = events_pb.BudgetCrossed(budget="b", scope="all", period="total")
+    budget = events_pb.ExecutionEvent(task_id="run", sidecar_id="sc-1", budget=crossed)
+    budget.revision = 17
+    token = event("run", 8, "token", text="d")
+    token.sidecar_id, token.revision = "sc-1", 18
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.revision,
+                    e.task_id,
+                    e.seq,
+                    e.sidecar_id,
+                    kind_of(e),
+                    1.8e9,
+                    e.SerializeToString(),
+                )
+                for e in (budget, token)
+            ],
+        )
+    conn.close()
+    store = _open(path)
+    await store.open()
+    try:
+        with pytest.raises(SeqConflictError):
+            await store.append("sc-1", [event("run", 8, "token", text="changed")])
+        same = await store.append("sc-1", [event("run", 8, "token", text="d")])
+    finally:
+        await store.close()
+    assert (same.accepted, same.duplicates) == (0, 1)
 
 
 async def test_a_file_of_a_newer_layout_is_refused_in_one_line(tmp_path: Path) -> None:

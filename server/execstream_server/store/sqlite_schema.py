@@ -163,6 +163,7 @@ def _index_commits(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> Non
         for revision, task_id, seq, *_ in commit:
             span = spans.setdefault(task_id, [revision, revision, seq])
             span[1] = revision
+            span[2] = span[2] or seq  # the first seq a sidecar gave (server events have 0)
         chunks += [(last, task, seq, first) for task, (first, last, seq) in spans.items()]
     conn.executemany(
         "INSERT INTO task_chunks(revision, task_id, first_seq, first_revision) VALUES (?, ?, ?, ?)",
