@@ -7,7 +7,9 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream_server.domain import frames, report_keys
 from execstream_server.domain.hub import WatchFilter
+from execstream_server.domain.records import ReportFrame
 from execstream_server.domain.report_keys import ReportKeys
+from execstream_server.domain.watch_frames import frame_pieces
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -54,12 +56,16 @@ def test_a_filtered_watcher_gets_its_entries_of_a_stored_frame() -> None:
         events_pb.ExecutionEvent(task_id=t, seq=s, stdout=events_pb.OutputChunk(text="x"))
         for t, s in (("a", 1), ("b", 1), ("a", 2))
     ]
-    data = frames.stamped_frame([e.SerializeToString() for e in events], 7, b"")
+    data = frames.stamped_frame([e.SerializeToString() for e in events], 7)
     keys = ReportKeys.of("side", [(e.task_id, STDOUT) for e in events])
-    picked = keys.matching(WatchFilter(task_ids=frozenset({"a"})))
-    assert picked is not None
-    response = service_pb.WatchExecutionResponse.FromString(frames.select(data, picked))
+    stored = ReportFrame(7, keys, data)
+    watch_filter = WatchFilter(task_ids=frozenset({"a"}))
+    [(piece, through, count)] = frame_pieces(
+        stored, watch_filter, 0, max_events=100, max_bytes=1 << 20
+    )
+    response = service_pb.WatchExecutionResponse.FromString(piece)
     assert [(e.task_id, e.revision) for e in response.events] == [("a", 7), ("a", 9)]
+    assert (through, count) == (9, 2)
 
 
 @pytest.mark.parametrize("data", [b"\x01\x05ab", b"\x00\x02\x00", b"\x00\x01\x00\x03\x03", b"\x80"])

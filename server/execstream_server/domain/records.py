@@ -4,7 +4,7 @@ A report's accepted events are stored as one ``ReportFrame``: its ready-to-send
 ``WatchExecutionResponse`` bytes (the stamped events' entries concatenated, revisions
 ``first_revision``.. consecutive) and its ``ReportKeys`` (task and kind of each entry). Live
 fan-out and replay send frames as they are; a filter selects entries by the keys, and a
-cursor inside a frame takes the entries after it (``frames.after_cursor``). Nothing on the
+cursor inside a frame takes the entries after it (``watch_frames``). Nothing on the
 watch path parses an event.
 """
 

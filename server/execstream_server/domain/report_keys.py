@@ -3,7 +3,7 @@
 Beside each report's frame the store keeps its keys: the sidecar, the distinct task ids in
 first-seen order, and per entry the index of its task and its EventKind. A watcher filtered
 by task, sidecar or kind picks its entries from the keys (``matching``) and sends
-``frames.select`` of them; the task ids are also what a ``(task_id, first_revision)`` index
+only those (``watch_frames``); the task ids are also what a ``(task_id, first_revision)`` index
 needs for replaying one task without reading every report.
 
 Encoding (``encode``/``decode``): varint count and length-prefixed UTF-8 of each task id, then
