@@ -98,10 +98,10 @@ class Chain:
             self.tasks[state.task_id] = state
         self.revision = revision
 
-    @property
-    def wants_new_base(self) -> bool:
-        """Deltas outgrew the base: the next checkpoint should rewrite every task."""
-        return self.delta_bytes > max(self.base_bytes, MIN_REBASE_BYTES)
+
+def wants_new_base(base_bytes: int, delta_bytes: int) -> bool:
+    """Deltas outgrew the base: the chain should be merged into one base (the stores ask)."""
+    return delta_bytes > max(base_bytes, MIN_REBASE_BYTES)
 
 
 def restore(links: Iterable[tuple[bytes, bool]]) -> Chain:

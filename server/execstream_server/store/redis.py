@@ -353,7 +353,7 @@ class RedisStore:
         assert self._scripts is not None and self._client is not None
         blob = checkpoint.encode((state.SerializeToString() for state in states), revision)
         self._chain = await self._scripts.checkpoint(revision, blob)
-        if self._chain.delta > max(self._chain.base, checkpoint.MIN_REBASE_BYTES):
+        if checkpoint.wants_new_base(self._chain.base, self._chain.delta):
             with unavailable_on_redis_error("read the checkpoint chain"):
                 flat = await self._client.hgetall(self.keys.checkpoint_links)
             links = sorted(link_of(name, value) for name, value in flat.items())

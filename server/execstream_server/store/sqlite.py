@@ -336,7 +336,7 @@ class SqliteStore:
         self._checkpoint_revision = max(self._checkpoint_revision, revision)
         self._chain_bytes[1] += written
         base_bytes, delta_bytes = self._chain_bytes
-        if delta_bytes > max(base_bytes, checkpoint.MIN_REBASE_BYTES):
+        if checkpoint.wants_new_base(base_bytes, delta_bytes):
             base, through_link = await self._run(self._readers, self._merged_sync)
             await self._run(self._writer, self._rebase_sync, base, through_link)
             self._chain_bytes = [len(base), 0]
