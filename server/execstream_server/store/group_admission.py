@@ -95,15 +95,31 @@ async def admit_checked(
             known[key] = fetched.get(key, UNKNOWN_DIGEST)
 
 
-def digest_in(frames: Iterable[ReportFrame], task_id: str, seq: int) -> bytes:
-    """The content digest of the committed (task_id, seq) among stored frames.
+def merged_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Revision spans with overlapping or adjacent ones merged, ascending."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
 
-    UNKNOWN_DIGEST when it is not there (compacted): the resend cannot be compared.
+
+def digests_in(frames: Iterable[ReportFrame], wanted: set[SeqKey]) -> dict[SeqKey, bytes]:
+    """The content digests of the committed ``wanted`` (task, seq) among stored frames.
+
+    Each frame is parsed once however many resent seqs it holds (a resent report of
+    thousands of events must not parse its frames once per event). A key not found was
+    compacted: the caller answers UNKNOWN_DIGEST for it.
     """
+    tasks = {task_id for task_id, _ in wanted}
+    found: dict[SeqKey, bytes] = {}
     for frame in frames:
-        if task_id not in frame.keys.task_ids:
+        if tasks.isdisjoint(frame.keys.task_ids):
             continue
         for event in frame.events():
-            if event.seq == seq and event.task_id == task_id:
-                return content_digest(event)
-    return UNKNOWN_DIGEST
+            key = (event.task_id, event.seq)
+            if key in wanted:
+                found[key] = content_digest(event)
+    return found

@@ -16,10 +16,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from execstream_server.domain.digests import SeqKey
+from execstream_server.domain.digests import UNKNOWN_DIGEST, SeqKey
 from execstream_server.domain.errors import RevisionCompactedError
 from execstream_server.domain.records import FramePage, ReportFrame
-from execstream_server.store.group_admission import digest_in
+from execstream_server.store.group_admission import digests_in, merged_spans
 from execstream_server.store.redis_scripts import (
     RedisKeys,
     entry_revision,
@@ -189,11 +189,16 @@ async def _span_of_seq(
 async def committed_digests(
     client: Redis, keys: RedisKeys, seq_keys: list[SeqKey]
 ) -> dict[SeqKey, bytes]:
-    """The content digest of each committed (task, seq), from the stored event."""
+    """The content digest of each committed (task, seq), from the stored event (keys not
+    found were compacted). The frames of all keys' spans are read and parsed once."""
     found: dict[SeqKey, bytes] = {}
     with unavailable_on_redis_error("read committed events"):
+        spans = []
         for task_id, seq in seq_keys:
             span = await _span_of_seq(client, keys, task_id, seq)
-            frames = [] if span is None else await _frames_between(client, keys, *span)
-            found[(task_id, seq)] = digest_in(frames, task_id, seq)  # UNKNOWN when gone
-    return found
+            if span is not None:
+                spans.append(span)
+        wanted = set(seq_keys)
+        for first, last in merged_spans(spans):
+            found |= digests_in(await _frames_between(client, keys, first, last), wanted)
+    return {key: found.get(key, UNKNOWN_DIGEST) for key in seq_keys}  # UNKNOWN: compacted

@@ -12,8 +12,8 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 
-from execstream_server.domain.digests import SeqKey
-from execstream_server.store.group_admission import digest_in
+from execstream_server.domain.digests import UNKNOWN_DIGEST, SeqKey
+from execstream_server.store.group_admission import digests_in, merged_spans
 from execstream_server.store.sqlite_reads import frames_between
 
 _SEQ_CHUNK_SQL = (
@@ -46,17 +46,22 @@ def delete_chunks(conn: sqlite3.Connection, through: int) -> None:
 
 
 def committed_digests(conn: sqlite3.Connection, keys: Sequence[SeqKey]) -> dict[SeqKey, bytes]:
-    """The content digest of each committed (task, seq), from the stored event."""
+    """The content digest of each committed (task, seq), from the stored event (keys not
+    found were compacted). The frames of all keys' spans are read and parsed once."""
     found: dict[SeqKey, bytes] = {}
     conn.execute("BEGIN")
     try:
+        spans = []
         for task_id, seq in keys:
             row = conn.execute(_SEQ_CHUNK_SQL, (task_id, seq)).fetchone()
             if row is not None:
-                found[(task_id, seq)] = digest_in(frames_between(conn, *row), task_id, seq)
+                spans.append((int(row[0]), int(row[1])))
+        wanted = set(keys)
+        for first, last in merged_spans(spans):
+            found |= digests_in(frames_between(conn, first, last), wanted)
     finally:
         conn.execute("COMMIT")
-    return found
+    return {key: found.get(key, UNKNOWN_DIGEST) for key in keys}  # UNKNOWN: compacted
 
 
 # -- the checkpoint chain --------------------------------------------------------------------
