@@ -26,6 +26,12 @@ log = logging.getLogger("execstream.budgets")
 
 WriteEvents = Callable[[list[events_pb.ExecutionEvent]], None]
 OnCrossing = Callable[[Crossing], None]
+INT64_MAX = 2**63 - 1
+
+
+def saturated(nanos: int) -> int:
+    """``nanos`` as an int64 field can hold it: a sum of many tasks may pass 2**63 - 1."""
+    return min(nanos, INT64_MAX)
 
 
 def crossing_event(crossing: Crossing, state: state_pb.TaskState) -> events_pb.ExecutionEvent:
@@ -37,7 +43,7 @@ def crossing_event(crossing: Crossing, state: state_pb.TaskState) -> events_pb.E
         period=budget.period,
         threshold_percent=crossing.threshold,
         amount_nanos=budget.amount_nanos,
-        spent_nanos=crossing.spent_nanos,
+        spent_nanos=saturated(crossing.spent_nanos),
     )
     if crossing.period_start is not None:
         body.period_start.FromDatetime(crossing.period_start)
@@ -65,7 +71,7 @@ def status_proto(status: BudgetStatus) -> state_pb.BudgetStatus:
         scope=budget.scope,
         period=budget.period,
         amount_nanos=budget.amount_nanos,
-        spent_nanos=status.spent_nanos,
+        spent_nanos=saturated(status.spent_nanos),
         reached_percent=level(status.spent_nanos, budget.amount_nanos),
         tasks_over=status.tasks_over,
         labels=dict(budget.labels),

@@ -677,7 +677,8 @@ class BudgetCrossed(_message.Message):
     """The budget's amount, nano-USD."""
     spent_nanos: _builtins.int
     """What the budget had spent with this task's cost, nano-USD: in its period (a task counts
-    in the period it was created in), or this task's cost for a per-task budget.
+    in the period it was created in), or this task's cost for a per-task budget. A sum past
+    2^63 - 1 shows as 2^63 - 1 (threshold_percent is exact).
     """
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp:

@@ -514,7 +514,8 @@ class BudgetStatus(_message.Message):
     spent_nanos: _builtins.int
     """What tasks have committed in the current period (settled attempts plus latest usage
     updates; a task counts in the period it was created in), nano-USD. For a per-task
-    budget: the dearest running task's.
+    budget: the dearest running task's. A sum past 2^63 - 1 shows as 2^63 - 1
+    (reached_percent is computed from the exact sum).
     """
     reached_percent: _builtins.int
     """The highest threshold spent_nanos has reached, in percent of the amount: 0, 80 or 100."""

@@ -843,7 +843,8 @@ type BudgetStatus struct {
 	AmountNanos int64 `protobuf:"varint,5,opt,name=amount_nanos,json=amountNanos,proto3" json:"amount_nanos,omitempty"`
 	// What tasks have committed in the current period (settled attempts plus latest usage
 	// updates; a task counts in the period it was created in), nano-USD. For a per-task
-	// budget: the dearest running task's.
+	// budget: the dearest running task's. A sum past 2^63 - 1 shows as 2^63 - 1
+	// (reached_percent is computed from the exact sum).
 	SpentNanos int64 `protobuf:"varint,6,opt,name=spent_nanos,json=spentNanos,proto3" json:"spent_nanos,omitempty"`
 	// The highest threshold spent_nanos has reached, in percent of the amount: 0, 80 or 100.
 	ReachedPercent uint32 `protobuf:"varint,7,opt,name=reached_percent,json=reachedPercent,proto3" json:"reached_percent,omitempty"`

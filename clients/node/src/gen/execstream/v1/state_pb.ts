@@ -604,7 +604,8 @@ export type BudgetStatus = Message<"execstream.v1.BudgetStatus"> & {
   /**
    * What tasks have committed in the current period (settled attempts plus latest usage
    * updates; a task counts in the period it was created in), nano-USD. For a per-task
-   * budget: the dearest running task's.
+   * budget: the dearest running task's. A sum past 2^63 - 1 shows as 2^63 - 1
+   * (reached_percent is computed from the exact sum).
    *
    * @generated from field: int64 spent_nanos = 6;
    */
