@@ -149,10 +149,10 @@ def test_a_bug_after_admission_fails_the_replica_loudly_without_a_gap(
 def _redis_commit_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     settle = redis_module.settle  # type: ignore[attr-defined]
 
-    def buggy(plan: Any, first_revision: int) -> Any:
+    def buggy(plan: Any, first_revision: int, committed_ms: int) -> Any:
         if any(sub.events[0].task_id == POISON for sub, _ in plan.outcomes):
             raise RuntimeError("planted commit bug")
-        return settle(plan, first_revision)
+        return settle(plan, first_revision, committed_ms)
 
     monkeypatch.setattr(redis_module, "settle", buggy)
 

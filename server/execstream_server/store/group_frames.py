@@ -98,15 +98,21 @@ def plan_frames(outcomes: Sequence[tuple[Submission, Outcome]]) -> FramePlan:
 
 
 def stamp(
-    plan: FramePlan, outcomes: Sequence[tuple[Submission, Outcome]], first_revision: int
+    plan: FramePlan,
+    outcomes: Sequence[tuple[Submission, Outcome]],
+    first_revision: int,
+    committed_ms: int,
 ) -> tuple[list[ReportFrame], list[events_pb.ExecutionEvent], list[tuple[Submission, Answer]]]:
-    """The group's frames and events with revisions from ``first_revision``, and answers."""
+    """The group's frames and events with revisions from ``first_revision``, and answers;
+    ``committed_ms`` is the store's clock at the commit (budget periods follow it)."""
     frames: list[ReportFrame] = []
     events: list[events_pb.ExecutionEvent] = []
     revision = first_revision
     for planned in plan.frames:
         frames.append(
-            ReportFrame(revision, planned.keys, stamped_frame(planned.payloads, revision))
+            ReportFrame(
+                revision, planned.keys, stamped_frame(planned.payloads, revision), committed_ms
+            )
         )
         for event in planned.events:
             event.revision = revision

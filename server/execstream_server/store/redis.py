@@ -231,7 +231,7 @@ class RedisStore:
 
     async def _commit_group(self, group: list[Submission]) -> None:
         try:
-            plan, first_revision = await self._commit(group)
+            plan, first_revision, committed_ms = await self._commit(group)
         except ExecstreamError as exc:
             for sub in group:
                 if not sub.future.done():
@@ -241,12 +241,14 @@ class RedisStore:
             self._fail(group, exc)
             return
         try:
-            self._settle(group, plan, first_revision)
+            self._settle(group, plan, first_revision, committed_ms)
         except Exception as exc:
             self._fail(group, exc)
 
-    def _settle(self, group: list[Submission], plan: GroupPlan, first_revision: int) -> None:
-        batch, answers = settle(plan, first_revision)
+    def _settle(
+        self, group: list[Submission], plan: GroupPlan, first_revision: int, committed_ms: int
+    ) -> None:
+        batch, answers = settle(plan, first_revision, committed_ms)
         if batch is not None:
             self._revision = max(self._revision, batch.last_revision)
             assert self._follower is not None
@@ -274,7 +276,7 @@ class RedisStore:
                 sub.future.set_exception(self._failure)
         self._follower.fail_with(exc)
 
-    async def _commit(self, group: list[Submission]) -> tuple[GroupPlan, int]:
+    async def _commit(self, group: list[Submission]) -> tuple[GroupPlan, int, int]:
         """Admit and run the CAS until Redis agrees with the gates admission used."""
         assert self._scripts is not None
         digests: dict[SeqKey, bytes] = {}
@@ -298,7 +300,7 @@ class RedisStore:
                     f"appendonly yes, appendfsync always)"
                 )
             self._revision = max(self._revision, reply.last_revision)
-            return plan, reply.first_revision
+            return plan, reply.first_revision, reply.committed_ms
         raise StoreUnavailableError(
             "redis store: tasks kept changing under this report (another replica is writing "
             "them); retry"

@@ -127,7 +127,7 @@ def plan_group(
 
 
 def settle(
-    plan: GroupPlan, first_revision: int
+    plan: GroupPlan, first_revision: int, committed_ms: int
 ) -> tuple[CommittedBatch | None, list[tuple[Submission, Answer]]]:
     """Give the committed events their revisions; pair each report with its answer.
 
@@ -135,5 +135,5 @@ def settle(
     same bytes ``commit.lua`` stored, so the batch handed to the engine equals what other
     replicas read from the stream.
     """
-    frames, events, answers = stamp(plan.frames, plan.outcomes, first_revision)
+    frames, events, answers = stamp(plan.frames, plan.outcomes, first_revision, committed_ms)
     return (CommittedBatch(frames, events) if frames else None), answers

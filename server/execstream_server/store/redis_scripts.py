@@ -131,6 +131,7 @@ def frame_from_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> ReportFrame
         int(fields[b"first"]),
         decode_keys(fields[b"sidecar_id"].decode(), fields[b"keys"]),
         fields[b"frame"],
+        int(fields.get(b"ms", b"0")),
     )
 
 
@@ -154,6 +155,7 @@ class CommitReply:
 
     first_revision: int = 0
     last_revision: int = 0
+    committed_ms: int = 0  # Redis's clock when it appended the entries
     conflicts: dict[str, Gate | None] | None = None
     lost_at: int | None = None
 
@@ -219,7 +221,7 @@ class Scripts:
             )
         tag = reply[0]
         if tag == b"OK":
-            return CommitReply(int(reply[1]), int(reply[2]))
+            return CommitReply(int(reply[1]), int(reply[2]), int(reply[3]))
         if tag == b"CONFLICT":
             pairs = reply[1:]
             conflicts = {

@@ -209,9 +209,9 @@ class SqliteStore:
         group = await admit_checked(submissions, self._gates.get, self._pricer, self._fetch_digests)
         plan = plan_frames(group.outcomes)
         first = self._revision + 1
-        frames, events, answers = stamp(plan, group.outcomes, first)
+        committed_at = time.time()
+        frames, events, answers = stamp(plan, group.outcomes, first, int(committed_at * 1000))
         if frames:
-            committed_at = time.time()
             reports: list[ReportRow] = [
                 (
                     f.last_revision,

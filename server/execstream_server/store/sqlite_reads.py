@@ -16,7 +16,8 @@ from execstream_server.domain.records import FramePage, ReportFrame
 from execstream_server.domain.report_keys import decode
 
 _FRAMES_SQL = (
-    "SELECT first_revision, sidecar_id, keys, frame, revision FROM reports "
+    "SELECT first_revision, sidecar_id, keys, frame, revision, "
+    "CAST(committed_at * 1000 AS INTEGER) FROM reports "
     "WHERE revision > ? ORDER BY revision"
 )
 _SPANS_SQL = (
@@ -26,8 +27,8 @@ _SPANS_SQL = (
 _SPANS_PER_TASK = 256  # per read: a busy task's page ends where its spans do
 
 
-def _frame(row: tuple[int, str, bytes, bytes, int]) -> ReportFrame:
-    return ReportFrame(row[0], decode(row[1], row[2]), row[3])
+def _frame(row: tuple[int, str, bytes, bytes, int, int]) -> ReportFrame:
+    return ReportFrame(row[0], decode(row[1], row[2]), row[3], row[5])
 
 
 def _compacted(conn: sqlite3.Connection) -> int:

@@ -22,7 +22,8 @@
 --       n_chunks, (first_index, last_index, first_seq) * n_chunks,
 --       n_finished, (task_id, index) * n_finished
 --       (an index counts the group's events from 0: its revision is the first one + index)
--- Reply: {'OK', first_revision, last_revision}  (first > last when nothing was appended)
+-- Reply: {'OK', first_revision, last_revision, committed_ms}  (first > last when nothing
+--        was appended; committed_ms: Redis's clock, stored with each entry as 'ms')
 --        {'CONFLICT', task_id, gate_or_empty, ...}  the current gates of the stale tasks
 --        {'LOST', revision}  Redis holds fewer revisions than this replica already saw
 local counter, stream, gate_seqs, gates, finished = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -74,7 +75,7 @@ local gates_at = i
 i = i + 3 * n_gates
 local n_frames = tonumber(take())
 if n_frames == 0 then
-  return {'OK', revision + 1, revision}
+  return {'OK', revision + 1, revision, 0}
 end
 
 local now = redis.call('TIME')
@@ -108,4 +109,4 @@ for g = 0, n_gates - 1 do
   redis.call('HSET', gate_seqs, ARGV[at], ARGV[at + 1])
   redis.call('HSET', gates, ARGV[at], ARGV[at + 2])
 end
-return {'OK', first, revision}
+return {'OK', first, revision, tonumber(committed_ms)}
