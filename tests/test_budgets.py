@@ -22,6 +22,7 @@ from execstream_server.domain.budgets import (
     load_budgets,
     parse_budgets,
 )
+from execstream_server.domain.spend_days import book_day, commit_day
 from rich.console import Console
 
 USD = 1_000_000_000
@@ -46,8 +47,15 @@ def task(
     return state
 
 
-def grow(book: BudgetBook, old: state_pb.TaskState | None, cost_usd: float, **fields: Any) -> Any:
-    """Move a task to ``cost_usd``; return the new state and the crossings."""
+def grow(
+    book: BudgetBook,
+    old: state_pb.TaskState | None,
+    cost_usd: float,
+    *,
+    committed: dt.datetime = MARCH_3,
+    **fields: Any,
+) -> Any:
+    """Move a task to ``cost_usd``, committed at ``committed``; return it and the crossings."""
     base = old if old is not None else task(**fields)
     new = state_pb.TaskState()
     new.CopyFrom(base)
@@ -55,6 +63,7 @@ def grow(book: BudgetBook, old: state_pb.TaskState | None, cost_usd: float, **fi
     for key, value in fields.items():
         if key == "status":
             new.status = value
+    book_day(old, new, commit_day(int(committed.timestamp() * 1000)))
     return new, [(c.budget.name, c.threshold) for c in book.apply([(old, new)])]
 
 
@@ -192,21 +201,39 @@ def test_a_cost_revised_down_then_up_crosses_again() -> None:
     assert crossed == [("b", 80)]
 
 
-def test_a_new_day_starts_from_the_tasks_created_in_it() -> None:
+def test_a_new_day_starts_from_what_was_committed_in_it() -> None:
     [budget] = parse(daily={"amount_usd": 10, "period": "day"})
     clock = Clock(MARCH_3)
     book = BudgetBook([budget], clock=clock)
     yesterday, _ = grow(book, None, 9)
     clock.now = MARCH_3 + dt.timedelta(days=1)
     assert book.status()[0].spent_nanos == 0
-    # Yesterday's task goes on spending: it counts in its own day, not in today's.
-    _, crossed = grow(book, yesterday, 20)
-    assert crossed == [] and book.status()[0].spent_nanos == 0
-    _, crossed = grow(book, None, 8, task_id="today", created=clock.now)
-    assert crossed == [("daily", 80)]
+    # Yesterday's task goes on spending after midnight: today's part counts today.
+    _, crossed = grow(book, yesterday, 17, committed=clock.now)
+    assert crossed == [("daily", 80)] and book.status()[0].spent_nanos == 8 * USD
+    _, crossed = grow(book, None, 3, task_id="today", committed=clock.now)
+    assert crossed == [("daily", 100)]
     [status] = book.status()
-    assert status.spent_nanos == 8 * USD
+    assert status.spent_nanos == 11 * USD
     assert status.period_start == dt.datetime(2031, 3, 4, tzinfo=dt.UTC)
+
+
+def test_a_sidecars_clock_does_not_choose_the_period() -> None:
+    [budget] = parse(daily={"amount_usd": 10, "period": "day"})
+    book = BudgetBook([budget], clock=Clock(MARCH_3))
+    old_clock = MARCH_3 - dt.timedelta(days=400)
+    _, crossed = grow(book, None, 9, created=old_clock)
+    assert crossed == [("daily", 80)] and book.status()[0].spent_nanos == 9 * USD
+
+
+def test_a_task_stored_without_its_days_counts_on_its_created_day() -> None:
+    """A state checkpointed by a server version that kept no spend_by_day."""
+    [budget] = parse(daily={"amount_usd": 10, "period": "day"})
+    book = BudgetBook([budget], clock=Clock(MARCH_3))
+    book.recover([task(cost_usd=4), task("old", cost_usd=5, created=MARCH_3 - dt.timedelta(1))])
+    assert book.status()[0].spent_nanos == 4 * USD
+    _, crossed = grow(book, task(cost_usd=4), 8)
+    assert crossed == [("daily", 80)] and book.status()[0].spent_nanos == 8 * USD
 
 
 def test_a_per_task_budget_holds_each_task_to_the_amount() -> None:

@@ -226,9 +226,12 @@ def test_replicas_on_a_shared_store_write_each_crossing_once(tmp_path: Path) -> 
 
         for _, stub in channels:
             wait_for(partial(sees_all, stub))
-        # Both replicas folded the same books (and saw the budget events come back).
+        # Both replicas folded the same books (and saw the budget events come back), with
+        # each cost booked on the day of Redis's clock, the same for both.
+        split = []
         for replica, (_, stub) in zip(replicas, channels, strict=True):
             snapshot = stub.GetSnapshot(service_pb.GetSnapshotRequest())
+            split.append({t.task_id: list(t.spend_by_day) for t in snapshot.tasks})
             research = snapshot.budgets[0]
             assert research.spent_nanos == int(0.11 * NANOS)
             metrics = replica.app.metrics
@@ -236,6 +239,7 @@ def test_replicas_on_a_shared_store_write_each_crossing_once(tmp_path: Path) -> 
             labels = {"budget": "research-monthly", "scope": "label", "period": "month"}
             crossed = metrics.registry.get_sample_value
             assert crossed("execstream_budget_crossings_total", labels | {"threshold": "1"}) == 1
+        assert split[0] == split[1] and sum(e.nanos for e in split[0]["r2"]) == 70_000_000
         report(second, "side-a", [started("r3", "research")])  # a later batch, to be sure
 
         def sees_r3(stub: Any) -> bool:

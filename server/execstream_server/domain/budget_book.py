@@ -5,8 +5,9 @@ match the fold at every revision; ``recover`` rebuilds them from task states aft
 without reporting crossings again. A change that takes a budget (or, for a per-task budget,
 a task) over 80 % or 100 % of its amount in the current period comes back as a ``Crossing``.
 
-Each budget keeps its spend per period key (a task counts in the period it was created in),
-so a new day or month starts from what tasks created in it spent, with no rescan.
+Each budget keeps its spend per period key. A task's cost counts in the period, on the
+server's clock, in which each part of it was committed (``TaskState.spend_by_day``, see
+``spend_days``), so a new day or month starts from what was committed in it, with no rescan.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 
 from execstream.v1 import state_pb2 as state_pb
 
-from execstream_server.domain.budgets import THRESHOLDS, Budget, created_at, level
+from execstream_server.domain.budgets import THRESHOLDS, Budget, level
 from execstream_server.domain.cost import committed_nanos
 from execstream_server.domain.lifecycle import is_terminal
+from execstream_server.domain.spend_days import day_date, spend_by_day
 
 TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 Clock = Callable[[], dt.datetime]
@@ -79,14 +81,29 @@ class _Account:
             crossed = _crossed(before, after, budget.amount_nanos)
             self.tasks_over += (after >= budget.amount_nanos) - (before >= budget.amount_nanos)
             return [Crossing(budget, new.task_id, t, after, None) for t in crossed]
-        key = budget.period_key(created_at(new))
-        total = self.spent.get(key, 0)
-        self.spent[key] = total + after - before
-        if key != now:  # a task of another period does not move this period's figure
-            return []
-        crossed = _crossed(total, self.spent[key], budget.amount_nanos)
-        start = budget.period_start(key)
-        return [Crossing(budget, new.task_id, t, self.spent[key], start) for t in crossed]
+        return self._apply_periods(old, new, now)
+
+    def _apply_periods(
+        self, old: state_pb.TaskState | None, new: state_pb.TaskState, now: int
+    ) -> list[Crossing]:
+        """An aggregate budget: move each period's spend by what the change moved in it."""
+        budget = self.budget
+        moved = _by_period(budget, new)
+        for key, nanos in _by_period(budget, old).items():
+            moved[key] = moved.get(key, 0) - nanos
+        crossings: list[Crossing] = []
+        for key, change in moved.items():
+            if not change:
+                continue
+            total = self.spent.get(key, 0)
+            self.spent[key] = total + change
+            if key >= now:  # a past period's figure is never reported again
+                start = budget.period_start(key)
+                crossings += [
+                    Crossing(budget, new.task_id, threshold, self.spent[key], start)
+                    for threshold in _crossed(total, self.spent[key], budget.amount_nanos)
+                ]
+        return crossings
 
     def status(self, now: int) -> BudgetStatus:
         budget = self.budget
@@ -96,6 +113,19 @@ class _Account:
         for key in [k for k in self.spent if k < now]:  # past periods are never read again
             del self.spent[key]
         return BudgetStatus(budget, self.spent.get(now, 0), budget.period_start(now), 0)
+
+
+def _by_period(budget: Budget, state: state_pb.TaskState | None) -> dict[int, int]:
+    """What ``state`` counts in each of ``budget``'s periods (nothing if it is not selected)."""
+    if state is None or not budget.selects(state):
+        return {}
+    if budget.period == "total":
+        return {0: committed_nanos(state)}
+    spent: dict[int, int] = {}
+    for day, nanos in spend_by_day(state):
+        key = budget.period_key(day_date(day))
+        spent[key] = spent.get(key, 0) + nanos
+    return spent
 
 
 def _crossed(before: int, after: int, amount: int) -> list[int]:

@@ -2,9 +2,9 @@
 
 A budget selects tasks by label values, sidecar and model (all optional; none selects every
 task) and either sums their committed cost per period (``day`` and ``month`` in UTC, or
-``total``) or, with ``per_task``, holds each task to the amount on its own. A task's cost
-counts in the period its ``created_time`` falls in, so the books rebuild exactly from task
-states after a restart. An invalid file stops the server at start, naming the key.
+``total``) or, with ``per_task``, holds each task to the amount on its own. Cost counts in
+the period in which the server committed it (``spend_days``), so the books rebuild exactly
+from task states after a restart. An invalid file stops the server at start, naming the key.
 
     [budgets.research]
     amount_usd = 500
@@ -67,12 +67,12 @@ class Budget:
         labels = state.labels
         return all(labels.get(key) == value for key, value in self.labels.items())
 
-    def period_key(self, at: dt.datetime) -> int:
-        """Which period ``at`` (UTC) falls in: a day's ordinal, a month's index, or 0."""
+    def period_key(self, on: dt.date) -> int:
+        """Which period the UTC day ``on`` falls in: the day's ordinal, a month's index, or 0."""
         if self.period == "day":
-            return at.date().toordinal()
+            return on.toordinal()
         if self.period == "month":
-            return at.year * 12 + at.month - 1
+            return on.year * 12 + on.month - 1
         return 0
 
     def period_start(self, key: int) -> dt.datetime | None:
@@ -91,12 +91,6 @@ def level(spent_nanos: int, amount_nanos: int) -> int:
         if spent_nanos * 100 >= threshold * amount_nanos:
             reached = threshold
     return reached
-
-
-def created_at(state: state_pb.TaskState) -> dt.datetime:
-    """A task's created_time as an aware UTC datetime (the epoch when unset)."""
-    seconds = state.created_time.seconds + state.created_time.nanos / 1e9
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 def load_budgets(path: str) -> tuple[Budget, ...]:

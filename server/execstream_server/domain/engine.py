@@ -33,6 +33,7 @@ from execstream_server.domain.hub import Hub
 from execstream_server.domain.label_totals import LabelBreakdowns
 from execstream_server.domain.outage_log import OutageLog
 from execstream_server.domain.records import CommittedBatch
+from execstream_server.domain.spend_days import commit_day, fold_by_day
 from execstream_server.domain.totals import TotalsBook
 from execstream_server.store.base import LogStore
 
@@ -199,13 +200,15 @@ class Engine:
         self.totals.update(old, new)
 
     def _fold_batch(self, batch: CommittedBatch, *, publish: bool) -> None:
-        by_task: dict[str, list[events_pb.ExecutionEvent]] = {}
-        for event in batch.events:
-            by_task.setdefault(event.task_id, []).append(event)
+        by_task: dict[str, tuple[list[events_pb.ExecutionEvent], list[int]]] = {}
+        for event, record in zip(batch.events, batch.records, strict=True):
+            events, days = by_task.setdefault(event.task_id, ([], []))
+            events.append(event)
+            days.append(commit_day(record.committed_ms))
         changes: list[TaskChange] = []
-        for task_id, events in by_task.items():
+        for task_id, (events, days) in by_task.items():
             old = self.tasks.get(task_id)
-            new = fold(old, events, tail_bytes=self._tail_bytes)
+            new = fold_by_day(old, events, days, fold=self._fold)
             self._put(old, new)
             changes.append((old, new))
         self._dirty.update(by_task)
@@ -215,6 +218,11 @@ class Engine:
                 observer.on_batch(batch, changes)
         # Last: a batch counts as applied only once folded, published and observed.
         self.revision = batch.last_revision
+
+    def _fold(
+        self, state: state_pb.TaskState | None, events: Sequence[events_pb.ExecutionEvent]
+    ) -> state_pb.TaskState:
+        return fold(state, events, tail_bytes=self._tail_bytes)
 
     async def _consume(self) -> None:
         """Fold what the log delivers; on any failure, fail the replica loudly (``_fail``)."""

@@ -676,8 +676,9 @@ class BudgetCrossed(_message.Message):
     amount_nanos: _builtins.int
     """The budget's amount, nano-USD."""
     spent_nanos: _builtins.int
-    """What the budget had spent with this task's cost, nano-USD: in its period (a task counts
-    in the period it was created in), or this task's cost for a per-task budget. A sum past
+    """What the budget had spent with this task's cost, nano-USD: in its period (cost counts in
+    the period the server committed it in, see TaskState.spend_by_day), or this task's cost
+    for a per-task budget. A sum past
     2^63 - 1 shows as 2^63 - 1 (threshold_percent is exact).
     """
     @_builtins.property

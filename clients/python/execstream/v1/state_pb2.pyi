@@ -71,6 +71,7 @@ class TaskState(_message.Message):
     EVENT_COUNT_FIELD_NUMBER: _builtins.int
     INTERIM_FIELD_NUMBER: _builtins.int
     FIRST_REVISION_FIELD_NUMBER: _builtins.int
+    SPEND_BY_DAY_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The task's id."""
     sidecar_id: _builtins.str
@@ -151,6 +152,16 @@ class TaskState(_message.Message):
         and always once the task has finished.
         """
 
+    @_builtins.property
+    def spend_by_day(self) -> _containers.RepeatedCompositeFieldContainer[Global___DaySpend]:
+        """The task's committed cost (cost + interim.cost) by the UTC day, on the server's clock,
+        in which each part was committed: what budgets with a day or month period count (see
+        docs/budgets.md). Sorted by day; days whose changes summed to 0 are left out; once the
+        task has cost in a new month, the days of earlier months are summed into one entry on
+        the last day of the month before. The entries sum to the committed cost (for a task
+        stored by a server version without this field, the rest counts on created_time's day).
+        """
+
     def __init__(
         self,
         *,
@@ -179,16 +190,45 @@ class TaskState(_message.Message):
         event_count: _builtins.int = ...,
         interim: Global___InterimUsage | None = ...,
         first_revision: _builtins.int = ...,
+        spend_by_day: _abc.Iterable[Global___DaySpend] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "cost", b"cost", "created_time", b"created_time", "exit_code", b"exit_code", "finished_time", b"finished_time", "interim", b"interim", "started_time", b"started_time", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "backend", b"backend", "cost", b"cost", "created_time", b"created_time", "description", b"description", "error", b"error", "error_code", b"error_code", "event_count", b"event_count", "exit_code", b"exit_code", "finished_time", b"finished_time", "first_revision", b"first_revision", "interim", b"interim", "labels", b"labels", "last_revision", b"last_revision", "last_seq", b"last_seq", "model", b"model", "output_tail", b"output_tail", "output_tail_truncated", b"output_tail_truncated", "sidecar_id", b"sidecar_id", "started_time", b"started_time", "status", b"status", "status_message", b"status_message", "task_id", b"task_id", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "backend", b"backend", "cost", b"cost", "created_time", b"created_time", "description", b"description", "error", b"error", "error_code", b"error_code", "event_count", b"event_count", "exit_code", b"exit_code", "finished_time", b"finished_time", "first_revision", b"first_revision", "interim", b"interim", "labels", b"labels", "last_revision", b"last_revision", "last_seq", b"last_seq", "model", b"model", "output_tail", b"output_tail", "output_tail_truncated", b"output_tail_truncated", "sidecar_id", b"sidecar_id", "spend_by_day", b"spend_by_day", "started_time", b"started_time", "status", b"status", "status_message", b"status_message", "task_id", b"task_id", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_code) -> _WhichOneofReturnType__exit_code | None: ...
 
 Global___TaskState: _TypeAlias = TaskState  # noqa: Y015
+
+@_typing.final
+class DaySpend(_message.Message):
+    """What a task's committed cost changed by in one UTC day (TaskState.spend_by_day)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    NANOS_FIELD_NUMBER: _builtins.int
+    day: _builtins.int
+    """Days since 1970-01-01 (UTC)."""
+    nanos: _builtins.int
+    """The sum of the changes committed that day, nano-USD; negative when a usage update that
+    was an estimate is revised down by a later one.
+    """
+    def __init__(
+        self,
+        *,
+        day: _builtins.int = ...,
+        nanos: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "nanos", b"nanos"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DaySpend: _TypeAlias = DaySpend  # noqa: Y015
 
 @_typing.final
 class InterimUsage(_message.Message):
@@ -513,7 +553,8 @@ class BudgetStatus(_message.Message):
     """The amount, nano-USD."""
     spent_nanos: _builtins.int
     """What tasks have committed in the current period (settled attempts plus latest usage
-    updates; a task counts in the period it was created in), nano-USD. For a per-task
+    updates; cost counts in the period the server committed it in, see
+    TaskState.spend_by_day), nano-USD. For a per-task
     budget: the dearest running task's. A sum past 2^63 - 1 shows as 2^63 - 1
     (reached_percent is computed from the exact sum).
     """

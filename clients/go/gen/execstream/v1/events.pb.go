@@ -1168,8 +1168,9 @@ type BudgetCrossed struct {
 	ThresholdPercent uint32 `protobuf:"varint,5,opt,name=threshold_percent,json=thresholdPercent,proto3" json:"threshold_percent,omitempty"`
 	// The budget's amount, nano-USD.
 	AmountNanos int64 `protobuf:"varint,6,opt,name=amount_nanos,json=amountNanos,proto3" json:"amount_nanos,omitempty"`
-	// What the budget had spent with this task's cost, nano-USD: in its period (a task counts
-	// in the period it was created in), or this task's cost for a per-task budget. A sum past
+	// What the budget had spent with this task's cost, nano-USD: in its period (cost counts in
+	// the period the server committed it in, see TaskState.spend_by_day), or this task's cost
+	// for a per-task budget. A sum past
 	// 2^63 - 1 shows as 2^63 - 1 (threshold_percent is exact).
 	SpentNanos    int64 `protobuf:"varint,7,opt,name=spent_nanos,json=spentNanos,proto3" json:"spent_nanos,omitempty"`
 	unknownFields protoimpl.UnknownFields

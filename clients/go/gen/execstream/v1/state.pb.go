@@ -85,6 +85,13 @@ type TaskState struct {
 	Interim *InterimUsage `protobuf:"bytes,24,opt,name=interim,proto3" json:"interim,omitempty"`
 	// The revision of the task's first event.
 	FirstRevision uint64 `protobuf:"varint,25,opt,name=first_revision,json=firstRevision,proto3" json:"first_revision,omitempty"`
+	// The task's committed cost (cost + interim.cost) by the UTC day, on the server's clock,
+	// in which each part was committed: what budgets with a day or month period count (see
+	// docs/budgets.md). Sorted by day; days whose changes summed to 0 are left out; once the
+	// task has cost in a new month, the days of earlier months are summed into one entry on
+	// the last day of the month before. The entries sum to the committed cost (for a task
+	// stored by a server version without this field, the rest counts on created_time's day).
+	SpendByDay    []*DaySpend `protobuf:"bytes,26,rep,name=spend_by_day,json=spendByDay,proto3" json:"spend_by_day,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,6 +301,69 @@ func (x *TaskState) GetFirstRevision() uint64 {
 	return 0
 }
 
+func (x *TaskState) GetSpendByDay() []*DaySpend {
+	if x != nil {
+		return x.SpendByDay
+	}
+	return nil
+}
+
+// What a task's committed cost changed by in one UTC day (TaskState.spend_by_day).
+type DaySpend struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Days since 1970-01-01 (UTC).
+	Day int64 `protobuf:"varint,1,opt,name=day,proto3" json:"day,omitempty"`
+	// The sum of the changes committed that day, nano-USD; negative when a usage update that
+	// was an estimate is revised down by a later one.
+	Nanos         int64 `protobuf:"varint,2,opt,name=nanos,proto3" json:"nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DaySpend) Reset() {
+	*x = DaySpend{}
+	mi := &file_execstream_v1_state_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DaySpend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DaySpend) ProtoMessage() {}
+
+func (x *DaySpend) ProtoReflect() protoreflect.Message {
+	mi := &file_execstream_v1_state_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DaySpend.ProtoReflect.Descriptor instead.
+func (*DaySpend) Descriptor() ([]byte, []int) {
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DaySpend) GetDay() int64 {
+	if x != nil {
+		return x.Day
+	}
+	return 0
+}
+
+func (x *DaySpend) GetNanos() int64 {
+	if x != nil {
+		return x.Nanos
+	}
+	return 0
+}
+
 // A running attempt's latest usage update and its price.
 type InterimUsage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -309,7 +379,7 @@ type InterimUsage struct {
 
 func (x *InterimUsage) Reset() {
 	*x = InterimUsage{}
-	mi := &file_execstream_v1_state_proto_msgTypes[1]
+	mi := &file_execstream_v1_state_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +391,7 @@ func (x *InterimUsage) String() string {
 func (*InterimUsage) ProtoMessage() {}
 
 func (x *InterimUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[1]
+	mi := &file_execstream_v1_state_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +404,7 @@ func (x *InterimUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InterimUsage.ProtoReflect.Descriptor instead.
 func (*InterimUsage) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{1}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *InterimUsage) GetAttempt() uint32 {
@@ -371,7 +441,7 @@ type StatusCount struct {
 
 func (x *StatusCount) Reset() {
 	*x = StatusCount{}
-	mi := &file_execstream_v1_state_proto_msgTypes[2]
+	mi := &file_execstream_v1_state_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +453,7 @@ func (x *StatusCount) String() string {
 func (*StatusCount) ProtoMessage() {}
 
 func (x *StatusCount) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[2]
+	mi := &file_execstream_v1_state_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +466,7 @@ func (x *StatusCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusCount.ProtoReflect.Descriptor instead.
 func (*StatusCount) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{2}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StatusCount) GetStatus() TaskStatus {
@@ -443,7 +513,7 @@ type ModelTotals struct {
 
 func (x *ModelTotals) Reset() {
 	*x = ModelTotals{}
-	mi := &file_execstream_v1_state_proto_msgTypes[3]
+	mi := &file_execstream_v1_state_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -455,7 +525,7 @@ func (x *ModelTotals) String() string {
 func (*ModelTotals) ProtoMessage() {}
 
 func (x *ModelTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[3]
+	mi := &file_execstream_v1_state_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -468,7 +538,7 @@ func (x *ModelTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelTotals.ProtoReflect.Descriptor instead.
 func (*ModelTotals) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{3}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ModelTotals) GetBackend() string {
@@ -585,7 +655,7 @@ type Totals struct {
 
 func (x *Totals) Reset() {
 	*x = Totals{}
-	mi := &file_execstream_v1_state_proto_msgTypes[4]
+	mi := &file_execstream_v1_state_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +667,7 @@ func (x *Totals) String() string {
 func (*Totals) ProtoMessage() {}
 
 func (x *Totals) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[4]
+	mi := &file_execstream_v1_state_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +680,7 @@ func (x *Totals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Totals.ProtoReflect.Descriptor instead.
 func (*Totals) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{4}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Totals) GetTasks() uint64 {
@@ -722,7 +792,7 @@ type LabelTotals struct {
 
 func (x *LabelTotals) Reset() {
 	*x = LabelTotals{}
-	mi := &file_execstream_v1_state_proto_msgTypes[5]
+	mi := &file_execstream_v1_state_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +804,7 @@ func (x *LabelTotals) String() string {
 func (*LabelTotals) ProtoMessage() {}
 
 func (x *LabelTotals) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[5]
+	mi := &file_execstream_v1_state_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +817,7 @@ func (x *LabelTotals) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelTotals.ProtoReflect.Descriptor instead.
 func (*LabelTotals) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{5}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LabelTotals) GetKey() string {
@@ -842,7 +912,8 @@ type BudgetStatus struct {
 	// The amount, nano-USD.
 	AmountNanos int64 `protobuf:"varint,5,opt,name=amount_nanos,json=amountNanos,proto3" json:"amount_nanos,omitempty"`
 	// What tasks have committed in the current period (settled attempts plus latest usage
-	// updates; a task counts in the period it was created in), nano-USD. For a per-task
+	// updates; cost counts in the period the server committed it in, see
+	// TaskState.spend_by_day), nano-USD. For a per-task
 	// budget: the dearest running task's. A sum past 2^63 - 1 shows as 2^63 - 1
 	// (reached_percent is computed from the exact sum).
 	SpentNanos int64 `protobuf:"varint,6,opt,name=spent_nanos,json=spentNanos,proto3" json:"spent_nanos,omitempty"`
@@ -862,7 +933,7 @@ type BudgetStatus struct {
 
 func (x *BudgetStatus) Reset() {
 	*x = BudgetStatus{}
-	mi := &file_execstream_v1_state_proto_msgTypes[6]
+	mi := &file_execstream_v1_state_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +945,7 @@ func (x *BudgetStatus) String() string {
 func (*BudgetStatus) ProtoMessage() {}
 
 func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_execstream_v1_state_proto_msgTypes[6]
+	mi := &file_execstream_v1_state_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +958,7 @@ func (x *BudgetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BudgetStatus.ProtoReflect.Descriptor instead.
 func (*BudgetStatus) Descriptor() ([]byte, []int) {
-	return file_execstream_v1_state_proto_rawDescGZIP(), []int{6}
+	return file_execstream_v1_state_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BudgetStatus) GetName() string {
@@ -971,7 +1042,7 @@ var File_execstream_v1_state_proto protoreflect.FileDescriptor
 
 const file_execstream_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x19execstream/v1/state.proto\x12\rexecstream.v1\x1a\x1aexecstream/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\b\n" +
+	"\x19execstream/v1/state.proto\x12\rexecstream.v1\x1a\x1aexecstream/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\t\n" +
 	"\tTaskState\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1d\n" +
 	"\n" +
@@ -1002,12 +1073,17 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\vevent_count\x18\x17 \x01(\x04R\n" +
 	"eventCount\x125\n" +
 	"\ainterim\x18\x18 \x01(\v2\x1b.execstream.v1.InterimUsageR\ainterim\x12%\n" +
-	"\x0efirst_revision\x18\x19 \x01(\x04R\rfirstRevision\x1a9\n" +
+	"\x0efirst_revision\x18\x19 \x01(\x04R\rfirstRevision\x129\n" +
+	"\fspend_by_day\x18\x1a \x03(\v2\x17.execstream.v1.DaySpendR\n" +
+	"spendByDay\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
 	"\n" +
-	"_exit_code\"\x81\x01\n" +
+	"_exit_code\"2\n" +
+	"\bDaySpend\x12\x10\n" +
+	"\x03day\x18\x01 \x01(\x03R\x03day\x12\x14\n" +
+	"\x05nanos\x18\x02 \x01(\x03R\x05nanos\"\x81\x01\n" +
 	"\fInterimUsage\x12\x18\n" +
 	"\aattempt\x18\x01 \x01(\rR\aattempt\x12*\n" +
 	"\x05usage\x18\x02 \x01(\v2\x14.execstream.v1.UsageR\x05usage\x12+\n" +
@@ -1089,48 +1165,50 @@ func file_execstream_v1_state_proto_rawDescGZIP() []byte {
 	return file_execstream_v1_state_proto_rawDescData
 }
 
-var file_execstream_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_execstream_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_execstream_v1_state_proto_goTypes = []any{
 	(*TaskState)(nil),             // 0: execstream.v1.TaskState
-	(*InterimUsage)(nil),          // 1: execstream.v1.InterimUsage
-	(*StatusCount)(nil),           // 2: execstream.v1.StatusCount
-	(*ModelTotals)(nil),           // 3: execstream.v1.ModelTotals
-	(*Totals)(nil),                // 4: execstream.v1.Totals
-	(*LabelTotals)(nil),           // 5: execstream.v1.LabelTotals
-	(*BudgetStatus)(nil),          // 6: execstream.v1.BudgetStatus
-	nil,                           // 7: execstream.v1.TaskState.LabelsEntry
-	nil,                           // 8: execstream.v1.BudgetStatus.LabelsEntry
-	(TaskStatus)(0),               // 9: execstream.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*Usage)(nil),                 // 11: execstream.v1.Usage
-	(*TaskCost)(nil),              // 12: execstream.v1.TaskCost
+	(*DaySpend)(nil),              // 1: execstream.v1.DaySpend
+	(*InterimUsage)(nil),          // 2: execstream.v1.InterimUsage
+	(*StatusCount)(nil),           // 3: execstream.v1.StatusCount
+	(*ModelTotals)(nil),           // 4: execstream.v1.ModelTotals
+	(*Totals)(nil),                // 5: execstream.v1.Totals
+	(*LabelTotals)(nil),           // 6: execstream.v1.LabelTotals
+	(*BudgetStatus)(nil),          // 7: execstream.v1.BudgetStatus
+	nil,                           // 8: execstream.v1.TaskState.LabelsEntry
+	nil,                           // 9: execstream.v1.BudgetStatus.LabelsEntry
+	(TaskStatus)(0),               // 10: execstream.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*Usage)(nil),                 // 12: execstream.v1.Usage
+	(*TaskCost)(nil),              // 13: execstream.v1.TaskCost
 }
 var file_execstream_v1_state_proto_depIdxs = []int32{
-	9,  // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
-	7,  // 1: execstream.v1.TaskState.labels:type_name -> execstream.v1.TaskState.LabelsEntry
-	10, // 2: execstream.v1.TaskState.created_time:type_name -> google.protobuf.Timestamp
-	10, // 3: execstream.v1.TaskState.started_time:type_name -> google.protobuf.Timestamp
-	10, // 4: execstream.v1.TaskState.finished_time:type_name -> google.protobuf.Timestamp
-	10, // 5: execstream.v1.TaskState.updated_time:type_name -> google.protobuf.Timestamp
-	11, // 6: execstream.v1.TaskState.usage:type_name -> execstream.v1.Usage
-	12, // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
-	1,  // 8: execstream.v1.TaskState.interim:type_name -> execstream.v1.InterimUsage
-	11, // 9: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
-	12, // 10: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
-	9,  // 11: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
-	11, // 12: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
-	2,  // 13: execstream.v1.Totals.by_status:type_name -> execstream.v1.StatusCount
-	11, // 14: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
-	3,  // 15: execstream.v1.Totals.by_model:type_name -> execstream.v1.ModelTotals
-	5,  // 16: execstream.v1.Totals.by_label:type_name -> execstream.v1.LabelTotals
-	11, // 17: execstream.v1.LabelTotals.usage:type_name -> execstream.v1.Usage
-	10, // 18: execstream.v1.BudgetStatus.period_start:type_name -> google.protobuf.Timestamp
-	8,  // 19: execstream.v1.BudgetStatus.labels:type_name -> execstream.v1.BudgetStatus.LabelsEntry
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	10, // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
+	8,  // 1: execstream.v1.TaskState.labels:type_name -> execstream.v1.TaskState.LabelsEntry
+	11, // 2: execstream.v1.TaskState.created_time:type_name -> google.protobuf.Timestamp
+	11, // 3: execstream.v1.TaskState.started_time:type_name -> google.protobuf.Timestamp
+	11, // 4: execstream.v1.TaskState.finished_time:type_name -> google.protobuf.Timestamp
+	11, // 5: execstream.v1.TaskState.updated_time:type_name -> google.protobuf.Timestamp
+	12, // 6: execstream.v1.TaskState.usage:type_name -> execstream.v1.Usage
+	13, // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
+	2,  // 8: execstream.v1.TaskState.interim:type_name -> execstream.v1.InterimUsage
+	1,  // 9: execstream.v1.TaskState.spend_by_day:type_name -> execstream.v1.DaySpend
+	12, // 10: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
+	13, // 11: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
+	10, // 12: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
+	12, // 13: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
+	3,  // 14: execstream.v1.Totals.by_status:type_name -> execstream.v1.StatusCount
+	12, // 15: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
+	4,  // 16: execstream.v1.Totals.by_model:type_name -> execstream.v1.ModelTotals
+	6,  // 17: execstream.v1.Totals.by_label:type_name -> execstream.v1.LabelTotals
+	12, // 18: execstream.v1.LabelTotals.usage:type_name -> execstream.v1.Usage
+	11, // 19: execstream.v1.BudgetStatus.period_start:type_name -> google.protobuf.Timestamp
+	9,  // 20: execstream.v1.BudgetStatus.labels:type_name -> execstream.v1.BudgetStatus.LabelsEntry
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_execstream_v1_state_proto_init() }
@@ -1146,7 +1224,7 @@ func file_execstream_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_execstream_v1_state_proto_rawDesc), len(file_execstream_v1_state_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -600,8 +600,9 @@ export type BudgetCrossed = Message<"execstream.v1.BudgetCrossed"> & {
   amountNanos: bigint;
 
   /**
-   * What the budget had spent with this task's cost, nano-USD: in its period (a task counts
-   * in the period it was created in), or this task's cost for a per-task budget. A sum past
+   * What the budget had spent with this task's cost, nano-USD: in its period (cost counts in
+   * the period the server committed it in, see TaskState.spend_by_day), or this task's cost
+   * for a per-task budget. A sum past
    * 2^63 - 1 shows as 2^63 - 1 (threshold_percent is exact).
    *
    * @generated from field: int64 spent_nanos = 7;
