@@ -22,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from execstream_server.config import ConfigError, ServerConfig
 from execstream_server.domain.budget_book import BudgetBook
+from execstream_server.domain.budget_recovery import write_missing_crossings
 from execstream_server.domain.budget_watch import BudgetWatch
 from execstream_server.domain.budgets import load_budgets
 from execstream_server.domain.engine import Engine, EngineObserver
@@ -116,6 +117,7 @@ class App:
         self.engine = Engine(store, config, observers=observers)
         await self.engine.start()
         engine = self.engine
+        await write_missing_crossings(budgets, engine)
         engine.on_failure.append(self._engine_failed)
         self.metrics.watchers.set_function(lambda: engine.hub.watcher_count)
         failures = self.metrics.background_failures

@@ -88,8 +88,8 @@ class _Account:
     ) -> list[Crossing]:
         """An aggregate budget: move each period's spend by what the change moved in it."""
         budget = self.budget
-        moved = _by_period(budget, new)
-        for key, nanos in _by_period(budget, old).items():
+        moved = by_period(budget, new)
+        for key, nanos in by_period(budget, old).items():
             moved[key] = moved.get(key, 0) - nanos
         crossings: list[Crossing] = []
         for key, change in moved.items():
@@ -115,7 +115,7 @@ class _Account:
         return BudgetStatus(budget, self.spent.get(now, 0), budget.period_start(now), 0)
 
 
-def _by_period(budget: Budget, state: state_pb.TaskState | None) -> dict[int, int]:
+def by_period(budget: Budget, state: state_pb.TaskState | None) -> dict[int, int]:
     """What ``state`` counts in each of ``budget``'s periods (nothing if it is not selected)."""
     if state is None or not budget.selects(state):
         return {}

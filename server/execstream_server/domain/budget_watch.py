@@ -19,6 +19,7 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.domain.budget_book import BudgetBook, BudgetStatus, Crossing, TaskChange
+from execstream_server.domain.budget_recovery import missing_crossings
 from execstream_server.domain.budgets import level
 from execstream_server.domain.records import CommittedBatch
 
@@ -110,6 +111,16 @@ class BudgetWatch:
                 events.append(crossing_event(crossing, states[crossing.task_id]))
         if events:
             self._write(events)
+
+    def missing_events(self, tasks: Sequence[state_pb.TaskState]) -> list[events_pb.ExecutionEvent]:
+        """The ``budget`` events a stop lost (see ``budget_recovery``), each logged."""
+        events = []
+        for crossing, state in missing_crossings(self.book.status(), tasks):
+            log.warning(
+                "%s (written at start: the server stopped before writing it)", describe(crossing)
+            )
+            events.append(crossing_event(crossing, state))
+        return events
 
     def snapshot(self) -> list[state_pb.BudgetStatus]:
         return [status_proto(status) for status in self.book.status()]

@@ -66,6 +66,21 @@ def _apply(state: TaskState, event: events_pb.ExecutionEvent, body: str | None) 
         _add_chunk(state, event.error)
     elif body == "finished":
         _apply_finished(state, event)
+    elif body == "budget":
+        _mark_crossing(state, event.budget)
+
+
+def _mark_crossing(state: TaskState, crossed: events_pb.BudgetCrossed) -> None:
+    """Keep, per budget, the crossing with the latest period and then the highest threshold."""
+    marks = state.budget_crossings
+    for at, mark in enumerate(marks):
+        if mark.budget == crossed.budget:
+            newer = (crossed.period_start.ToNanoseconds(), crossed.threshold_percent)
+            if newer > (mark.period_start.ToNanoseconds(), mark.threshold_percent):
+                del marks[at]
+                marks.append(crossed)
+            return
+    marks.append(crossed)
 
 
 def _settle(state: TaskState) -> None:

@@ -88,6 +88,9 @@ class LogStore(Protocol):
     async def head_revision(self) -> int:
         """The last revision committed to the log (for a shared log: by any replica)."""
 
+    async def claim(self, name: str, ttl_s: float) -> bool:
+        """True for one caller of ``name`` per ``ttl_s`` (over every replica of a shared log)."""
+
     async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
         """Persist task states folded through ``revision`` (bounds the replay at restart)."""
 

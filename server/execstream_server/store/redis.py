@@ -349,6 +349,14 @@ class RedisStore:
             raw = await self._client.get(self.keys.revision)
         return int(raw or 0)
 
+    async def claim(self, name: str, ttl_s: float) -> bool:
+        assert self._client is not None, "open() first"
+        with unavailable_on_redis_error("claim " + name):
+            taken = await self._client.set(
+                self.keys.claim_prefix + name, self.replica_id, nx=True, px=int(ttl_s * 1000)
+            )
+        return bool(taken)
+
     # -- checkpoint and compaction -------------------------------------------------------
     async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
         """Append a delta link; once deltas outgrow the base, merge the chain into a base."""

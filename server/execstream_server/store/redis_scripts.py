@@ -45,6 +45,7 @@ class RedisKeys:
     log_format: str  # string: LOG_FORMAT, set once when the log is created
     finished: str  # zset: task_id -> the revision of its finished event (index cleanup)
     index_prefix: str  # + task_id: zset, per commit "<first revision>:<first seq>" by last
+    claim_prefix: str  # + a job's name: string, the replica that runs it (expires)
 
     def task_index(self, task_id: str) -> str:
         return self.index_prefix + task_id
@@ -57,6 +58,7 @@ class RedisKeys:
             log_format=f"{tag}:format",
             finished=f"{tag}:finished",
             index_prefix=f"{tag}:task_index:",
+            claim_prefix=f"{tag}:claim:",
             revision=f"{tag}:revision",
             log=f"{tag}:log",
             gate_seqs=f"{tag}:gate_seqs",

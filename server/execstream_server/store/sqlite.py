@@ -395,6 +395,9 @@ class SqliteStore:
     async def head_revision(self) -> int:
         return self._revision
 
+    async def claim(self, name: str, ttl_s: float) -> bool:
+        return True  # one server owns the file: it is the only writer
+
     async def committed_seqs(self, tasks: Mapping[str, str]) -> dict[str, int]:
         return committed_seqs(self._gates.get, tasks)
 

@@ -650,8 +650,10 @@ class BudgetCrossed(_message.Message):
     took the budget over, right after the event that did, with seq 0 and the task's owner as
     sidecar_id, so the sidecar's numbering, resends and SEQ_CONFLICT checks are untouched.
     It is stored and replayed like any event. A cost revised down and up again crosses
-    again; a crossing seen while the server was stopping may be lost (its log line and the
-    budget gauges still show it).
+    again. A crossing the server saw but had not written when it stopped is written at its
+    next start (in the stream of the latest task to spend in the period; see
+    TaskState.budget_crossings). Clients that filter on kinds must ask for
+    EVENT_KIND_BUDGET to see it.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -72,6 +72,7 @@ class TaskState(_message.Message):
     INTERIM_FIELD_NUMBER: _builtins.int
     FIRST_REVISION_FIELD_NUMBER: _builtins.int
     SPEND_BY_DAY_FIELD_NUMBER: _builtins.int
+    BUDGET_CROSSINGS_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """The task's id."""
     sidecar_id: _builtins.str
@@ -162,6 +163,14 @@ class TaskState(_message.Message):
         stored by a server version without this field, the rest counts on created_time's day).
         """
 
+    @_builtins.property
+    def budget_crossings(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.BudgetCrossed]:
+        """The budget crossings the server wrote into this task's stream (`budget` events): for
+        each budget, the one with the highest threshold in its latest period. At start, the
+        server compares them with the budgets' levels and writes any crossing it saw but had
+        not written when it stopped (see docs/budgets.md).
+        """
+
     def __init__(
         self,
         *,
@@ -191,10 +200,11 @@ class TaskState(_message.Message):
         interim: Global___InterimUsage | None = ...,
         first_revision: _builtins.int = ...,
         spend_by_day: _abc.Iterable[Global___DaySpend] | None = ...,
+        budget_crossings: _abc.Iterable[_events_pb2.BudgetCrossed] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "cost", b"cost", "created_time", b"created_time", "exit_code", b"exit_code", "finished_time", b"finished_time", "interim", b"interim", "started_time", b"started_time", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "backend", b"backend", "cost", b"cost", "created_time", b"created_time", "description", b"description", "error", b"error", "error_code", b"error_code", "event_count", b"event_count", "exit_code", b"exit_code", "finished_time", b"finished_time", "first_revision", b"first_revision", "interim", b"interim", "labels", b"labels", "last_revision", b"last_revision", "last_seq", b"last_seq", "model", b"model", "output_tail", b"output_tail", "output_tail_truncated", b"output_tail_truncated", "sidecar_id", b"sidecar_id", "spend_by_day", b"spend_by_day", "started_time", b"started_time", "status", b"status", "status_message", b"status_message", "task_id", b"task_id", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "attempt", b"attempt", "backend", b"backend", "budget_crossings", b"budget_crossings", "cost", b"cost", "created_time", b"created_time", "description", b"description", "error", b"error", "error_code", b"error_code", "event_count", b"event_count", "exit_code", b"exit_code", "finished_time", b"finished_time", "first_revision", b"first_revision", "interim", b"interim", "labels", b"labels", "last_revision", b"last_revision", "last_seq", b"last_seq", "model", b"model", "output_tail", b"output_tail", "output_tail_truncated", b"output_tail_truncated", "sidecar_id", b"sidecar_id", "spend_by_day", b"spend_by_day", "started_time", b"started_time", "status", b"status", "status_message", b"status_message", "task_id", b"task_id", "updated_time", b"updated_time", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015

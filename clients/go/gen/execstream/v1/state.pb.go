@@ -91,9 +91,14 @@ type TaskState struct {
 	// task has cost in a new month, the days of earlier months are summed into one entry on
 	// the last day of the month before. The entries sum to the committed cost (for a task
 	// stored by a server version without this field, the rest counts on created_time's day).
-	SpendByDay    []*DaySpend `protobuf:"bytes,26,rep,name=spend_by_day,json=spendByDay,proto3" json:"spend_by_day,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SpendByDay []*DaySpend `protobuf:"bytes,26,rep,name=spend_by_day,json=spendByDay,proto3" json:"spend_by_day,omitempty"`
+	// The budget crossings the server wrote into this task's stream (`budget` events): for
+	// each budget, the one with the highest threshold in its latest period. At start, the
+	// server compares them with the budgets' levels and writes any crossing it saw but had
+	// not written when it stopped (see docs/budgets.md).
+	BudgetCrossings []*BudgetCrossed `protobuf:"bytes,27,rep,name=budget_crossings,json=budgetCrossings,proto3" json:"budget_crossings,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *TaskState) Reset() {
@@ -304,6 +309,13 @@ func (x *TaskState) GetFirstRevision() uint64 {
 func (x *TaskState) GetSpendByDay() []*DaySpend {
 	if x != nil {
 		return x.SpendByDay
+	}
+	return nil
+}
+
+func (x *TaskState) GetBudgetCrossings() []*BudgetCrossed {
+	if x != nil {
+		return x.BudgetCrossings
 	}
 	return nil
 }
@@ -1042,7 +1054,7 @@ var File_execstream_v1_state_proto protoreflect.FileDescriptor
 
 const file_execstream_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x19execstream/v1/state.proto\x12\rexecstream.v1\x1a\x1aexecstream/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\t\n" +
+	"\x19execstream/v1/state.proto\x12\rexecstream.v1\x1a\x1aexecstream/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\t\n" +
 	"\tTaskState\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1d\n" +
 	"\n" +
@@ -1075,7 +1087,8 @@ const file_execstream_v1_state_proto_rawDesc = "" +
 	"\ainterim\x18\x18 \x01(\v2\x1b.execstream.v1.InterimUsageR\ainterim\x12%\n" +
 	"\x0efirst_revision\x18\x19 \x01(\x04R\rfirstRevision\x129\n" +
 	"\fspend_by_day\x18\x1a \x03(\v2\x17.execstream.v1.DaySpendR\n" +
-	"spendByDay\x1a9\n" +
+	"spendByDay\x12G\n" +
+	"\x10budget_crossings\x18\x1b \x03(\v2\x1c.execstream.v1.BudgetCrossedR\x0fbudgetCrossings\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
@@ -1181,6 +1194,7 @@ var file_execstream_v1_state_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 	(*Usage)(nil),                 // 12: execstream.v1.Usage
 	(*TaskCost)(nil),              // 13: execstream.v1.TaskCost
+	(*BudgetCrossed)(nil),         // 14: execstream.v1.BudgetCrossed
 }
 var file_execstream_v1_state_proto_depIdxs = []int32{
 	10, // 0: execstream.v1.TaskState.status:type_name -> execstream.v1.TaskStatus
@@ -1193,22 +1207,23 @@ var file_execstream_v1_state_proto_depIdxs = []int32{
 	13, // 7: execstream.v1.TaskState.cost:type_name -> execstream.v1.TaskCost
 	2,  // 8: execstream.v1.TaskState.interim:type_name -> execstream.v1.InterimUsage
 	1,  // 9: execstream.v1.TaskState.spend_by_day:type_name -> execstream.v1.DaySpend
-	12, // 10: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
-	13, // 11: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
-	10, // 12: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
-	12, // 13: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
-	3,  // 14: execstream.v1.Totals.by_status:type_name -> execstream.v1.StatusCount
-	12, // 15: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
-	4,  // 16: execstream.v1.Totals.by_model:type_name -> execstream.v1.ModelTotals
-	6,  // 17: execstream.v1.Totals.by_label:type_name -> execstream.v1.LabelTotals
-	12, // 18: execstream.v1.LabelTotals.usage:type_name -> execstream.v1.Usage
-	11, // 19: execstream.v1.BudgetStatus.period_start:type_name -> google.protobuf.Timestamp
-	9,  // 20: execstream.v1.BudgetStatus.labels:type_name -> execstream.v1.BudgetStatus.LabelsEntry
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	14, // 10: execstream.v1.TaskState.budget_crossings:type_name -> execstream.v1.BudgetCrossed
+	12, // 11: execstream.v1.InterimUsage.usage:type_name -> execstream.v1.Usage
+	13, // 12: execstream.v1.InterimUsage.cost:type_name -> execstream.v1.TaskCost
+	10, // 13: execstream.v1.StatusCount.status:type_name -> execstream.v1.TaskStatus
+	12, // 14: execstream.v1.ModelTotals.usage:type_name -> execstream.v1.Usage
+	3,  // 15: execstream.v1.Totals.by_status:type_name -> execstream.v1.StatusCount
+	12, // 16: execstream.v1.Totals.usage:type_name -> execstream.v1.Usage
+	4,  // 17: execstream.v1.Totals.by_model:type_name -> execstream.v1.ModelTotals
+	6,  // 18: execstream.v1.Totals.by_label:type_name -> execstream.v1.LabelTotals
+	12, // 19: execstream.v1.LabelTotals.usage:type_name -> execstream.v1.Usage
+	11, // 20: execstream.v1.BudgetStatus.period_start:type_name -> google.protobuf.Timestamp
+	9,  // 21: execstream.v1.BudgetStatus.labels:type_name -> execstream.v1.BudgetStatus.LabelsEntry
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_execstream_v1_state_proto_init() }
