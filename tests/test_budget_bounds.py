@@ -7,16 +7,20 @@ the book and ``reached_percent`` stay exact.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import state_pb2 as state_pb
-from execstream_server.config import MAX_TOKENS, MAX_USD_PER_MTOK
+from execstream_server.config import MAX_TOKENS, MAX_USD_PER_MTOK, Limits
 from execstream_server.domain.budget_book import BudgetStatus, Crossing
 from execstream_server.domain.budget_watch import crossing_event, status_proto
-from execstream_server.domain.budgets import Budget
+from execstream_server.domain.budgets import Budget, BudgetFileError, parse_budgets
 
 from .support.helpers import event, report, stub_for, wait_for
 from .support.server_thread import ServerThread
@@ -91,3 +95,77 @@ def test_one_nano_past_int64_is_shown_as_the_largest_int64() -> None:
     assert status_at(INT64_MAX + 1).spent_nanos == INT64_MAX
     assert status_at(INT64_MAX + 1).reached_percent == 100
     assert event_at(INT64_MAX + 1).budget.spent_nanos == INT64_MAX
+
+
+# -- the file's fields: a budget no task could match is refused ---------------------------
+LIMITS = Limits()
+
+
+def one(**table: Any) -> Budget:
+    [budget] = parse_budgets({"budgets": {"b": {"amount_usd": 1, **table}}}, where="f.toml")
+    return budget
+
+
+def many_labels(count: int) -> dict[str, str]:
+    return {f"k{i}": "v" for i in range(count)}
+
+
+@pytest.mark.parametrize(
+    ("field", "at_bound", "past_bound", "message"),
+    [
+        (
+            "labels",
+            many_labels(LIMITS.max_labels),
+            many_labels(LIMITS.max_labels + 1),
+            "budgets.b.labels: 33 labels; at most 32 (--max-labels)",
+        ),
+        (
+            "labels",
+            {"k" * LIMITS.max_label_key_length: "v"},
+            {"k" * (LIMITS.max_label_key_length + 1): "v"},
+            "budgets.b.labels: a key of 65 characters; at most 64 (--max-label-key-length)",
+        ),
+        (
+            "labels",
+            {"team": "v" * LIMITS.max_label_value_length},
+            {"team": "v" * (LIMITS.max_label_value_length + 1)},
+            "budgets.b.labels.team: 257 characters; at most 256 (--max-label-value-length)",
+        ),
+        (
+            "sidecar",
+            "s" * LIMITS.max_id_length,
+            "s" * (LIMITS.max_id_length + 1),
+            "budgets.b.sidecar: 129 characters; at most 128 (--max-id-length)",
+        ),
+        (
+            "model",
+            "é" * (LIMITS.max_name_length // 2),
+            "é" * (LIMITS.max_name_length // 2) + "m",
+            "budgets.b.model: 257 bytes; at most 256 (--max-name-length)",
+        ),
+    ],
+)
+def test_a_budget_field_is_bounded_as_the_task_field_it_matches(
+    field: str, at_bound: Any, past_bound: Any, message: str
+) -> None:
+    assert getattr(one(**{field: at_bound}), field) == at_bound
+    with pytest.raises(BudgetFileError) as refused:
+        one(**{field: past_bound})
+    assert str(refused.value) == f"f.toml: {message}"
+
+
+@pytest.mark.server
+def test_serve_refuses_a_budget_past_a_bound_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "budgets.toml"
+    path.write_text(f'[budgets.b]\namount_usd = 1\nsidecar = "{"s" * 129}"\n')
+    ports = ["--port", "0", "--metrics-port", "0", "--http-port", "0", "--db", ":memory:"]
+    done = subprocess.run(
+        [sys.executable, "-m", "execstream", "serve", "--budgets", str(path), *ports],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "budgets.b.sidecar: 129 characters; at most 128 (--max-id-length)" in done.stderr

@@ -94,7 +94,9 @@ class App:
         config = self.config
         check_exposure(config)
         pricer = load_pricer(config)
-        book = BudgetBook(load_budgets(config.budgets) if config.budgets else ())
+        book = BudgetBook(
+            load_budgets(config.budgets, limits=config.limits) if config.budgets else ()
+        )
         store = open_store(config, pricer)
         self.metrics = ServerMetrics(
             known_labels=pricer.known_labels(),

@@ -25,12 +25,13 @@ from typing import Any
 
 from execstream.v1 import state_pb2 as state_pb
 
-from execstream_server.config import MAX_BUDGETS, MAX_TASK_COST_NANOS, ConfigError
+from execstream_server.config import MAX_BUDGETS, MAX_TASK_COST_NANOS, ConfigError, Limits
 
 PERIODS = ("day", "month", "total")
 THRESHOLDS = (80, 100)  # percent of the amount; crossing each upward is reported
 NANOS_PER_USD = 1_000_000_000
 MAX_AMOUNT_NANOS = MAX_TASK_COST_NANOS  # so every sum against it stays within int64
+DEFAULT_LIMITS = Limits()
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _KEYS = frozenset({"amount_usd", "period", "labels", "sidecar", "model", "per_task"})
 
@@ -93,8 +94,8 @@ def level(spent_nanos: int, amount_nanos: int) -> int:
     return reached
 
 
-def load_budgets(path: str) -> tuple[Budget, ...]:
-    """Load and validate the budgets file at ``path``."""
+def load_budgets(path: str, *, limits: Limits = DEFAULT_LIMITS) -> tuple[Budget, ...]:
+    """Load and validate the budgets file at ``path`` (text bounded by the input ``limits``)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -103,10 +104,12 @@ def load_budgets(path: str) -> tuple[Budget, ...]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BudgetFileError(f"{path}: not valid TOML: {exc}") from None
-    return parse_budgets(data, where=path)
+    return parse_budgets(data, where=path, limits=limits)
 
 
-def parse_budgets(data: Mapping[str, Any], *, where: str) -> tuple[Budget, ...]:
+def parse_budgets(
+    data: Mapping[str, Any], *, where: str, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Budget, ...]:
     """The budgets of a parsed TOML document (``[budgets.NAME]`` tables)."""
 
     def fail(key: str, problem: str) -> BudgetFileError:
@@ -120,10 +123,10 @@ def parse_budgets(data: Mapping[str, Any], *, where: str) -> tuple[Budget, ...]:
         raise fail("budgets", "must be a table of [budgets.NAME] tables")
     if len(tables) > MAX_BUDGETS:
         raise fail("budgets", f"{len(tables)} budgets; at most {MAX_BUDGETS}")
-    return tuple(_budget(name, table, fail) for name, table in tables.items())
+    return tuple(_budget(name, table, fail, limits) for name, table in tables.items())
 
 
-def _budget(name: str, table: Any, fail: Any) -> Budget:
+def _budget(name: str, table: Any, fail: Any, limits: Limits) -> Budget:
     key = f"budgets.{name}"
     if not _NAME.match(name):
         raise fail(key, "a budget's name is 1-64 characters from [A-Za-z0-9._-]")
@@ -144,18 +147,48 @@ def _budget(name: str, table: Any, fail: Any) -> Budget:
         raise fail(f"{key}.period", f"must be one of {', '.join(PERIODS)}, not {period!r}")
     if per_task and period != "total":
         raise fail(f"{key}.period", "a per_task budget holds each task's whole cost: use total")
-    labels = table.get("labels", {})
-    if not isinstance(labels, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and k and v for k, v in labels.items()
-    ):
-        raise fail(f"{key}.labels", 'must be a table of non-empty strings, e.g. { team = "a" }')
+    labels = _labels(table.get("labels", {}), f"{key}.labels", fail, limits)
     texts = {}
-    for item in ("sidecar", "model"):
+    for item, bound, flag in (
+        ("sidecar", limits.max_id_length, "--max-id-length"),
+        ("model", limits.max_name_length, "--max-name-length"),
+    ):
         value = table.get(item, "")
         if not isinstance(value, str):
             raise fail(f"{key}.{item}", "must be a string")
+        size, unit = (
+            (len(value), "characters") if item == "sidecar" else (len(value.encode()), "bytes")
+        )
+        if size > bound:
+            raise fail(f"{key}.{item}", f"{size} {unit}; at most {bound} ({flag})")
         texts[item] = value
-    return Budget(name, amount, period, dict(labels), texts["sidecar"], texts["model"], per_task)
+    return Budget(name, amount, period, labels, texts["sidecar"], texts["model"], per_task)
+
+
+def _labels(labels: Any, key: str, fail: Any, limits: Limits) -> dict[str, str]:
+    """The labels a budget selects by, bounded as a task's (Started.labels) are.
+
+    A budget needing more labels, or longer ones, than a task may carry could never match.
+    """
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in labels.items()
+    ):
+        raise fail(key, 'must be a table of non-empty strings, e.g. { team = "a" }')
+    if len(labels) > limits.max_labels:
+        raise fail(key, f"{len(labels)} labels; at most {limits.max_labels} (--max-labels)")
+    for name, value in labels.items():
+        if len(name) > limits.max_label_key_length:
+            bound = limits.max_label_key_length
+            raise fail(
+                key, f"a key of {len(name)} characters; at most {bound} (--max-label-key-length)"
+            )
+        if len(value) > limits.max_label_value_length:
+            bound = limits.max_label_value_length
+            raise fail(
+                f"{key}.{name}",
+                f"{len(value)} characters; at most {bound} (--max-label-value-length)",
+            )
+    return dict(labels)
 
 
 def _amount(value: Any, key: str, fail: Any) -> int:
