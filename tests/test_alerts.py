@@ -85,5 +85,5 @@ def test_the_rules_read_only_metrics_the_server_exports() -> None:
     for family in ServerMetrics().registry.collect():
         exported.add(family.name + ("_total" if family.type == "counter" else ""))
     for rule in alerts():
-        used = set(re.findall(r"\b(execstream_[a-z0-9_]+)\b", rule["expr"]))
+        used = set(re.findall(r"\b((?:execstream|process)_[a-z0-9_]+)\b", rule["expr"]))
         assert used <= exported, f"{rule['alert']}: {sorted(used - exported)}"

@@ -22,7 +22,7 @@ from typing import Any
 from execstream.v1 import errors_pb2 as errors_pb
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from execstream_server.domain.budget_book import BudgetBook
 from execstream_server.domain.engine import TaskChange
@@ -89,6 +89,9 @@ class ServerMetrics:
         self._seed = seed_from_recovery
         self._first_token: dict[str, Any] = {}
         reg = self.registry
+        # process_start_time_seconds and friends: a restart is seen as a new start time
+        # (the ExecstreamReplicaRestarting alert), even when no scrape caught NOT_SERVING.
+        ProcessCollector(registry=reg)
         bm = ("backend", "model")
         self.task_labels = TaskLabels(
             known=known_labels,
