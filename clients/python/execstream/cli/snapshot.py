@@ -1,5 +1,8 @@
 """``execstream snapshot``: every task's state and cost as a table, CSV or JSON.
 
+Under the table: the totals by a label's values (``--group-by-label``) and the budgets
+(``snapshot_breakdown``).
+
 The table fits the terminal (``snapshot_table``); ``--csv`` is one row per task with a
 documented column set for spreadsheets and warehouses (``snapshot_csv``); ``--json`` is the
 ``Snapshot`` message in proto3 JSON (int64 amounts as strings).
@@ -20,6 +23,7 @@ from ..client import Client, pb
 from .connect import add_connection_args, options_from
 from .consoles import stderr_console, stdout_console
 from .readiness import add_wait_arg, wait_until_ready
+from .snapshot_breakdown import budgets_table, label_table
 from .snapshot_csv import write_csv
 from .snapshot_table import snapshot_table
 
@@ -54,6 +58,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="one row per task, for spreadsheets and warehouses (columns: docs/clients.md)",
     )
+    parser.add_argument(
+        "--group-by-label",
+        metavar="KEY",
+        default="",
+        help="also total every task by the values of this task label (e.g. team)",
+    )
     add_wait_arg(parser)
     add_connection_args(parser)
     parser.set_defaults(func=run)
@@ -64,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     wait_until_ready(options, args.wait, stderr_console())
     with Client(options) as client:
-        snapshot = client.snapshot(task_ids=args.task, statuses=statuses)
+        snapshot = client.snapshot(
+            task_ids=args.task, statuses=statuses, group_by_label=args.group_by_label
+        )
     if args.json:
         body = MessageToDict(snapshot, preserving_proto_field_name=True)
         print(json.dumps(body, indent=2, sort_keys=True))
@@ -72,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.reconfigure(newline="")  # type: ignore[union-attr]  # csv writes CRLF
         write_csv(snapshot, sys.stdout)
     else:
-        _print_table(snapshot, filtered=bool(args.task or args.status))
+        _print_table(snapshot, filtered=bool(args.task or args.status), key=args.group_by_label)
     return 0
 
 
-def _print_table(snapshot: service_pb.Snapshot, *, filtered: bool) -> None:
+def _print_table(snapshot: service_pb.Snapshot, *, filtered: bool, key: str) -> None:
     console = stdout_console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = stdout_console(width=_PIPE_WIDTH)
@@ -84,3 +96,9 @@ def _print_table(snapshot: service_pb.Snapshot, *, filtered: bool) -> None:
     console.print(table)
     for note in notes:
         console.print(f"[dim]{note}[/]")
+    if key:
+        console.print()
+        console.print(label_table(key, snapshot.totals.by_label))
+    if snapshot.budgets:
+        console.print()
+        console.print(budgets_table(snapshot.budgets))
