@@ -8,6 +8,7 @@ import type { TaskState, Totals, ModelTotals } from "./gen/execstream/v1/state_p
 import type { Usage } from "./gen/execstream/v1/events_pb";
 import { el } from "./dom";
 import { backendModel, count, isTerminal } from "./format";
+import { shownCost } from "./fold";
 import {
   actualCost,
   referenceCost,
@@ -53,12 +54,13 @@ function moneyCell(cost: CostText, name: string, extra = ""): HTMLTableCellEleme
 /** The cost columns of one task (after its model). */
 export function taskCostCells(task: TaskState): HTMLTableCellElement[] {
   const live = isTerminal(task.status) ? "" : "live";
+  const cost = shownCost(task); // settled attempts plus the running one's usage update
   return [
     el("td", { class: "c-model" }, backendModel(task.backend, task.model)),
     ...tokenCells(task.usage),
-    moneyCell(actualCost(task.cost), "cost", live),
-    moneyCell(referenceCost(task.cost), "reference", live),
-    moneyCell(savings(task.cost), "savings", live),
+    moneyCell(actualCost(cost), "cost", live),
+    moneyCell(referenceCost(cost), "reference", live),
+    moneyCell(savings(cost), "savings", live),
   ];
 }
 

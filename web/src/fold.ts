@@ -20,6 +20,7 @@ import {
   type Usage,
 } from "./gen/execstream/v1/events_pb";
 import { TaskStateSchema, type TaskState } from "./gen/execstream/v1/state_pb";
+import { interimEffect, liveCost, setInterim } from "./interim";
 
 const OUTCOME_STATUS: Record<Outcome, TaskStatus> = {
   [Outcome.UNSPECIFIED]: TaskStatus.UNSPECIFIED,
@@ -79,7 +80,13 @@ export function addCost(into: TaskState, cost: TaskCost | undefined): void {
 
 /** Apply one event to its task's state (the caller checks revision order). */
 export function applyEvent(task: TaskState, event: ExecutionEvent): void {
-  task.lastSeq = event.seq;
+  if (event.seq) task.lastSeq = event.seq; // the server's own events (seq 0) leave it
+  const change = interimEffect(task.interim?.attempt ?? 0, event);
+  if (change === "settle") {
+    addUsage(task, task.interim?.usage);
+    addCost(task, task.interim?.cost);
+  }
+  if (change !== "keep") task.interim = undefined;
   task.lastRevision = event.revision;
   task.eventCount += 1n;
   task.updatedTime = event.time;
@@ -122,9 +129,17 @@ export function applyEvent(task: TaskState, event: ExecutionEvent): void {
       // The finished event carries the task's whole cost (all attempts): it replaces the sum.
       if (body.value.cost) task.cost = body.value.cost;
       break;
+    case "usage":
+      setInterim(task, event);
+      break;
     default:
       break; // a kind this page does not know yet: its state comes with the next snapshot
   }
+}
+
+/** A task's cost as the page shows it: settled attempts plus the running one's interim. */
+export function shownCost(task: TaskState): TaskCost | undefined {
+  return liveCost(task, addCost);
 }
 
 /** Whether an event can change a task's cost or state beyond its output. */

@@ -3,6 +3,7 @@
 import type { TaskState, Totals } from "./gen/execstream/v1/state_pb";
 import { el, setClass, setText } from "./dom";
 import { count, isTerminal } from "./format";
+import { shownCost } from "./fold";
 import { totalsMarks } from "./costs";
 import { sumText, usd } from "./money";
 import type { Connection } from "./sync";
@@ -72,8 +73,9 @@ export class Header {
     for (const task of tasks.values()) {
       if (isTerminal(task.status)) continue;
       runningTasks += 1;
-      if (task.cost?.unpriced) unpricedRunning += 1;
-      else running += task.cost?.actual?.totalNanos ?? 0n;
+      const cost = shownCost(task); // committed: settled attempts plus the usage update
+      if (cost?.unpriced) unpricedRunning += 1;
+      else running += cost?.actual?.totalNanos ?? 0n;
     }
     setText(
       this.running,

@@ -2,7 +2,8 @@
  * One task's output panel: events rendered by kind, capped, following the live end.
  *
  * Each event is one node whose class says its kind (out-token, out-stdout, out-stderr,
- * out-status, out-error, out-tool, out-started, out-finished), so colours live in CSS.
+ * out-status, out-error, out-tool, out-started, out-finished, out-usage, out-budget), so
+ * colours live in CSS.
  * Nodes are added in animation frames. At most `cap` nodes stay in the panel; older ones
  * are removed and counted. While the reader is scrolled up the view is left still: new
  * events wait (counted, also capped) until "jump to live".
@@ -13,7 +14,7 @@ import { Outcome } from "./gen/execstream/v1/events_pb";
 import { el, setText } from "./dom";
 import type { FrameScheduler } from "./frames";
 import { count, statusName } from "./format";
-import { actualCost } from "./money";
+import { actualCost, usd } from "./money";
 
 export const DEFAULT_CAP = 2000;
 const BOTTOM_SLACK_PX = 8;
@@ -71,6 +72,26 @@ export function renderEvent(event: ExecutionEvent): HTMLElement | null {
       if (f.error) parts.push(f.error);
       node = el("div", { class: `out-finished out-${OUTCOMES[f.outcome] ?? "unknown"}` });
       node.textContent = parts.join(" · ");
+      break;
+    }
+    case "usage": {
+      const usage = body.value.usage;
+      const input =
+        (usage?.inputTokens ?? 0n) + (usage?.cacheReadTokens ?? 0n) +
+        (usage?.cacheWriteTokens ?? 0n) + (usage?.cacheWriteOneHourTokens ?? 0n);
+      const parts = [];
+      if (input > 0n) parts.push(`${count(input)} in`);
+      if ((usage?.outputTokens ?? 0n) > 0n) parts.push(`${count(usage?.outputTokens ?? 0n)} out`);
+      parts.push(actualCost(body.value.cost).text);
+      node = el("div", { class: "out-usage" }, `usage so far: ${parts.join(" · ")}`);
+      break;
+    }
+    case "budget": {
+      const b = body.value;
+      const text =
+        `budget ${b.budget} (${b.scope}, ${b.period}) reached ${b.thresholdPercent}%: ` +
+        `${usd(b.spentNanos)} of ${usd(b.amountNanos)}`;
+      node = el("div", { class: `out-budget out-budget-${b.thresholdPercent}` }, text);
       break;
     }
     default:

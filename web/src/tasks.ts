@@ -11,6 +11,7 @@ import type { TaskState } from "./gen/execstream/v1/state_pb";
 import { el, setClass, setText } from "./dom";
 import { age, backendModel, isTerminal, statusName } from "./format";
 import { actualCost } from "./money";
+import { shownCost } from "./fold";
 import { taskCostTable } from "./costs";
 
 export interface RowHandlers {
@@ -155,7 +156,7 @@ export class TaskListView {
     setText(row.cells.sidecar, task.sidecarId);
     setText(row.cells.model, backendModel(task.backend, task.model));
     if (task.createdTime) setText(row.cells.age, age(timestampMs(task.createdTime), Date.now()));
-    const cost = actualCost(task.cost);
+    const cost = actualCost(shownCost(task));
     const live = !isTerminal(task.status) && task.status !== 0;
     setText(row.cells.cost, cost.text);
     setClass(row.cells.cost, ["c-cost", "num", "money", ...cost.classes, live ? "live" : ""].join(" ").trim());

@@ -550,8 +550,10 @@ export const UsageUpdateSchema: GenMessage<UsageUpdate> = /*@__PURE__*/
  * took the budget over, right after the event that did, with seq 0 and the task's owner as
  * sidecar_id, so the sidecar's numbering, resends and SEQ_CONFLICT checks are untouched.
  * It is stored and replayed like any event. A cost revised down and up again crosses
- * again; a crossing seen while the server was stopping may be lost (its log line and the
- * budget gauges still show it).
+ * again. A crossing the server saw but had not written when it stopped is written at its
+ * next start (in the stream of the latest task to spend in the period; see
+ * TaskState.budget_crossings). Clients that filter on kinds must ask for
+ * EVENT_KIND_BUDGET to see it.
  *
  * @generated from message execstream.v1.BudgetCrossed
  */
@@ -600,8 +602,10 @@ export type BudgetCrossed = Message<"execstream.v1.BudgetCrossed"> & {
   amountNanos: bigint;
 
   /**
-   * What the budget had spent with this task's cost, nano-USD: in its period (a task counts
-   * in the period it was created in), or this task's cost for a per-task budget.
+   * What the budget had spent with this task's cost, nano-USD: in its period (cost counts in
+   * the period the server committed it in, see TaskState.spend_by_day), or this task's cost
+   * for a per-task budget. A sum past
+   * 2^63 - 1 shows as 2^63 - 1 (threshold_percent is exact).
    *
    * @generated from field: int64 spent_nanos = 7;
    */

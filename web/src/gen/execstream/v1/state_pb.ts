@@ -6,7 +6,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { TaskCost, TaskStatus, Usage } from "./events_pb";
+import type { BudgetCrossed, TaskCost, TaskStatus, Usage } from "./events_pb";
 import { file_execstream_v1_events } from "./events_pb";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file execstream/v1/state.proto.
  */
 export const file_execstream_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChlleGVjc3RyZWFtL3YxL3N0YXRlLnByb3RvEg1leGVjc3RyZWFtLnYxIrQGCglUYXNrU3RhdGUSDwoHdGFza19pZBgBIAEoCRISCgpzaWRlY2FyX2lkGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxIPCgdiYWNrZW5kGAQgASgJEg0KBW1vZGVsGAUgASgJEjQKBmxhYmVscxgGIAMoCzIkLmV4ZWNzdHJlYW0udjEuVGFza1N0YXRlLkxhYmVsc0VudHJ5EjAKDGNyZWF0ZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3RhcnRlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1maW5pc2hlZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAsgASgEEhUKDWxhc3RfcmV2aXNpb24YDCABKAQSDwoHYXR0ZW1wdBgNIAEoDRIjCgV1c2FnZRgOIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgPIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QSDQoFZXJyb3IYECABKAkSEgoKZXJyb3JfY29kZRgRIAEoCRIWCglleGl0X2NvZGUYEiABKAVIAIgBARITCgtvdXRwdXRfdGFpbBgTIAEoCRIdChVvdXRwdXRfdGFpbF90cnVuY2F0ZWQYFCABKAgSFgoOc3RhdHVzX21lc3NhZ2UYFSABKAkSEwoLZGVzY3JpcHRpb24YFiABKAkSEwoLZXZlbnRfY291bnQYFyABKAQSLAoHaW50ZXJpbRgYIAEoCzIbLmV4ZWNzdHJlYW0udjEuSW50ZXJpbVVzYWdlEhYKDmZpcnN0X3JldmlzaW9uGBkgASgEGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX2V4aXRfY29kZSJrCgxJbnRlcmltVXNhZ2USDwoHYXR0ZW1wdBgBIAEoDRIjCgV1c2FnZRgCIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgDIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QiRwoLU3RhdHVzQ291bnQSKQoGc3RhdHVzGAEgASgOMhkuZXhlY3N0cmVhbS52MS5UYXNrU3RhdHVzEg0KBXRhc2tzGAIgASgEIvIBCgtNb2RlbFRvdGFscxIPCgdiYWNrZW5kGAEgASgJEg0KBW1vZGVsGAIgASgJEg0KBXRhc2tzGAMgASgEEiMKBXVzYWdlGAQgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAUgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAYgASgDEhUKDXNhdmluZ3NfbmFub3MYByABKAMSFgoOdW5wcmljZWRfdGFza3MYCCABKAQSFwoPZXN0aW1hdGVkX3Rhc2tzGAkgASgEEhUKDWZvbGRlZF9tb2RlbHMYCiABKAQi4AIKBlRvdGFscxINCgV0YXNrcxgBIAEoBBItCglieV9zdGF0dXMYAiADKAsyGi5leGVjc3RyZWFtLnYxLlN0YXR1c0NvdW50EiMKBXVzYWdlGAMgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAQgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAUgASgDEhUKDXNhdmluZ3NfbmFub3MYBiABKAMSLAoIYnlfbW9kZWwYByADKAsyGi5leGVjc3RyZWFtLnYxLk1vZGVsVG90YWxzEhYKDnVucHJpY2VkX3Rhc2tzGAggASgEEhoKEnJ1bm5pbmdfY29zdF9uYW5vcxgJIAEoAxIaChJpbnRlcmltX2Nvc3RfbmFub3MYCiABKAMSLAoIYnlfbGFiZWwYCyADKAsyGi5leGVjc3RyZWFtLnYxLkxhYmVsVG90YWxzIogCCgtMYWJlbFRvdGFscxILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSDQoFdGFza3MYAyABKAQSFQoNcnVubmluZ190YXNrcxgEIAEoBBIjCgV1c2FnZRgFIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USEgoKY29zdF9uYW5vcxgGIAEoAxIcChRyZWZlcmVuY2VfY29zdF9uYW5vcxgHIAEoAxIVCg1zYXZpbmdzX25hbm9zGAggASgDEhoKEnJ1bm5pbmdfY29zdF9uYW5vcxgJIAEoAxIWCg51bnByaWNlZF90YXNrcxgKIAEoBBIVCg1mb2xkZWRfdmFsdWVzGAsgASgEIs0CCgxCdWRnZXRTdGF0dXMSDAoEbmFtZRgBIAEoCRINCgVzY29wZRgCIAEoCRIOCgZwZXJpb2QYAyABKAkSMAoMcGVyaW9kX3N0YXJ0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxhbW91bnRfbmFub3MYBSABKAMSEwoLc3BlbnRfbmFub3MYBiABKAMSFwoPcmVhY2hlZF9wZXJjZW50GAcgASgNEhIKCnRhc2tzX292ZXIYCCABKAQSNwoGbGFiZWxzGAkgAygLMicuZXhlY3N0cmVhbS52MS5CdWRnZXRTdGF0dXMuTGFiZWxzRW50cnkSDwoHc2lkZWNhchgKIAEoCRINCgVtb2RlbBgLIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQqMBChBpby5leGVjc3RyZWFtLnYxQgpTdGF0ZVByb3RvUAFaSmdpdGh1Yi5jb20vZXhlY3N0cmVhbS9leGVjc3RyZWFtL2NsaWVudHMvZ28vZ2VuL2V4ZWNzdHJlYW0vdjE7ZXhlY3N0cmVhbXYxogIDRVhWqgINRXhlY3N0cmVhbS5WMcoCDUV4ZWNzdHJlYW1cVjHqAg5FeGVjc3RyZWFtOjpWMWIGcHJvdG8z", [file_execstream_v1_events, file_google_protobuf_timestamp]);
+  fileDesc("ChlleGVjc3RyZWFtL3YxL3N0YXRlLnByb3RvEg1leGVjc3RyZWFtLnYxIpsHCglUYXNrU3RhdGUSDwoHdGFza19pZBgBIAEoCRISCgpzaWRlY2FyX2lkGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmV4ZWNzdHJlYW0udjEuVGFza1N0YXR1cxIPCgdiYWNrZW5kGAQgASgJEg0KBW1vZGVsGAUgASgJEjQKBmxhYmVscxgGIAMoCzIkLmV4ZWNzdHJlYW0udjEuVGFza1N0YXRlLkxhYmVsc0VudHJ5EjAKDGNyZWF0ZWRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMc3RhcnRlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1maW5pc2hlZF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgx1cGRhdGVkX3RpbWUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAsgASgEEhUKDWxhc3RfcmV2aXNpb24YDCABKAQSDwoHYXR0ZW1wdBgNIAEoDRIjCgV1c2FnZRgOIAEoCzIULmV4ZWNzdHJlYW0udjEuVXNhZ2USJQoEY29zdBgPIAEoCzIXLmV4ZWNzdHJlYW0udjEuVGFza0Nvc3QSDQoFZXJyb3IYECABKAkSEgoKZXJyb3JfY29kZRgRIAEoCRIWCglleGl0X2NvZGUYEiABKAVIAIgBARITCgtvdXRwdXRfdGFpbBgTIAEoCRIdChVvdXRwdXRfdGFpbF90cnVuY2F0ZWQYFCABKAgSFgoOc3RhdHVzX21lc3NhZ2UYFSABKAkSEwoLZGVzY3JpcHRpb24YFiABKAkSEwoLZXZlbnRfY291bnQYFyABKAQSLAoHaW50ZXJpbRgYIAEoCzIbLmV4ZWNzdHJlYW0udjEuSW50ZXJpbVVzYWdlEhYKDmZpcnN0X3JldmlzaW9uGBkgASgEEi0KDHNwZW5kX2J5X2RheRgaIAMoCzIXLmV4ZWNzdHJlYW0udjEuRGF5U3BlbmQSNgoQYnVkZ2V0X2Nyb3NzaW5ncxgbIAMoCzIcLmV4ZWNzdHJlYW0udjEuQnVkZ2V0Q3Jvc3NlZBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgwKCl9leGl0X2NvZGUiJgoIRGF5U3BlbmQSCwoDZGF5GAEgASgDEg0KBW5hbm9zGAIgASgDImsKDEludGVyaW1Vc2FnZRIPCgdhdHRlbXB0GAEgASgNEiMKBXVzYWdlGAIgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRIlCgRjb3N0GAMgASgLMhcuZXhlY3N0cmVhbS52MS5UYXNrQ29zdCJHCgtTdGF0dXNDb3VudBIpCgZzdGF0dXMYASABKA4yGS5leGVjc3RyZWFtLnYxLlRhc2tTdGF0dXMSDQoFdGFza3MYAiABKAQi8gEKC01vZGVsVG90YWxzEg8KB2JhY2tlbmQYASABKAkSDQoFbW9kZWwYAiABKAkSDQoFdGFza3MYAyABKAQSIwoFdXNhZ2UYBCABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEhIKCmNvc3RfbmFub3MYBSABKAMSHAoUcmVmZXJlbmNlX2Nvc3RfbmFub3MYBiABKAMSFQoNc2F2aW5nc19uYW5vcxgHIAEoAxIWCg51bnByaWNlZF90YXNrcxgIIAEoBBIXCg9lc3RpbWF0ZWRfdGFza3MYCSABKAQSFQoNZm9sZGVkX21vZGVscxgKIAEoBCLgAgoGVG90YWxzEg0KBXRhc2tzGAEgASgEEi0KCWJ5X3N0YXR1cxgCIAMoCzIaLmV4ZWNzdHJlYW0udjEuU3RhdHVzQ291bnQSIwoFdXNhZ2UYAyABKAsyFC5leGVjc3RyZWFtLnYxLlVzYWdlEhIKCmNvc3RfbmFub3MYBCABKAMSHAoUcmVmZXJlbmNlX2Nvc3RfbmFub3MYBSABKAMSFQoNc2F2aW5nc19uYW5vcxgGIAEoAxIsCghieV9tb2RlbBgHIAMoCzIaLmV4ZWNzdHJlYW0udjEuTW9kZWxUb3RhbHMSFgoOdW5wcmljZWRfdGFza3MYCCABKAQSGgoScnVubmluZ19jb3N0X25hbm9zGAkgASgDEhoKEmludGVyaW1fY29zdF9uYW5vcxgKIAEoAxIsCghieV9sYWJlbBgLIAMoCzIaLmV4ZWNzdHJlYW0udjEuTGFiZWxUb3RhbHMiiAIKC0xhYmVsVG90YWxzEgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCRINCgV0YXNrcxgDIAEoBBIVCg1ydW5uaW5nX3Rhc2tzGAQgASgEEiMKBXVzYWdlGAUgASgLMhQuZXhlY3N0cmVhbS52MS5Vc2FnZRISCgpjb3N0X25hbm9zGAYgASgDEhwKFHJlZmVyZW5jZV9jb3N0X25hbm9zGAcgASgDEhUKDXNhdmluZ3NfbmFub3MYCCABKAMSGgoScnVubmluZ19jb3N0X25hbm9zGAkgASgDEhYKDnVucHJpY2VkX3Rhc2tzGAogASgEEhUKDWZvbGRlZF92YWx1ZXMYCyABKAQizQIKDEJ1ZGdldFN0YXR1cxIMCgRuYW1lGAEgASgJEg0KBXNjb3BlGAIgASgJEg4KBnBlcmlvZBgDIAEoCRIwCgxwZXJpb2Rfc3RhcnQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDGFtb3VudF9uYW5vcxgFIAEoAxITCgtzcGVudF9uYW5vcxgGIAEoAxIXCg9yZWFjaGVkX3BlcmNlbnQYByABKA0SEgoKdGFza3Nfb3ZlchgIIAEoBBI3CgZsYWJlbHMYCSADKAsyJy5leGVjc3RyZWFtLnYxLkJ1ZGdldFN0YXR1cy5MYWJlbHNFbnRyeRIPCgdzaWRlY2FyGAogASgJEg0KBW1vZGVsGAsgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCowEKEGlvLmV4ZWNzdHJlYW0udjFCClN0YXRlUHJvdG9QAVpKZ2l0aHViLmNvbS9leGVjc3RyZWFtL2V4ZWNzdHJlYW0vY2xpZW50cy9nby9nZW4vZXhlY3N0cmVhbS92MTtleGVjc3RyZWFtdjGiAgNFWFaqAg1FeGVjc3RyZWFtLlYxygINRXhlY3N0cmVhbVxWMeoCDkV4ZWNzdHJlYW06OlYxYgZwcm90bzM", [file_execstream_v1_events, file_google_protobuf_timestamp]);
 
 /**
  * The state of one task: exactly the fold of its events up to `last_revision`.
@@ -206,6 +206,28 @@ export type TaskState = Message<"execstream.v1.TaskState"> & {
    * @generated from field: uint64 first_revision = 25;
    */
   firstRevision: bigint;
+
+  /**
+   * The task's committed cost (cost + interim.cost) by the UTC day, on the server's clock,
+   * in which each part was committed: what budgets with a day or month period count (see
+   * docs/budgets.md). Sorted by day; days whose changes summed to 0 are left out; once the
+   * task has cost in a new month, the days of earlier months are summed into one entry on
+   * the last day of the month before. The entries sum to the committed cost (for a task
+   * stored by a server version without this field, the rest counts on created_time's day).
+   *
+   * @generated from field: repeated execstream.v1.DaySpend spend_by_day = 26;
+   */
+  spendByDay: DaySpend[];
+
+  /**
+   * The budget crossings the server wrote into this task's stream (`budget` events): for
+   * each budget, the one with the highest threshold in its latest period. At start, the
+   * server compares them with the budgets' levels and writes any crossing it saw but had
+   * not written when it stopped (see docs/budgets.md).
+   *
+   * @generated from field: repeated execstream.v1.BudgetCrossed budget_crossings = 27;
+   */
+  budgetCrossings: BudgetCrossed[];
 };
 
 /**
@@ -214,6 +236,35 @@ export type TaskState = Message<"execstream.v1.TaskState"> & {
  */
 export const TaskStateSchema: GenMessage<TaskState> = /*@__PURE__*/
   messageDesc(file_execstream_v1_state, 0);
+
+/**
+ * What a task's committed cost changed by in one UTC day (TaskState.spend_by_day).
+ *
+ * @generated from message execstream.v1.DaySpend
+ */
+export type DaySpend = Message<"execstream.v1.DaySpend"> & {
+  /**
+   * Days since 1970-01-01 (UTC).
+   *
+   * @generated from field: int64 day = 1;
+   */
+  day: bigint;
+
+  /**
+   * The sum of the changes committed that day, nano-USD; negative when a usage update that
+   * was an estimate is revised down by a later one.
+   *
+   * @generated from field: int64 nanos = 2;
+   */
+  nanos: bigint;
+};
+
+/**
+ * Describes the message execstream.v1.DaySpend.
+ * Use `create(DaySpendSchema)` to create a new message.
+ */
+export const DaySpendSchema: GenMessage<DaySpend> = /*@__PURE__*/
+  messageDesc(file_execstream_v1_state, 1);
 
 /**
  * A running attempt's latest usage update and its price.
@@ -248,7 +299,7 @@ export type InterimUsage = Message<"execstream.v1.InterimUsage"> & {
  * Use `create(InterimUsageSchema)` to create a new message.
  */
 export const InterimUsageSchema: GenMessage<InterimUsage> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 1);
+  messageDesc(file_execstream_v1_state, 2);
 
 /**
  * How many tasks are in one status.
@@ -276,7 +327,7 @@ export type StatusCount = Message<"execstream.v1.StatusCount"> & {
  * Use `create(StatusCountSchema)` to create a new message.
  */
 export const StatusCountSchema: GenMessage<StatusCount> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 2);
+  messageDesc(file_execstream_v1_state, 3);
 
 /**
  * Sums over the finished tasks of one backend and model.
@@ -361,7 +412,7 @@ export type ModelTotals = Message<"execstream.v1.ModelTotals"> & {
  * Use `create(ModelTotalsSchema)` to create a new message.
  */
 export const ModelTotalsSchema: GenMessage<ModelTotals> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 3);
+  messageDesc(file_execstream_v1_state, 4);
 
 /**
  * Totals over every task in the store (not only the page or the filter).
@@ -465,7 +516,7 @@ export type Totals = Message<"execstream.v1.Totals"> & {
  * Use `create(TotalsSchema)` to create a new message.
  */
 export const TotalsSchema: GenMessage<Totals> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 4);
+  messageDesc(file_execstream_v1_state, 5);
 
 /**
  * Sums over the tasks with one value of a label key (GetSnapshotRequest.group_by_label).
@@ -557,7 +608,7 @@ export type LabelTotals = Message<"execstream.v1.LabelTotals"> & {
  * Use `create(LabelTotalsSchema)` to create a new message.
  */
 export const LabelTotalsSchema: GenMessage<LabelTotals> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 5);
+  messageDesc(file_execstream_v1_state, 6);
 
 /**
  * A budget of the server's --budgets file, as it stands at the snapshot's revision.
@@ -603,8 +654,10 @@ export type BudgetStatus = Message<"execstream.v1.BudgetStatus"> & {
 
   /**
    * What tasks have committed in the current period (settled attempts plus latest usage
-   * updates; a task counts in the period it was created in), nano-USD. For a per-task
-   * budget: the dearest running task's.
+   * updates; cost counts in the period the server committed it in, see
+   * TaskState.spend_by_day), nano-USD. For a per-task
+   * budget: the dearest running task's. A sum past 2^63 - 1 shows as 2^63 - 1
+   * (reached_percent is computed from the exact sum).
    *
    * @generated from field: int64 spent_nanos = 6;
    */
@@ -651,5 +704,5 @@ export type BudgetStatus = Message<"execstream.v1.BudgetStatus"> & {
  * Use `create(BudgetStatusSchema)` to create a new message.
  */
 export const BudgetStatusSchema: GenMessage<BudgetStatus> = /*@__PURE__*/
-  messageDesc(file_execstream_v1_state, 6);
+  messageDesc(file_execstream_v1_state, 7);
 
