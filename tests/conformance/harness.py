@@ -202,7 +202,7 @@ def _strip(value: Any, names: dict[str, str]) -> Any:
         return {
             key: _strip(item, names)
             for key, item in value.items()
-            if key != "time" and not key.endswith("Time")
+            if key not in ("time", "day") and not key.endswith("Time")
         }
     if isinstance(value, list):
         return [_strip(item, names) for item in value]
