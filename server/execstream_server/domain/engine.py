@@ -201,10 +201,10 @@ class Engine:
 
     def _fold_batch(self, batch: CommittedBatch, *, publish: bool) -> None:
         by_task: dict[str, tuple[list[events_pb.ExecutionEvent], list[int]]] = {}
-        for event, record in zip(batch.events, batch.records, strict=True):
+        for event, committed_ms in zip(batch.events, batch.commit_times_ms(), strict=True):
             events, days = by_task.setdefault(event.task_id, ([], []))
             events.append(event)
-            days.append(commit_day(record.committed_ms))
+            days.append(commit_day(committed_ms))
         changes: list[TaskChange] = []
         for task_id, (events, days) in by_task.items():
             old = self.tasks.get(task_id)

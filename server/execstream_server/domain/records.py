@@ -112,6 +112,21 @@ class CommittedBatch:
     def size_bytes(self) -> int:
         return sum(len(f.data) for f in self.frames) + _FRAME_OVERHEAD_BYTES * len(self.frames)
 
+    def commit_times_ms(self) -> list[int]:
+        """Each event's commit time (its frame's ``committed_ms``), in the order of ``events``.
+
+        Frames and events are both in revision order; a recovery page's first frame may
+        hold revisions before its first event, so events are matched to frames by revision.
+        """
+        times: list[int] = []
+        frames = iter(self.frames)
+        frame = next(frames, None)
+        for event in self.events:
+            while frame is not None and frame.last_revision < event.revision:
+                frame = next(frames, None)
+            times.append(frame.committed_ms if frame is not None else 0)
+        return times
+
     def kind_counts(self) -> Counter[int]:
         """How many events of each EventKind the batch holds (from the keys, no parsing)."""
         counts: Counter[int] = Counter()
