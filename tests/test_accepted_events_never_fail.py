@@ -32,7 +32,7 @@ from execstream_server.config import (
     ServerConfig,
 )
 from execstream_server.domain.engine import Engine
-from execstream_server.domain.errors import ExecstreamError, InternalError
+from execstream_server.domain.errors import DomainError, InternalError
 from execstream_server.domain.pricing import PriceTable, load_price_table
 from execstream_server.domain.validation import validate_report
 from execstream_server.store.sqlite import SqliteStore
@@ -198,7 +198,7 @@ async def _run(table: PriceTable, reports: list[service_pb.ProgressReport]) -> N
                 result = await store.append(report.sidecar_id, report.events)
             except InternalError:
                 raise
-            except ExecstreamError:
+            except DomainError:
                 continue  # a refusal: fine, as long as it is a domain error
             await engine.wait_applied(result.last_revision, wait_s=10)
         assert engine.failure is None, engine.failure

@@ -22,7 +22,7 @@ from google.rpc import error_details_pb2, status_pb2
 PROTO = Path(__file__).resolve().parents[1] / "protos" / "execstream" / "v1" / "errors.proto"
 
 # One instance of every error class, with every optional metadata key present.
-SAMPLES: dict[type[errors.ExecstreamError], errors.ExecstreamError] = {
+SAMPLES: dict[type[errors.DomainError], errors.DomainError] = {
     errors.InvalidArgumentError: errors.InvalidArgumentError(
         [errors.FieldViolation("events[0].stdout.text", "too long", limit=65536)]
     ),
@@ -79,11 +79,11 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
     return found
 
 
-def error_classes() -> set[type[errors.ExecstreamError]]:
+def error_classes() -> set[type[errors.DomainError]]:
     for module in pkgutil.walk_packages(execstream_server.__path__, "execstream_server."):
         importlib.import_module(module.name)
-    found: set[type[errors.ExecstreamError]] = set()
-    pending: list[type[errors.ExecstreamError]] = [errors.ExecstreamError]
+    found: set[type[errors.DomainError]] = set()
+    pending: list[type[errors.DomainError]] = [errors.DomainError]
     while pending:
         cls = pending.pop()
         for sub in cls.__subclasses__():
@@ -119,7 +119,7 @@ def test_the_proto_documents_every_reason_value() -> None:
     assert set(documented()) - {"ERROR_REASON_UNSPECIFIED"} == names
 
 
-def decoded(sample: errors.ExecstreamError) -> tuple[grpc.Status, status_pb2.Status]:
+def decoded(sample: errors.DomainError) -> tuple[grpc.Status, status_pb2.Status]:
     status = status_map.to_rpc_status(sample)
     details = dict(status.trailing_metadata)["grpc-status-details-bin"]
     assert isinstance(details, bytes)

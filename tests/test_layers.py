@@ -88,3 +88,34 @@ def test_importing_the_client_and_the_cli_loads_no_server_code() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# The same concept on both sides of the wire: the server raises it, the client decodes it.
+SHARED_NAMES = {"FieldViolation"}
+
+
+def defined_names(path: Path) -> set[str]:
+    """Public classes and type aliases (CamelCase assignments) a module defines."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id[:1].isupper() and not target.id.isupper():
+                names.add(target.id)
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_each_name_means_one_thing_across_the_packages() -> None:
+    """Two ``TaskReporter``s or two ``Chunk``s send a reader to the wrong one; a type
+    shared by several modules is defined once and imported."""
+    where: dict[str, list[str]] = {}
+    for root in (SERVER, CLIENT):
+        for path in sources(root):
+            if "/v1/" in path.as_posix():  # generated stubs
+                continue
+            for name in defined_names(path):
+                where.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    twice = {name: paths for name, paths in where.items() if len(paths) > 1}
+    assert set(twice) <= SHARED_NAMES, twice

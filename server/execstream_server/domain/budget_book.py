@@ -22,9 +22,9 @@ from execstream.v1 import state_pb2 as state_pb
 from execstream_server.domain.budgets import THRESHOLDS, Budget, level
 from execstream_server.domain.cost import committed_nanos
 from execstream_server.domain.lifecycle import is_terminal
+from execstream_server.domain.records import TaskChange
 from execstream_server.domain.spend_days import day_date, spend_by_day
 
-TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 Clock = Callable[[], dt.datetime]
 
 

@@ -22,7 +22,7 @@ from execstream.v1 import state_pb2 as state_pb
 from execstream_server.domain.budget_book import BudgetStatus, Crossing, by_period
 from execstream_server.domain.budgets import THRESHOLDS, level
 from execstream_server.domain.cost import committed_nanos
-from execstream_server.domain.errors import ExecstreamError
+from execstream_server.domain.errors import DomainError
 from execstream_server.domain.events import SERVER_AUTHOR
 
 if TYPE_CHECKING:
@@ -119,6 +119,6 @@ async def write_missing_crossings(watch: BudgetWatch, engine: Engine) -> int:
             chunk = events[start : start + _WRITE_CHUNK]
             await store.append(SERVER_AUTHOR, chunk)
             written += len(chunk)
-    except (ExecstreamError, TimeoutError) as exc:
+    except (DomainError, TimeoutError) as exc:
         log.warning("could not write the budget crossings missed at the last stop: %s", exc)
     return written

@@ -18,10 +18,10 @@ from execstream.money import usd
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
-from execstream_server.domain.budget_book import BudgetBook, BudgetStatus, Crossing, TaskChange
+from execstream_server.domain.budget_book import BudgetBook, BudgetStatus, Crossing
 from execstream_server.domain.budget_recovery import missing_crossings
 from execstream_server.domain.budgets import level
-from execstream_server.domain.records import CommittedBatch
+from execstream_server.domain.records import CommittedBatch, TaskChange
 
 log = logging.getLogger("execstream.budgets")
 

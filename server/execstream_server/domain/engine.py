@@ -21,7 +21,7 @@ from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import ServerConfig
 from execstream_server.domain.errors import (
-    ExecstreamError,
+    DomainError,
     RecoveryFailedError,
     ReplicaFailedError,
     RevisionInFutureError,
@@ -32,7 +32,7 @@ from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
 from execstream_server.domain.label_totals import LabelBreakdowns
 from execstream_server.domain.outage_log import OutageLog
-from execstream_server.domain.records import CommittedBatch
+from execstream_server.domain.records import CommittedBatch, TaskChange
 from execstream_server.domain.spend_days import commit_day, fold_by_day
 from execstream_server.domain.totals import TotalsBook
 from execstream_server.store.base import LogStore
@@ -57,7 +57,6 @@ def innermost_frame(exc: BaseException) -> str:
     return f"{code.co_filename.rsplit('/', 1)[-1]}:{trace.tb_lineno} in {code.co_name}"
 
 
-TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 _FREEZE_AFTER_TASKS = 10_000
 # A repeated message entry's tag and length prefix (a length below 2**35).
 _ENTRY_OVERHEAD = 6
@@ -270,7 +269,7 @@ class Engine:
             self.revision,
             what,
             describe_exception(exc),
-            "" if isinstance(exc, ExecstreamError) else f" at {innermost_frame(exc)}",
+            "" if isinstance(exc, DomainError) else f" at {innermost_frame(exc)}",
             then,
         )
         log.debug("replica failure traceback", exc_info=exc)

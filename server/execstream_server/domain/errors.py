@@ -4,10 +4,10 @@ Each class carries its ``reason``: the name of an ``ErrorReason`` value in
 protos/execstream/v1/errors.proto, sent as the google.rpc.ErrorInfo reason, and
 ``metadata()`` holds exactly the keys documented beside that value. The servicer maps each
 class to one gRPC status in one table (``transport.status_map``); nothing here knows gRPC.
-Expected errors derive from ``ExecstreamError``; anything else is a bug, sent as
+Expected errors derive from ``DomainError``; anything else is a bug, sent as
 INTERNAL_ERROR.
 
-    ExecstreamError
+    DomainError
     ├── InvalidArgumentError       INVALID_FIELD: field violations         INVALID_ARGUMENT
     │   └── MalformedMessageError  MALFORMED_MESSAGE: undecodable bytes    INVALID_ARGUMENT
     ├── SeqGapError                seq > last_seq + 1                      FAILED_PRECONDITION
@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-class ExecstreamError(Exception):
+class DomainError(Exception):
     """Base of expected errors; ``reason`` names an ``ErrorReason`` value."""
 
     reason: str = "INTERNAL_ERROR"
@@ -58,7 +58,7 @@ class FieldViolation:
     limit: int | None = None
 
 
-class InvalidArgumentError(ExecstreamError):
+class InvalidArgumentError(DomainError):
     reason = "INVALID_FIELD"
 
     def __init__(self, violations: list[FieldViolation]) -> None:
@@ -88,7 +88,7 @@ class MalformedMessageError(InvalidArgumentError):
         return {"message": self.message_name}
 
 
-class SeqGapError(ExecstreamError):
+class SeqGapError(DomainError):
     reason = "SEQ_GAP"
 
     def __init__(self, task_id: str, expected_seq: int, got_seq: int) -> None:
@@ -108,7 +108,7 @@ class SeqGapError(ExecstreamError):
         }
 
 
-class SeqConflictError(ExecstreamError):
+class SeqConflictError(DomainError):
     reason = "SEQ_CONFLICT"
 
     def __init__(self, task_id: str, seq: int, last_seq: int) -> None:
@@ -124,7 +124,7 @@ class SeqConflictError(ExecstreamError):
         return {"task_id": self.task_id, "seq": str(self.seq), "last_seq": str(self.last_seq)}
 
 
-class TaskFinishedError(ExecstreamError):
+class TaskFinishedError(DomainError):
     reason = "TASK_FINISHED"
 
     def __init__(self, task_id: str, seq: int, last_seq: int) -> None:
@@ -136,7 +136,7 @@ class TaskFinishedError(ExecstreamError):
         return {"task_id": self.task_id, "last_seq": str(self.last_seq)}
 
 
-class IllegalTransitionError(ExecstreamError):
+class IllegalTransitionError(DomainError):
     reason = "ILLEGAL_TRANSITION"
 
     def __init__(self, task_id: str, current: str, requested: str, last_seq: int = 0) -> None:
@@ -155,7 +155,7 @@ class IllegalTransitionError(ExecstreamError):
         }
 
 
-class OwnershipError(ExecstreamError):
+class OwnershipError(DomainError):
     """Says only that the id is taken: never the owner, its seq or anything of the task."""
 
     reason = "TASK_OWNED_BY_OTHER_SIDECAR"
@@ -171,7 +171,7 @@ class OwnershipError(ExecstreamError):
         return {"task_id": self.task_id}
 
 
-class SidecarMismatchError(ExecstreamError):
+class SidecarMismatchError(DomainError):
     reason = "SIDECAR_MISMATCH"
 
     def __init__(self, bound_to: str, claimed: str) -> None:
@@ -184,7 +184,7 @@ class SidecarMismatchError(ExecstreamError):
         return {"sidecar_id": self.claimed}
 
 
-class RoleForbiddenError(ExecstreamError):
+class RoleForbiddenError(DomainError):
     reason = "ROLE_FORBIDDEN"
 
     def __init__(self, role: str, method: str) -> None:
@@ -196,7 +196,7 @@ class RoleForbiddenError(ExecstreamError):
         return {"role": self.role, "method": self.method}
 
 
-class TokenInvalidError(ExecstreamError):
+class TokenInvalidError(DomainError):
     reason = "TOKEN_INVALID"
 
 
@@ -211,7 +211,7 @@ class TokenExpiredError(TokenInvalidError):
         return {"expired_at": self.expired_at}
 
 
-class RevisionCompactedError(ExecstreamError):
+class RevisionCompactedError(DomainError):
     reason = "REVISION_COMPACTED"
 
     def __init__(self, after_revision: int, oldest_revision: int) -> None:
@@ -229,7 +229,7 @@ class RevisionCompactedError(ExecstreamError):
         }
 
 
-class RevisionInFutureError(ExecstreamError):
+class RevisionInFutureError(DomainError):
     reason = "REVISION_IN_FUTURE"
 
     def __init__(self, after_revision: int, head_revision: int, log_id: str) -> None:
@@ -249,7 +249,7 @@ class RevisionInFutureError(ExecstreamError):
         }
 
 
-class WatcherTooSlowError(ExecstreamError):
+class WatcherTooSlowError(DomainError):
     reason = "WATCHER_TOO_SLOW"
 
     def __init__(self, resume_revision: int, timeout_s: float) -> None:
@@ -262,7 +262,7 @@ class WatcherTooSlowError(ExecstreamError):
         return {"resume_revision": str(self.resume_revision)}
 
 
-class LimitExceededError(ExecstreamError):
+class LimitExceededError(DomainError):
     """A count limit of the server; ``limit`` names its flag and ``value`` its setting."""
 
     reason = "LIMIT_EXCEEDED"
@@ -289,11 +289,11 @@ class RateLimitedError(LimitExceededError):
         super().__init__(message, limit=flag, value=value, retry_after_s=retry_after_s)
 
 
-class StoreUnavailableError(ExecstreamError):
+class StoreUnavailableError(DomainError):
     reason = "STORE_UNAVAILABLE"
 
 
-class ShuttingDownError(ExecstreamError):
+class ShuttingDownError(DomainError):
     reason = "SHUTTING_DOWN"
 
     def __init__(self, resume_revision: int | None = None) -> None:
@@ -311,7 +311,7 @@ class ShuttingDownError(ExecstreamError):
         return {"resume_revision": str(self.resume_revision)}
 
 
-class ReplicaFailedError(ExecstreamError):
+class ReplicaFailedError(DomainError):
     """This replica could not commit, fold or fan out a batch: it stopped taking work.
 
     Raised for every call after the failure (the replica is NOT_SERVING and exiting, so a
@@ -340,7 +340,7 @@ class RecoveryFailedError(ReplicaFailedError):
     """
 
 
-class InternalError(ExecstreamError):
+class InternalError(DomainError):
     """A bug that affected one request only (the server log has the traceback)."""
 
     reason = "INTERNAL_ERROR"

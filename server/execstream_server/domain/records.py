@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
+from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.domain.frames import entry_payloads
 from execstream_server.domain.report_keys import ReportKeys
+
+# One task's fold in a batch: its state before (None for a new task) and after.
+TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 
 # What a frame costs a watcher's queue beyond its bytes (objects, list slots).
 _FRAME_OVERHEAD_BYTES = 64

@@ -32,7 +32,7 @@ from execstream_server.domain.errors import (
 from execstream_server.domain.hub import Hub, Watcher, WatchFilter
 from execstream_server.domain.records import CommittedBatch, FramePage
 from execstream_server.domain.watch_frames import (
-    Chunk,
+    BoundedResponse,
     Coalescer,
     batch_responses,
     progress,
@@ -175,7 +175,7 @@ class WatchSession:
         for batch in batches:
             if batch.last_revision <= through:
                 continue
-            chunks: Iterable[Chunk]
+            chunks: Iterable[BoundedResponse]
             if batch.first_revision > through:
                 chunks = batch_responses(
                     batch, self._filter, max_events=self._max_events, max_bytes=self._max_bytes

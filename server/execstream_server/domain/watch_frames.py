@@ -21,7 +21,7 @@ from execstream_server.domain.hub import WatchFilter
 from execstream_server.domain.records import CommittedBatch, ReportFrame
 
 # A bounded response: its bytes, the revision it covers to, and how many events it holds.
-Chunk = tuple[bytes, int, int]
+BoundedResponse = tuple[bytes, int, int]
 
 
 def progress(revision: int, log_id: str, *, caught_up: bool = False) -> bytes:
@@ -42,7 +42,7 @@ def frame_pieces(
     max_events: int,
     max_bytes: int,
     upto: int | None = None,
-) -> list[Chunk]:
+) -> list[BoundedResponse]:
     """The frame's entries the filter keeps with revision in ``(after, upto]``, as pieces.
 
     Each piece fits one response; the common case (a whole frame, every entry wanted) is
@@ -65,12 +65,12 @@ def frame_pieces(
 
 def _cut(
     frame: ReportFrame, wanted: Iterable[int], *, max_events: int, max_bytes: int
-) -> list[Chunk]:
+) -> list[BoundedResponse]:
     """Pieces of the ``wanted`` entries (ascending), runs of neighbours sliced at once."""
     data = frame.data
     offsets = entry_offsets(data)
     offsets.append(len(data))
-    pieces: list[Chunk] = []
+    pieces: list[BoundedResponse] = []
     runs: list[bytes] = []
     run_start = run_end = -1
     size = events = 0
@@ -96,8 +96,8 @@ def _cut(
 
 
 def iter_chunks(
-    pieces: Iterable[Chunk], *, max_events: int, max_bytes: int, through: int
-) -> Iterator[Chunk]:
+    pieces: Iterable[BoundedResponse], *, max_events: int, max_bytes: int, through: int
+) -> Iterator[BoundedResponse]:
     """Join pieces into bounded responses, one at a time.
 
     The last response covers ``through`` (events after its last one were filtered out).
@@ -119,7 +119,7 @@ def iter_chunks(
 
 def batch_responses(
     batch: CommittedBatch, watch_filter: WatchFilter, *, max_events: int, max_bytes: int
-) -> list[Chunk]:
+) -> list[BoundedResponse]:
     """The batch's responses for a filter, built once and shared by its watchers."""
     cached = batch.responses.get(watch_filter)
     if cached is None:
@@ -143,7 +143,7 @@ def responses_after(
     through: int,
     max_events: int,
     max_bytes: int,
-) -> Iterator[Chunk]:
+) -> Iterator[BoundedResponse]:
     """Bounded responses of the frames' entries in ``(after, through]`` (replays, partly
     sent batches), built one at a time."""
     return iter_chunks(
@@ -161,7 +161,7 @@ def _pieces(
     max_events: int,
     max_bytes: int,
     upto: int | None = None,
-) -> Iterator[Chunk]:
+) -> Iterator[BoundedResponse]:
     for frame in frames:
         yield from frame_pieces(
             frame, watch_filter, after, max_events=max_events, max_bytes=max_bytes, upto=upto

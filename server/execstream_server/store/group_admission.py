@@ -18,11 +18,11 @@ from google.protobuf import timestamp_pb2
 from execstream_server.domain.admission import Admission, Gate, admission_bug, admit
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.digests import UNKNOWN_DIGEST, SeqKey, content_digest
-from execstream_server.domain.errors import ExecstreamError
+from execstream_server.domain.errors import DomainError
 from execstream_server.domain.records import ReportFrame
 from execstream_server.store.group_commit import Submission
 
-Outcome = Admission | ExecstreamError
+Outcome = Admission | DomainError
 FetchDigests = Callable[[set[SeqKey]], Awaitable[Mapping[SeqKey, bytes]]]
 
 
@@ -59,7 +59,7 @@ def admit_group(
     for sub in submissions:
         try:
             admission = admit(sub.sidecar_id, sub.events, lookup, pricer, now, digest_of)
-        except ExecstreamError as exc:
+        except DomainError as exc:
             group.outcomes.append((sub, exc))
             continue
         except Exception as exc:  # a bug in admission: it touched nothing, refuse the one

@@ -17,17 +17,16 @@ from dataclasses import dataclass, field
 
 from execstream.v1 import events_pb2 as events_pb
 
-from execstream_server.domain.admission import Admission
-from execstream_server.domain.errors import ExecstreamError
+from execstream_server.domain.errors import DomainError
 from execstream_server.domain.events import kind_of
 from execstream_server.domain.frames import stamped_frame
 from execstream_server.domain.records import ReportFrame
 from execstream_server.domain.report_keys import ReportKeys
 from execstream_server.store.base import AppendResult
+from execstream_server.store.group_admission import Outcome
 from execstream_server.store.group_commit import Submission
 
-Outcome = Admission | ExecstreamError
-Answer = AppendResult | ExecstreamError
+Answer = AppendResult | DomainError
 
 
 @dataclass(slots=True)
@@ -76,7 +75,7 @@ def plan_frames(outcomes: Sequence[tuple[Submission, Outcome]]) -> FramePlan:
     chunks: dict[str, TaskChunk] = {}
     index = 0
     for _, outcome in outcomes:
-        if isinstance(outcome, ExecstreamError) or not outcome.accepted:
+        if isinstance(outcome, DomainError) or not outcome.accepted:
             continue
         for run in _runs(outcome.accepted):
             payloads = [event.SerializeToString() for event in run]
@@ -121,7 +120,7 @@ def stamp(
     answers: list[tuple[Submission, Answer]] = []
     last = first_revision - 1  # a report of duplicates only answers the revision before it
     for sub, outcome in outcomes:
-        if isinstance(outcome, ExecstreamError):
+        if isinstance(outcome, DomainError):
             answers.append((sub, outcome))
             continue
         if outcome.accepted:

@@ -43,7 +43,7 @@ from execstream_server.domain import checkpoint
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.digests import SeqKey
 from execstream_server.domain.errors import (
-    ExecstreamError,
+    DomainError,
     ReplicaFailedError,
     ShuttingDownError,
     StoreUnavailableError,
@@ -232,7 +232,7 @@ class RedisStore:
     async def _commit_group(self, group: list[Submission]) -> None:
         try:
             plan, first_revision, committed_ms = await self._commit(group)
-        except ExecstreamError as exc:
+        except DomainError as exc:
             for sub in group:
                 if not sub.future.done():
                     sub.future.set_exception(exc)
@@ -257,7 +257,7 @@ class RedisStore:
         for sub, answer in answers:
             if sub.future.done():
                 continue
-            if isinstance(answer, ExecstreamError):
+            if isinstance(answer, DomainError):
                 sub.future.set_exception(answer)
             else:
                 sub.future.set_result(answer)
@@ -445,7 +445,7 @@ class RedisStore:
         if self._follower is not None:
             await self._follower.stop()
         if self._client is not None:
-            with contextlib.suppress(ExecstreamError), unavailable_on_redis_error("leave"):
+            with contextlib.suppress(DomainError), unavailable_on_redis_error("leave"):
                 await self._leave(self._client)
             await self._client.aclose()
         if self._reader_client is not None:

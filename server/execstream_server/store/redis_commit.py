@@ -26,9 +26,9 @@ from execstream_server.domain.events import SERVER_AUTHOR
 from execstream_server.domain.lifecycle import is_terminal
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.domain.report_keys import encode as encode_keys
-from execstream_server.store.group_admission import admit_group
+from execstream_server.store.group_admission import Outcome, admit_group
 from execstream_server.store.group_commit import Submission
-from execstream_server.store.group_frames import Answer, FramePlan, Outcome, plan_frames, stamp
+from execstream_server.store.group_frames import Answer, FramePlan, plan_frames, stamp
 from execstream_server.store.redis_scripts import RedisKeys, gate_to_bytes
 
 

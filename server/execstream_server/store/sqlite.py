@@ -25,7 +25,7 @@ from execstream_server.domain.admission import Gate, advance_gate, gate_from_sta
 from execstream_server.domain.cost import Pricer
 from execstream_server.domain.digests import SeqKey
 from execstream_server.domain.errors import (
-    ExecstreamError,
+    DomainError,
     ReplicaFailedError,
     ShuttingDownError,
     StoreUnavailableError,
@@ -246,7 +246,7 @@ class SqliteStore:
         for sub, answer in answers:
             if sub.future.done():
                 continue
-            if isinstance(answer, ExecstreamError):
+            if isinstance(answer, DomainError):
                 sub.future.set_exception(answer)
             else:
                 sub.future.set_result(answer)

@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from execstream_server.domain.errors import (
-    ExecstreamError,
+    DomainError,
     LimitExceededError,
     RoleForbiddenError,
     SidecarMismatchError,
@@ -46,12 +46,12 @@ def _metadata_value(details: grpc.HandlerCallDetails, key: str) -> Any:
     return None
 
 
-async def abort_with_error(context: Any, exc: ExecstreamError) -> None:
+async def abort_with_error(context: Any, exc: DomainError) -> None:
     status = to_rpc_status(exc)
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
-def reject(handler: grpc.RpcMethodHandler, exc: ExecstreamError) -> Any:
+def reject(handler: grpc.RpcMethodHandler, exc: DomainError) -> Any:
     """A handler of the same kind as ``handler`` that fails with ``exc``'s status."""
 
     async def deny(_request: Any, context: Any) -> None:

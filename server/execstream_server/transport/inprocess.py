@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 
-from execstream_server.domain.errors import ExecstreamError
+from execstream_server.domain.errors import DomainError
 from execstream_server.transport.status_map import internal_status, to_rpc_status
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ async def invoke(handler: grpc.RpcMethodHandler, requests: Requests, context: Ca
         pass  # the status is in the context
     except (asyncio.CancelledError, ConnectionError):
         raise  # the client went away (or the deadline passed): the caller decides
-    except ExecstreamError as exc:
+    except DomainError as exc:
         _fail(context, to_rpc_status(exc))
     except Exception:
         log.exception("internal error in an in-process call")

@@ -18,7 +18,7 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 
 from execstream_server.config import ACK_TASK_BYTES_BESIDE_ID, MAX_ERROR_ACK_BYTES, Limits
-from execstream_server.domain.errors import ExecstreamError, LimitExceededError
+from execstream_server.domain.errors import DomainError, LimitExceededError
 from execstream_server.domain.validation import check_id
 from execstream_server.store.base import AppendResult
 
@@ -106,7 +106,7 @@ class ReportTally:
         tasks = self._error_tasks()
         try:
             seqs = await store.committed_seqs(tasks)
-        except ExecstreamError:
+        except DomainError:
             seqs = {task_id: seq for task_id, seq in self.last_seq.items() if task_id in tasks}
         response = service_pb.ReportProgressResponse()
         response.CopyFrom(self.response)

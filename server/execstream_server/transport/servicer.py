@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from execstream_server.config import SNAPSHOT_MARGIN_BYTES, ServerConfig
 from execstream_server.domain.engine import Engine
 from execstream_server.domain.errors import (
-    ExecstreamError,
+    DomainError,
     FieldViolation,
     InternalError,
     InvalidArgumentError,
@@ -123,8 +123,8 @@ class ExecutionServicer:
         """
         try:
             return await work
-        except ExecstreamError as exc:
-            error: ExecstreamError = exc
+        except DomainError as exc:
+            error: DomainError = exc
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except Exception:
@@ -183,7 +183,7 @@ class ExecutionServicer:
                     tally.touch(report)
                     tally.take_tasks(report, self._limits.stream_task_limit)
                     self._charge(report, token_key)
-                except ExecstreamError as exc:
+                except DomainError as exc:
                     tally.touch_refused(report, self._limits)
                     events = len(getattr(report, "events", ()))
                     self._observer.on_rejected(exc.reason.lower(), events)
@@ -244,7 +244,7 @@ class ExecutionServicer:
         events = sizes.popleft()
         try:
             result = await in_flight.popleft()
-        except ExecstreamError as exc:
+        except DomainError as exc:
             self._observer.on_rejected(exc.reason.lower(), events)
             raise
         self._observer.on_duplicates(result.duplicates)

@@ -24,7 +24,7 @@ from execstream_server.domain import errors
 DOMAIN = "execstream.v1"
 PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
-STATUS_BY_ERROR: dict[type[errors.ExecstreamError], grpc.StatusCode] = {
+STATUS_BY_ERROR: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.MalformedMessageError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.SeqGapError: grpc.StatusCode.FAILED_PRECONDITION,
@@ -48,7 +48,7 @@ STATUS_BY_ERROR: dict[type[errors.ExecstreamError], grpc.StatusCode] = {
 }
 
 
-def status_code_for(exc: errors.ExecstreamError) -> grpc.StatusCode:
+def status_code_for(exc: errors.DomainError) -> grpc.StatusCode:
     for cls in type(exc).__mro__:
         code = STATUS_BY_ERROR.get(cls)
         if code is not None:
@@ -62,13 +62,13 @@ def _pack(message: Message) -> any_pb2.Any:
     return packed
 
 
-def error_info(exc: errors.ExecstreamError) -> error_details_pb2.ErrorInfo:
+def error_info(exc: errors.DomainError) -> error_details_pb2.ErrorInfo:
     info = error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN)
     info.metadata.update(exc.metadata())
     return info
 
 
-def to_rpc_status(exc: errors.ExecstreamError, extra: Iterable[Message] = ()) -> grpc.Status:
+def to_rpc_status(exc: errors.DomainError, extra: Iterable[Message] = ()) -> grpc.Status:
     """Build the grpc.Status (code, message, details trailer) for a domain error."""
     code = status_code_for(exc)
     status = status_pb2.Status(code=code.value[0], message=str(exc))

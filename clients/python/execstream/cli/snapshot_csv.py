@@ -23,7 +23,7 @@ from execstream.v1 import state_pb2 as state_pb
 from ..money import NANOS_PER_USD
 from .render import status_name
 
-Cell = Callable[[state_pb.TaskState], object]
+CsvCell = Callable[[state_pb.TaskState], object]
 
 
 _MICROSECOND = Decimal("0.000001")
@@ -50,7 +50,7 @@ def _usd(nanos: int) -> str:
     return format(Decimal(nanos) / NANOS_PER_USD, "f")
 
 
-def _money(nanos_of: Callable[[state_pb.TaskState], int], *, usd: bool) -> Cell:
+def _money(nanos_of: Callable[[state_pb.TaskState], int], *, usd: bool) -> CsvCell:
     def cell(task: state_pb.TaskState) -> object:
         if task.cost.unpriced:
             return ""
@@ -76,7 +76,7 @@ def _savings(task: state_pb.TaskState) -> int:
     return task.cost.savings_nanos
 
 
-COLUMNS: tuple[tuple[str, Cell], ...] = (
+COLUMNS: tuple[tuple[str, CsvCell], ...] = (
     ("task_id", lambda t: t.task_id),
     ("sidecar_id", lambda t: t.sidecar_id),
     ("status", lambda t: status_name(t.status)),
@@ -115,7 +115,7 @@ def _interim(task: state_pb.TaskState) -> int:
     return task.interim.cost.actual.total_nanos
 
 
-def _interim_money(*, usd: bool) -> Cell:
+def _interim_money(*, usd: bool) -> CsvCell:
     """A running task's pending usage update's cost; empty when it has none (or no price)."""
     money = _money(_interim, usd=usd)
     return lambda task: money(task) if task.HasField("interim") else ""
@@ -126,7 +126,7 @@ def _interim_money(*, usd: bool) -> Cell:
 # after it, so a reader that keys on positions keeps working: each task's last revision and
 # last seq among them (a row whose last_revision is above the previous export's
 # snapshot_revision changed since).
-LATER: tuple[tuple[str, Cell], ...] = (
+LATER: tuple[tuple[str, CsvCell], ...] = (
     ("interim_cost_usd", _interim_money(usd=True)),
     ("interim_cost_nanos", _interim_money(usd=False)),
     ("last_revision", lambda t: t.last_revision),

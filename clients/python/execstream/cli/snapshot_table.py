@@ -88,7 +88,7 @@ def _duration(start: Timestamp, end: Timestamp) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-Cell = Callable[[state_pb.TaskState, bool], str]
+TableCell = Callable[[state_pb.TaskState, bool], str]
 Footer = Callable[[ShownTotals, bool], str]
 
 
@@ -96,7 +96,7 @@ Footer = Callable[[ShownTotals, bool], str]
 class Column:
     header: str
     rank: int  # columns of the highest rank are dropped first
-    cell: Cell
+    cell: TableCell
     footer: Footer = lambda _totals, _compact: ""
     justify: Literal["left", "right"] = "right"
     shortens: bool = False  # may be cut with an ellipsis (ids and names, never numbers)

@@ -19,7 +19,7 @@ from typing import Literal
 from .errors import CommandError
 from .exit_codes import EXIT_USAGE
 
-Role = Literal["client", "server"]
+TlsSide = Literal["client", "server"]
 # DER of the extendedKeyUsage extension's id (2.5.29.37), and of the usages that matter.
 _EKU_ID = bytes.fromhex("0603551d25")
 _PURPOSES = {
@@ -49,7 +49,7 @@ def check_ca_file(flag: str, path: str) -> None:
         ) from None
 
 
-def check_key_pair(cert: tuple[str, str], key: tuple[str, str], role: Role) -> None:
+def check_key_pair(cert: tuple[str, str], key: tuple[str, str], role: TlsSide) -> None:
     """``cert`` (flag, path) is a PEM certificate for ``role`` and ``key`` (flag, path) its key.
 
     A certificate whose extended key usage leaves out its role (a client certificate used
@@ -77,7 +77,7 @@ def check_key_pair(cert: tuple[str, str], key: tuple[str, str], role: Role) -> N
         )
 
 
-def usable_for(path: str, role: Role) -> bool:
+def usable_for(path: str, role: TlsSide) -> bool:
     """Whether the first certificate in the PEM file ``path`` may serve as a TLS ``role``.
 
     True without an extended key usage (any use), or when it lists the role or any usage.

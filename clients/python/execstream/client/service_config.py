@@ -22,7 +22,7 @@ JITTER = 0.2
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class MethodRetryPolicy:
     """One method's ``retryPolicy``: which codes to retry and how long to wait between tries."""
 
     max_attempts: int
@@ -38,10 +38,10 @@ def _seconds(duration: str) -> float:
     return float(duration[:-1])
 
 
-def _policy(raw: dict[str, object]) -> RetryPolicy:
+def _policy(raw: dict[str, object]) -> MethodRetryPolicy:
     codes = raw["retryableStatusCodes"]
     assert isinstance(codes, list)
-    return RetryPolicy(
+    return MethodRetryPolicy(
         max_attempts=int(str(raw["maxAttempts"])),
         initial=_seconds(str(raw["initialBackoff"])),
         maximum=_seconds(str(raw["maxBackoff"])),
@@ -57,10 +57,10 @@ def service_config_json() -> str:
 
 
 @functools.cache
-def retry_policies() -> dict[str, RetryPolicy]:
+def retry_policies() -> dict[str, MethodRetryPolicy]:
     """Each ExecutionService method's retry policy, by method name (``"WatchExecution"``)."""
     config = json.loads(service_config_json())
-    policies: dict[str, RetryPolicy] = {}
+    policies: dict[str, MethodRetryPolicy] = {}
     for method_config in config["methodConfig"]:
         policy = _policy(method_config["retryPolicy"])
         for name in method_config["name"]:
@@ -69,6 +69,6 @@ def retry_policies() -> dict[str, RetryPolicy]:
     return policies
 
 
-def retry_policy(method: str) -> RetryPolicy:
+def retry_policy(method: str) -> MethodRetryPolicy:
     """The policy of one method; a method the table does not name is a packaging bug."""
     return retry_policies()[method]

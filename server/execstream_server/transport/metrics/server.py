@@ -25,10 +25,9 @@ from execstream.v1 import state_pb2 as state_pb
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from execstream_server.domain.budget_book import BudgetBook
-from execstream_server.domain.engine import TaskChange
 from execstream_server.domain.events import kind_name, status_name
 from execstream_server.domain.lifecycle import is_terminal
-from execstream_server.domain.records import CommittedBatch
+from execstream_server.domain.records import CommittedBatch, TaskChange
 from execstream_server.transport.methods import served_methods
 from execstream_server.transport.metrics.budgets import BudgetMetrics
 from execstream_server.transport.metrics.cost import CostMetrics, TaskLabels
