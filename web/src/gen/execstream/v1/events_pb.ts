@@ -45,10 +45,9 @@ export type ExecutionEvent = Message<"execstream.v1.ExecutionEvent"> & {
    * the server-stamped costs) and the attempt (0 counts as 1); `time`, `revision` and
    * `sidecar_id` are not compared, so a resend may carry a new time or none. A resend of
    * an event older than the retained log may be acknowledged as a duplicate without being
-   * compared: the server keeps the content digests of each commit until compaction drops
-   * the commit's last event, so it still compares a resend while that event is retained.
-   * A resend of an event committed by a server version that kept no content digests is
-   * acknowledged as a duplicate. A seq above last_seq + 1 is a gap and is refused with
+   * compared: the server compares a resend with the stored event while that event is
+   * retained.
+   * A seq above last_seq + 1 is a gap and is refused with
    * FAILED_PRECONDITION. 0 is invalid on input: it marks the events the server itself
    * writes into a task's stream (`budget`), which are numbered by their revision only and
    * never touch the sidecar's seqs.
