@@ -31,11 +31,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
 
 
-@pytest.fixture(autouse=True)
-def _unit_tests_start_no_server(request: pytest.FixtureRequest) -> Iterator[None]:
-    needs.enter_test(request.node.nodeid, unit=request.node.get_closest_marker("unit") is not None)
-    yield
-    needs.leave_test()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Guard from the start of the test's setup: a module-scoped fixture that starts a
+    server for a unit test is set up here too, before any function-scoped fixture."""
+    needs.enter_test(item.nodeid, unit=item.get_closest_marker("unit") is not None)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    try:
+        return (yield)
+    finally:
+        needs.leave_test()
 
 
 @pytest.fixture

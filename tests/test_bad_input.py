@@ -18,6 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from .support.helpers import error_details, event, task_events
 from .support.server_thread import ServerThread
 
+pytestmark = pytest.mark.server
+
 REPORT = "/execstream.v1.ExecutionService/ReportProgress"
 WATCH = "/execstream.v1.ExecutionService/WatchExecution"
 SNAPSHOT = "/execstream.v1.ExecutionService/GetSnapshot"

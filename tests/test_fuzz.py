@@ -81,6 +81,8 @@ reports = st.one_of(
     ),
     random_reports,
 )
+pytestmark = pytest.mark.server
+
 EXPECTED = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,

@@ -35,6 +35,8 @@ from .support.helpers import error_details, event, free_port, report, stub_for, 
 from .support.prometheus_server import PrometheusServer, require_prometheus
 from .support.server_thread import ServerThread, make_config
 
+pytestmark = [pytest.mark.server, pytest.mark.prometheus]
+
 ROOT = Path(__file__).resolve().parents[1]
 NANOS = 1e9
 OPUS = {"backend": "anthropic", "model": "claude-opus-5-5"}
