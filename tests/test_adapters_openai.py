@@ -150,3 +150,21 @@ def test_not_json_is_a_protocol_error_that_is_not_retried() -> None:
     with FakeLlmServer([reply]) as fake, pytest.raises(BackendProtocolError) as caught:
         collect(request_for(fake.base_url))
     assert not caught.value.retryable
+
+
+def test_a_stream_labelled_as_json_is_still_read_as_events() -> None:
+    """Some OpenAI-compatible servers send their SSE stream as application/json."""
+    reply = Reply(pieces=openai_events(["a", "b"]), content_type="application/json")
+    with FakeLlmServer([reply]) as fake:
+        chunks = collect(request_for(fake.base_url))
+    assert [c.text for c in chunks if isinstance(c, TextChunk)] == ["a", "b"]
+
+
+def test_a_last_event_without_its_closing_blank_line_is_read() -> None:
+    """A server that closes right after its last event, before the blank line, loses nothing."""
+    events = openai_events(["a"], usage=openai_usage(3, 2), done=False)
+    events[-1] = events[-1].removesuffix("\n\n")  # the usage event, cut short
+    with FakeLlmServer([Reply(pieces=events, content_type="text/event-stream")]) as fake:
+        chunks = collect(request_for(fake.base_url))
+    usage = usage_of(chunks)
+    assert (usage.input_tokens, usage.output_tokens, usage.estimated) == (3, 2, False)
