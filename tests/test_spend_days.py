@@ -84,3 +84,14 @@ def test_output_moves_no_entry() -> None:
     before = fold_in_batches([3])
     after = fold_by_day(before, [event("t", 4, "token", text="x")], [MARCH_30 + 1], fold=FOLD)
     assert list(after.spend_by_day) == list(before.spend_by_day)
+
+
+def test_a_clock_that_steps_back_books_each_change_on_its_own_day() -> None:
+    """A store whose clock steps back over midnight (NTP, a Redis failover): a refold that
+    reads the commits in one page books them as live folding did, one by one."""
+    events = [HISTORY[0][0], usage(2, 500), usage(3, 900), usage(4, 1000)]
+    days = [MARCH_30, MARCH_30, MARCH_30 + 1, MARCH_30]
+    one_by_one: state_pb.TaskState | None = None
+    for ev, day in zip(events, days, strict=True):
+        one_by_one = fold_by_day(one_by_one, [ev], [day], fold=FOLD)
+    assert fold_by_day(None, events, days, fold=FOLD) == one_by_one

@@ -44,7 +44,7 @@ def runs_by_day(
     events: Sequence[events_pb.ExecutionEvent], days: Sequence[int]
 ) -> Iterator[tuple[int, Sequence[events_pb.ExecutionEvent]]]:
     """Consecutive events committed on the same day, with that day (one run, usually)."""
-    if days[0] == days[-1]:
+    if all(day == days[0] for day in days):
         yield days[0], events
         return
     start = 0
