@@ -35,8 +35,6 @@ from .support.helpers import error_details, event, free_port, report, stub_for, 
 from .support.prometheus_server import PrometheusServer, require_prometheus
 from .support.server_thread import ServerThread, make_config
 
-pytestmark = [pytest.mark.server, pytest.mark.prometheus]
-
 ROOT = Path(__file__).resolve().parents[1]
 NANOS = 1e9
 OPUS = {"backend": "anthropic", "model": "claude-opus-5-5"}
@@ -168,6 +166,8 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labelled]:
         server.stop()
 
 
+@pytest.mark.server
+@pytest.mark.prometheus
 def test_the_snapshot_groups_the_totals_by_team(labelled: Labelled) -> None:
     by_team = {entry.value: entry for entry in labelled.snapshot.totals.by_label}
     assert set(by_team) == {"", "alpha", "beta"}
@@ -177,6 +177,8 @@ def test_the_snapshot_groups_the_totals_by_team(labelled: Labelled) -> None:
     assert sum(e.cost_nanos for e in by_team.values()) == labelled.snapshot.totals.cost_nanos
 
 
+@pytest.mark.server
+@pytest.mark.prometheus
 def test_every_query_filtered_by_team_runs_and_the_money_ones_show_numbers(
     labelled: Labelled,
 ) -> None:
@@ -197,6 +199,8 @@ def test_every_query_filtered_by_team_runs_and_the_money_ones_show_numbers(
     assert all("cost_usd" not in name for name in unfiltered)
 
 
+@pytest.mark.server
+@pytest.mark.prometheus
 def test_spend_by_team_equals_the_snapshot_and_the_variable_lists_each_team(
     labelled: Labelled,
 ) -> None:
