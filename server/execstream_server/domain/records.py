@@ -36,9 +36,6 @@ class EventRecord:
     sidecar_id: str
     kind: int
     payload: bytes
-    # When the store committed it, in ms since the epoch on the store's clock (SQLite: this
-    # server's; Redis: the Redis server's, shared by every replica). Budgets' periods read it.
-    committed_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +65,7 @@ class ReportFrame:
         """Each entry as an EventRecord (for readers that want events one by one)."""
         task_ids, sidecar, first = self.keys.task_ids, self.keys.sidecar_id, self.first_revision
         return [
-            EventRecord(first + i, task_ids[task], sidecar, kind, payload, self.committed_ms)
+            EventRecord(first + i, task_ids[task], sidecar, kind, payload)
             for i, (task, kind, payload) in enumerate(
                 zip(self.keys.positions(), self.keys.kinds, entry_payloads(self.data), strict=True)
             )
