@@ -20,6 +20,10 @@ from execstream.v1 import state_pb2 as state_pb
 from execstream_server.domain.frames import entry_payloads
 from execstream_server.domain.report_keys import ReportKeys
 
+# A watch response bounded in events and bytes: its bytes, the revision it covers to, and
+# how many events it holds.
+BoundedResponse = tuple[bytes, int, int]
+
 # One task's fold in a batch: its state before (None for a new task) and after.
 TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 
@@ -99,7 +103,7 @@ class CommittedBatch:
     local: bool = True
     # Whole watch responses per filter (bytes, covered-to revision, events), shared by
     # every watcher with an equal filter.
-    responses: dict[object, list[tuple[bytes, int, int]]] = field(default_factory=dict)
+    responses: dict[object, list[BoundedResponse]] = field(default_factory=dict)
 
     @property
     def first_revision(self) -> int:

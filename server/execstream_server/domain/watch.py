@@ -30,9 +30,8 @@ from execstream_server.domain.errors import (
     StoreUnavailableError,
 )
 from execstream_server.domain.hub import Hub, Watcher, WatchFilter
-from execstream_server.domain.records import CommittedBatch, FramePage
+from execstream_server.domain.records import BoundedResponse, CommittedBatch, FramePage
 from execstream_server.domain.watch_frames import (
-    BoundedResponse,
     Coalescer,
     batch_responses,
     progress,

@@ -18,10 +18,7 @@ from execstream.v1 import service_pb2 as service_pb
 
 from execstream_server.domain.frames import entry_offsets
 from execstream_server.domain.hub import WatchFilter
-from execstream_server.domain.records import CommittedBatch, ReportFrame
-
-# A bounded response: its bytes, the revision it covers to, and how many events it holds.
-BoundedResponse = tuple[bytes, int, int]
+from execstream_server.domain.records import BoundedResponse, CommittedBatch, ReportFrame
 
 
 def progress(revision: int, log_id: str, *, caught_up: bool = False) -> bytes:
@@ -95,7 +92,7 @@ def _cut(
     return pieces
 
 
-def iter_chunks(
+def bounded_responses(
     pieces: Iterable[BoundedResponse], *, max_events: int, max_bytes: int, through: int
 ) -> Iterator[BoundedResponse]:
     """Join pieces into bounded responses, one at a time.
@@ -124,7 +121,7 @@ def batch_responses(
     cached = batch.responses.get(watch_filter)
     if cached is None:
         cached = list(
-            iter_chunks(
+            bounded_responses(
                 _pieces(batch.frames, watch_filter, 0, max_events, max_bytes),
                 max_events=max_events,
                 max_bytes=max_bytes,
@@ -146,7 +143,7 @@ def responses_after(
 ) -> Iterator[BoundedResponse]:
     """Bounded responses of the frames' entries in ``(after, through]`` (replays, partly
     sent batches), built one at a time."""
-    return iter_chunks(
+    return bounded_responses(
         _pieces(frames, watch_filter, after, max_events, max_bytes, upto=through),
         max_events=max_events,
         max_bytes=max_bytes,
