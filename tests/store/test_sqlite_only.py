@@ -21,7 +21,7 @@ from execstream_server.domain.errors import (
     StoreUnavailableError,
 )
 from execstream_server.domain.events import kind_of
-from execstream_server.store import sqlite_schema
+from execstream_server.store import sqlite_meta, sqlite_schema
 from execstream_server.store.sqlite import SqliteStore
 
 from ..support.flat_pricer import FlatPricer
@@ -239,3 +239,28 @@ def _links(path: Path) -> list[bool]:
         found = [bool(b) for (b,) in conn.execute("SELECT base FROM checkpoints ORDER BY link")]
     conn.close()
     return found
+
+
+async def test_a_resent_seq_finds_its_commit_in_one_index_step(tmp_path: Path) -> None:
+    """A resend of old seqs looks each one up by seq through an index, not by scanning the
+    task's newer commits (the commit path is serial: a scan per seq would stall everyone)."""
+    path = tmp_path / "log.db"
+    store = _open(path)
+    await store.open()
+    try:
+        await store.append("sc", [event("long", 1, "started")])
+        for seq in range(2, 40):
+            await store.append("sc", [event("long", seq, "stdout", text=f"line {seq}")])
+        resend = [event("long", seq, "stdout", text=f"line {seq}") for seq in range(2, 40)]
+        again = await store.append("sc", resend)
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [event("long", 7, "stdout", text="changed")])
+    finally:
+        await store.close()
+    assert (again.accepted, again.duplicates) == (0, 38)
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {sqlite_meta._SEQ_CHUNK_SQL}", ("long", 5))
+        )
+    assert "task_chunks_by_seq" in plan and "TEMP B-TREE" not in plan, plan

@@ -16,9 +16,11 @@ from execstream_server.domain.digests import UNKNOWN_DIGEST, SeqKey
 from execstream_server.store.group_admission import digests_in, merged_spans
 from execstream_server.store.sqlite_reads import frames_between
 
+# A task's first_seq grows with its revisions, so the newest chunk at or below a seq is the
+# one with the largest first_seq at or below it: one step down task_chunks_by_seq.
 _SEQ_CHUNK_SQL = (
-    "SELECT first_revision, revision FROM task_chunks WHERE task_id = ? AND first_seq > 0 "
-    "AND first_seq <= ? ORDER BY revision DESC LIMIT 1"
+    "SELECT first_revision, revision FROM task_chunks WHERE task_id = ? "
+    "AND first_seq BETWEEN 1 AND ? ORDER BY first_seq DESC LIMIT 1"
 )
 # (last revision, task_id, first_seq, first revision) of one task's part of one commit
 ChunkRow = tuple[int, str, int, int]

@@ -7,8 +7,8 @@ Tables (``SCHEMA``):
   sidecar, commit time, keys (``report_keys``) and the ready-to-send frame.
 - ``task_chunks``: one row per task per commit: the revisions its events span,
   ``first_revision`` to ``revision``, and its first seq. The ``(task_id, revision)`` index
-  makes it the task index of filtered replays, and where a resent seq finds the committed
-  event it is compared with.
+  makes it the task index of filtered replays; the ``(task_id, first_seq)`` index is where
+  a resent seq finds, in one step, the committed event it is compared with.
 - ``checkpoints``: the checkpoint chain (``domain/checkpoint.py``), one blob per link.
 - ``meta``: ``log_id``, ``checkpoint_revision``, ``compacted_through``, ``schema_version``.
 
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS task_chunks (
     first_revision INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS task_chunks_by_task ON task_chunks(task_id, revision);
+CREATE INDEX IF NOT EXISTS task_chunks_by_seq ON task_chunks(task_id, first_seq);
 CREATE TABLE IF NOT EXISTS checkpoints (
     link     INTEGER PRIMARY KEY,
     revision INTEGER NOT NULL,
