@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from execstream_server.domain.errors import StoreUnavailableError
+from execstream_server.config import Retention
+from execstream_server.domain.errors import SeqConflictError, StoreUnavailableError
 from execstream_server.domain.records import CommittedBatch
 from execstream_server.store.redis import RedisStore
 
 from ..support.certs import write_certs
 from ..support.flat_pricer import FlatPricer
-from ..support.helpers import task_events, wait_for
+from ..support.helpers import event, task_events, wait_for
 from ..support.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -230,3 +231,49 @@ async def test_a_log_of_an_earlier_layout_is_refused_in_one_line(redis_server: R
     assert "\n" not in message
     assert client.hlen("{old}:replicas") == 0  # nothing registered, nothing written
     assert client.get("{old}:format") is None
+
+
+def _calls(server: RedisServer, command: str) -> int:
+    """How many times Redis ran ``command`` (INFO commandstats), scripts' calls included."""
+    stats = redis.Redis.from_url(server.url).info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+async def test_a_resend_of_many_old_seqs_walks_the_task_index_once(
+    redis_server: RedisServer,
+) -> None:
+    """A sidecar replaying its log from seq 1 must not cost one index walk per seq: the
+    commit path is serial, so that would stall every other sidecar's acknowledgements."""
+    store = RedisStore(redis_server.url, pricer=FlatPricer())
+    await store.open()
+    try:
+        await store.append("sc", [event("long", 1, "started")])
+        for seq in range(2, 1502):  # 1,501 commits: 1,501 entries in the task's index
+            await store.append("sc", [event("long", seq, "stdout", text=f"line {seq}")])
+        before = _calls(redis_server, "zrevrangebyscore")
+        resend = [event("long", seq, "stdout", text=f"line {seq}") for seq in range(2, 1502)]
+        result = await store.append("sc", resend)
+        walks = _calls(redis_server, "zrevrangebyscore") - before
+        with pytest.raises(SeqConflictError):
+            await store.append("sc", [event("long", 700, "stdout", text="changed")])
+    finally:
+        await store.close()
+    assert (result.accepted, result.duplicates) == (0, 1500)
+    assert walks <= 2  # 1,501 entries in pages of 1,024 (one walk per seq was 1,500+)
+
+
+async def test_a_running_tasks_index_is_trimmed_with_the_log(redis_server: RedisServer) -> None:
+    """Retention bounds a task's index too, not only the log, when the task never ends."""
+    store = RedisStore(redis_server.url, pricer=FlatPricer())
+    await store.open()
+    try:
+        await store.append("sc", [event("run", 1, "started")])
+        for seq in range(2, 201):
+            await store.append("sc", [event("run", seq, "stdout")])
+        await store.checkpoint([], 200)
+        await store.compact(Retention(max_events=10))
+        await store.append("sc", [event("run", 201, "stdout")])
+        entries = redis.Redis.from_url(redis_server.url).zcard(store.keys.task_index("run"))
+    finally:
+        await store.close()
+    assert entries <= 11  # the retained commits' entries, not 201

@@ -403,8 +403,9 @@ class RedisStore:
     async def _drop_compacted_indexes(self, compacted_through: int) -> None:
         """Drop the task index of tasks whose finished event was compacted (all their events).
 
-        Running tasks keep theirs; a resend of a compacted seq is then a duplicate that
-        cannot be compared, as with SQLite.
+        A running task's index loses its compacted entries at its next commit (``commit.lua``);
+        a resend of a compacted seq is then a duplicate that cannot be compared, as with
+        SQLite.
         """
         assert self._client is not None
         while True:

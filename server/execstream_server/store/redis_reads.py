@@ -31,6 +31,7 @@ from execstream_server.store.redis_scripts import (
 _FIRST_COUNT = 8  # a byte-bounded read asks for more once it knows frame sizes
 _MAX_COUNT = 1024
 _SPANS_PER_TASK = 256  # per read: a busy task's page ends where its spans do
+_SPANS_PER_WALK = 1024  # index entries per round trip while finding resent seqs
 _SPANS_PER_TRIP = 16
 
 
@@ -166,24 +167,37 @@ async def _frames_between(
     ]
 
 
-async def _span_of_seq(
-    client: Redis, keys: RedisKeys, task_id: str, seq: int
-) -> tuple[int, int] | None:
-    """The revision span of the commit that took ``seq`` of ``task_id`` (newest first: a
-    resend is usually of the last few seqs)."""
+async def _spans_of_seqs(
+    client: Redis, keys: RedisKeys, task_id: str, seqs: list[int]
+) -> list[tuple[int, int]]:
+    """The revision spans of the commits that took ``seqs`` of ``task_id``.
+
+    The task's index is walked once, newest first (a resend is usually of the last few
+    seqs), for all its seqs together, and only as far as the oldest of them: a resend of
+    thousands of old seqs costs one walk, not one per seq.
+    """
     index = keys.task_index(task_id)
+    pending = sorted(set(seqs), reverse=True)  # pending[at:] are not found yet
+    at = 0
+    spans: list[tuple[int, int]] = []
     start = 0
-    while True:
+    while at < len(pending):
         rows: list[Any] = await client.zrevrangebyscore(
-            index, "+inf", "-inf", start=start, num=_SPANS_PER_TASK, withscores=True
+            index, "+inf", "-inf", start=start, num=_SPANS_PER_WALK, withscores=True
         )
         for member, last in rows:
             first, first_seq = _member(member)
-            if 0 < first_seq <= seq:
-                return first, int(last)
-        if len(rows) < _SPANS_PER_TASK:
-            return None
+            if first_seq <= 0 or first_seq > pending[at]:
+                continue  # a server-written span, or newer than every seq still looked for
+            spans.append((first, int(last)))
+            while at < len(pending) and pending[at] >= first_seq:
+                at += 1
+            if at == len(pending):
+                break
+        if len(rows) < _SPANS_PER_WALK:
+            break
         start += len(rows)
+    return spans
 
 
 async def committed_digests(
@@ -193,11 +207,12 @@ async def committed_digests(
     found were compacted). The frames of all keys' spans are read and parsed once."""
     found: dict[SeqKey, bytes] = {}
     with unavailable_on_redis_error("read committed events"):
-        spans = []
+        by_task: dict[str, list[int]] = {}
         for task_id, seq in seq_keys:
-            span = await _span_of_seq(client, keys, task_id, seq)
-            if span is not None:
-                spans.append(span)
+            by_task.setdefault(task_id, []).append(seq)
+        spans = []
+        for task_id, seqs in by_task.items():
+            spans += await _spans_of_seqs(client, keys, task_id, seqs)
         wanted = set(seq_keys)
         for first, last in merged_spans(spans):
             found |= digests_in(await _frames_between(client, keys, first, last), wanted)

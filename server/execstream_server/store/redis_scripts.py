@@ -217,6 +217,7 @@ class Scripts:
                     keys.gate_seqs,
                     keys.gates,
                     keys.finished,
+                    keys.compacted_through,
                     *chunk_keys,
                 ],
                 args=[known_revision, replica_id, *args],

@@ -10,11 +10,13 @@
 -- It also adds each task's revision span to its task index (a zset: member
 -- "<first revision>:<first seq>", score = last revision), which filtered replays and the
 -- comparison of resent seqs read, and records finished tasks by revision, so compaction can
--- drop their indexes later.
+-- drop their indexes later. Each index it adds to loses its entries at or below the
+-- compaction bound, so the index of a task that runs on (or never finishes) stays as long
+-- as its retained log, not its whole history.
 --
 -- KEYS: 1 revision counter, 2 log stream, 3 gate_seqs (hash task_id -> last_seq),
 --       4 gates (hash task_id -> serialized gate), 5 finished (zset task_id -> revision),
---       6.. the task index of each task chunk (n_chunks of them)
+--       6 compacted_through, 7.. the task index of each task chunk (n_chunks of them)
 -- ARGV: known_revision, replica_id (marks the entries this replica wrote),
 --       n_checks, (task_id, expected_last_seq) * n_checks,
 --       n_gates, (task_id, last_seq, gate) * n_gates,
@@ -95,9 +97,11 @@ for _ = 1, n_frames do
     'sidecar_id', sidecar_id, 'keys', keys, 'ms', committed_ms, 'replica', replica_id,
     'frame', table.concat(parts))
 end
+local compacted = redis.call('GET', KEYS[6]) or '0'
 for c = 1, tonumber(take()) do
   local first_index, last_index, first_seq = tonumber(take()), tonumber(take()), take()
-  redis.call('ZADD', KEYS[5 + c], int(first + last_index), int(first + first_index) .. ':' .. first_seq)
+  redis.call('ZADD', KEYS[6 + c], int(first + last_index), int(first + first_index) .. ':' .. first_seq)
+  redis.call('ZREMRANGEBYSCORE', KEYS[6 + c], '-inf', compacted)
 end
 for _ = 1, tonumber(take()) do
   local task_id, index = take(), tonumber(take())
