@@ -1,8 +1,8 @@
 """The repository stands on its own: nothing in it points at notes or history outside it.
 
-A maintainer who clones the repository has only what is in it; a comment that says "see
-DESIGN.md" or "as issue 7 asked" sends them looking for something they cannot find.
-docs/architecture.md is where such knowledge lives.
+A maintainer who clones the repository has only what is in it; a comment that sends them
+to a design note kept elsewhere, or to the number of an issue in some tracker, sends them
+looking for something they cannot find. docs/architecture.md is where such knowledge lives.
 """
 
 from __future__ import annotations
