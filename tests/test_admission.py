@@ -15,7 +15,7 @@ from execstream_server.domain.errors import (
 )
 from google.protobuf import timestamp_pb2
 
-from .support.flat_pricer import UnpricedPricer
+from .support.flat_pricer import FlatPricer, UnpricedPricer
 from .support.helpers import event
 
 NOW = timestamp_pb2.Timestamp(seconds=1_800_000_000)
@@ -85,7 +85,23 @@ def test_admission_stamps_sidecar_time_and_attempt_but_not_revision() -> None:
     accepted = run({}, "sc", incoming).accepted[0]
     assert (accepted.sidecar_id, accepted.revision, accepted.attempt) == ("sc", 0, 1)
     assert accepted.time == NOW
-    assert incoming.sidecar_id == "spoofed", "the caller's message is not modified"
+    assert accepted is incoming, "the report's own event is stamped, not a copy"
+
+
+def test_admitting_a_stamped_report_again_gives_the_same_events() -> None:
+    """Stores admit a group again after fetching digests: the stamps must not compound."""
+    gates: dict[str, Gate] = {}
+    run(gates, "sc", event("t", 1, "started", backend="ollama", model="llama3"))
+    report = [
+        event("t", 2, "status", status=events_pb.TASK_STATUS_RUNNING),
+        event("t", 3, "finished", usage=events_pb.Usage(input_tokens=10, output_tokens=5)),
+    ]
+    pricer = FlatPricer()
+    first = admit("sc", report, dict(gates).get, pricer, NOW).accepted
+    first_bytes = [e.SerializeToString() for e in first]
+    assert first[1].finished.cost.actual.total_nanos > 0, "the finish was priced"
+    again = admit("sc", report, dict(gates).get, pricer, NOW).accepted
+    assert [e.SerializeToString() for e in again] == first_bytes
 
 
 def test_the_content_digest_ignores_time_server_costs_and_attempt_zero() -> None:
@@ -109,7 +125,7 @@ def test_the_content_digest_covers_body_kind_fields_and_attempt() -> None:
 def test_a_duplicate_with_other_content_is_a_conflict_naming_task_and_seq() -> None:
     gates: dict[str, Gate] = {}
     first = run(gates, "sc", event("t", 1, text="a"), event("t", 2, text="b"))
-    committed = {(e.task_id, e.seq): d for e, d in zip(first.accepted, first.digests, strict=True)}
+    committed = {(e.task_id, e.seq): content_digest(e) for e in first.accepted}
 
     def digest_of(task_id: str, seq: int) -> bytes | None:
         return committed.get((task_id, seq))

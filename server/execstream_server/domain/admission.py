@@ -6,11 +6,16 @@ store (stamped with sidecar_id, time and, on ``finished``, the task's total cost
 gates after them, or raises for the whole report. A report is all-or-nothing, so a refused
 message leaves nothing half-written.
 
-A resent seq is a duplicate only if its content is the committed event's: each accepted
-event gets a ``content_digest`` that the store keeps beside it, and a duplicate's digest is
-compared with the committed one (``digest_of``). The stores fetch committed digests only
-for the duplicates admission reports as ``unchecked``, then admit again, so the common
-path never reads them.
+A resent seq is a duplicate only if its content is the committed event's: a duplicate's
+``content_digest`` is compared with the committed event's (``digest_of``). The stores fetch
+committed digests only for the duplicates admission reports as ``unchecked``, then admit
+again, so the common path never reads them, and no digest is computed for an event until
+a resend asks for it.
+
+Admission stamps the report's events in place (no copy per event): the report is the
+server's own decoded message, and the stamps (sidecar_id, attempt, time, server-priced
+costs) are set identically on a second pass, so admitting a report again (after fetching
+digests) gives the same result. A refused report is dropped whole, stamps and all.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1.state_pb2 import InterimUsage, TaskState
@@ -43,9 +49,8 @@ from execstream_server.domain.lifecycle import PENDING, RUNNING, is_terminal, ne
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Gate:
-    """What admission knows of one task."""
+class Gate(NamedTuple):
+    """What admission knows of one task (a tuple: built once per admitted event, cheaply)."""
 
     owner: str
     last_seq: int
@@ -62,15 +67,14 @@ class Gate:
 class Admission:
     """The outcome of admitting one report.
 
-    ``digests`` are the accepted events' content digests, in order; ``unchecked`` the
-    duplicates whose committed digest ``digest_of`` did not know yet (fetch, admit again).
+    ``unchecked`` are the duplicates whose committed digest ``digest_of`` did not know yet
+    (fetch, admit again).
     """
 
     accepted: list[events_pb.ExecutionEvent] = field(default_factory=list)
     duplicates: int = 0
     gates: dict[str, Gate] = field(default_factory=dict)
     last_seq: dict[str, int] = field(default_factory=dict)
-    digests: list[bytes] = field(default_factory=list)
     unchecked: set[SeqKey] = field(default_factory=set)
 
 
@@ -255,16 +259,15 @@ def admission_bug(exc: Exception) -> InternalError:
 
 def _check_duplicate(
     result: Admission,
-    own: dict[SeqKey, bytes],
+    own: dict[SeqKey, events_pb.ExecutionEvent],
     digest_of: DigestLookup,
     event: events_pb.ExecutionEvent,
     last_seq: int,
 ) -> None:
     """Refuse a resent seq whose content differs from the committed (or earlier) one."""
     key = (event.task_id, event.seq)
-    committed = own.get(key)
-    if committed is None:
-        committed = digest_of(*key)
+    earlier = own.get(key)
+    committed = content_digest(earlier) if earlier is not None else digest_of(*key)
     if committed is None:
         result.unchecked.add(key)
     elif committed != UNKNOWN_DIGEST and committed != content_digest(event):
@@ -289,7 +292,6 @@ def _admit_server_events(
         if not stamped.HasField("time"):
             stamped.time.CopyFrom(now)
         result.accepted.append(stamped)
-        result.digests.append(UNKNOWN_DIGEST)
     return result
 
 
@@ -311,38 +313,43 @@ def admit(
         return _admit_server_events(events, now)
     result = Admission()
     gates = result.gates
-    own: dict[SeqKey, bytes] = {}  # this report's accepted events, for resends within it
+    last_seqs = result.last_seq
+    accepted = result.accepted
+    # This report's accepted events by (task, seq), for resends within it; built only
+    # once the report holds a duplicate (``_own``).
+    own: dict[SeqKey, events_pb.ExecutionEvent] | None = None
     for index, event in enumerate(events):
         task_id = event.task_id
         gate = gates.get(task_id) or lookup(task_id)
+        seq = event.seq
         if gate is not None:
             if gate.owner != sidecar_id:
                 raise OwnershipError(task_id, sidecar_id)
-            if event.seq <= gate.last_seq:
+            if seq <= gate.last_seq:
+                if own is None:
+                    own = {(e.task_id, e.seq): e for e in accepted}
                 _check_duplicate(result, own, digest_of, event, gate.last_seq)
                 result.duplicates += 1
-                result.last_seq[task_id] = gate.last_seq
+                last_seqs[task_id] = gate.last_seq
                 continue
             if is_terminal(gate.status):
-                raise TaskFinishedError(task_id, event.seq, gate.last_seq)
-            if event.seq != gate.last_seq + 1:
-                raise SeqGapError(task_id, gate.last_seq + 1, event.seq)
-        elif event.seq != 1:
-            raise SeqGapError(task_id, 1, event.seq)
-        stamped = events_pb.ExecutionEvent()
-        stamped.CopyFrom(event)
-        stamped.sidecar_id = sidecar_id
-        stamped.revision = 0
-        if stamped.attempt == 0:
-            stamped.attempt = 1
-        if not stamped.HasField("time"):
-            stamped.time.CopyFrom(now)
-        body = stamped.WhichOneof("body")
+                raise TaskFinishedError(task_id, seq, gate.last_seq)
+            if seq != gate.last_seq + 1:
+                raise SeqGapError(task_id, gate.last_seq + 1, seq)
+        elif seq != 1:
+            raise SeqGapError(task_id, 1, seq)
+        event.sidecar_id = sidecar_id
+        event.revision = 0
+        if event.attempt == 0:
+            event.attempt = 1
+        if not event.HasField("time"):
+            event.time.CopyFrom(now)
+        body = event.WhichOneof("body")
         if gate is not None and gate.status == RUNNING and body in OUTPUT_BODIES:
             # The common case, by far: output of a running task changes only its last seq.
             gates[task_id] = Gate(
                 gate.owner,
-                stamped.seq,
+                seq,
                 gate.status,
                 gate.backend,
                 gate.cost,
@@ -351,18 +358,17 @@ def admit(
                 gate.interim,
             )
         else:
-            _clear_server_fields(stamped)
-            _check_task_tokens(gate, stamped, body, index)
+            _clear_server_fields(event)
+            _check_task_tokens(gate, event, body, index)
             if body == "usage":
-                _check_update_attempt(gate, stamped, index)
+                _check_update_attempt(gate, event, index)
             try:
-                gates[task_id] = advance_gate(gate, stamped, pricer)
+                gates[task_id] = advance_gate(gate, event, pricer)
             except IllegalTransitionError as exc:
                 exc.last_seq = gate.last_seq if gate is not None else 0
                 raise
-        result.last_seq[task_id] = stamped.seq
-        result.accepted.append(stamped)
-        digest = content_digest(event)
-        result.digests.append(digest)
-        own[(task_id, stamped.seq)] = digest
+        last_seqs[task_id] = seq
+        accepted.append(event)
+        if own is not None:
+            own[(task_id, seq)] = event
     return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from execstream.v1 import events_pb2 as events_pb
 from google.protobuf import timestamp_pb2
 
 from execstream_server.domain.admission import Admission, Gate, admission_bug, admit
@@ -44,15 +45,17 @@ def admit_group(
     """Admit each report in order, each seeing what the earlier ones accepted."""
     group = GroupAdmission()
     overlay = group.gates
-    accepted_digests: dict[SeqKey, bytes] = {}
+    # The group's accepted events by (task, seq): a later report's resend is compared with
+    # them (their digests are computed only then).
+    accepted: dict[SeqKey, events_pb.ExecutionEvent] = {}
 
     def lookup(task_id: str) -> Gate | None:
         return overlay.get(task_id) or gate_of(task_id)
 
     def digest_of(task_id: str, seq: int) -> bytes | None:
         key = (task_id, seq)
-        found = accepted_digests.get(key)
-        return found if found is not None else committed_digests.get(key)
+        earlier = accepted.get(key)
+        return content_digest(earlier) if earlier is not None else committed_digests.get(key)
 
     now = timestamp_pb2.Timestamp()
     now.GetCurrentTime()
@@ -66,8 +69,8 @@ def admit_group(
             group.outcomes.append((sub, admission_bug(exc)))
             continue
         overlay.update(admission.gates)
-        for event, digest in zip(admission.accepted, admission.digests, strict=True):
-            accepted_digests[(event.task_id, event.seq)] = digest
+        for event in admission.accepted:
+            accepted[(event.task_id, event.seq)] = event
         group.unchecked |= admission.unchecked
         group.outcomes.append((sub, admission))
     return group
