@@ -26,7 +26,7 @@ from execstream_server.domain.records import CommittedBatch
 from execstream_server.store.base import LogStore
 
 from ..support.flat_pricer import INPUT_NANOS, OUTPUT_NANOS
-from ..support.helpers import event, task_events
+from ..support.helpers import blobs, event, task_events
 from .conftest import Backend
 
 
@@ -247,7 +247,7 @@ async def test_digests_survive_reopen_and_follow_compaction(backend: Backend) ->
     async with backend.opened() as (store, _):
         with pytest.raises(SeqConflictError):
             await store.append("sc", [resent("a", 1, "changed")])
-        await store.checkpoint(await states_of(store), 8)
+        await store.checkpoint(blobs(await states_of(store)), 8)
         await store.compact(Retention(max_events=3))
         # Compacted seqs cannot be compared: a resend is acknowledged as a duplicate.
         compacted = await store.append("sc", task_events("done", 1))
@@ -333,7 +333,7 @@ async def test_an_empty_log_starts_at_revision_one(backend: Backend) -> None:
 async def test_compaction_keeps_the_newest_events_and_refuses_older_reads(backend: Backend) -> None:
     async with backend.opened() as (store, _):
         await store.append("sc", task_events("a", 8))
-        await store.checkpoint(await states_of(store), 10)
+        await store.checkpoint(blobs(await states_of(store)), 10)
         deleted = await store.compact(Retention(max_events=3))
         kept = await store.read(7, limit=100)
         with pytest.raises(RevisionCompactedError) as gone:
@@ -358,7 +358,7 @@ async def test_compaction_never_passes_the_checkpoint(backend: Backend) -> None:
 async def test_compaction_by_age_drops_only_older_events(backend: Backend) -> None:
     async with backend.opened() as (store, _):
         await store.append("sc", task_events("a", 3))
-        await store.checkpoint(await states_of(store), 5)
+        await store.checkpoint(blobs(await states_of(store)), 5)
         assert await store.compact(Retention(max_age_s=3600)) == 0
 
         async def all_gone() -> bool:
@@ -372,7 +372,7 @@ async def test_compaction_by_age_drops_only_older_events(backend: Backend) -> No
 async def test_compaction_survives_reopen(backend: Backend) -> None:
     async with backend.opened() as (store, _):
         await store.append("sc", task_events("a", 8))
-        await store.checkpoint(await states_of(store), 10)
+        await store.checkpoint(blobs(await states_of(store)), 10)
         await store.compact(Retention(max_events=2))
     async with backend.opened() as (store, recovery):
         assert recovery.oldest_revision == store.oldest_revision == 9
@@ -385,7 +385,7 @@ async def test_reopen_recovers_the_checkpoint_and_the_events_after_it(backend: B
     async with backend.opened() as (store, _):
         await store.append("sc", task_events("a", 2))
         states = await states_of(store)
-        await store.checkpoint(states, 4)
+        await store.checkpoint(blobs(states), 4)
         await store.append("sc", task_events("b", 3, finish=False))
     async with backend.opened() as (store, recovery):
         after = await stored(store, recovery.checkpoint_revision)
@@ -415,7 +415,7 @@ async def test_seq_gates_survive_reopen_without_a_checkpoint(backend: Backend) -
 async def test_finished_tasks_stay_closed_after_reopen(backend: Backend) -> None:
     async with backend.opened() as (store, _):
         await store.append("sc", task_events("a", 1))
-        await store.checkpoint(await states_of(store), 3)
+        await store.checkpoint(blobs(await states_of(store)), 3)
     async with backend.opened() as (store, _):
         with pytest.raises(TaskFinishedError):
             await store.append("sc", [event("a", 4)])
@@ -581,7 +581,7 @@ async def test_a_checkpoint_chain_restores_each_task_at_its_latest_link(
                 state_pb.TaskState(task_id=f"t{i}", last_seq=round_, output_tail="x" * 50 * i)
                 for i in range(round_ % 3, 9, 2)
             ]
-            await store.checkpoint(states, round_ * 10)
+            await store.checkpoint(blobs(states), round_ * 10)
             expected |= {s.task_id: s for s in states}
     async with backend.opened() as (store, recovery):
         pass

@@ -25,7 +25,7 @@ from execstream_server.store import sqlite_meta, sqlite_schema
 from execstream_server.store.sqlite import SqliteStore
 
 from ..support.flat_pricer import FlatPricer
-from ..support.helpers import event
+from ..support.helpers import blobs, event
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sqlite_one_row_per_event.sql"
 
@@ -216,12 +216,12 @@ async def test_checkpoint_deltas_are_merged_into_one_base_once_they_outgrow_it(
     tail = "y" * 4096
     try:  # a 400 KB first link: past the minimum, merged into a base at once
         await store.checkpoint(
-            [state_pb.TaskState(task_id=f"t{i}", output_tail=tail) for i in range(100)], 1
+            blobs(state_pb.TaskState(task_id=f"t{i}", output_tail=tail) for i in range(100)), 1
         )
         links_after_base = _links(path)
         for revision in range(2, 150):  # deltas of one task each, until they pass the base
             state = state_pb.TaskState(task_id="t0", last_seq=revision, output_tail=tail)
-            await store.checkpoint([state], revision)
+            await store.checkpoint(blobs([state]), revision)
     finally:
         await store.close()
     assert links_after_base == [True]

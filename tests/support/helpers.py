@@ -11,6 +11,7 @@ import grpc
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import service_pb2 as service_pb
 from execstream.v1 import service_pb2_grpc
+from execstream.v1 import state_pb2 as state_pb
 
 Stub = service_pb2_grpc.ExecutionServiceStub
 # gRPC call metadata, as the generated stubs take it.
@@ -136,3 +137,8 @@ def error_details(error: grpc.RpcError) -> dict[str, Any]:
                 detail.Unpack(message)
                 found[cls.__name__] = message
     return found
+
+
+def blobs(states: Iterable[state_pb.TaskState]) -> list[bytes]:
+    """States serialised, as ``LogStore.checkpoint`` takes them."""
+    return [state.SerializeToString() for state in states]

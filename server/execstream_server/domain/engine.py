@@ -20,6 +20,7 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import ServerConfig
+from execstream_server.domain.batch_fold import fold_batch
 from execstream_server.domain.errors import (
     DomainError,
     RecoveryFailedError,
@@ -32,8 +33,8 @@ from execstream_server.domain.fold import fold
 from execstream_server.domain.hub import Hub
 from execstream_server.domain.label_totals import LabelBreakdowns
 from execstream_server.domain.outage_log import OutageLog
+from execstream_server.domain.output_fold import OutputFold
 from execstream_server.domain.records import CommittedBatch, TaskChange
-from execstream_server.domain.spend_days import commit_day, fold_by_day
 from execstream_server.domain.totals import TotalsBook
 from execstream_server.store.base import LogStore
 
@@ -115,6 +116,8 @@ class Engine:
         self.failure: Exception | None = None
         self.on_failure: list[Callable[[Exception], None]] = []
         self._tail_bytes = config.limits.output_tail_bytes
+        # Output of running tasks folds in place; a state's tail is written before a read.
+        self._output = OutputFold(self._tail_bytes)
         # Background jobs that retry on their own: failures logged without a flood, and
         # counted (``failures``, exported as metrics).
         self.checkpoints = OutageLog(log, "checkpoints", consequence="restart replay grows")
@@ -163,6 +166,7 @@ class Engine:
 
     def _go_live(self) -> None:
         self.hub.revision = self.revision
+        self._output.flush_all(self.tasks.values())
         if len(self.tasks) >= _FREEZE_AFTER_TASKS:
             # Recovered task states live as long as the server: move them out of the
             # collector's reach, or every full collection walks them all (a ~25 ms pause
@@ -199,18 +203,10 @@ class Engine:
         self.totals.update(old, new)
 
     def _fold_batch(self, batch: CommittedBatch, *, publish: bool) -> None:
-        by_task: dict[str, tuple[list[events_pb.ExecutionEvent], list[int]]] = {}
-        for event, committed_ms in zip(batch.events, batch.commit_times_ms(), strict=True):
-            events, days = by_task.setdefault(event.task_id, ([], []))
-            events.append(event)
-            days.append(commit_day(committed_ms))
-        changes: list[TaskChange] = []
-        for task_id, (events, days) in by_task.items():
-            old = self.tasks.get(task_id)
-            new = fold_by_day(old, events, days, fold=self._fold)
+        changes, touched = fold_batch(batch, self.tasks, self._output, self._fold)
+        for old, new in changes:
             self._put(old, new)
-            changes.append((old, new))
-        self._dirty.update(by_task)
+        self._dirty.update(touched)
         if publish:
             self.hub.publish(batch)
             for observer in self._observers:
@@ -345,8 +341,13 @@ class Engine:
             return
         dirty, self._dirty = self._dirty, set()
         revision = self.revision
+        # Serialised here, at ``revision``: the fold goes on changing states in place
+        # while the store writes them.
+        states = [self.tasks[t] for t in dirty]
+        self._output.flush_all(states)
+        blobs = [state.SerializeToString() for state in states]
         try:
-            await self.store.checkpoint([self.tasks[t] for t in dirty], revision)
+            await self.store.checkpoint(blobs, revision)
         except BaseException:
             self._dirty |= dirty
             raise
@@ -428,6 +429,7 @@ class Engine:
                 continue
             if owner is not None and state.sidecar_id != owner:
                 continue
+            self._output.flush(state)
             if len(page) == page_size:
                 next_id = page[-1].task_id
                 break

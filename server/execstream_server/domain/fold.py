@@ -20,7 +20,7 @@ from execstream_server.domain.lifecycle import next_status
 TaskState = state_pb.TaskState
 
 
-def _trim_tail(text: str, limit: int) -> tuple[str, bool]:
+def trim_tail(text: str, limit: int) -> tuple[str, bool]:
     """Keep the last ``limit`` UTF-8 bytes of ``text`` (cut on a character boundary)."""
     if len(text) * 4 <= limit:
         return text, False
@@ -176,7 +176,7 @@ def fold(
 
 
 def _extend_tail(state: TaskState, texts: list[str], tail_bytes: int) -> None:
-    tail, cut = _trim_tail(state.output_tail + "".join(texts), tail_bytes)
+    tail, cut = trim_tail(state.output_tail + "".join(texts), tail_bytes)
     state.output_tail = tail
     state.output_tail_truncated = state.output_tail_truncated or cut
     texts.clear()

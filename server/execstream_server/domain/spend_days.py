@@ -84,6 +84,15 @@ def spend_by_day(state: state_pb.TaskState) -> list[tuple[int, int]]:
     return entries
 
 
+def same_spend_month(state: state_pb.TaskState, day: int) -> bool:
+    """Whether a fold on ``day`` that moves no cost leaves the state's entries as they are
+    (``book_day``: a new month sums the earlier ones, even when no cost moved)."""
+    if not state.spend_by_day:
+        return True
+    latest = state.spend_by_day[-1].day
+    return day <= latest or _month(day) == _month(latest)
+
+
 def book_day(before: state_pb.TaskState | None, after: state_pb.TaskState, day: int) -> None:
     """Record in ``after`` (folded from ``before`` by events committed on ``day``) its change.
 

@@ -91,8 +91,12 @@ class LogStore(Protocol):
     async def claim(self, name: str, ttl_s: float) -> bool:
         """True for one caller of ``name`` per ``ttl_s`` (over every replica of a shared log)."""
 
-    async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
-        """Persist task states folded through ``revision`` (bounds the replay at restart)."""
+    async def checkpoint(self, states: Sequence[bytes], revision: int) -> None:
+        """Persist task states folded through ``revision`` (bounds the replay at restart).
+
+        ``states`` are serialised ``TaskState``s: the caller serialises them at
+        ``revision``, since its states change in place as later batches fold.
+        """
 
     async def compact(self, retention: Retention) -> int:
         """Drop events outside ``retention`` (never past the checkpoint); return how many."""

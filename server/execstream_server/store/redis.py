@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from execstream.v1 import events_pb2 as events_pb
-from execstream.v1 import state_pb2 as state_pb
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -358,10 +357,10 @@ class RedisStore:
         return bool(taken)
 
     # -- checkpoint and compaction -------------------------------------------------------
-    async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
+    async def checkpoint(self, states: Sequence[bytes], revision: int) -> None:
         """Append a delta link; once deltas outgrow the base, merge the chain into a base."""
         assert self._scripts is not None and self._client is not None
-        blob = checkpoint.encode((state.SerializeToString() for state in states), revision)
+        blob = checkpoint.encode(states, revision)
         self._chain = await self._scripts.checkpoint(revision, blob)
         if checkpoint.wants_new_base(self._chain.base, self._chain.delta):
             with unavailable_on_redis_error("read the checkpoint chain"):

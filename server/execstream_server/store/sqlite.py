@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from execstream.v1 import events_pb2 as events_pb
-from execstream.v1 import state_pb2 as state_pb
 
 from execstream_server.config import Retention
 from execstream_server.domain import checkpoint, report_keys
@@ -299,8 +298,8 @@ class SqliteStore:
         return await read_records(self, after_revision, limit, max_bytes)
 
     # -- checkpoint and compaction -------------------------------------------------------
-    def _link_sync(self, states: Sequence[state_pb.TaskState], revision: int) -> int:
-        blob = checkpoint.encode((state.SerializeToString() for state in states), revision)
+    def _link_sync(self, states: Sequence[bytes], revision: int) -> int:
+        blob = checkpoint.encode(states, revision)
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -326,7 +325,7 @@ class SqliteStore:
             _rollback(conn)
             raise
 
-    async def checkpoint(self, states: Sequence[state_pb.TaskState], revision: int) -> None:
+    async def checkpoint(self, states: Sequence[bytes], revision: int) -> None:
         """Append a delta link; once deltas outgrow the base, merge the chain into a base.
 
         The merge reads and joins the links on a reader thread, off the writer, so
