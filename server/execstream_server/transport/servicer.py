@@ -179,7 +179,7 @@ class ExecutionServicer:
                 self._engine.check_serving()
                 try:
                     reject_undecodable(report)
-                    validate_report(report, self._limits)
+                    validate_report(report, self._limits, tally.acknowledged)
                     tally.touch(report)
                     tally.take_tasks(report, self._limits.stream_task_limit)
                     self._charge(report, token_key)
