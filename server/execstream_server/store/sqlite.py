@@ -40,10 +40,7 @@ log = logging.getLogger(__name__)
 
 _COMPACT_CHUNK = 50_000
 _READ_PAGE_BYTES = 16 * 1024 * 1024  # ``read`` without a byte bound reads pages of this size
-_REPORT_SQL = (
-    "INSERT INTO reports(revision, first_revision, sidecar_id, committed_at, keys, frame) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
+_REPORTS = "reports(revision, first_revision, sidecar_id, committed_at, keys, frame)"
 ReportRow = tuple[int, int, str, float, bytes, bytes]
 
 
@@ -264,7 +261,7 @@ class SqliteStore:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_REPORT_SQL, reports)
+            sqlite_meta.insert_rows(conn, _REPORTS, reports)
             sqlite_meta.insert_chunks(conn, chunks)
             conn.execute("COMMIT")
         except BaseException:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from execstream_server.domain.digests import UNKNOWN_DIGEST, SeqKey
 from execstream_server.store.group_admission import digests_in, merged_spans
@@ -36,11 +36,31 @@ def ensure_log_id(conn: sqlite3.Connection) -> str:
     return log_id
 
 
-def insert_chunks(conn: sqlite3.Connection, rows: Iterable[ChunkRow]) -> None:
-    conn.executemany(
-        "INSERT INTO task_chunks(revision, task_id, first_seq, first_revision) VALUES (?, ?, ?, ?)",
-        rows,
-    )
+# Bound parameters per statement: SQLite builds before 3.32 allow 999.
+_MAX_PARAMETERS = 999
+
+
+def insert_rows(conn: sqlite3.Connection, into: str, rows: Sequence[Sequence[object]]) -> None:
+    """``INSERT INTO {into} VALUES (...), (...), ...``: many rows per statement.
+
+    The writer thread gives up the GIL around every statement step and must win it back
+    from the event loop each time (up to the interpreter's 5 ms switch interval when the
+    loop is busy). One step per row made a commit of a few hundred rows wait on hundreds
+    of such hand-overs; one per statement waits on a few.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = _MAX_PARAMETERS // width
+    placeholder = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
+        values = ", ".join([placeholder] * len(part))
+        conn.execute(f"INSERT INTO {into} VALUES {values}", [v for row in part for v in row])
+
+
+def insert_chunks(conn: sqlite3.Connection, rows: Sequence[ChunkRow]) -> None:
+    insert_rows(conn, "task_chunks(revision, task_id, first_seq, first_revision)", rows)
 
 
 def delete_chunks(conn: sqlite3.Connection, through: int) -> None:
