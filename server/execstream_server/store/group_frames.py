@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from execstream.v1 import events_pb2 as events_pb
 
 from execstream_server.domain.errors import DomainError
-from execstream_server.domain.events import kind_of
-from execstream_server.domain.frames import stamped_frame
+from execstream_server.domain.events import KIND_BY_BODY, SERVER_AUTHOR
+from execstream_server.domain.frames import stamped_frame, varint
 from execstream_server.domain.records import ReportFrame
 from execstream_server.domain.report_keys import ReportKeys
 from execstream_server.store.base import AppendResult
@@ -69,28 +69,61 @@ def _runs(events: list[events_pb.ExecutionEvent]) -> list[list[events_pb.Executi
     return runs
 
 
+def _task_index(positions: list[int]) -> bytes:
+    """``ReportKeys.task_index``: one varint per entry (one byte each below 128 tasks)."""
+    if len(positions) < 128 or max(positions) < 128:
+        return bytes(positions)
+    return b"".join(varint(p) for p in positions)
+
+
+def _plan_run(
+    plan: FramePlan, chunks: dict[str, TaskChunk], run: list[events_pb.ExecutionEvent], index: int
+) -> int:
+    """Add one run's frame (and its tasks to ``chunks``); return the group index after it.
+
+    One pass per event: serialise it, read its kind, and place it in its task's chunk.
+    """
+    payloads: list[bytes] = []
+    kinds = bytearray()
+    positions: list[int] = []
+    run_chunks: list[TaskChunk] = []  # by the task's position among the run's tasks
+    where: dict[str, int] = {}
+    for event in run:
+        task_id = event.task_id
+        payloads.append(event.SerializeToString())
+        body = event.WhichOneof("body")
+        kinds.append(KIND_BY_BODY[body] if body else events_pb.EVENT_KIND_UNSPECIFIED)
+        position = where.get(task_id)
+        if position is None:
+            position = where[task_id] = len(run_chunks)
+            chunk = chunks.get(task_id)
+            if chunk is None:
+                chunk = chunks[task_id] = TaskChunk(task_id, event.seq, index, index)
+            run_chunks.append(chunk)
+        else:
+            chunk = run_chunks[position]
+        if not chunk.first_seq:
+            chunk.first_seq = event.seq
+        chunk.last_index = index
+        positions.append(position)
+        index += 1
+    keys = ReportKeys(run[0].sidecar_id, tuple(where), _task_index(positions), bytes(kinds))
+    plan.frames.append(PlannedFrame(keys, payloads, run))
+    return index
+
+
 def plan_frames(outcomes: Sequence[tuple[Submission, Outcome]]) -> FramePlan:
     """Frames and task chunks of the group's admitted reports (refused ones are skipped)."""
     plan = FramePlan()
     chunks: dict[str, TaskChunk] = {}
     index = 0
-    for _, outcome in outcomes:
+    for sub, outcome in outcomes:
         if isinstance(outcome, DomainError) or not outcome.accepted:
             continue
-        for run in _runs(outcome.accepted):
-            payloads = [event.SerializeToString() for event in run]
-            keys = ReportKeys.of(run[0].sidecar_id, [(e.task_id, kind_of(e)) for e in run])
-            plan.frames.append(PlannedFrame(keys, payloads, run))
-            for event in run:
-                chunk = chunks.get(event.task_id)
-                if chunk is None:
-                    chunk = chunks[event.task_id] = TaskChunk(
-                        event.task_id, event.seq, index, index
-                    )
-                elif not chunk.first_seq:
-                    chunk.first_seq = event.seq
-                chunk.last_index = index
-                index += 1
+        # A sidecar's report is one run; the server's own events carry each task's owner.
+        runs = _runs(outcome.accepted) if sub.sidecar_id == SERVER_AUTHOR else [outcome.accepted]
+        for run in runs:
+            index = _plan_run(plan, chunks, run, index)
     plan.chunks = list(chunks.values())
     plan.event_count = index
     return plan
