@@ -22,6 +22,7 @@ _KINDS = st.integers(1, 8)
 def test_keys_round_trip_through_their_encoding(entries: list[tuple[str, int]]) -> None:
     keys = ReportKeys.of("side", entries)
     assert report_keys.decode("side", report_keys.encode(keys)) == keys
+    assert report_keys.task_ids_of(report_keys.encode(keys)) == list(keys.task_ids)
     assert [(keys.task_ids[i], k) for i, k in zip(keys.positions(), keys.kinds, strict=True)] == (
         entries
     )

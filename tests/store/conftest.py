@@ -12,6 +12,7 @@ from execstream_server.domain.cost import Pricer
 from execstream_server.store.base import LogStore, Recovery
 from execstream_server.store.redis import RedisStore
 from execstream_server.store.sqlite import SqliteStore
+from execstream_server.store.sqlite_index import INDEX_FLUSH_S
 
 from ..support.flat_pricer import FlatPricer
 from ..support.redis_server import RedisServer
@@ -50,11 +51,19 @@ class Backend:
             await store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=["sqlite", "sqlite-index-each-commit", pytest.param("redis", marks=pytest.mark.redis)]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
+    """Redis, and SQLite twice: with its task index flushed about once a second (within a
+    test, reads mostly find events through the reports after the index) and flushed with
+    every commit (reads find them through the index)."""
+    if request.param.startswith("sqlite"):
         path = str(tmp_path / "store.db")
-        return Backend("sqlite", lambda pricer: SqliteStore(path, pricer=pricer))
+        flush_s = 0.0 if request.param == "sqlite-index-each-commit" else INDEX_FLUSH_S
+        return Backend(
+            "sqlite", lambda pricer: SqliteStore(path, pricer=pricer, index_flush_s=flush_s)
+        )
     server: RedisServer = request.getfixturevalue("redis_server")
 
     def make(pricer: Pricer) -> LogStore:

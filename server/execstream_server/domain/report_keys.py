@@ -81,8 +81,8 @@ def encode(keys: ReportKeys) -> bytes:
     return b"".join(parts)
 
 
-def decode(sidecar_id: str, data: bytes) -> ReportKeys:
-    """Keys stored beside a frame (the sidecar is stored in its own column)."""
+def _task_ids(data: bytes) -> tuple[list[str], int]:
+    """The task ids at the start of encoded keys, and where the entries start."""
     try:
         count, pos = read_varint(data, 0)
         task_ids = []
@@ -90,13 +90,25 @@ def decode(sidecar_id: str, data: bytes) -> ReportKeys:
             size, pos = read_varint(data, pos)
             task_ids.append(data[pos : pos + size].decode())
             pos += size
-        entries, pos = read_varint(data, pos)
-        index_end = pos
-        for _ in range(entries):
-            _, index_end = read_varint(data, index_end)
-        kinds = data[index_end : index_end + entries]
     except UnicodeDecodeError as exc:
         raise FrameError(f"report keys are corrupt: {exc}") from exc
+    return task_ids, pos
+
+
+def task_ids_of(data: bytes) -> list[str]:
+    """Only the task ids of encoded keys: for a reader that looks for tasks in many
+    reports without wanting each entry's task and kind."""
+    return _task_ids(data)[0]
+
+
+def decode(sidecar_id: str, data: bytes) -> ReportKeys:
+    """Keys stored beside a frame (the sidecar is stored in its own column)."""
+    task_ids, pos = _task_ids(data)
+    entries, pos = read_varint(data, pos)
+    index_end = pos
+    for _ in range(entries):
+        _, index_end = read_varint(data, index_end)
+    kinds = data[index_end : index_end + entries]
     if len(kinds) != entries or index_end + entries != len(data):
         raise FrameError("report keys do not match their entry count")
     return ReportKeys(sidecar_id, tuple(task_ids), data[pos:index_end], kinds)

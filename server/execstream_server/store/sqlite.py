@@ -2,7 +2,9 @@
 
 Reports queue up while a commit is in flight and the next commit takes them all, so the
 commit rate adapts to load (one fsync for many reports). A report's future resolves only
-after its transaction committed: a crash loses nothing that was acknowledged.
+after its transaction committed: a crash loses nothing that was acknowledged. The task
+index is written in batches about once a second, riding along with a commit
+(``sqlite_index``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from execstream_server.domain.errors import (
     StoreUnavailableError,
 )
 from execstream_server.domain.records import CommittedBatch, EventRecord, FramePage
-from execstream_server.store import sqlite_meta, sqlite_reads, sqlite_schema
+from execstream_server.store import sqlite_index, sqlite_meta, sqlite_reads, sqlite_schema
 from execstream_server.store.base import AppendResult, Recovery, committed_seqs, read_records
 from execstream_server.store.group_admission import admit_checked
 from execstream_server.store.group_commit import Submission, SubmissionQueue
@@ -75,6 +77,7 @@ class SqliteStore:
         commit_max_events: int = 2048,
         synchronous: str = "FULL",
         max_queued_reports: int = 1024,
+        index_flush_s: float = sqlite_index.INDEX_FLUSH_S,
     ) -> None:
         self.path = path
         self._pricer = pricer
@@ -94,6 +97,7 @@ class SqliteStore:
         self._checkpoint_revision = 0
         self._chain_bytes = [0, 0]  # the checkpoint chain's base and delta bytes
         self._compacted_through = 0
+        self._index = sqlite_index.PendingIndex(index_flush_s)  # writer thread only
         self._pending: SubmissionQueue | None = None
         self._batches: asyncio.Queue[CommittedBatch | Exception] = asyncio.Queue()
         self._failure: ReplicaFailedError | None = None
@@ -132,6 +136,7 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             log_id = sqlite_meta.ensure_log_id(conn)
+            sqlite_index.index_unindexed(conn)  # what a crash before a flush left
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -258,15 +263,34 @@ class SqliteStore:
         return sqlite_meta.committed_digests(self._conn(), keys)
 
     def _insert_sync(self, reports: list[ReportRow], chunks: list[sqlite_meta.ChunkRow]) -> None:
+        """The commit's reports, and the task index of the commits since the last flush
+        when one is due (``sqlite_index``)."""
         conn = self._conn()
+        flush = self._index.due()
+        through = reports[-1][0]
         conn.execute("BEGIN IMMEDIATE")
         try:
             sqlite_meta.insert_rows(conn, _REPORTS, reports)
-            sqlite_meta.insert_chunks(conn, chunks)
+            if flush:
+                sqlite_index.write(conn, self._index.rows(chunks), through)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
+        self._index.committed(chunks, through, flushed=flush)
+
+    def _flush_index_sync(self) -> None:
+        if self._index.empty:
+            return
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            sqlite_index.write(conn, self._index.rows(), self._index.through)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        self._index.flushed()
 
     async def batches(self) -> AsyncIterator[CommittedBatch]:
         while True:
@@ -367,6 +391,7 @@ class SqliteStore:
         except BaseException:
             _rollback(conn)
             raise
+        self._index.compacted(through)
 
     async def compact(self, retention: Retention) -> int:
         if retention.max_events is None and retention.max_age_s is None:
@@ -404,6 +429,10 @@ class SqliteStore:
         self._closed = True
         if self._writer_task is not None and self._pending is not None:
             await self._pending.close(self._writer_task)
+        try:
+            await self._run(self._writer, self._flush_index_sync)
+        except StoreUnavailableError as exc:  # the next open indexes those reports
+            log.warning("task index not flushed at close: %s", exc)
         self._writer.shutdown(wait=True)
         if self._readers is not self._writer:
             self._readers.shutdown(wait=True)

@@ -1,9 +1,10 @@
 """The SQLite file's side data: the log's identity, the task index and the checkpoint chain.
 
 The identity is created on open when missing, so a file from before it existed gets one
-at its first open by this version. The task index (``task_chunks``, see ``sqlite_schema``)
-also answers where a resent seq was committed: in the newest chunk of its task whose
-``first_seq`` is at or below it (a task's seqs grow with its revisions).
+at its first open by this version. The task index (``task_chunks``, see ``sqlite_schema``
+and ``sqlite_index``) also answers where a resent seq was committed: in the newest chunk
+of its task whose ``first_seq`` is at or below it (a task's seqs grow with its revisions),
+or in a report after ``indexed_through`` holding its task.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 from execstream_server.domain.digests import UNKNOWN_DIGEST, SeqKey
 from execstream_server.store.group_admission import digests_in, merged_spans
-from execstream_server.store.sqlite_reads import frames_between
+from execstream_server.store.sqlite_reads import frames_between, unindexed_spans
 
 # A task's first_seq grows with its revisions, so the newest chunk at or below a seq is the
 # one with the largest first_seq at or below it: one step down task_chunks_by_seq.
@@ -22,7 +23,7 @@ _SEQ_CHUNK_SQL = (
     "SELECT first_revision, revision FROM task_chunks WHERE task_id = ? "
     "AND first_seq BETWEEN 1 AND ? ORDER BY first_seq DESC LIMIT 1"
 )
-# (last revision, task_id, first_seq, first revision) of one task's part of one commit
+# (last revision, task_id, first_seq, first revision): one task's span of a commit or flush
 ChunkRow = tuple[int, str, int, int]
 
 
@@ -69,11 +70,12 @@ def delete_chunks(conn: sqlite3.Connection, through: int) -> None:
 
 def committed_digests(conn: sqlite3.Connection, keys: Sequence[SeqKey]) -> dict[SeqKey, bytes]:
     """The content digest of each committed (task, seq), from the stored event (keys not
-    found were compacted). The frames of all keys' spans are read and parsed once."""
+    found were compacted). The frames of all keys' spans are read and parsed once; the
+    reports the index does not cover yet are read whenever they hold a key's task."""
     found: dict[SeqKey, bytes] = {}
     conn.execute("BEGIN")
     try:
-        spans = []
+        spans = unindexed_spans(conn, 0, {task_id for task_id, _ in keys})
         for task_id, seq in keys:
             row = conn.execute(_SEQ_CHUNK_SQL, (task_id, seq)).fetchone()
             if row is not None:

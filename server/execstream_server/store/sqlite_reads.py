@@ -2,8 +2,10 @@
 
 Each read runs in one read transaction, so the compaction bound, the task index and the
 frames it returns are one consistent state of the file. A task-filtered read asks the
-task index (``task_chunks``: one row per task per commit, with its revision span) where
-the tasks' events are, and reads only the frames overlapping those spans.
+task index (``task_chunks``: one row per task per flush, with its revision span; see
+``sqlite_index``) where the tasks' events are through ``indexed_through``, finds those
+after it by the keys of the few reports since (``unindexed_spans``), and reads only the
+frames overlapping those spans.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable
 
 from execstream_server.domain.errors import RevisionCompactedError
 from execstream_server.domain.records import FramePage, ReportFrame
-from execstream_server.domain.report_keys import decode
+from execstream_server.domain.report_keys import decode, task_ids_of
 
 _FRAMES_SQL = (
     "SELECT first_revision, sidecar_id, keys, frame, revision, "
@@ -24,6 +26,7 @@ _SPANS_SQL = (
     "SELECT first_revision, revision FROM task_chunks WHERE task_id = ? AND revision > ? "
     "ORDER BY revision LIMIT ?"
 )
+_UNINDEXED_SQL = "SELECT first_revision, revision, keys FROM reports WHERE revision > ?"
 _SPANS_PER_TASK = 256  # per read: a busy task's page ends where its spans do
 
 
@@ -34,6 +37,25 @@ def _frame(row: tuple[int, str, bytes, bytes, int, int]) -> ReportFrame:
 def _compacted(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE key='compacted_through'").fetchone()
     return int(row[0]) if row else 0
+
+
+def indexed_through(conn: sqlite3.Connection) -> int:
+    """The last revision the task index covers (reports after it are not in it yet)."""
+    row = conn.execute("SELECT value FROM meta WHERE key='indexed_through'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def unindexed_spans(
+    conn: sqlite3.Connection, after: int, task_ids: Iterable[str]
+) -> list[tuple[int, int]]:
+    """The spans after ``after`` of the reports holding any of the tasks that the task
+    index does not cover yet (at most about one flush interval of commits)."""
+    wanted = set(task_ids)
+    return [
+        (max(first, after + 1), last)
+        for first, last, keys in conn.execute(_UNINDEXED_SQL, (max(after, indexed_through(conn)),))
+        if not wanted.isdisjoint(task_ids_of(keys))
+    ]
 
 
 def read_frames(
@@ -69,9 +91,10 @@ def _spans(
     """The tasks' revision spans after ``after``, merged, and the horizon they are complete to.
 
     A task with more spans than one read takes limits the horizon to its last span read
-    (``None``: every span to the head was read).
+    (``None``: every span to the head was read, the unindexed reports' ones included).
     """
-    spans: list[tuple[int, int]] = []
+    task_ids = list(task_ids)
+    spans = unindexed_spans(conn, after, task_ids)
     horizon: int | None = None
     for task_id in task_ids:
         rows = conn.execute(_SPANS_SQL, (task_id, after, _SPANS_PER_TASK)).fetchall()

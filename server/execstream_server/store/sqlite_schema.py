@@ -5,12 +5,16 @@ Tables (``SCHEMA``):
 - ``reports``: one row per stored report frame, keyed by its last revision (so the first
   row after a cursor is the frame holding the next revision), with its first revision,
   sidecar, commit time, keys (``report_keys``) and the ready-to-send frame.
-- ``task_chunks``: one row per task per commit: the revisions its events span,
-  ``first_revision`` to ``revision``, and its first seq. The ``(task_id, revision)`` index
-  makes it the task index of filtered replays; the ``(task_id, first_seq)`` index is where
-  a resent seq finds, in one step, the committed event it is compared with.
+- ``task_chunks``: one row per task per index flush (``sqlite_index``: about once a
+  second, at close and at open): the revisions its events span since the previous flush,
+  ``first_revision`` to ``revision`` (other tasks' revisions may lie between), and its
+  first non-zero seq. The ``(task_id, revision)`` index makes it the task index of
+  filtered replays; the ``(task_id, first_seq)`` index is where a resent seq finds, in one
+  step, the committed event it is compared with. It covers the reports through
+  ``meta.indexed_through``; readers find the tasks of later reports by their keys.
 - ``checkpoints``: the checkpoint chain (``domain/checkpoint.py``), one blob per link.
-- ``meta``: ``log_id``, ``checkpoint_revision``, ``compacted_through``, ``schema_version``.
+- ``meta``: ``log_id``, ``checkpoint_revision``, ``compacted_through``,
+  ``indexed_through``, ``schema_version``.
 
 A file written with one row per event (an ``events`` table, a ``tasks`` table of
 checkpointed states, perhaps a ``digests`` table) is migrated when opened: events move
@@ -19,7 +23,10 @@ stopped; consecutive events of one commit and one sidecar become one frame, and 
 task's span of each commit a ``task_chunks`` row. The checkpointed states become one base
 link; stored digests are dropped (resends are compared with the stored events, so events
 from before digests existed can now be compared too). Nothing is lost or renumbered:
-revisions, payloads, compaction and checkpoint bounds stay as they were.
+revisions, payloads, compaction and checkpoint bounds stay as they were. A file of
+schema 2 (a ``task_chunks`` row per task per commit, no ``indexed_through``) has a
+complete index: it is marked indexed through its last revision. Schema 3 files are
+refused by older versions, which would take their index for complete.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from execstream_server.domain.report_keys import ReportKeys, encode
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
     revision       INTEGER PRIMARY KEY,
@@ -93,6 +100,11 @@ def prepare(conn: sqlite3.Connection, path: str) -> None:
         _migrate_tasks(conn)
     if "digests" in existing:
         conn.execute("DROP TABLE digests")
+    # Every layout before the batched index (and the migration above) indexed all commits.
+    conn.execute(
+        "INSERT INTO meta(key, value) SELECT 'indexed_through', COALESCE(MAX(revision), 0) "
+        "FROM reports WHERE true ON CONFLICT(key) DO NOTHING"
+    )
     conn.execute(
         "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
