@@ -322,6 +322,36 @@ def admit(
         task_id = event.task_id
         gate = gates.get(task_id) or lookup(task_id)
         seq = event.seq
+        if (
+            gate is not None
+            and gate.status == RUNNING
+            and seq == gate.last_seq + 1
+            and gate.owner == sidecar_id
+            and event.WhichOneof("body") in OUTPUT_BODIES
+        ):
+            # The common case, by far: the next output of a running task of this sidecar
+            # changes only its gate's last seq.
+            event.sidecar_id = sidecar_id
+            event.revision = 0
+            if event.attempt == 0:
+                event.attempt = 1
+            if not event.HasField("time"):
+                event.time.CopyFrom(now)
+            gates[task_id] = Gate(
+                sidecar_id,
+                seq,
+                RUNNING,
+                gate.backend,
+                gate.cost,
+                gate.model,
+                gate.tokens,
+                gate.interim,
+            )
+            last_seqs[task_id] = seq
+            accepted.append(event)
+            if own is not None:
+                own[(task_id, seq)] = event
+            continue
         if gate is not None:
             if gate.owner != sidecar_id:
                 raise OwnershipError(task_id, sidecar_id)
@@ -345,28 +375,15 @@ def admit(
         if not event.HasField("time"):
             event.time.CopyFrom(now)
         body = event.WhichOneof("body")
-        if gate is not None and gate.status == RUNNING and body in OUTPUT_BODIES:
-            # The common case, by far: output of a running task changes only its last seq.
-            gates[task_id] = Gate(
-                gate.owner,
-                seq,
-                gate.status,
-                gate.backend,
-                gate.cost,
-                gate.model,
-                gate.tokens,
-                gate.interim,
-            )
-        else:
-            _clear_server_fields(event)
-            _check_task_tokens(gate, event, body, index)
-            if body == "usage":
-                _check_update_attempt(gate, event, index)
-            try:
-                gates[task_id] = advance_gate(gate, event, pricer)
-            except IllegalTransitionError as exc:
-                exc.last_seq = gate.last_seq if gate is not None else 0
-                raise
+        _clear_server_fields(event)
+        _check_task_tokens(gate, event, body, index)
+        if body == "usage":
+            _check_update_attempt(gate, event, index)
+        try:
+            gates[task_id] = advance_gate(gate, event, pricer)
+        except IllegalTransitionError as exc:
+            exc.last_seq = gate.last_seq if gate is not None else 0
+            raise
         last_seqs[task_id] = seq
         accepted.append(event)
         if own is not None:
