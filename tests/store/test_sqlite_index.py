@@ -2,8 +2,8 @@
 
 Events committed after the last flush are found by filtered replays and resend checks,
 in the running store, after a crash before the flush, and after compaction; a file whose
-index was written per commit opens as fully indexed; and the index takes one row per task
-per flush instead of one per task per commit.
+index was written per commit opens as fully indexed; and a flush writes the rows of many
+commits at once while reads stay as narrow as with rows written per commit.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from execstream.v1 import events_pb2 as events_pb
 from execstream_server.config import Retention
 from execstream_server.domain.errors import RevisionCompactedError, SeqConflictError
 from execstream_server.domain.fold import fold
-from execstream_server.store import sqlite_reads
+from execstream_server.store import sqlite_meta, sqlite_reads
 from execstream_server.store.sqlite import SqliteStore
 from execstream_server.store.sqlite_index import INDEX_FLUSH_S
 
@@ -92,14 +92,14 @@ async def test_a_filtered_replay_finds_events_committed_after_the_last_flush(
         await store.append("sc", _pair("a", "b", seq))
         await store.append("sc", _lines("c", range(seq, seq + 1)))
     await store.close()
-    assert _index_state(path) == (3, 15)
+    assert _index_state(path) == (15, 15)  # a row per task per commit, flushed at close
     store = _open(path)
     await store.open()
     try:
         for seq in range(6, 11):  # revisions 16-30, in no flush yet
             await store.append("sc", _pair("a", "b", seq))
             await store.append("sc", _lines("c", range(seq, seq + 1)))
-        assert _index_state(path) == (3, 15)
+        assert _index_state(path) == (15, 15)
         every_b = await _replay(store, "b")
         tail_b = await _replay(store, "b", after=20)
         small_pages = await _replay(store, "c", max_bytes=1)
@@ -111,7 +111,7 @@ async def test_a_filtered_replay_finds_events_committed_after_the_last_flush(
     assert tail_b == [(r, seq) for seq, r in enumerate(b_revisions, 1) if r > 20]
     assert small_pages == [(3 * seq, seq) for seq in range(1, 11)]
     assert (nobody.frames, nobody.through) == ([], 30)
-    assert _index_state(path) == (6, 30)
+    assert _index_state(path) == (30, 30)
     store = _open(path)
     await store.open()
     try:
@@ -151,7 +151,7 @@ _CRASHING_WRITER = """
 import asyncio, math, os, signal, sys
 from execstream.v1 import events_pb2 as events_pb
 from execstream_server.domain.events import SERVER_AUTHOR
-from execstream_server.store import sqlite_reads
+from execstream_server.store import sqlite_meta, sqlite_reads
 from execstream_server.store.sqlite import SqliteStore
 from tests.support.flat_pricer import FlatPricer
 from tests.support.helpers import event
@@ -207,7 +207,7 @@ async def test_a_crash_before_the_flush_is_indexed_at_the_next_open(tmp_path: Pa
     finally:
         await store.close()
     assert recovery.revision == 23
-    assert indexed_at_open == (4, 23)
+    assert indexed_at_open == (23, 23)  # a row per task per report left unindexed
     assert replay_b == [(2, 1), (3, 0)] + [(2 * seq + 1, seq) for seq in range(2, 12)]
     assert (same.accepted, same.duplicates) == (0, 9)
     assert (changed_b.value.seq, changed_a.value.seq) == (3, 11)
@@ -243,8 +243,8 @@ async def test_compaction_with_a_pending_index_keeps_reads_and_resends_right(
         await store.close()
     assert replay_a == [(2 * seq + 1, seq) for seq in range(5, 9)]
     assert (compacted.accepted, compacted.duplicates) == (0, 2)
-    # "old" was compacted whole: no row for it; "a" and "b" reach past the bound.
-    assert _chunk_revisions(path) == [17, 18]
+    # The pending rows of compacted commits were dropped; those past the bound flushed.
+    assert _chunk_revisions(path) == list(range(11, 19))
     store = _open(path)
     await store.open()
     try:
@@ -255,26 +255,31 @@ async def test_compaction_with_a_pending_index_keeps_reads_and_resends_right(
         await store.close()
 
 
-async def test_the_index_takes_one_row_per_task_per_flush_not_per_commit(
+async def test_a_flush_writes_the_rows_of_many_commits_and_reads_stay_narrow(
     tmp_path: Path,
 ) -> None:
-    """The write amplification: 40 commits over 50 tasks each write 2,000 index rows when
-    every commit is indexed, and 50 when the index is flushed once."""
-    counts = []
-    for flush_s in (0.0, NEVER):
-        path = tmp_path / f"log-{flush_s}.db"
-        store = _open(path, flush_s)
-        await store.open()
-        try:
-            for seq in range(1, 41):
-                await store.append("sc", [event(f"t{t}", seq) for t in range(50)])
-            counts.append(_index_state(path))
-        finally:
-            await store.close()
-        counts.append(_index_state(path))
-    every_commit, at_close = counts[:2], counts[2:]
-    assert every_commit == [(2000, 2000), (2000, 2000)]
-    assert at_close == [(0, 0), (50, 2000)]
+    """100 commits of one task each are indexed in one flush (at close here), one row per
+    task per commit, so a filtered read of one task reads its 10 frames, not the log's."""
+    path = tmp_path / "log.db"
+    store = _open(path)
+    await store.open()
+    try:
+        for seq in range(1, 11):
+            for task in range(10):
+                await store.append("sc", [event(f"t{task}", seq)])
+        assert _index_state(path) == (0, 0), "nothing written before the flush"
+        unindexed = await store.read_frames(0, max_bytes=1 << 20, task_ids=frozenset({"t0"}))
+    finally:
+        await store.close()
+    assert _index_state(path) == (100, 100)
+    store = _open(path)
+    await store.open()
+    try:
+        indexed = await store.read_frames(0, max_bytes=1 << 20, task_ids=frozenset({"t0"}))
+    finally:
+        await store.close()
+    for page in (unindexed, indexed):
+        assert [frame.keys.task_ids for frame in page.frames] == [("t0",)] * 10
 
 
 async def test_a_task_with_a_long_index_and_a_pending_tail_replays_without_gaps(
@@ -326,3 +331,12 @@ async def test_a_file_indexed_per_commit_opens_as_indexed_through_its_head(
         await store.close()
     assert opened == (10, 10)
     assert replay == [(2 * seq, seq) for seq in range(1, 6)]
+
+
+def test_rows_past_one_statement_are_all_inserted() -> None:
+    """``insert_rows`` splits what SQLite's parameter limit does not take in one statement."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c INTEGER, d INTEGER)")
+    rows = [(n, f"task{n}", n * 2, n * 3) for n in range(1, 601)]  # 2,400 parameters
+    sqlite_meta.insert_rows(conn, "t(a, b, c, d)", rows)
+    assert conn.execute("SELECT * FROM t ORDER BY a").fetchall() == rows

@@ -1,12 +1,13 @@
-"""The SQLite task index written in batches: one ``task_chunks`` row per task per flush.
+"""The SQLite task index written in batches: the ``task_chunks`` rows of many commits at once.
 
-A commit touches hundreds of tasks under load; a row per task per commit would write as
-many random pages of the two task-keyed indexes to the WAL every commit. Instead the
-writer keeps each task's revision span since the last flush in memory (``PendingIndex``)
+A commit touches hundreds of tasks under load; writing its rows (one per task) with the
+commit dirtied as many random pages of the two task-keyed indexes, every commit. Instead
+the writer keeps the rows of the commits since the last flush in memory (``PendingIndex``)
 and writes them about once per ``INDEX_FLUSH_S`` (in the transaction of the commit that
-finds the flush due, so no extra fsync) and at close. A flushed row spans from the task's
-first revision after the previous flush to its last one, with its first non-zero seq; the
-span may hold other tasks' revisions, which readers skip by the frames' keys.
+finds the flush due, so no extra fsync) and at close. A task's rows of one flush sit side
+by side in both indexes, so a flush dirties about one page per task per index, however
+many commits it covers. Each row still spans one task's events of one commit, so a
+filtered read or a resend lookup reads only the frames holding the task.
 
 The flush writes ``meta.indexed_through`` (the last revision the rows cover) in the same
 transaction as its rows, so every state of the file holds a complete index through it.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from execstream_server.domain.records import ReportFrame
 from execstream_server.domain.report_keys import decode
@@ -31,22 +32,19 @@ _UNINDEXED_SQL = (
     "SELECT first_revision, sidecar_id, keys, frame FROM reports WHERE revision > ? "
     "ORDER BY revision"
 )
-Spans = dict[str, list[int]]  # task_id -> [first revision, last revision, first seq]
 
 
-def _merge(spans: Spans, chunks: Iterable[ChunkRow]) -> None:
-    """Extend each task's span with later chunks (in revision order)."""
-    for last, task_id, first_seq, first in chunks:
-        span = spans.get(task_id)
-        if span is None:
-            spans[task_id] = [first, last, first_seq]
+def _task_rows(frame: ReportFrame) -> list[ChunkRow]:
+    """One row per task of a stored frame: its last revision, first seq and first revision."""
+    rows: dict[str, list[int]] = {}
+    for event in frame.events():
+        row = rows.get(event.task_id)
+        if row is None:
+            rows[event.task_id] = [event.revision, event.seq, event.revision]
         else:
-            span[1] = last
-            span[2] = span[2] or first_seq  # the first seq a sidecar gave (server events: 0)
-
-
-def _rows(spans: Spans) -> list[ChunkRow]:
-    return [(last, task_id, seq, first) for task_id, (first, last, seq) in spans.items()]
+            row[0] = event.revision
+            row[1] = row[1] or event.seq  # the first seq a sidecar gave (server events: 0)
+    return [(last, task_id, seq, first) for task_id, (last, seq, first) in rows.items()]
 
 
 def write(conn: sqlite3.Connection, rows: Sequence[ChunkRow], through: int) -> None:
@@ -60,12 +58,12 @@ def write(conn: sqlite3.Connection, rows: Sequence[ChunkRow], through: int) -> N
 
 
 class PendingIndex:
-    """Each task's span of the commits since the last flush. The writer thread alone uses
-    it; a commit is added only once its transaction committed."""
+    """The task index rows of the commits since the last flush. The writer thread alone
+    uses it; a commit's rows are added only once its transaction committed."""
 
     def __init__(self, interval_s: float) -> None:
         self._interval = interval_s
-        self._spans: Spans = {}
+        self._rows: list[ChunkRow] = []
         self._through = 0  # the last revision of the last commit added
         self._due_at = time.monotonic() + interval_s
 
@@ -73,10 +71,8 @@ class PendingIndex:
         return time.monotonic() >= self._due_at
 
     def rows(self, chunks: Sequence[ChunkRow] = ()) -> list[ChunkRow]:
-        """The pending spans with a commit's ``chunks`` merged in, as rows to flush."""
-        merged = {task_id: list(span) for task_id, span in self._spans.items()}
-        _merge(merged, chunks)
-        return _rows(merged)
+        """The pending rows and a commit's ``chunks``, to flush."""
+        return [*self._rows, *chunks]
 
     @property
     def through(self) -> int:
@@ -84,7 +80,7 @@ class PendingIndex:
 
     @property
     def empty(self) -> bool:
-        return not self._spans
+        return not self._rows
 
     def committed(self, chunks: Sequence[ChunkRow], through: int, *, flushed: bool) -> None:
         """A commit through ``through`` is in the file; ``flushed``: with the index."""
@@ -92,16 +88,15 @@ class PendingIndex:
         if flushed:
             self.flushed()
         else:
-            _merge(self._spans, chunks)
+            self._rows += chunks
 
     def flushed(self) -> None:
-        self._spans.clear()
+        self._rows.clear()
         self._due_at = time.monotonic() + self._interval
 
     def compacted(self, through: int) -> None:
-        """Forget spans whose revisions were all compacted (their reports are gone)."""
-        for task_id in [t for t, span in self._spans.items() if span[1] <= through]:
-            del self._spans[task_id]
+        """Forget rows whose revisions were compacted (their reports are gone)."""
+        self._rows = [row for row in self._rows if row[0] > through]
 
 
 def index_unindexed(conn: sqlite3.Connection) -> int:
@@ -111,11 +106,11 @@ def index_unindexed(conn: sqlite3.Connection) -> int:
     most about one flush interval of commits). Returns the revision indexed through.
     """
     through = indexed_through(conn)
-    spans: Spans = {}
+    rows: list[ChunkRow] = []
     for first, sidecar_id, keys, data in conn.execute(_UNINDEXED_SQL, (through,)):
         frame = ReportFrame(first, decode(sidecar_id, keys), data)
-        _merge(spans, ((e.revision, e.task_id, e.seq, e.revision) for e in frame.events()))
+        rows += _task_rows(frame)
         through = frame.last_revision
-    if spans:
-        write(conn, _rows(spans), through)
+    if rows:
+        write(conn, rows, through)
     return through

@@ -2,10 +2,10 @@
 
 Each read runs in one read transaction, so the compaction bound, the task index and the
 frames it returns are one consistent state of the file. A task-filtered read asks the
-task index (``task_chunks``: one row per task per flush, with its revision span; see
-``sqlite_index``) where the tasks' events are through ``indexed_through``, finds those
-after it by the keys of the few reports since (``unindexed_spans``), and reads only the
-frames overlapping those spans.
+task index (``task_chunks``: one row per task per commit, with its revision span, written
+in batches; see ``sqlite_index``) where the tasks' events are through ``indexed_through``,
+finds those after it by the keys of the few reports since (``unindexed_spans``), and reads
+only the frames overlapping those spans.
 """
 
 from __future__ import annotations

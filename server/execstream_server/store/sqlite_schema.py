@@ -5,13 +5,13 @@ Tables (``SCHEMA``):
 - ``reports``: one row per stored report frame, keyed by its last revision (so the first
   row after a cursor is the frame holding the next revision), with its first revision,
   sidecar, commit time, keys (``report_keys``) and the ready-to-send frame.
-- ``task_chunks``: one row per task per index flush (``sqlite_index``: about once a
-  second, at close and at open): the revisions its events span since the previous flush,
-  ``first_revision`` to ``revision`` (other tasks' revisions may lie between), and its
-  first non-zero seq. The ``(task_id, revision)`` index makes it the task index of
-  filtered replays; the ``(task_id, first_seq)`` index is where a resent seq finds, in one
-  step, the committed event it is compared with. It covers the reports through
-  ``meta.indexed_through``; readers find the tasks of later reports by their keys.
+- ``task_chunks``: one row per task per commit, written in batches (``sqlite_index``: about
+  once a second, at close and at open): the revisions its events span in that commit,
+  ``first_revision`` to ``revision``, and its first non-zero seq. The ``(task_id,
+  revision)`` index makes it the task index of filtered replays; the ``(task_id,
+  first_seq)`` index is where a resent seq finds, in one step, the committed event it is
+  compared with. It covers the reports through ``meta.indexed_through``; readers find the
+  tasks of later reports by their keys.
 - ``checkpoints``: the checkpoint chain (``domain/checkpoint.py``), one blob per link.
 - ``meta``: ``log_id``, ``checkpoint_revision``, ``compacted_through``,
   ``indexed_through``, ``schema_version``.
