@@ -93,15 +93,20 @@ def test_admitting_a_stamped_report_again_gives_the_same_events() -> None:
     gates: dict[str, Gate] = {}
     run(gates, "sc", event("t", 1, "started", backend="ollama", model="llama3"))
     report = [
-        event("t", 2, "status", status=events_pb.TASK_STATUS_RUNNING),
-        event("t", 3, "finished", usage=events_pb.Usage(input_tokens=10, output_tokens=5)),
-    ]
+        event("t", 2, "usage", usage=events_pb.Usage(input_tokens=4, output_tokens=2)),
+        event("t", 3, "status", status=events_pb.TASK_STATUS_RETRYING,
+              usage=events_pb.Usage(input_tokens=7)),
+        event("t", 4, "stdout"),
+        event("t", 5, "finished", usage=events_pb.Usage(input_tokens=10, output_tokens=5)),
+    ]  # fmt: skip
     pricer = FlatPricer()
     first = admit("sc", report, dict(gates).get, pricer, NOW).accepted
     first_bytes = [e.SerializeToString() for e in first]
-    assert first[1].finished.cost.actual.total_nanos > 0, "the finish was priced"
-    again = admit("sc", report, dict(gates).get, pricer, NOW).accepted
-    assert [e.SerializeToString() for e in again] == first_bytes
+    assert first[0].usage.task_cost.actual.total_nanos > 0, "the update was priced"
+    assert first[3].finished.cost.actual.total_nanos > 0, "the finish was priced"
+    later = timestamp_pb2.Timestamp(seconds=NOW.seconds + 60)
+    again = admit("sc", report, dict(gates).get, pricer, later).accepted
+    assert [e.SerializeToString() for e in again] == first_bytes, "costs and times kept"
 
 
 def test_the_content_digest_ignores_time_server_costs_and_attempt_zero() -> None:

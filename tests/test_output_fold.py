@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
+import pytest
 from execstream.v1 import events_pb2 as events_pb
 from execstream.v1 import state_pb2 as pb_state
+from execstream_server.domain.batch_fold import fold_batch
+from execstream_server.domain.events import kind_of
 from execstream_server.domain.fold import fold
+from execstream_server.domain.frames import frame
 from execstream_server.domain.output_fold import OutputFold
+from execstream_server.domain.records import CommittedBatch, ReportFrame
+from execstream_server.domain.report_keys import ReportKeys
+from execstream_server.domain.spend_days import MS_PER_DAY, commit_day, fold_by_day
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,3 +93,45 @@ def test_a_long_run_of_output_between_reads_keeps_bounded_text() -> None:
     assert state.output_tail_truncated
     assert state.output_tail.endswith("line of output\n")
     assert len(state.output_tail.encode()) <= 32
+
+
+def _batch(events: list[events_pb.ExecutionEvent], committed_ms: list[int]) -> CommittedBatch:
+    """One frame per event, committed at the given times."""
+    frames = [
+        ReportFrame(
+            ev.revision,
+            ReportKeys.of("sc", [(ev.task_id, kind_of(ev))]),
+            frame([ev.SerializeToString()]),
+            ms,
+        )
+        for ev, ms in zip(events, committed_ms, strict=True)
+    ]
+    return CommittedBatch(frames, events)
+
+
+def _fold(state: pb_state.TaskState | None, events: Sequence[events_pb.ExecutionEvent]) -> Any:
+    return fold(state, events, tail_bytes=64)
+
+
+@pytest.mark.parametrize(
+    "days", [(0, 1), (1, 1)], ids=["spanning midnight", "one day, a new month"]
+)
+def test_a_batch_that_would_move_spend_days_takes_the_copying_fold(days: tuple[int, int]) -> None:
+    """Output on a new month (or across midnight) may rewrite ``spend_by_day``: not in place."""
+    oct_31 = (dt.date(2026, 10, 31) - dt.date(1970, 1, 1)).days
+    state = fold(None, stamped(event("t", 1, "started", backend="shell")), tail_bytes=64)
+    state.cost.actual.total_nanos = 100
+    state.spend_by_day.add(day=oct_31, nanos=100)
+    events = [event("t", 2, text="a"), event("t", 3, text="b")]
+    for revision, ev in enumerate(events, start=2):
+        ev.revision, ev.sidecar_id = revision, "sc"
+        ev.time.FromSeconds(1_700_000_000 + revision)
+    ms = [(oct_31 + day) * MS_PER_DAY + 1_000 for day in days]
+    before = pb_state.TaskState()
+    before.CopyFrom(state)
+    output = OutputFold(64)
+    changes, touched = fold_batch(_batch(events, ms), {"t": state}, output, _fold)
+    expected = fold_by_day(before, events, [commit_day(m) for m in ms], fold=_fold)
+    assert touched == ["t"]
+    assert [new for _, new in changes] == [expected]
+    assert state == before, "the old state is left as it was"

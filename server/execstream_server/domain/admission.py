@@ -1,10 +1,10 @@
 """Admission: decide, per ProgressReport, which events are new, duplicate or refused.
 
 Each store keeps a ``Gate`` per task: the few facts admission needs (owner, last seq,
-status, backend, cost so far). ``admit`` is pure: given the gates it returns the events to
-store (stamped with sidecar_id, time and, on ``finished``, the task's total cost) and the
-gates after them, or raises for the whole report. A report is all-or-nothing, so a refused
-message leaves nothing half-written.
+status, backend, cost so far). ``admit`` reads the gates and changes none: it returns the
+events to store (stamped with sidecar_id, time and, on ``finished``, the task's total cost)
+and the gates after them, or raises for the whole report. A report is all-or-nothing, so a
+refused message leaves nothing half-written.
 
 A resent seq is a duplicate only if its content is the committed event's: a duplicate's
 ``content_digest`` is compared with the committed event's (``digest_of``). The stores fetch
@@ -250,7 +250,8 @@ def _check_update_attempt(gate: Gate | None, event: events_pb.ExecutionEvent, in
 def admission_bug(exc: Exception) -> InternalError:
     """Log a bug in admission (it raised something other than a domain error) and wrap it.
 
-    Admission is pure, so the report it failed on changed nothing: that report alone is
+    Admission stores nothing itself, so the report it failed on changed no gate and no
+    log (its events may carry stamps; the report is dropped whole): that report alone is
     refused (INTERNAL) and every other report goes on.
     """
     log.error("admission failed on a report: %s", exc, exc_info=exc)
@@ -316,7 +317,7 @@ def admit(
     last_seqs = result.last_seq
     accepted = result.accepted
     # This report's accepted events by (task, seq), for resends within it; built only
-    # once the report holds a duplicate (``_own``).
+    # once the report holds a duplicate.
     own: dict[SeqKey, events_pb.ExecutionEvent] | None = None
     for index, event in enumerate(events):
         task_id = event.task_id

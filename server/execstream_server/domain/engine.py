@@ -65,7 +65,12 @@ _REFOLD_PAGE_BYTES = 4 * 1024 * 1024
 
 
 class EngineObserver(Protocol):
-    """Told about every folded batch (metrics implement this; the engine knows no Prometheus)."""
+    """Told about every folded batch (metrics implement this; the engine knows no Prometheus).
+
+    ``changes`` holds only the tasks whose state was copied by the fold: output of a running
+    task is folded in place and moves none of status, usage, cost or labels, so it is left
+    out. What happened per event is in ``batch.events``.
+    """
 
     def on_batch(self, batch: CommittedBatch, changes: Sequence[TaskChange]) -> None: ...
 

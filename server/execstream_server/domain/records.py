@@ -24,7 +24,8 @@ from execstream_server.domain.report_keys import ReportKeys
 # how many events it holds.
 BoundedResponse = tuple[bytes, int, int]
 
-# One task's fold in a batch: its state before (None for a new task) and after.
+# One task's fold in a batch: its state before (None for a new task) and after. Output of a
+# running task is folded in place and makes no change (see ``batch_fold``).
 TaskChange = tuple[state_pb.TaskState | None, state_pb.TaskState]
 
 # What a frame costs a watcher's queue beyond its bytes (objects, list slots).

@@ -54,7 +54,12 @@ class LogStore(Protocol):
     async def append(
         self, sidecar_id: str, events: Sequence[events_pb.ExecutionEvent]
     ) -> AppendResult:
-        """Admit and durably commit one report; raise a domain error to refuse it whole."""
+        """Admit and durably commit one report; raise a domain error to refuse it whole.
+
+        The store takes the events over: admission stamps them in place (``sidecar_id``,
+        ``revision``, ``attempt``, ``time``, server-priced costs), so a caller must not
+        reuse them for anything but a resend of the same report.
+        """
 
     def batches(self) -> AsyncIterator[CommittedBatch]:
         """Committed batches after the revision ``open`` returned, in order, forever."""
