@@ -275,6 +275,17 @@ def _check_duplicate(
         raise SeqConflictError(event.task_id, event.seq, last_seq)
 
 
+def _stamp(event: events_pb.ExecutionEvent, sidecar_id: str, now: timestamp_pb2.Timestamp) -> None:
+    """The server's stamps on an accepted event: its author, attempt 1 for 0, and the
+    server's clock when it carries no time (the revision comes at commit)."""
+    event.sidecar_id = sidecar_id
+    event.revision = 0
+    if event.attempt == 0:
+        event.attempt = 1
+    if not event.HasField("time"):
+        event.time.CopyFrom(now)
+
+
 def _admit_server_events(
     events: Sequence[events_pb.ExecutionEvent], now: timestamp_pb2.Timestamp
 ) -> Admission:
@@ -332,12 +343,7 @@ def admit(
         ):
             # The common case, by far: the next output of a running task of this sidecar
             # changes only its gate's last seq.
-            event.sidecar_id = sidecar_id
-            event.revision = 0
-            if event.attempt == 0:
-                event.attempt = 1
-            if not event.HasField("time"):
-                event.time.CopyFrom(now)
+            _stamp(event, sidecar_id, now)
             gates[task_id] = Gate(
                 sidecar_id,
                 seq,
@@ -369,12 +375,7 @@ def admit(
                 raise SeqGapError(task_id, gate.last_seq + 1, seq)
         elif seq != 1:
             raise SeqGapError(task_id, 1, seq)
-        event.sidecar_id = sidecar_id
-        event.revision = 0
-        if event.attempt == 0:
-            event.attempt = 1
-        if not event.HasField("time"):
-            event.time.CopyFrom(now)
+        _stamp(event, sidecar_id, now)
         body = event.WhichOneof("body")
         _clear_server_fields(event)
         _check_task_tokens(gate, event, body, index)
