@@ -112,13 +112,7 @@ async def _spans(
         spans += [(max(_first(member), after + 1), int(last)) for member, last in rows]
         if len(rows) == _SPANS_PER_TASK:
             horizon = min(horizon, int(rows[-1][1]))
-    spans = sorted(span for span in spans if span[0] <= horizon)
-    merged: list[tuple[int, int]] = []
-    for first, last in spans:
-        if merged and first <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
-        else:
-            merged.append((first, last))
+    merged = merged_spans(span for span in spans if span[0] <= horizon)
     return merged, max(horizon, after), compacted
 
 

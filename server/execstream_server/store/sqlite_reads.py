@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from execstream_server.domain.errors import RevisionCompactedError
 from execstream_server.domain.records import FramePage, ReportFrame
 from execstream_server.domain.report_keys import decode, task_ids_of
+from execstream_server.store.group_admission import merged_spans
 
 _FRAMES_SQL = (
     "SELECT first_revision, sidecar_id, keys, frame, revision, "
@@ -103,14 +104,7 @@ def _spans(
             horizon = rows[-1][1] if horizon is None else min(horizon, rows[-1][1])
     if horizon is not None:
         spans = [(first, last) for first, last in spans if first <= horizon]
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for first, last in spans:
-        if merged and first <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
-        else:
-            merged.append((first, last))
-    return merged, horizon
+    return merged_spans(spans), horizon
 
 
 def _read_tasks(
