@@ -61,7 +61,7 @@ def test_in_place_output_folds_to_the_copying_folds_state(
             output.flush(state)
     output.flush(state)
     assert state == expected
-    assert output.pending_tasks() == []
+    assert output.pending_chars("t") == 0
 
 
 def test_other_kinds_and_tasks_not_running_are_left_to_the_fold() -> None:

@@ -98,7 +98,3 @@ class OutputFold:
         """How much text the task holds outside its state (at most four times ``tail_bytes``)."""
         pending = self._pending.get(task_id)
         return pending.chars if pending is not None else 0
-
-    def pending_tasks(self) -> list[str]:
-        """Tasks whose state's tail lacks text (``flush`` them before reading it)."""
-        return list(self._pending)
