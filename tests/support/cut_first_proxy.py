@@ -8,32 +8,15 @@ then plain: the call succeeded, or it raised.
 from __future__ import annotations
 
 import asyncio
-import threading
 
-from .helpers import free_port
+from .loopback_proxy import LoopbackProxy
 
 
-class CutFirstProxy:
+class CutFirstProxy(LoopbackProxy):
     def __init__(self, target_port: int, *, cut: int = 1) -> None:
-        self.port = free_port()
-        self.target_port = target_port
+        super().__init__(target_port)
         self.to_cut = cut
         self.cuts = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.base_events.Server | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> CutFirstProxy:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
-        return self
-
-    async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         if self.cuts < self.to_cut:
@@ -58,13 +41,3 @@ class CutFirstProxy:
                     w.transport.abort()
 
         await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
-
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()

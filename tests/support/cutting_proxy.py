@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 
-from .helpers import free_port
+from .loopback_proxy import LoopbackProxy
 
 
-class CuttingProxy:
+class CuttingProxy(LoopbackProxy):
     def __init__(self, target_port: int, *, cut_after: tuple[int, int], seed: int = 0) -> None:
-        self.port = free_port()
-        self.target_port = target_port
+        super().__init__(target_port)
         self.cut_after = cut_after
         self.cuts = 0
         self._rng = random.Random(seed)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.base_events.Server | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> CuttingProxy:
-        self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
-        future.result(10)
-        return self
-
-    async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            client_w.close()
+        target = await self._connect(client_w)
+        if target is None:
             return
+        server_r, server_w = target
         budget = [self._rng.randint(*self.cut_after)]
 
         async def pipe(
@@ -61,13 +42,3 @@ class CuttingProxy:
                     w.transport.abort()
 
         await asyncio.gather(pipe(client_r, server_w, True), pipe(server_r, client_w, False))
-
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()

@@ -17,10 +17,10 @@ import asyncio
 import threading
 from typing import Literal
 
-from .helpers import free_port
+from .loopback_proxy import LoopbackProxy
 
 
-class MarkerProxy:
+class MarkerProxy(LoopbackProxy):
     def __init__(
         self,
         target_port: int,
@@ -30,45 +30,18 @@ class MarkerProxy:
         cuts: int = 1,
         hold: bool = False,
     ) -> None:
-        self.port = free_port()
-        self.target_port = target_port
+        super().__init__(target_port)
         self.marker = marker
         self.side = side
         self.cuts_left = cuts
         self.hold = hold
         self.cut = threading.Event()  # set once a connection has been cut
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.base_events.Server | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def __enter__(self) -> MarkerProxy:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            client_w.close()
+        target = await self._connect(client_w)
+        if target is None:
             return
+        server_r, server_w = target
 
         def abort() -> None:
             for writer in (client_w, server_w):
